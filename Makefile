@@ -1,0 +1,45 @@
+# ssn - PGXS build.  `make && make install`, then CREATE EXTENSION ssn.
+# `make unit` builds and runs the C unit tests (no server needed).
+
+MODULE_big = ssn
+EXTENSION = ssn
+DATA = ssn--1.0.sql
+PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
+
+# plain C core: no PostgreSQL headers, shared with unit tests, fuzzers, benchmark
+CORE_SRCS = src/gf256.c src/field_p.c src/random.c src/crc32c.c src/shamir.c \
+	src/share_format.c
+PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
+	src/share_algebra.c
+OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
+
+REGRESS = types split_combine algebra errors statistics
+REGRESS_OPTS = --inputdir=.
+
+PG_CPPFLAGS = -Isrc
+PG_CFLAGS = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+SHLIB_LINK = -lsodium -lcrypto
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# ---- C unit tests, fuzzers, benchmarks (outside the server) ----
+UNIT_CC ?= cc
+UNIT_CFLAGS = -O2 -g -Wall -Wextra -Isrc
+UNIT_LIBS = -lsodium -lcrypto
+UNIT_TESTS = $(patsubst test/unit/%.c,build/%,$(wildcard test/unit/test_*.c))
+
+build/%: test/unit/%.c $(CORE_SRCS) src/*.h test/unit/unit.h
+	@mkdir -p build
+	$(UNIT_CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
+
+.PHONY: unit
+unit: $(UNIT_TESTS)
+	@rc=0; for t in $(UNIT_TESTS); do ./$$t || rc=1; done; exit $$rc
+
+build/bench_%: tools/bench/bench_%.c $(CORE_SRCS) src/*.h
+	@mkdir -p build
+	$(UNIT_CC) -O2 -g -Isrc -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
+
+EXTRA_CLEAN = build

@@ -1,0 +1,67 @@
+# Shared by tools/test, tools/demo and tools/bench/run: packages, build, and a
+# throw-away PostgreSQL run as an unprivileged user.  Source it; don't run it.
+
+SSN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_REGRESS=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/regress/pg_regress
+SSN_PACKAGES="build-essential clang postgresql-$PG_MAJOR postgresql-contrib postgresql-server-dev-$PG_MAJOR libsodium-dev libssl-dev libcurl4-openssl-dev libpq-dev"
+
+say() { printf '\n== %s\n' "$*"; }
+
+# Install what the build and the tests need (Debian 12).  Needs root.
+ssn_install_packages() {
+	local missing=()
+	local p
+	for p in $SSN_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		say "installing ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+}
+
+# Build and install the extension (as the caller, normally root).
+ssn_build_install() {
+	say "building and installing the extension"
+	make -C "$SSN_ROOT" -s -j2 >/dev/null
+	make -C "$SSN_ROOT" -s install >/dev/null
+}
+
+# The unprivileged user that runs PostgreSQL (PostgreSQL refuses root).
+ssn_pg_user() {
+	if [ "$(id -u)" = 0 ]; then
+		id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
+		echo postgres
+	else
+		id -un
+	fi
+}
+
+# Run a command as the PostgreSQL user.
+as_pg() {
+	local u
+	u=$(ssn_pg_user)
+	if [ "$(id -un)" = "$u" ]; then "$@"; else runuser -u "$u" -- "$@"; fi
+}
+
+# A scratch directory the PostgreSQL user owns.
+ssn_scratch() {
+	local d
+	d=$(mktemp -d /tmp/ssn.XXXXXX)
+	chown "$(ssn_pg_user)" "$d"
+	chmod 755 "$d"
+	echo "$d"
+}
+
+# A free TCP port on loopback.
+ssn_free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
