@@ -43,3 +43,10 @@ build/bench_%: tools/bench/bench_%.c $(CORE_SRCS) src/*.h
 	$(UNIT_CC) -O2 -g -Isrc -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
 
 EXTRA_CLEAN = build
+
+# libFuzzer targets for every parser of outside input
+FUZZ_CC ?= clang
+build/fuzz_%: test/fuzz/fuzz_%.c $(CORE_SRCS) src/*.h
+	@mkdir -p build
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Isrc -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)

@@ -374,6 +374,33 @@ read_hex(Cursor *c, uint8_t *out, size_t nbytes)
 	return true;
 }
 
+/* Does b64 equal the encoding of bin?  Re-encoded in small pieces, no allocation. */
+static bool
+base64_is_canonical(const uint8_t *bin, size_t len, const char *b64, size_t b64len)
+{
+	char		piece[4 * 64 / 3 + 4];
+	size_t		off = 0,
+				pos = 0;
+
+	while (off < len || (len == 0 && off == 0))
+	{
+		size_t		n = len - off > 48 ? 48 : len - off;
+		size_t		plen;
+
+		sodium_bin2base64(piece, sizeof(piece), bin + off, n,
+						  sodium_base64_VARIANT_ORIGINAL);
+		plen = strlen(piece);
+		if (pos + plen > b64len || memcmp(piece, b64 + pos, plen) != 0)
+			return false;
+		pos += plen;
+		off += n;
+		if (n == 0)
+			break;
+	}
+	sodium_memzero(piece, sizeof(piece));
+	return pos == b64len;
+}
+
 uint8_t *
 share_from_text(const char *text, size_t textlen, size_t *outlen,
 				void *(*alloc) (size_t), char *errbuf, size_t errlen)
@@ -499,21 +526,10 @@ share_from_text(const char *text, size_t textlen, size_t *outlen,
 	h.payload_len = (uint32_t) payload_len;
 
 	/* canonical base64 only (no stray bits in the padding): one text per share */
+	if (!base64_is_canonical(buf + SHARE_HEADER_SIZE, payload_len, b64, b64len))
 	{
-		size_t		enc_len = sodium_base64_encoded_len(payload_len,
-														sodium_base64_VARIANT_ORIGINAL);
-		char	   *enc = alloc(enc_len);
-		bool		same;
-
-		sodium_bin2base64(enc, enc_len, buf + SHARE_HEADER_SIZE, payload_len,
-						  sodium_base64_VARIANT_ORIGINAL);
-		same = enc_len - 1 == b64len && memcmp(enc, b64, b64len) == 0;
-		sodium_memzero(enc, enc_len);
-		if (!same)
-		{
-			fail(errbuf, errlen, "payload base64 is not in canonical form");
-			return NULL;
-		}
+		fail(errbuf, errlen, "payload base64 is not in canonical form");
+		return NULL;
 	}
 
 	/* build the binary share, then let the one validator judge it */

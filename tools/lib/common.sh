@@ -5,7 +5,8 @@ SSN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_REGRESS=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/regress/pg_regress
-SSN_PACKAGES="build-essential clang postgresql-$PG_MAJOR postgresql-contrib postgresql-server-dev-$PG_MAJOR libsodium-dev libssl-dev libcurl4-openssl-dev libpq-dev"
+PG_PERL=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/perl
+SSN_PACKAGES="build-essential clang bc openssl curl jq libipc-run-perl postgresql-$PG_MAJOR postgresql-contrib postgresql-server-dev-$PG_MAJOR libsodium-dev libssl-dev libjansson-dev libcurl4-openssl-dev libpq-dev"
 
 say() { printf '\n== %s\n' "$*"; }
 
