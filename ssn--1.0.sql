@@ -121,6 +121,15 @@ CREATE OPERATOR * (LEFTARG = ssn_share, RIGHTARG = numeric,
 CREATE OPERATOR * (LEFTARG = numeric, RIGHTARG = ssn_share,
 	FUNCTION = ssn_const_mul_share, COMMUTATOR = *);
 
+-- The sum of the shares one shareholder holds (all at the same x): a share of the
+-- sum of the secrets.  Any order of rows gives the same share.
+CREATE AGGREGATE sum(ssn_share) (
+	SFUNC = ssn_share_add,
+	STYPE = ssn_share,
+	COMBINEFUNC = ssn_share_add,
+	PARALLEL = SAFE
+);
+
 -- Whole sharings: the same operations applied to the shares at each x.  Both
 -- arrays must list the shares in the same x order (as ssn_split returns them).
 CREATE FUNCTION ssn.shares_op(a ssn_share[], b ssn_share[], op text) RETURNS ssn_share[]

@@ -85,3 +85,13 @@ FROM t;
 
 DROP TABLE pair_shares;
 DROP TABLE pairs;
+
+-- sum(ssn_share): each shareholder sums its own shares; any row order agrees
+CREATE TABLE ledger AS SELECT i, ssn_split(i * 1000 - 3, 3, 5) AS s FROM generate_series(1, 100) AS i;
+SELECT ssn_combine(ARRAY[
+		 (SELECT sum(s[1] ORDER BY i) FROM ledger),
+		 (SELECT sum(s[3] ORDER BY i DESC) FROM ledger),
+		 (SELECT sum(s[5] ORDER BY md5(i::text)) FROM ledger)], NULL::int8) AS shared_total,
+	   (SELECT sum(i * 1000 - 3) FROM ledger) AS plain_total;
+SELECT sum(s[1]) IS NULL AS empty_sum FROM ledger WHERE false;
+DROP TABLE ledger;

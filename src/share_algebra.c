@@ -8,7 +8,10 @@
  * shares give a share of the XOR of the two values (as bytea).
  *
  * A result gets a secret id derived from its inputs and the operation, identical at
- * every shareholder, so results of different computations never mix.
+ * every shareholder, so results of different computations never mix.  The id of a
+ * sum is the XOR of the ids of its terms and the id of a product hashes its factors'
+ * ids in sorted order, so a sum (or product) of many shares gets the same id at every
+ * shareholder whatever order each one adds them in.
  */
 #include "ssn_share.h"
 
@@ -53,6 +56,21 @@ derive_id(uint8 *id, AlgebraOp op, const ShareHeader *a, const ShareHeader *b,
 	crypto_generichash_state st;
 	uint8		tag[3] = {(uint8) op, (uint8) cscale, (uint8) (cscale >> 8)};
 
+	if (op == OP_ADD)
+	{
+		int			i;
+
+		for (i = 0; i < SHARE_ID_SIZE; i++)
+			id[i] = a->id[i] ^ b->id[i];
+		return;
+	}
+	if (op == OP_MUL && memcmp(a->id, b->id, SHARE_ID_SIZE) > 0)
+	{
+		const ShareHeader *t = a;
+
+		a = b;
+		b = t;
+	}
 	crypto_generichash_init(&st, (const uint8 *) "ssn-share-op-v1", 15, SHARE_ID_SIZE);
 	crypto_generichash_update(&st, tag, sizeof(tag));
 	crypto_generichash_update(&st, a->id, SHARE_ID_SIZE);
