@@ -10,9 +10,9 @@
  *				not a memory access, so its timing does not depend on the data.
  *	gfni		gf2p8mulb multiplies bytes mod 0x11B in hardware.
  *
- * Tails shorter than a vector go through the portable code.  Loads and stores are
- * unaligned throughout; every kernel reads a chunk of dst and src before writing
- * that chunk, so dst == src is safe (partial overlap is not supported).
+ * The vector kernels hand the last < 16 bytes to the portable code.  Loads and
+ * stores are unaligned throughout; every kernel reads a chunk of dst and src before
+ * writing that chunk, so dst == src is safe (partial overlap is not supported).
  *
  * Compiles with plain "gcc -O2": the vector kernels carry their own
  * __attribute__((target)), and are only called after a CPU feature check.
@@ -60,23 +60,26 @@ gf256_mul(uint8_t a, uint8_t b)
 uint8_t
 gf256_inv(uint8_t a)
 {
-	uint8_t		x2,
-				x3,
-				x12,
-				x15,
-				x240;
+	uint8_t		a2,
+				a3,
+				a12,
+				a15,
+				a240;
 
-	/* a^254 = a^-1 for a != 0 (and 0 for a == 0); the chain is fixed, not data-driven */
-	x2 = gf256_mul(a, a);
-	x3 = gf256_mul(x2, a);
-	x12 = gf256_mul(x3, x3);	/* a^6 */
-	x12 = gf256_mul(x12, x12);	/* a^12 */
-	x15 = gf256_mul(x12, x3);
-	x240 = gf256_mul(x15, x15); /* a^30 */
-	x240 = gf256_mul(x240, x240);	/* a^60 */
-	x240 = gf256_mul(x240, x240);	/* a^120 */
-	x240 = gf256_mul(x240, x240);	/* a^240 */
-	return gf256_mul(gf256_mul(x240, x12), x2);	/* a^252 * a^2 */
+	/*
+	 * a^254 = a^-1 for a != 0, and 0 for a == 0.  A fixed chain of squarings and
+	 * multiplications, so nothing depends on a but the values.
+	 */
+	a2 = gf256_mul(a, a);
+	a3 = gf256_mul(a2, a);
+	a12 = gf256_mul(a3, a3);	/* a^6 */
+	a12 = gf256_mul(a12, a12);
+	a15 = gf256_mul(a12, a3);
+	a240 = gf256_mul(a15, a15); /* a^30 */
+	a240 = gf256_mul(a240, a240);	/* a^60 */
+	a240 = gf256_mul(a240, a240);	/* a^120 */
+	a240 = gf256_mul(a240, a240);
+	return gf256_mul(gf256_mul(a240, a12), a2); /* a^(240 + 12 + 2) */
 }
 
 
@@ -639,9 +642,9 @@ static const char *const kernel_names[] = {
 };
 
 /*
- * Set once on first use (or by gf256_use_kernel).  Racing first users all compute
- * and store the same pointer, so the race is harmless; the atomics keep it a
- * defined one.
+ * Set on first use, or by gf256_use_kernel.  Racing first users all compute the
+ * same choice; the compare-and-swap keeps a kernel forced meanwhile from being
+ * overwritten by the automatic one.
  */
 static const gf256_kernel *current_kernel;
 
@@ -649,10 +652,12 @@ static const gf256_kernel *
 pick_kernel(void)
 {
 	const gf256_kernel *k = __atomic_load_n(&current_kernel, __ATOMIC_ACQUIRE);
+	const gf256_kernel *expected = NULL;
 	size_t		i;
 
 	if (__builtin_expect(k != NULL, 1))
 		return k;
+	k = &kernels[0];
 	for (i = NKERNELS; i-- > 0;)
 	{
 		if (kernels[i].supported())
@@ -661,7 +666,9 @@ pick_kernel(void)
 			break;
 		}
 	}
-	__atomic_store_n(&current_kernel, k, __ATOMIC_RELEASE);
+	if (!__atomic_compare_exchange_n(&current_kernel, &expected, k, 0,
+									 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		k = expected;			/* someone else chose first */
 	return k;
 }
 

@@ -10,6 +10,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "value_codec.h"
 
 PG_FUNCTION_INFO_V1(ssn_split);
@@ -35,6 +36,45 @@ check_k_n(int32 k, int32 n)
 				 errmsg("threshold k (%d) cannot exceed total n (%d)", k, n)));
 }
 
+/*
+ * A one-dimensional array of n shares of payload_len bytes each, whose elements the
+ * caller fills in place: building the shares first and then the array would copy a
+ * large value's n shares once more.
+ */
+static ArrayType *
+share_array_alloc(Oid share_oid, int n, uint32 payload_len, struct varlena **elems)
+{
+	Size		share_size = VARHDRSZ + SHARE_HEADER_SIZE + (Size) payload_len;
+	Size		elem_size = INTALIGN(share_size);
+	Size		total = ARR_OVERHEAD_NONULLS(1) + elem_size * n;
+	ArrayType  *a;
+	char	   *p;
+	int			i;
+
+	if (payload_len > SHARE_MAX_PAYLOAD || !AllocSizeIsValid(total))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value is too large to split into %d shares: %u bytes", n, payload_len),
+				 errdetail("The %d shares together must fit in one array of at most 1 GB.", n)));
+	a = palloc(total);
+	memset(a, 0, ARR_OVERHEAD_NONULLS(1));
+	SET_VARSIZE(a, total);
+	a->ndim = 1;
+	a->dataoffset = 0;
+	a->elemtype = share_oid;
+	ARR_DIMS(a)[0] = n;
+	ARR_LBOUND(a)[0] = 1;
+	p = ARR_DATA_PTR(a);
+	for (i = 0; i < n; i++)
+	{
+		elems[i] = (struct varlena *) p;
+		SET_VARSIZE(elems[i], share_size);
+		memset(p + share_size, 0, elem_size - share_size);	/* alignment padding */
+		p += elem_size;
+	}
+	return a;
+}
+
 Datum
 ssn_split(PG_FUNCTION_ARGS)
 {
@@ -46,8 +86,8 @@ ssn_split(PG_FUNCTION_ARGS)
 	ShareValue	v;
 	uint8		id[SHARE_ID_SIZE];
 	uint8		xs[SHARE_MAX_N];
-	Datum	   *elems;
-	struct varlena **shares;
+	struct varlena *shares[SHARE_MAX_N];
+	ArrayType  *result;
 	ShareHeader h;
 	int			i;
 
@@ -61,10 +101,9 @@ ssn_split(PG_FUNCTION_ARGS)
 	randombytes_buf(id, sizeof(id));
 	for (i = 0; i < n; i++)
 		xs[i] = (uint8) (i + 1);
-	elems = palloc(sizeof(Datum) * n);
-	shares = palloc(sizeof(struct varlena *) * n);
-	for (i = 0; i < n; i++)
-		shares[i] = share_alloc(v.field == SHARE_FIELD_PRIME ? FP_BYTES : (uint32) v.len);
+	result = share_array_alloc(share_oid, n,
+							   v.field == SHARE_FIELD_PRIME ? FP_BYTES : (uint32) v.len,
+							   shares);
 
 	if (v.field == SHARE_FIELD_PRIME)
 	{
@@ -91,10 +130,9 @@ ssn_split(PG_FUNCTION_ARGS)
 		h.scale = v.scale;
 		h.payload_len = (uint32) (SHARE_SIZE(shares[i]) - SHARE_HEADER_SIZE);
 		share_seal_varlena(shares[i], &h);
-		elems[i] = PointerGetDatum(shares[i]);
 	}
 	value_wipe(&v);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, share_oid, -1, false, TYPALIGN_INT));
+	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 /* The shares given to ssn_combine, checked to belong to one sharing. */
@@ -292,8 +330,7 @@ rebuild(const ShareSet *set, ShareValue *v)
 
 		for (i = 0; i < set->m; i++)
 			ys[i] = SHARE_PAYLOAD(set->s[i]);
-		v->len = len;
-		v->bytes = palloc(len > 0 ? len : 1);
+		value_alloc_bytes(v, len);
 		shamir_combine_gf256(v->bytes, len, need, lagrange_gf256_cached(set->xs, need),
 							 (const uint8 *const *) ys);
 		if (set->m > need)

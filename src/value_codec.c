@@ -332,9 +332,17 @@ get_le(const uint8 *p, int len)
 static void
 set_bytes(ShareValue *out, const void *data, size_t len)
 {
-	out->bytes = palloc(len > 0 ? len : 1);
+	value_alloc_bytes(out, len);
 	memcpy(out->bytes, data, len);
-	out->len = len;
+}
+
+void
+value_alloc_bytes(ShareValue *v, size_t len)
+{
+	v->block_len = VARHDRSZ + len;
+	v->block = palloc(v->block_len);
+	v->bytes = (uint8 *) VARDATA(v->block);
+	v->len = len;
 }
 
 void
@@ -373,13 +381,15 @@ value_encode(Datum value, Oid typid, ShareValue *out)
 		case SHARE_TYPE_BYTEA:
 		case SHARE_TYPE_JSON:
 			{
+				/* no copy: share straight from the (detoasted) datum */
 				struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
 
-				set_bytes(out, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
+				out->bytes = (uint8 *) VARDATA_ANY(v);
+				out->len = VARSIZE_ANY_EXHDR(v);
 				if ((Pointer) v != DatumGetPointer(value))
 				{
-					explicit_bzero(v, VARSIZE_ANY(v));
-					pfree(v);
+					out->block = v;		/* our own copy: wipe it when done */
+					out->block_len = VARSIZE_ANY(v);
 				}
 			}
 			break;
@@ -443,15 +453,29 @@ is_text_like(int type)
 		type == SHARE_TYPE_BPCHAR || type == SHARE_TYPE_JSON;
 }
 
+/* The bytes as a text or bytea datum; takes over v's block when it is one. */
 static Datum
-text_like_datum(const ShareValue *v, bool check_encoding)
+text_like_datum(ShareValue *v, bool check_encoding)
 {
-	struct varlena *t = palloc(VARHDRSZ + v->len);
+	size_t		len = v->len;
+	struct varlena *t;
 
 	if (check_encoding)
-		pg_verifymbstr((const char *) v->bytes, (int) v->len, false);
-	SET_VARSIZE(t, VARHDRSZ + v->len);
-	memcpy(VARDATA(t), v->bytes, v->len);
+		pg_verifymbstr((const char *) v->bytes, (int) len, false);
+	if (v->block != NULL && v->bytes == (uint8 *) VARDATA(v->block) &&
+		v->block_len == VARHDRSZ + len)
+	{
+		t = v->block;
+		v->block = NULL;		/* now the result's */
+		v->bytes = NULL;
+		v->len = 0;
+	}
+	else
+	{
+		t = palloc(VARHDRSZ + len);
+		memcpy(VARDATA(t), v->bytes, len);
+	}
+	SET_VARSIZE(t, VARHDRSZ + len);
 	return PointerGetDatum(t);
 }
 
@@ -466,7 +490,7 @@ cannot_combine_as(const ShareValue *v, Oid want)
 }
 
 static Datum
-decode_base(const ShareValue *v, int want)
+decode_base(ShareValue *v, int want)
 {
 	Oid			want_oid = value_type_oid(want);
 
@@ -564,7 +588,7 @@ decode_base(const ShareValue *v, int want)
 }
 
 Datum
-value_decode(const ShareValue *v, Oid want)
+value_decode(ShareValue *v, Oid want)
 {
 	Oid			base = getBaseType(want);
 	Datum		d = decode_base(v, value_type_for_oid(base));
@@ -575,7 +599,7 @@ value_decode(const ShareValue *v, Oid want)
 }
 
 char *
-value_to_cstring(const ShareValue *v)
+value_to_cstring(ShareValue *v)
 {
 	Oid			own = value_type_oid(v->type);
 	Oid			out_func;
@@ -593,11 +617,12 @@ value_to_cstring(const ShareValue *v)
 void
 value_wipe(ShareValue *v)
 {
-	if (v->bytes)
+	if (v->block)
 	{
-		sodium_memzero(v->bytes, v->len);
-		pfree(v->bytes);
-		v->bytes = NULL;
+		sodium_memzero(v->block, v->block_len);
+		pfree(v->block);
+		v->block = NULL;
 	}
+	v->bytes = NULL;
 	sodium_memzero(&v->fp, sizeof(v->fp));
 }

@@ -20,9 +20,19 @@ typedef struct ShareValue
 	int			field;			/* SHARE_FIELD_* */
 	uint16		scale;			/* decimal scale, prime field only */
 	fp_t		fp;				/* prime field value */
-	uint8	   *bytes;			/* GF(2^8) value (palloc'd) */
+	uint8	   *bytes;			/* GF(2^8) value */
 	size_t		len;
+	/*
+	 * Memory this value owns (wiped and freed by value_wipe), or NULL when bytes
+	 * point into a datum it must not touch.  When block is a varlena whose data
+	 * are the bytes, decoding hands it over as the result instead of copying.
+	 */
+	void	   *block;
+	size_t		block_len;
 } ShareValue;
+
+/* Room for a GF(2^8) result of len bytes, laid out as a varlena. */
+extern void value_alloc_bytes(ShareValue *v, size_t len);
 
 /* SHARE_TYPE_* for a SQL type (domains resolved), or ereport 0A000. */
 extern int	value_type_for_oid(Oid typid);
@@ -33,10 +43,10 @@ extern void value_encode(Datum value, Oid typid, ShareValue *out);
 
 /* Decode into a value of type want (it may differ within a family: ints/numeric,
  * text/varchar/bpchar/bytea); ereport on anything that does not fit. */
-extern Datum value_decode(const ShareValue *v, Oid want);
+extern Datum value_decode(ShareValue *v, Oid want);
 
 /* The value as text, in the notation of its own type; exact for any number. */
-extern char *value_to_cstring(const ShareValue *v);
+extern char *value_to_cstring(ShareValue *v);
 
 /* Parse a public numeric constant as an integer and a scale (for algebra). */
 extern void numeric_to_field(Datum num, fp_t *out, uint16 *scale);
