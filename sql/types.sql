@@ -42,6 +42,29 @@ COPY bin_in FROM '/tmp/ssn_regress_shares.bin' WITH (FORMAT binary);
 SELECT (SELECT array_agg(s::text ORDER BY s::text) FROM bin_in) =
 	   (SELECT array_agg(s::text ORDER BY s::text) FROM bin_out) AS binary_round_trip;
 
+-- binary input is checked like text input: a share truncated, or with one byte
+-- changed, fails with 22P03 (bytea's binary form is its raw bytes, so a bytea
+-- column written with COPY BINARY reads back as whatever share bytes it holds)
+CREATE TEMP TABLE raw (b bytea);
+INSERT INTO raw SELECT substr(ssn_share_send(s8[1]), 1, 60) FROM shares;
+COPY raw TO '/tmp/ssn_regress_raw.bin' WITH (FORMAT binary);
+COPY bin_in FROM '/tmp/ssn_regress_raw.bin' WITH (FORMAT binary);
+TRUNCATE raw;
+INSERT INTO raw SELECT set_byte(ssn_share_send(s8[1]), 50, get_byte(ssn_share_send(s8[1]), 50) # 1) FROM shares;
+COPY raw TO '/tmp/ssn_regress_raw.bin' WITH (FORMAT binary);
+COPY bin_in FROM '/tmp/ssn_regress_raw.bin' WITH (FORMAT binary);
+TRUNCATE raw;
+INSERT INTO raw VALUES ('\x0102');
+COPY raw TO '/tmp/ssn_regress_raw.bin' WITH (FORMAT binary);
+COPY bin_in FROM '/tmp/ssn_regress_raw.bin' WITH (FORMAT binary);
+-- and the untouched bytes read back as the share they are
+TRUNCATE raw;
+INSERT INTO raw SELECT ssn_share_send(s8[1]) FROM shares;
+COPY raw TO '/tmp/ssn_regress_raw.bin' WITH (FORMAT binary);
+TRUNCATE bin_in;
+COPY bin_in FROM '/tmp/ssn_regress_raw.bin' WITH (FORMAT binary);
+SELECT (SELECT s::text FROM bin_in) = (SELECT s8[1]::text FROM shares) AS raw_bytes_are_the_share;
+
 -- shares are ordinary column values: store them, rebuild from the table
 CREATE TABLE vault (id int, share ssn_share);
 INSERT INTO vault SELECT 1, unnest(ssn_split('stored secret'::text, 3, 5));
