@@ -31,18 +31,24 @@ BEGIN
 	END LOOP;
 	RETURN crc # 4294967295;
 END $$;
-CREATE FUNCTION forge(s ssn_share, epoch bigint, payload bytea DEFAULT NULL) RETURNS ssn_share
+CREATE FUNCTION forge(s ssn_share, epoch bigint, payload bytea DEFAULT NULL,
+					  int4_type bool DEFAULT false) RETURNS ssn_share
 LANGUAGE plpgsql AS $$
 DECLARE
 	b bytea := ssn_share_send(s);
 	p bytea := coalesce(payload, substr(b, 41));
 	h bytea := substr(b, 1, 36);
+	t text := s::text;
 BEGIN
+	IF int4_type THEN		-- value type code 3 (int4) instead of 4 (int8)
+		h := set_byte(h, 2, 3);
+		t := replace(t, ' t=int8 ', ' t=int4 ');
+	END IF;
 	FOR i IN 0 .. 3 LOOP
 		h := set_byte(h, 12 + i, ((epoch >> (8 * i)) & 255)::int);
 		h := set_byte(h, 32 + i, ((length(p) >> (8 * i)) & 255)::int);
 	END LOOP;
-	RETURN regexp_replace(regexp_replace(regexp_replace(s::text,
+	RETURN regexp_replace(regexp_replace(regexp_replace(t,
 			' e=\d+ ', ' e=' || epoch || ' '),
 			' p=\S+ ', ' p=' || replace(encode(p, 'base64'), E'\n', '') || ' '),
 			' c=\S+$', ' c=' || lpad(to_hex(crc32c(h || p)), 8, '0'))::ssn_share;
@@ -83,6 +89,9 @@ SELECT err($$SELECT ssn_combine(ARRAY[a[1], a[1], a[2]], NULL::int8) FROM s$$);
 SELECT err($$SELECT ssn_combine(ARRAY[a[1], a[2], b[3]], NULL::int8) FROM s$$);
 -- shares of different types (and secrets)
 SELECT err($$SELECT ssn_combine(ARRAY[a[1], a[2], t[3]], NULL::int8) FROM s$$);
+-- shares of the same secret that claim different value types
+SELECT err($$SELECT ssn_combine(ARRAY[a[1], a[2], forge(a[3], 0, NULL, true)], NULL::int8) FROM s$$);
+SELECT err($$SELECT a[1] + forge(a[1], 0, NULL, true) FROM s$$) AS algebra_mixes_int_types;
 -- shares of the same secret in different epochs
 SELECT err($$SELECT ssn_combine(ARRAY[a[1], a[2], forge(a[3], 1)], NULL::int8) FROM s$$);
 SELECT err($$SELECT ssn_combine(ARRAY[forge(a[1], 7), forge(a[2], 7), forge(a[3], 7)], NULL::int8) FROM s$$) AS one_epoch_is_fine;
