@@ -7,7 +7,7 @@ DATA = ssn--1.0.sql
 PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
 
 # plain C core: no PostgreSQL headers, shared with unit tests, fuzzers, benchmark
-CORE_SRCS = src/gf256.c src/field_p.c src/random.c src/crc32c.c src/shamir.c \
+CORE_SRCS = src/gf256.c src/field_p.c src/random.c src/crc32c.c src/shamir.c src/envelope.c \
 	src/share_format.c
 PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
 	src/share_algebra.c
