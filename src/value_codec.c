@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "catalog/pg_type.h"
+#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "share_format.h"
 #include "utils/builtins.h"
@@ -453,6 +454,36 @@ is_text_like(int type)
 		type == SHARE_TYPE_BPCHAR || type == SHARE_TYPE_JSON;
 }
 
+/*
+ * Checks of a rebuilt value whose errors must not quote it (PostgreSQL's own
+ * encoding and JSON errors show the offending bytes, and logs keep them).
+ */
+static void
+check_text_quietly(const ShareValue *v)
+{
+	if (!pg_verifymbstr((const char *) v->bytes, (int) v->len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("the rebuilt value is not valid text in encoding \"%s\"",
+						GetDatabaseEncodingName()),
+				 errhint("Combine it as bytea.")));
+}
+
+static void
+check_json_quietly(const ShareValue *v)
+{
+	JsonLexContext *lex;
+
+	check_text_quietly(v);
+	lex = makeJsonLexContextCstringLen((char *) v->bytes, (int) v->len,
+									   GetDatabaseEncoding(), false);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("the rebuilt value is not valid JSON"),
+				 errhint("Combine it as text or bytea.")));
+}
+
 /* The bytes as a text or bytea datum; takes over v's block when it is one. */
 static Datum
 text_like_datum(ShareValue *v, bool check_encoding)
@@ -461,7 +492,7 @@ text_like_datum(ShareValue *v, bool check_encoding)
 	struct varlena *t;
 
 	if (check_encoding)
-		pg_verifymbstr((const char *) v->bytes, (int) len, false);
+		check_text_quietly(v);
 	if (v->block != NULL && v->bytes == (uint8 *) VARDATA(v->block) &&
 		v->block_len == VARHDRSZ + len)
 	{
@@ -531,15 +562,9 @@ decode_base(ShareValue *v, int want)
 	if (is_text_like(want) && (v->type == want || is_text_like(v->type) ||
 							   v->type == SHARE_TYPE_BYTEA))
 	{
-		Datum		d = text_like_datum(v, true);
-
-		if (want == SHARE_TYPE_JSON && v->type != SHARE_TYPE_JSON)
-		{
-			char	   *str = text_to_cstring(DatumGetTextPP(d));
-
-			d = DirectFunctionCall1(json_in, CStringGetDatum(str));
-		}
-		return d;
+		if (want == SHARE_TYPE_JSON)
+			check_json_quietly(v);
+		return text_like_datum(v, true);
 	}
 	if (v->type != want)
 		cannot_combine_as(v, want_oid);
@@ -549,10 +574,14 @@ decode_base(ShareValue *v, int want)
 		case SHARE_TYPE_JSONB:
 			{
 				char	   *str;
+				Datum		d;
 
-				pg_verifymbstr((const char *) v->bytes, (int) v->len, false);
+				check_json_quietly(v);
 				str = pnstrdup((const char *) v->bytes, v->len);
-				return DirectFunctionCall1(jsonb_in, CStringGetDatum(str));
+				d = DirectFunctionCall1(jsonb_in, CStringGetDatum(str));
+				explicit_bzero(str, v->len);
+				pfree(str);
+				return d;
 			}
 		case SHARE_TYPE_DATE:
 			return DateADTGetDatum((DateADT) (int32) get_le(v->bytes, 4));
