@@ -10,15 +10,15 @@ PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
 CORE_SRCS = src/gf256.c src/field_p.c src/random.c src/crc32c.c src/shamir.c src/envelope.c \
 	src/share_format.c
 PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
-	src/share_algebra.c
+	src/share_algebra.c src/guc.c src/kme_client.c src/key_ledger.c src/kme_sql.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = types split_combine algebra errors statistics
+REGRESS = types split_combine algebra errors statistics kme
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Isrc
 PG_CFLAGS = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-SHLIB_LINK = -lsodium -lcrypto
+SHLIB_LINK = -lsodium -lcrypto -lcurl
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

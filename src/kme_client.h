@@ -52,8 +52,11 @@ typedef struct KmeKeyBatch
 	MemoryContextCallback wipe_cb;
 } KmeKeyBatch;
 
-/* status of the link to peer_sae (this node as master); cached for a few seconds */
-extern void kme_get_status(const char *peer_sae, KmeStatus *status, bool use_cache);
+/*
+ * status of the link to peer_sae (this node as master); always asks the KME, and
+ * refreshes the limits that the key requests use (cached for a few seconds)
+ */
+extern void kme_get_status(const char *peer_sae, KmeStatus *status);
 
 /*
  * enc_keys: count keys of size_bits (0 = the link's default key_size) for a link
@@ -70,6 +73,9 @@ extern KmeKeyBatch *kme_get_dec_keys(const char *master_sae, const char *const *
 
 /* wipe and free a batch (also done automatically on error) */
 extern void kme_batch_free(KmeKeyBatch *batch);
+
+/* raise an error unless the ssn.kme_* and ssn.sae_* settings are there */
+extern void kme_check_config(void);
 
 /* the KME URL as configured, for messages */
 extern const char *kme_base_url(void);

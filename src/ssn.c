@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "fmgr.h"
+#include "guc.h"
 
 PG_MODULE_MAGIC;
 
@@ -20,4 +21,5 @@ _PG_init(void)
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("ssn could not initialise libsodium"),
 				 errdetail("Without a working random number generator no secret can be shared.")));
+	ssn_guc_init();
 }
