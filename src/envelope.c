@@ -4,26 +4,12 @@
 #include "envelope.h"
 
 #include <sodium.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "errbuf.h"
 
 #define MAGIC "SSNE"
 #define FIXED_HEADER 36
-
-static bool fail(char *errbuf, size_t errlen, const char *fmt,...)
-			__attribute__((format(printf, 3, 4)));
-
-static bool
-fail(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-	return false;
-}
 
 static void
 put_le(uint8_t *p, uint64_t v, int n)

@@ -5,9 +5,10 @@
 #include "share_format.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "errbuf.h"
 
 #include "crc32c.h"
 #include "field_p.h"
@@ -172,20 +173,6 @@ share_read_header(const uint8_t *buf, ShareHeader *h)
 	memcpy(h->id, buf + 16, SHARE_ID_SIZE);
 	h->payload_len = get_u32(buf + 32);
 	h->crc = get_u32(buf + 36);
-}
-
-static bool fail(char *errbuf, size_t errlen, const char *fmt,...)
-			__attribute__((format(printf, 3, 4)));
-
-static bool
-fail(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-	return false;
 }
 
 bool
