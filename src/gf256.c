@@ -11,8 +11,14 @@
  *	gfni		gf2p8mulb multiplies bytes mod 0x11B in hardware.
  *
  * The vector kernels hand the last < 16 bytes to the portable code.  Loads and
- * stores are unaligned throughout; every kernel reads a chunk of dst and src before
- * writing that chunk, so dst == src is safe (partial overlap is not supported).
+ * stores are unaligned throughout, except the non-temporal stores of eval_nt, which
+ * start at dst's first vector boundary; every kernel reads a chunk of dst and src
+ * (or of all rows) before writing that chunk, so dst == src is safe (partial overlap
+ * is not supported).
+ *
+ * eval is Horner's rule over several rows with the accumulators in registers: for a
+ * split it replaces one memcpy and one mul_xor pass per coefficient, each of which
+ * read and wrote the whole share, by one read of each row and one write.
  *
  * Compiles with plain "gcc -O2": the vector kernels carry their own
  * __attribute__((target)), and are only called after a CPU feature check.
@@ -28,6 +34,8 @@
 #endif
 
 typedef void (*gf256_region_fn) (uint8_t *dst, uint8_t c, const uint8_t *src, size_t len);
+typedef void (*gf256_eval_fn) (uint8_t *dst, uint8_t x, const uint8_t *const *rows,
+							   int nrows, size_t len);
 
 typedef struct gf256_kernel
 {
@@ -36,6 +44,8 @@ typedef struct gf256_kernel
 	gf256_region_fn mul_xor;	/* dst = c * dst ^ src */
 	gf256_region_fn muladd;		/* dst ^= c * src */
 	gf256_region_fn mul;		/* dst = c * src */
+	gf256_eval_fn eval;			/* dst = Horner(rows; x) */
+	gf256_eval_fn eval_nt;		/* the same with non-temporal stores */
 } gf256_kernel;
 
 
@@ -210,6 +220,61 @@ portable_mul(uint8_t *dst, uint8_t c, const uint8_t *src, size_t len)
 	}
 }
 
+/*
+ * Horner's rule on the bytes [off, len) of the rows, accumulators in registers;
+ * the vector kernels hand it what their vectors leave over.  Two words at a time
+ * for independent work; the tail (< 8 bytes) is packed into zero-padded words.
+ */
+static void
+portable_eval_from(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows,
+				   size_t off, size_t len)
+{
+	const uint8_t *top = rows[nrows - 1];
+	uint64_t	a0,
+				a1,
+				w;
+	int			j;
+
+	for (; len - off >= 16; off += 16)
+	{
+		a0 = load64(top + off);
+		a1 = load64(top + off + 8);
+		for (j = nrows - 2; j >= 0; j--)
+		{
+			a0 = mul64(a0, x) ^ load64(rows[j] + off);
+			a1 = mul64(a1, x) ^ load64(rows[j] + off + 8);
+		}
+		store64(dst + off, a0);
+		store64(dst + off + 8, a1);
+	}
+	for (; len - off >= 8; off += 8)
+	{
+		a0 = load64(top + off);
+		for (j = nrows - 2; j >= 0; j--)
+			a0 = mul64(a0, x) ^ load64(rows[j] + off);
+		store64(dst + off, a0);
+	}
+	if (off < len)
+	{
+		a0 = 0;
+		memcpy(&a0, top + off, len - off);
+		for (j = nrows - 2; j >= 0; j--)
+		{
+			w = 0;
+			memcpy(&w, rows[j] + off, len - off);
+			a0 = mul64(a0, x) ^ w;
+		}
+		memcpy(dst + off, &a0, len - off);
+	}
+}
+
+/* portable C has no non-temporal store, so eval_nt is eval here */
+static void
+portable_eval(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows, size_t len)
+{
+	portable_eval_from(dst, x, rows, nrows, 0, len);
+}
+
 static int
 portable_supported(void)
 {
@@ -368,6 +433,89 @@ ssse3_mul(uint8_t *dst, uint8_t c, const uint8_t *src, size_t len)
 	portable_mul(dst, c, src, len);
 }
 
+/*
+ * Horner's rule on [off, len): four accumulators in registers, every row loaded once
+ * per vector, one store per vector.  With nt, dst + off must be 16-byte aligned and
+ * the stores are non-temporal.  Inlined into both callers, so nt is a constant.
+ */
+__attribute__((target("ssse3"), always_inline))
+static inline void
+ssse3_eval_body(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows,
+				size_t off, size_t len, int nt)
+{
+	const uint8_t *top = rows[nrows - 1];
+	__m128i		tlo,
+				thi;
+	int			j;
+
+	nibble_tables(x, &tlo, &thi);
+	for (; len - off >= 64; off += 64)
+	{
+		__m128i		a0 = LD128(top + off);
+		__m128i		a1 = LD128(top + off + 16);
+		__m128i		a2 = LD128(top + off + 32);
+		__m128i		a3 = LD128(top + off + 48);
+
+		for (j = nrows - 2; j >= 0; j--)
+		{
+			const uint8_t *r = rows[j] + off;
+
+			a0 = _mm_xor_si128(mul_x16(a0, tlo, thi), LD128(r));
+			a1 = _mm_xor_si128(mul_x16(a1, tlo, thi), LD128(r + 16));
+			a2 = _mm_xor_si128(mul_x16(a2, tlo, thi), LD128(r + 32));
+			a3 = _mm_xor_si128(mul_x16(a3, tlo, thi), LD128(r + 48));
+		}
+		if (nt)
+		{
+			_mm_stream_si128((__m128i *) (dst + off), a0);
+			_mm_stream_si128((__m128i *) (dst + off + 16), a1);
+			_mm_stream_si128((__m128i *) (dst + off + 32), a2);
+			_mm_stream_si128((__m128i *) (dst + off + 48), a3);
+		}
+		else
+		{
+			ST128(dst + off, a0);
+			ST128(dst + off + 16, a1);
+			ST128(dst + off + 32, a2);
+			ST128(dst + off + 48, a3);
+		}
+	}
+	for (; len - off >= 16; off += 16)
+	{
+		__m128i		a = LD128(top + off);
+
+		for (j = nrows - 2; j >= 0; j--)
+			a = _mm_xor_si128(mul_x16(a, tlo, thi), LD128(rows[j] + off));
+		if (nt)
+			_mm_stream_si128((__m128i *) (dst + off), a);
+		else
+			ST128(dst + off, a);
+	}
+	if (nt)
+		_mm_sfence();
+	portable_eval_from(dst, x, rows, nrows, off, len);
+}
+
+__attribute__((target("ssse3")))
+static void
+ssse3_eval(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows, size_t len)
+{
+	ssse3_eval_body(dst, x, rows, nrows, 0, len, 0);
+}
+
+/* ordinary stores up to dst's first 16-byte boundary, then streaming ones */
+__attribute__((target("ssse3")))
+static void
+ssse3_eval_nt(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows, size_t len)
+{
+	size_t		head = (16 - ((uintptr_t) dst & 15)) & 15;
+
+	if (head > len)
+		head = len;
+	portable_eval_from(dst, x, rows, nrows, 0, head);
+	ssse3_eval_body(dst, x, rows, nrows, head, len, 1);
+}
+
 static int
 ssse3_supported(void)
 {
@@ -500,6 +648,101 @@ avx2_mul(uint8_t *dst, uint8_t c, const uint8_t *src, size_t len)
 	portable_mul(dst, c, src, len);
 }
 
+/* Horner's rule on [off, len) as ssse3_eval_body, 32 bytes per vector */
+__attribute__((target("avx2"), always_inline))
+static inline void
+avx2_eval_body(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows,
+			   size_t off, size_t len, int nt)
+{
+	const uint8_t *top = rows[nrows - 1];
+	__m128i		lo,
+				hi;
+	__m256i		tlo,
+				thi;
+	int			j;
+
+	nibble_tables(x, &lo, &hi);
+	tlo = _mm256_broadcastsi128_si256(lo);
+	thi = _mm256_broadcastsi128_si256(hi);
+	for (; len - off >= 128; off += 128)
+	{
+		__m256i		a0 = LD256(top + off);
+		__m256i		a1 = LD256(top + off + 32);
+		__m256i		a2 = LD256(top + off + 64);
+		__m256i		a3 = LD256(top + off + 96);
+
+		for (j = nrows - 2; j >= 0; j--)
+		{
+			const uint8_t *r = rows[j] + off;
+
+			a0 = _mm256_xor_si256(mul_x32(a0, tlo, thi), LD256(r));
+			a1 = _mm256_xor_si256(mul_x32(a1, tlo, thi), LD256(r + 32));
+			a2 = _mm256_xor_si256(mul_x32(a2, tlo, thi), LD256(r + 64));
+			a3 = _mm256_xor_si256(mul_x32(a3, tlo, thi), LD256(r + 96));
+		}
+		if (nt)
+		{
+			_mm256_stream_si256((__m256i *) (dst + off), a0);
+			_mm256_stream_si256((__m256i *) (dst + off + 32), a1);
+			_mm256_stream_si256((__m256i *) (dst + off + 64), a2);
+			_mm256_stream_si256((__m256i *) (dst + off + 96), a3);
+		}
+		else
+		{
+			ST256(dst + off, a0);
+			ST256(dst + off + 32, a1);
+			ST256(dst + off + 64, a2);
+			ST256(dst + off + 96, a3);
+		}
+	}
+	for (; len - off >= 32; off += 32)
+	{
+		__m256i		a = LD256(top + off);
+
+		for (j = nrows - 2; j >= 0; j--)
+			a = _mm256_xor_si256(mul_x32(a, tlo, thi), LD256(rows[j] + off));
+		if (nt)
+			_mm256_stream_si256((__m256i *) (dst + off), a);
+		else
+			ST256(dst + off, a);
+	}
+	if (len - off >= 16)
+	{
+		__m128i		a = LD128(top + off);
+
+		for (j = nrows - 2; j >= 0; j--)
+			a = _mm_xor_si128(mul_x16(a, lo, hi), LD128(rows[j] + off));
+		if (nt)
+			_mm_stream_si128((__m128i *) (dst + off), a);
+		else
+			ST128(dst + off, a);
+		off += 16;
+	}
+	if (nt)
+		_mm_sfence();
+	portable_eval_from(dst, x, rows, nrows, off, len);
+}
+
+__attribute__((target("avx2")))
+static void
+avx2_eval(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows, size_t len)
+{
+	avx2_eval_body(dst, x, rows, nrows, 0, len, 0);
+}
+
+/* ordinary stores up to dst's first 32-byte boundary, then streaming ones */
+__attribute__((target("avx2")))
+static void
+avx2_eval_nt(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows, size_t len)
+{
+	size_t		head = (32 - ((uintptr_t) dst & 31)) & 31;
+
+	if (head > len)
+		head = len;
+	avx2_eval(dst, x, rows, nrows, head);
+	avx2_eval_body(dst, x, rows, nrows, head, len, 1);
+}
+
 static int
 avx2_supported(void)
 {
@@ -607,6 +850,96 @@ gfni_mul(uint8_t *dst, uint8_t c, const uint8_t *src, size_t len)
 	portable_mul(dst, c, src, len);
 }
 
+/* Horner's rule on [off, len) as avx2_eval_body, with gf2p8mulb for x * acc */
+__attribute__((target("gfni,avx2"), always_inline))
+static inline void
+gfni_eval_body(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows,
+			   size_t off, size_t len, int nt)
+{
+	const uint8_t *top = rows[nrows - 1];
+	const __m256i vx = _mm256_set1_epi8((char) x);
+	int			j;
+
+	for (; len - off >= 128; off += 128)
+	{
+		__m256i		a0 = LD256(top + off);
+		__m256i		a1 = LD256(top + off + 32);
+		__m256i		a2 = LD256(top + off + 64);
+		__m256i		a3 = LD256(top + off + 96);
+
+		for (j = nrows - 2; j >= 0; j--)
+		{
+			const uint8_t *r = rows[j] + off;
+
+			a0 = _mm256_xor_si256(_mm256_gf2p8mul_epi8(a0, vx), LD256(r));
+			a1 = _mm256_xor_si256(_mm256_gf2p8mul_epi8(a1, vx), LD256(r + 32));
+			a2 = _mm256_xor_si256(_mm256_gf2p8mul_epi8(a2, vx), LD256(r + 64));
+			a3 = _mm256_xor_si256(_mm256_gf2p8mul_epi8(a3, vx), LD256(r + 96));
+		}
+		if (nt)
+		{
+			_mm256_stream_si256((__m256i *) (dst + off), a0);
+			_mm256_stream_si256((__m256i *) (dst + off + 32), a1);
+			_mm256_stream_si256((__m256i *) (dst + off + 64), a2);
+			_mm256_stream_si256((__m256i *) (dst + off + 96), a3);
+		}
+		else
+		{
+			ST256(dst + off, a0);
+			ST256(dst + off + 32, a1);
+			ST256(dst + off + 64, a2);
+			ST256(dst + off + 96, a3);
+		}
+	}
+	for (; len - off >= 32; off += 32)
+	{
+		__m256i		a = LD256(top + off);
+
+		for (j = nrows - 2; j >= 0; j--)
+			a = _mm256_xor_si256(_mm256_gf2p8mul_epi8(a, vx), LD256(rows[j] + off));
+		if (nt)
+			_mm256_stream_si256((__m256i *) (dst + off), a);
+		else
+			ST256(dst + off, a);
+	}
+	if (len - off >= 16)
+	{
+		__m128i		a = LD128(top + off);
+
+		for (j = nrows - 2; j >= 0; j--)
+			a = _mm_xor_si128(_mm_gf2p8mul_epi8(a, _mm256_castsi256_si128(vx)),
+							  LD128(rows[j] + off));
+		if (nt)
+			_mm_stream_si128((__m128i *) (dst + off), a);
+		else
+			ST128(dst + off, a);
+		off += 16;
+	}
+	if (nt)
+		_mm_sfence();
+	portable_eval_from(dst, x, rows, nrows, off, len);
+}
+
+__attribute__((target("gfni,avx2")))
+static void
+gfni_eval(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows, size_t len)
+{
+	gfni_eval_body(dst, x, rows, nrows, 0, len, 0);
+}
+
+/* ordinary stores up to dst's first 32-byte boundary, then streaming ones */
+__attribute__((target("gfni,avx2")))
+static void
+gfni_eval_nt(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows, size_t len)
+{
+	size_t		head = (32 - ((uintptr_t) dst & 31)) & 31;
+
+	if (head > len)
+		head = len;
+	gfni_eval(dst, x, rows, nrows, head);
+	gfni_eval_body(dst, x, rows, nrows, head, len, 1);
+}
+
 static int
 gfni_supported(void)
 {
@@ -621,11 +954,15 @@ gfni_supported(void)
 
 /* worst to best; the first use picks the last one the CPU supports */
 static const gf256_kernel kernels[] = {
-	{"portable", portable_supported, portable_mul_xor, portable_muladd, portable_mul},
+	{"portable", portable_supported, portable_mul_xor, portable_muladd, portable_mul,
+	portable_eval, portable_eval},
 #ifdef GF256_X86
-	{"ssse3", ssse3_supported, ssse3_mul_xor, ssse3_muladd, ssse3_mul},
-	{"avx2", avx2_supported, avx2_mul_xor, avx2_muladd, avx2_mul},
-	{"gfni", gfni_supported, gfni_mul_xor, gfni_muladd, gfni_mul},
+	{"ssse3", ssse3_supported, ssse3_mul_xor, ssse3_muladd, ssse3_mul,
+	ssse3_eval, ssse3_eval_nt},
+	{"avx2", avx2_supported, avx2_mul_xor, avx2_muladd, avx2_mul,
+	avx2_eval, avx2_eval_nt},
+	{"gfni", gfni_supported, gfni_mul_xor, gfni_muladd, gfni_mul,
+	gfni_eval, gfni_eval_nt},
 #endif
 };
 
@@ -688,6 +1025,20 @@ void
 gf256_region_mul(uint8_t *dst, uint8_t c, const uint8_t *src, size_t len)
 {
 	pick_kernel()->mul(dst, c, src, len);
+}
+
+void
+gf256_region_eval(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows,
+				  size_t len)
+{
+	pick_kernel()->eval(dst, x, rows, nrows, len);
+}
+
+void
+gf256_region_eval_nt(uint8_t *dst, uint8_t x, const uint8_t *const *rows, int nrows,
+					 size_t len)
+{
+	pick_kernel()->eval_nt(dst, x, rows, nrows, len);
 }
 
 int

@@ -32,6 +32,24 @@ extern void gf256_region_muladd(uint8_t *dst, uint8_t c, const uint8_t *src, siz
 extern void gf256_region_mul(uint8_t *dst, uint8_t c, const uint8_t *src, size_t len);
 
 /*
+ * dst[i] = sum over j of x^j * rows[j][i], j = 0..nrows-1 (nrows >= 1; x public):
+ * evaluates at x, for every byte i, the polynomial whose coefficients are the bytes
+ * at i of the rows, constant term first.  Horner's rule with the accumulator in
+ * registers: each row is read once and dst written once.  dst may equal a row
+ * (partial overlap is not supported).
+ */
+extern void gf256_region_eval(uint8_t *dst, uint8_t x, const uint8_t *const *rows,
+							  int nrows, size_t len);
+
+/*
+ * The same, but dst is written with non-temporal stores (past the caches) where the
+ * kernel has them: for outputs much larger than the cache that are not read again
+ * soon.  The stores are fenced before it returns.
+ */
+extern void gf256_region_eval_nt(uint8_t *dst, uint8_t x, const uint8_t *const *rows,
+								 int nrows, size_t len);
+
+/*
  * Kernel selection.  The best kernel the CPU supports is picked on first use.
  * gf256_use_kernel() forces one by name ("portable", "ssse3", "avx2", "gfni") and
  * returns 0 when this CPU (or this build) cannot run it, 1 on success.

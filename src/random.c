@@ -16,42 +16,77 @@ static unsigned char pool[POOL_SIZE];
 static size_t pool_left;		/* unread bytes at the end of pool */
 static pid_t pool_pid;			/* a forked child must never reuse its parent's pool */
 
-/* len bytes of AES-256-CTR keystream under a fresh random key and nonce */
-static void
-random_stream(void *buf, size_t len)
+void
+ssn_random_stream_init(ssn_random_stream *s)
 {
 	unsigned char key[32 + 16];
 	EVP_CIPHER_CTX *ctx;
+
+	s->pid = (long) getpid();
+	randombytes_buf(key, sizeof(key));
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx != NULL &&
+		EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, key, key + 32) != 1)
+	{
+		EVP_CIPHER_CTX_free(ctx);
+		ctx = NULL;
+	}
+	/* the context holds the expanded key now; it wipes it when freed */
+	sodium_memzero(key, sizeof(key));
+	s->ctx = ctx;
+}
+
+void
+ssn_random_stream_free(ssn_random_stream *s)
+{
+	if (s->ctx != NULL)
+		EVP_CIPHER_CTX_free((EVP_CIPHER_CTX *) s->ctx);
+	s->ctx = NULL;
+}
+
+void
+ssn_random_stream_next(ssn_random_stream *s, void *buf, size_t len)
+{
 	unsigned char *out = buf;
 	int			outl;
 
-	randombytes_buf(key, sizeof(key));
-	ctx = EVP_CIPHER_CTX_new();
-	if (ctx == NULL ||
-		EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, key, key + 32) != 1)
-		goto fail;
-	sodium_memzero(key, sizeof(key));
+	/* a forked child must not produce the keystream its parent produces */
+	if (s->pid != (long) getpid())
+	{
+		ssn_random_stream_free(s);
+		ssn_random_stream_init(s);
+	}
 
 	/* the keystream is the encryption of zeros: zero the buffer, encrypt in place */
-	while (len > 0)
+	while (len > 0 && s->ctx != NULL)
 	{
 		int			chunk = len > (1 << 30) ? (1 << 30) : (int) len;
 
 		memset(out, 0, chunk);
-		if (EVP_EncryptUpdate(ctx, out, &outl, out, chunk) != 1 || outl != chunk)
-			goto fail;
+		if (EVP_EncryptUpdate((EVP_CIPHER_CTX *) s->ctx, out, &outl, out, chunk) != 1 ||
+			outl != chunk)
+		{
+			ssn_random_stream_free(s);
+			break;
+		}
 		out += chunk;
 		len -= chunk;
 	}
-	EVP_CIPHER_CTX_free(ctx);
-	return;
 
-fail:
-	/* never hand out predictable bytes: fall back to the slow, certain path */
-	sodium_memzero(key, sizeof(key));
-	if (ctx)
-		EVP_CIPHER_CTX_free(ctx);
-	randombytes_buf(out, len);
+	/* never hand out predictable bytes: after a failure, the slow, certain path */
+	if (len > 0)
+		randombytes_buf(out, len);
+}
+
+/* len bytes of AES-256-CTR keystream under a fresh random key and nonce */
+static void
+random_stream(void *buf, size_t len)
+{
+	ssn_random_stream s;
+
+	ssn_random_stream_init(&s);
+	ssn_random_stream_next(&s, buf, len);
+	ssn_random_stream_free(&s);
 }
 
 void

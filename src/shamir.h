@@ -26,7 +26,9 @@ extern void shamir_lagrange_fp(const uint8_t *xs, int m, uint8_t at, fp_t *lambd
 
 /*
  * Split a byte string: shares[i] (len bytes each) receives f_j(xs[i]) for the
- * polynomial of each byte j, all of degree `degree`.
+ * polynomial of each byte j, all of degree `degree` (0..SHARE_POINTS_MAX - 1).
+ * The random coefficients of a value come from one keystream under a fresh key.
+ * Not thread-safe (a per-process coefficient buffer, like random.c's pool).
  */
 extern void shamir_split_gf256(const uint8_t *secret, size_t len, int degree,
 							   int n, const uint8_t *xs, uint8_t *const *shares);

@@ -3,7 +3,9 @@
  *
  * gcc -O2 -Wall -Wextra -Isrc test/unit/test_gf256.c src/gf256.c -o /tmp/test_gf256 && /tmp/test_gf256
  *
- * Kernels the CPU lacks are reported as skipped (not failed).
+ * Each kernel's mul_xor, muladd, mul, eval and eval_nt are checked byte by byte
+ * against the product table, at many lengths and offsets, with guard bytes around
+ * the output.  Kernels the CPU lacks are reported as skipped (not failed).
  */
 #include "gf256.h"
 #include "unit.h"
@@ -284,6 +286,147 @@ try_case(failure *f, enum region_op op, uint8_t c, size_t len, int doff, int sof
 	return 1;
 }
 
+/* ---------------------------------------------------------------- eval */
+
+#define MAXROWS 6
+#define EOFF	36				/* dst offsets 0..35 cross every vector boundary */
+
+static uint8_t ebuf[SLACK + EOFF + MAXLEN + SLACK];
+static uint8_t rowbuf[MAXROWS][SLACK + 4 + MAXLEN + SLACK];
+static uint8_t roworig[MAXROWS][MAXLEN];
+
+/*
+ * One gf256_region_eval (or _nt) of nrows rows into dst at doff; row j sits at
+ * offset (roff + j) & 3 in its buffer.  With same >= 0, dst is row `same` itself
+ * (in place).  Checks every byte against Horner's rule with the product table, the
+ * guard bytes around dst, and that the other rows are left alone.
+ */
+static int
+run_eval(int nt, uint8_t x, int nrows, size_t len, int doff, int roff, int same,
+		 char *msg, size_t msglen)
+{
+	uint8_t    *dst = ebuf + SLACK + doff;
+	const uint8_t *rows[MAXROWS];
+	size_t		end = SLACK + doff + len + SLACK;
+	size_t		i;
+	int			j;
+
+	memset(ebuf, GUARD, end);
+	for (j = 0; j < nrows; j++)
+	{
+		uint8_t    *r = j == same ? dst : rowbuf[j] + SLACK + ((roff + j) & 3);
+
+		fill_random(roworig[j], len);
+		memcpy(r, roworig[j], len);
+		rows[j] = r;
+	}
+
+	if (nt)
+		gf256_region_eval_nt(dst, x, rows, nrows, len);
+	else
+		gf256_region_eval(dst, x, rows, nrows, len);
+
+	for (i = 0; i < len; i++)
+	{
+		uint8_t		want = roworig[nrows - 1][i];
+
+		for (j = nrows - 2; j >= 0; j--)
+			want = prod[x][want] ^ roworig[j][i];
+		if (dst[i] != want)
+		{
+			snprintf(msg, msglen, "byte %zu is %02x, want %02x", i, dst[i], want);
+			return 1;
+		}
+	}
+	for (i = 0; i < SLACK + (size_t) doff; i++)
+		if (ebuf[i] != GUARD)
+		{
+			snprintf(msg, msglen, "wrote %zu bytes before dst", SLACK + doff - i);
+			return 1;
+		}
+	for (i = SLACK + doff + len; i < end; i++)
+		if (ebuf[i] != GUARD)
+		{
+			snprintf(msg, msglen, "wrote past dst at +%zu", i - (SLACK + doff + len));
+			return 1;
+		}
+	for (j = 0; j < nrows; j++)
+		if (j != same && memcmp(rows[j], roworig[j], len) != 0)
+		{
+			snprintf(msg, msglen, "row %d modified", j);
+			return 1;
+		}
+	return 0;
+}
+
+/* where eval first went wrong, for the one CHECK per (kernel, variant, nrows, x) */
+typedef struct eval_failure
+{
+	size_t		len;
+	int			doff;
+	int			roff;
+	int			same;
+	char		msg[128];
+} eval_failure;
+
+static int
+try_eval(eval_failure *f, int nt, uint8_t x, int nrows, size_t len, int doff,
+		 int roff, int same)
+{
+	if (!run_eval(nt, x, nrows, len, doff, roff, same, f->msg, sizeof(f->msg)))
+		return 0;
+	f->len = len;
+	f->doff = doff;
+	f->roff = roff;
+	f->same = same;
+	return 1;
+}
+
+/*
+ * Every x for 1..MAXROWS rows: all lengths 0..130 (dst offset and row offsets
+ * varying with the length and x, so that every offset pair occurs), in place on the
+ * first and on the last row, 4096 at two offset pairs per x, 4099 in place on some
+ * row, and 65537 for every eighth x.
+ */
+static void
+test_kernel_eval(const char *kname)
+{
+	int			nt,
+				nrows,
+				x;
+
+	for (nt = 0; nt <= 1; nt++)
+		for (nrows = 1; nrows <= MAXROWS; nrows++)
+			for (x = 0; x < 256; x++)
+			{
+				eval_failure f;
+				int			bad = 0;
+				size_t		len;
+				int			doff;
+
+				for (len = 0; len <= 130 && !bad; len++)
+					bad = try_eval(&f, nt, x, nrows, len, (int) (len + x) % EOFF,
+								   (int) ((len >> 2) + x) & 3, -1);
+				for (len = 0; len <= 130 && !bad; len += 13)
+					bad = try_eval(&f, nt, x, nrows, len, (int) (len + x) % EOFF,
+								   x & 3, 0) ||
+						try_eval(&f, nt, x, nrows, len, (int) (len + x + 1) % EOFF,
+								 x & 3, nrows - 1);
+				for (doff = 0; doff < 2 && !bad; doff++)
+					bad = try_eval(&f, nt, x, nrows, 4096, (x + 2 * doff) % EOFF,
+								   (x + doff) & 3, -1);
+				if (!bad)
+					bad = try_eval(&f, nt, x, nrows, 4096 + 3, (x + 5) % EOFF, 0, x % nrows);
+				if (!bad && (x & 7) == 0)
+					bad = try_eval(&f, nt, x, nrows, MAXLEN, (x >> 3) % EOFF,
+								   (x >> 3) & 3, -1);
+
+				CHECK(!bad, "kernel %s %s nrows=%d x=%02x len=%zu doff=%d roff=%d%s: %s",
+					  kname, nt ? "region_eval_nt" : "region_eval", nrows, x, f.len,
+					  f.doff, f.roff, f.same >= 0 ? " in place" : "", f.msg);
+			}
+}
+
 static void
 test_kernel(const char *kname)
 {
@@ -361,6 +504,7 @@ main(void)
 		CHECK(strcmp(gf256_kernel_name(), names[i]) == 0, "use_kernel(%s) left %s",
 			  names[i], gf256_kernel_name());
 		test_kernel(names[i]);
+		test_kernel_eval(names[i]);
 		printf("gf256: kernel %s tested\n", names[i]);
 	}
 	/* names run worst to best, so the automatic choice is the last one supported */

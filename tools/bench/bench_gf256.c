@@ -1,24 +1,25 @@
 /*
  * bench_gf256.c - throughput of the GF(2^8) region kernels and of a k=3, n=5 split.
  *
- * gcc -O2 -Wall -Wextra -Isrc tools/bench/bench_gf256.c src/gf256.c src/random.c -lsodium -lcrypto -o /tmp/bench_gf256 && /tmp/bench_gf256
+ * make build/bench_gf256 && build/bench_gf256
  *
- * For each kernel the CPU supports:
- *	mul_xor			gf256_region_mul_xor on a 16 KiB region (in cache) and on 64 MiB
- *					(streams from memory), GB/s of region.
- *	split k=3 n=5	a 64 MiB secret in 16 KiB blocks; per block 2 random coefficient
- *					rows from ssn_random_bytes(), then for x = 1..5: share = coef2;
- *					share = x*share ^ coef1; share = x*share ^ secret.  GB/s of secret,
- *					with the randomness and without it (coefficients left as they are).
- *					Measured twice: shares written to five 64 MiB outputs, as a real
- *					split must (memory traffic: 1 read + 5 writes per secret byte), and
- *					shares written to five 16 KiB block buffers that stay in cache, as
- *					if each block were sent on at once (compute and randomness only).
+ * For each kernel the CPU supports (forced with gf256_use_kernel):
+ *	mul_xor		gf256_region_mul_xor on a 16 KiB region (in cache) and on 64 MiB
+ *				(streams from memory), GB/s of region.
+ *	eval		gf256_region_eval of 3 rows (a degree-2 polynomial, as for k=3) into a
+ *				16 KiB region, GB/s of region.
+ *	split		the real shamir_split_gf256, k=3 n=5, randomness included, GB/s of
+ *				secret: a 64 KiB secret (five 64 KiB shares stay in cache) and a
+ *				64 MiB secret into five full-length 64 MiB shares (memory traffic:
+ *				1 read + 5 writes per secret byte).
+ *	randomness	ssn_random_bytes (a fresh key per request) and a random stream.
+ * The last line is the headline: the 64 MiB split with the default (best) kernel.
  * GB here means 10^9 bytes.  Each figure is the best of REPEAT runs of at least
  * MIN_SECONDS each, since a shared machine adds noise only one way.
  */
 #include "gf256.h"
 #include "random.h"
+#include "shamir.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -28,10 +29,31 @@
 
 #define SMALL	(16 * 1024)
 #define LARGE	((size_t) 64 * 1024 * 1024)
-#define BLOCK	(16 * 1024)
+#define SPLIT_SMALL (64 * 1024)
 #define NSHARES 5
+#define K		3
 #define MIN_SECONDS 0.3			/* each run lasts at least this long */
 #define REPEAT	3
+
+typedef enum bench_op
+{
+	BENCH_MUL_XOR,
+	BENCH_EVAL,
+	BENCH_SPLIT,
+	BENCH_RANDOM,
+	BENCH_STREAM
+} bench_op;
+
+/* what one bench_op works on */
+typedef struct bench_args
+{
+	uint8_t    *dst;
+	const uint8_t *src;
+	const uint8_t *const *rows;
+	uint8_t    *const *shares;
+	ssn_random_stream *stream;
+	size_t		len;
+} bench_args;
 
 static double
 now(void)
@@ -57,9 +79,34 @@ xmalloc(size_t n)
 	return p;
 }
 
-/* GB/s of gf256_region_mul_xor over len bytes, best of REPEAT runs */
+static void
+run_op(bench_op op, const bench_args *a, unsigned int c)
+{
+	static const uint8_t xs[NSHARES] = {1, 2, 3, 4, 5};
+
+	switch (op)
+	{
+		case BENCH_MUL_XOR:
+			gf256_region_mul_xor(a->dst, (uint8_t) c, a->src, a->len);
+			break;
+		case BENCH_EVAL:
+			gf256_region_eval(a->dst, (uint8_t) c, a->rows, K, a->len);
+			break;
+		case BENCH_SPLIT:
+			shamir_split_gf256(a->src, a->len, K - 1, NSHARES, xs, a->shares);
+			break;
+		case BENCH_RANDOM:
+			ssn_random_bytes(a->dst, a->len);
+			break;
+		case BENCH_STREAM:
+			ssn_random_stream_next(a->stream, a->dst, a->len);
+			break;
+	}
+}
+
+/* GB/s of a->len bytes per operation, best of REPEAT runs */
 static double
-bench_mul_xor(uint8_t *dst, const uint8_t *src, size_t len)
+bench(bench_op op, const bench_args *a)
 {
 	double		best = 0;
 	unsigned int c = 0x8E;
@@ -73,67 +120,9 @@ bench_mul_xor(uint8_t *dst, const uint8_t *src, size_t len)
 
 		do
 		{
-			gf256_region_mul_xor(dst, (uint8_t) c, src, len);
+			run_op(op, a, c);
 			c = (c * 5 + 1) & 0xFF; /* vary c; no c is faster than another */
-			done += len;
-			elapsed = now() - start;
-		} while (elapsed < MIN_SECONDS);
-		if (done / elapsed / 1e9 > best)
-			best = done / elapsed / 1e9;
-	}
-	return best;
-}
-
-/*
- * One split pass over the whole secret; shares[x - 1] receives share x, at the
- * block's offset when whole_shares, else always at its start (a block buffer).
- * Without fresh_random the coefficient rows are whatever coef holds already.
- */
-static void
-split_pass(uint8_t *const *shares, int whole_shares, const uint8_t *secret, size_t len,
-		   uint8_t *coef, int fresh_random)
-{
-	size_t		off;
-	int			x;
-
-	for (off = 0; off < len; off += BLOCK)
-	{
-		size_t		n = len - off < BLOCK ? len - off : BLOCK;
-		uint8_t    *coef1 = coef;
-		uint8_t    *coef2 = coef + BLOCK;
-
-		if (fresh_random)
-			ssn_random_bytes(coef, 2 * (size_t) BLOCK);
-		for (x = 1; x <= NSHARES; x++)
-		{
-			uint8_t    *share = shares[x - 1] + (whole_shares ? off : 0);
-
-			/* Horner: ((coef2 * x) + coef1) * x + secret */
-			memcpy(share, coef2, n);
-			gf256_region_mul_xor(share, (uint8_t) x, coef1, n);
-			gf256_region_mul_xor(share, (uint8_t) x, secret + off, n);
-		}
-	}
-}
-
-/* GB/s of secret for split passes, best of REPEAT runs */
-static double
-bench_split(uint8_t *const *shares, int whole_shares, const uint8_t *secret, size_t len,
-			uint8_t *coef, int fresh_random)
-{
-	double		best = 0;
-	int			r;
-
-	for (r = 0; r < REPEAT; r++)
-	{
-		double		start = now(),
-					elapsed;
-		size_t		done = 0;
-
-		do
-		{
-			split_pass(shares, whole_shares, secret, len, coef, fresh_random);
-			done += len;
+			done += a->len;
 			elapsed = now() - start;
 		} while (elapsed < MIN_SECONDS);
 		if (done / elapsed / 1e9 > best)
@@ -146,13 +135,17 @@ int
 main(void)
 {
 	const char *const *names = gf256_kernel_names();
+	const char *best_kernel;
 	uint8_t    *small_dst,
 			   *small_src,
 			   *large_dst,
 			   *large_src,
-			   *secret,
-			   *coef;
+			   *secret;
 	uint8_t    *shares[NSHARES];
+	const uint8_t *rows[K];
+	bench_args	a;
+	ssn_random_stream stream;
+	double		headline = 0;
 	int			i;
 
 	if (sodium_init() < 0)
@@ -160,73 +153,85 @@ main(void)
 		fprintf(stderr, "sodium_init failed\n");
 		return 1;
 	}
+	best_kernel = gf256_kernel_name();
 
 	small_dst = xmalloc(SMALL);
-	small_src = xmalloc(SMALL);
+	small_src = xmalloc(K * SMALL);
 	large_dst = xmalloc(LARGE);
 	large_src = xmalloc(LARGE);
 	secret = xmalloc(LARGE);
-	coef = xmalloc(2 * BLOCK);
 	for (i = 0; i < NSHARES; i++)
 		shares[i] = xmalloc(LARGE);
 	ssn_random_bytes(secret, LARGE);
-	ssn_random_bytes(coef, 2 * BLOCK);
+	ssn_random_bytes(small_src, K * SMALL);
+	for (i = 0; i < K; i++)
+		rows[i] = small_src + (size_t) i * SMALL;
 
-	printf("default kernel: %s; GB/s, best of %d; split in GB/s of secret\n",
-		   gf256_kernel_name(), REPEAT);
-	printf("%-9s %8s %8s | %-27s | %-27s\n", "", "mul_xor", "mul_xor",
-		   "split, 64 MiB shares", "split, 16 KiB share blocks");
-	printf("%-9s %8s %8s | %13s %13s | %13s %13s\n", "kernel", "16 KiB", "64 MiB",
-		   "+random", "-random", "+random", "-random");
+	printf("default kernel: %s; GB/s, best of %d; split k=%d n=%d with randomness, "
+		   "GB/s of secret\n", best_kernel, REPEAT, K, NSHARES);
+	printf("%-9s %8s %8s %8s | %8s %8s\n", "", "mul_xor", "mul_xor", "eval", "split",
+		   "split");
+	printf("%-9s %8s %8s %8s | %8s %8s\n", "kernel", "16 KiB", "64 MiB", "16 KiB",
+		   "64 KiB", "64 MiB");
 	for (i = 0; names[i] != NULL; i++)
 	{
+		double		split_large;
+
 		if (!gf256_use_kernel(names[i]))
 		{
 			printf("%-9s skipped: not supported by this CPU\n", names[i]);
 			continue;
 		}
-		printf("%-9s %8.2f", names[i], bench_mul_xor(small_dst, small_src, SMALL));
+		memset(&a, 0, sizeof(a));
+		a.dst = small_dst;
+		a.src = small_src;
+		a.len = SMALL;
+		printf("%-9s %8.2f", names[i], bench(BENCH_MUL_XOR, &a));
 		fflush(stdout);
-		printf(" %8.2f |", bench_mul_xor(large_dst, large_src, LARGE));
+		a.dst = large_dst;
+		a.src = large_src;
+		a.len = LARGE;
+		printf(" %8.2f", bench(BENCH_MUL_XOR, &a));
 		fflush(stdout);
-		printf(" %13.2f", bench_split(shares, 1, secret, LARGE, coef, 1));
+		a.dst = small_dst;
+		a.rows = rows;
+		a.len = SMALL;
+		printf(" %8.2f |", bench(BENCH_EVAL, &a));
 		fflush(stdout);
-		printf(" %13.2f |", bench_split(shares, 1, secret, LARGE, coef, 0));
+		a.src = secret;
+		a.shares = shares;
+		a.len = SPLIT_SMALL;
+		printf(" %8.2f", bench(BENCH_SPLIT, &a));
 		fflush(stdout);
-		printf(" %13.2f", bench_split(shares, 0, secret, LARGE, coef, 1));
+		a.len = LARGE;
+		split_large = bench(BENCH_SPLIT, &a);
+		printf(" %8.2f\n", split_large);
 		fflush(stdout);
-		printf(" %13.2f\n", bench_split(shares, 0, secret, LARGE, coef, 0));
-		fflush(stdout);
+		if (strcmp(names[i], best_kernel) == 0)
+			headline = split_large;
 	}
 
-	/* randomness alone, the same 32 KiB requests as the split makes */
-	{
-		double		best = 0;
-		int			r;
+	/*
+	 * randomness alone: single requests, each under a fresh key, and a stream read
+	 * in the 64 KiB pieces a k=3 split draws per 32 KiB block
+	 */
+	memset(&a, 0, sizeof(a));
+	a.dst = small_dst;
+	a.len = SMALL;
+	printf("randomness: ssn_random_bytes(16 KiB) %.2f GB/s", bench(BENCH_RANDOM, &a));
+	ssn_random_stream_init(&stream);
+	a.dst = large_dst;
+	a.stream = &stream;
+	a.len = 64 * 1024;
+	printf(", ssn_random_stream_next(64 KiB) %.2f GB/s\n", bench(BENCH_STREAM, &a));
+	ssn_random_stream_free(&stream);
 
-		for (r = 0; r < REPEAT; r++)
-		{
-			double		start = now(),
-						elapsed;
-			size_t		done = 0;
-
-			do
-			{
-				ssn_random_bytes(coef, 2 * (size_t) BLOCK);
-				done += 2 * (size_t) BLOCK;
-				elapsed = now() - start;
-			} while (elapsed < MIN_SECONDS);
-			if (done / elapsed / 1e9 > best)
-				best = done / elapsed / 1e9;
-		}
-		printf("ssn_random_bytes(32 KiB): %.2f GB/s of randomness "
-			   "(%.2f us per 16 KiB block of secret)\n", best,
-			   2.0 * BLOCK / best / 1e3);
-	}
+	printf("shamir_split_gf256 k=%d n=%d, 64 MiB secret into %d full-length shares, "
+		   "randomness included, kernel %s: %.2f GB/s of secret\n",
+		   K, NSHARES, NSHARES, best_kernel, headline);
 
 	for (i = 0; i < NSHARES; i++)
 		free(shares[i]);
-	free(coef);
 	free(secret);
 	free(large_src);
 	free(large_dst);
