@@ -300,6 +300,20 @@ static int read_some(struct conn *c, char *p, size_t n, double deadline, size_t 
     return SSL_read_ex(c->ssl, p, n, got) == 1 ? 0 : -1;
 }
 
+/* Read and discard input for up to a second or 1 MiB (a lingering close). */
+static void drain_input(struct conn *c, char *buf, size_t cap)
+{
+    double deadline = mono_now() + 1.0;
+    size_t total = 0;
+
+    while (total < ((size_t) 1 << 20)) {
+        size_t got = 0;
+        if (read_some(c, buf, cap, deadline, &got) < 0)
+            break;
+        total += got;
+    }
+}
+
 static void *conn_main(void *arg)
 {
     struct conn *c = arg;
@@ -351,6 +365,9 @@ static void *conn_main(void *arg)
             sanitize(m, sizeof(m), buf, hlen < 40 ? hlen : 40);
             logmsg("%s %s bad request (%d %s): \"%s\"", c->peer, cn ? cn : "-", st, msg, m);
             send_simple_error(c, st, msg);
+            /* A client still sending a refused body would get a reset instead of our
+             * answer if we closed now: read and drop what it sends for a moment. */
+            drain_input(c, buf, CONN_BUF);
             goto done;
         }
         if (req.expect_continue && have - hlen < req.content_length) {
