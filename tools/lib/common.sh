@@ -66,3 +66,22 @@ ssn_free_port() {
 		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
+
+# N distinct free TCP ports on loopback, space-separated.
+ssn_free_ports() {
+	local n=$1 p ports=" " count=0
+	while [ "$count" -lt "$n" ]; do
+		p=$(ssn_free_port)
+		[[ "$ports" == *" $p "* ]] && continue
+		ports+="$p "
+		count=$((count + 1))
+	done
+	echo $ports
+}
+
+# Write stdin to FILE as the PostgreSQL user (atomically: a temporary file, then
+# rename), so that nothing root writes lands in a directory that user controls.
+as_pg_write() {	# as_pg_write FILE [MODE]
+	as_pg bash -c 'set -e; t=$(mktemp "$1.XXXXXX"); cat >"$t"; chmod "$2" "$t"; mv -f "$t" "$1"' \
+		_ "$1" "${2:-644}"
+}
