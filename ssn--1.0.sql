@@ -305,8 +305,11 @@ END $$;
 COMMENT ON FUNCTION ssn.kme_status(text) IS
 	'Status of the QKD link to a shareholder, as its KME reports it (ETSI GS QKD 014 Get status)';
 
+-- every QKD link of this node: each shareholder but itself (a node keeps its own
+-- share without a link)
 CREATE VIEW ssn.kme_links AS
-	SELECT st.* FROM ssn.shareholder s, LATERAL ssn.kme_status(s.name) st;
+	SELECT st.* FROM ssn.shareholder s, LATERAL ssn.kme_status(s.name) st
+	WHERE s.sae_id IS DISTINCT FROM current_setting('ssn.sae_id', true);
 COMMENT ON VIEW ssn.kme_links IS
 	'Status of the QKD link to every shareholder (asks the KME once per shareholder)';
 
