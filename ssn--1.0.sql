@@ -329,7 +329,7 @@ COMMENT ON FUNCTION ssn.kme_dec_keys(text, text[], int, text) IS
 
 CREATE FUNCTION ssn.kme_bench(peer text, number int, size_bits int, requests int,
 		OUT keys bigint, OUT key_bytes bigint, OUT requests int,
-		OUT client_seconds float8, OUT ledger_seconds float8)
+		OUT client_seconds float8, OUT ledger_seconds float8, OUT client_cpu_seconds float8)
 	AS 'MODULE_PATHNAME', 'ssn_kme_bench' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION ssn.kme_bench(text, int, int, int) IS
 	'Benchmark: fetch requests x number keys for a shareholder, wipe them unused, record them as discarded';

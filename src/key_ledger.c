@@ -122,7 +122,39 @@ text_array(const char *const *s, int n)
 
 /* ---------------------------------------------------------------------------
  * the SQL, in the current transaction
+ *
+ * Each write is one set-oriented statement per batch over unnest()/= ANY() of
+ * the batch's IDs.  The statements of the hot path are prepared once per process
+ * and kept (SPI_keepplan), so a batch does not pay for parsing them (the plan
+ * cache re-plans them if the table changes), nor for planning them: their plans
+ * are generic, and find the rows through the primary key, one index probe per ID,
+ * whatever the batch size and the ledger's history.  The UPDATE tests 'fetched'
+ * as "settled_at IS NULL", which the table's CHECK makes the same, so that the
+ * planner does not pick the partial index on holder_pid: that index still has the
+ * entries of the holder's rows settled earlier in the same transaction (dead, not
+ * yet prunable), and walking them made each batch slower than the last.
  * ------------------------------------------------------------------------- */
+static SPIPlanPtr plan_seen = NULL;
+static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_finish = NULL;
+
+/* the saved plan for sql, prepared on first use (call inside SPI_connect) */
+static SPIPlanPtr
+saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes, int plan_option)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, plan_option);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*cache = p;
+	}
+	return *cache;
+}
+
 static int64
 sweep_spi(int self_pid, TimestampTz self_start)
 {
@@ -184,10 +216,11 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
 	SPI_connect();
 
 	/* a clear refusal for an ID we have seen (the primary key backs it up) */
-	rc = SPI_execute_with_args(
-							   "SELECT key_id, direction, peer, state, coalesce(settled_at, fetched_at)::text "
-							   "FROM ssn.key_ledger WHERE key_id = ANY ($1) LIMIT 1",
-							   1, argtypes, args, NULL, true, 1);
+	rc = SPI_execute_plan(saved_plan(&plan_seen,
+									 "SELECT key_id, direction, peer, state, coalesce(settled_at, fetched_at)::text "
+									 "FROM ssn.key_ledger WHERE key_id = ANY ($1) LIMIT 1",
+									 1, argtypes, CURSOR_OPT_GENERIC_PLAN),
+						  args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed > 0)
@@ -224,11 +257,12 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
 	args[5] = Int32GetDatum(e->size_bits);
 	args[6] = Int32GetDatum(holder_pid);
 	args[7] = TimestampTzGetDatum(holder_start);
-	rc = SPI_execute_with_args(
-							   "INSERT INTO ssn.key_ledger (key_id, direction, peer, peer_sae_id, purpose, size_bits,"
-							   " state, holder_pid, holder_start) "
-							   "SELECT id, $2, $3, $4, $5, $6, 'fetched', $7, $8 FROM unnest($1) AS id",
-							   8, argtypes, args, NULL, false, 0);
+	rc = SPI_execute_plan(saved_plan(&plan_insert,
+									 "INSERT INTO ssn.key_ledger (key_id, direction, peer, peer_sae_id, purpose, size_bits,"
+									 " state, holder_pid, holder_start) "
+									 "SELECT id, $2, $3, $4, $5, $6, 'fetched', $7, $8 FROM unnest($1) AS id",
+									 8, argtypes, CURSOR_OPT_GENERIC_PLAN),
+						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 	SPI_finish();
@@ -249,11 +283,12 @@ finish_spi(const char *const *ids, int n, const char *state, int holder_pid, Tim
 	args[2] = Int32GetDatum(holder_pid);
 	args[3] = TimestampTzGetDatum(holder_start);
 	SPI_connect();
-	rc = SPI_execute_with_args(
-							   "UPDATE ssn.key_ledger SET state = $2, settled_at = clock_timestamp() "
-							   "WHERE key_id = ANY ($1) AND state = 'fetched'"
-							   " AND holder_pid = $3 AND holder_start = $4",
-							   4, argtypes, args, NULL, false, 0);
+	rc = SPI_execute_plan(saved_plan(&plan_finish,
+									 "UPDATE ssn.key_ledger SET state = $2, settled_at = clock_timestamp() "
+									 "WHERE key_id = ANY ($1) AND settled_at IS NULL"	/* = 'fetched' */
+									 " AND holder_pid = $3 AND holder_start = $4",
+									 4, argtypes, CURSOR_OPT_GENERIC_PLAN),
+						  args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 	done = SPI_processed;

@@ -22,8 +22,12 @@
  * `number`) is asked again for the rest; one that returns more, or other IDs than
  * asked, is broken.  Sizes are in bits and multiples of 8.
  *
- * Parsing.  PostgreSQL's own JSON parser (common/jsonapi.h) with semantic
- * callbacks: strict about what we use (the container is an object, `keys` an array
+ * Parsing.  PostgreSQL's own JSON parser (common/jsonapi.h) checks the syntax
+ * (and the UTF-8) of every answer first, without de-escaping or copying anything.
+ * Status and error bodies are then parsed with its semantic callbacks; key
+ * containers, which can be large, by a walker over the checked text (see
+ * parse_key_container) that decodes keys in place.  Both are strict about what we
+ * use (the container is an object, `keys` an array
  * of objects, `key_ID` and `key` strings present once, `key` base64 of exactly
  * size/8 bytes, decoded in constant time by libsodium; key IDs are opaque strings
  * of 1..255 printable ASCII characters, the same bytes in every server encoding)
@@ -33,13 +37,13 @@
  * error page is reported by status and content type.
  *
  * Key material.  Keys are decoded straight into a sodium_malloc'd buffer owned by
- * a KmeKeyBatch; the raw response body is held in sodium_malloc'd memory too and
- * is wiped when it grows and when the request ends; the JSON lexer's string buffer
- * is sized up front (so it never moves) and wiped; each string token the parser
- * hands us is wiped before it is freed.  All of these are also wiped by memory
- * context reset callbacks if an error is raised half way.  The answer's syntax is
- * checked in a first pass that copies nothing, so a malformed answer never has its
- * keys copied out of the (wiped) body buffer.  Error messages name the
+ * a KmeKeyBatch, base64-decoded straight from the raw response body, which is held
+ * in sodium_malloc'd memory too (kept between requests, so a request does not pay
+ * for mmap and mlock) and is wiped when it grows and when the request ends; a key
+ * string with JSON escapes is de-escaped into a temporary buffer that is wiped.
+ * These are also wiped by memory context reset callbacks if an error is raised
+ * half way.  The answer's syntax is checked in a first pass that copies nothing,
+ * so a malformed answer never has its keys copied out of the (wiped) body buffer.  Error messages name the
  * KME URL, both SAE IDs, the HTTP status and the KME's message, never a key or a
  * response body.  What we cannot wipe: libcurl's and OpenSSL's receive buffers.
  */
@@ -107,6 +111,42 @@ secbuf_reserve(SecBuf *b, size_t need)
 	return true;
 }
 
+/*
+ * Buffers kept between requests (empty and wiped), so that a request does not pay
+ * for sodium_malloc's mmap, guard pages and mlock each time.  Kept only up to
+ * KME_SPARE_MAX bytes.
+ */
+#define KME_SPARE_MAX (4 * 1024 * 1024)
+static SecBuf spare_body;
+static SecBuf spare_scratch;
+
+static void
+secbuf_take(SecBuf *b, SecBuf *spare)
+{
+	*b = *spare;
+	b->len = 0;
+	spare->data = NULL;
+	spare->len = spare->cap = 0;
+}
+
+/* wipe what b holds and give it back to spare (or free it) */
+static void
+secbuf_give_back(SecBuf *b, SecBuf *spare)
+{
+	if (b->data == NULL)
+		return;
+	sodium_memzero(b->data, Min(b->cap, b->len + 1));	/* all that was written */
+	b->len = 0;
+	if (spare->data == NULL && b->cap <= KME_SPARE_MAX)
+	{
+		*spare = *b;
+		b->data = NULL;
+		b->len = b->cap = 0;
+	}
+	else
+		secbuf_free(b);
+}
+
 /* ---------------------------------------------------------------------------
  * one request
  * ------------------------------------------------------------------------- */
@@ -123,7 +163,6 @@ typedef struct KmeRequest
 	char		content_type[96];
 	char		errbuf[CURL_ERROR_SIZE];
 	SecBuf		scratch;		/* decoded keys before reordering (dec_keys) */
-	JsonLexContext *lex;		/* its strval is wiped at the end */
 	MemoryContextCallback cb;
 } KmeRequest;
 
@@ -150,11 +189,8 @@ kme_request_wipe(void *arg)
 {
 	KmeRequest *rq = (KmeRequest *) arg;
 
-	secbuf_free(&rq->body);
-	secbuf_free(&rq->scratch);
-	if (rq->lex && rq->lex->strval && rq->lex->strval->data)
-		sodium_memzero(rq->lex->strval->data, rq->lex->strval->maxlen);
-	rq->lex = NULL;
+	secbuf_give_back(&rq->body, &spare_body);
+	secbuf_give_back(&rq->scratch, &spare_scratch);
 }
 
 const char *
@@ -205,6 +241,8 @@ kme_request_begin(const char *endpoint, const char *peer_sae)
 
 	rq->endpoint = endpoint;
 	rq->peer_sae = peer_sae;
+	secbuf_take(&rq->body, &spare_body);
+	secbuf_take(&rq->scratch, &spare_scratch);
 	rq->cb.func = kme_request_wipe;
 	rq->cb.arg = rq;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &rq->cb);
@@ -271,7 +309,7 @@ kme_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 #define KME_WHO(rq) ssn_sae_id, (rq)->peer_sae
 
 static void
-kme_protocol_error(KmeRequest *rq, const char *fmt,...) pg_attribute_printf(2, 3);
+kme_protocol_error(KmeRequest *rq, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
 
 static void
 kme_protocol_error(KmeRequest *rq, const char *fmt,...)
@@ -288,6 +326,7 @@ kme_protocol_error(KmeRequest *rq, const char *fmt,...)
 					kme_base_url(), rq->endpoint, KME_WHO(rq)),
 			 errdetail("%s", detail),
 			 errhint("The answer was discarded and none of its keys used.")));
+	pg_unreachable();
 }
 
 /*
@@ -800,24 +839,28 @@ typedef enum
 	KF_OTHER, KF_KEYS, KF_KEY_ID, KF_KEY
 } KeyField;
 
-typedef struct KeysParse
+/*
+ * The second pass over a key container, which the first pass found to be
+ * well-formed JSON in valid UTF-8: a walker that reads the structure where it
+ * lies in the (secure) body buffer.  A string without escapes - every key and key
+ * ID in practice - is used in place: a key is base64-decoded from the body straight
+ * into its destination and never copied.  A string with escapes is checked first,
+ * then de-escaped into a temporary buffer that is wiped.  Like PostgreSQL's parser
+ * (which the first pass runs without de-escaping), the walker refuses \u0000 and
+ * unpaired surrogates anywhere.  It relies on the syntax check, but never reads
+ * past the body.
+ */
+typedef struct KeysWalk
 {
 	KmeRequest *rq;
-	int			depth;
-	KeyField	top_field;		/* field at depth 1 */
-	KeyField	elem_field;		/* field at depth 3 (in a key object) */
-	bool		keys_seen;
-	bool		keys_array;
-	bool		have_id;
-	bool		have_key;
+	const char *p;
+	const char *end;
 	int			nkeys;			/* complete key objects */
 	int			max_keys;
 	size_t		key_bytes;
 	unsigned char *dest;		/* max_keys * key_bytes */
-	char	   *ids;			/* max_keys * (KME_KEY_ID_MAXLEN + 1) */
-} KeysParse;
-
-#define KP_ID(kp, i) ((kp)->ids + (size_t) (i) * (KME_KEY_ID_MAXLEN + 1))
+	char	  **ids;			/* max_keys key IDs (palloc'd) */
+} KeysWalk;
 
 static bool
 key_id_is_valid(const char *id)
@@ -832,102 +875,252 @@ key_id_is_valid(const char *id)
 	return true;
 }
 
-static void
-kp_container(KeysParse *kp, bool is_object)
-{
-	KmeRequest *rq = kp->rq;
+static void kw_invalid(KeysWalk *w) pg_attribute_noreturn();
 
-	switch (kp->depth)
+static void
+kw_invalid(KeysWalk *w)
+{
+	kme_protocol_error(w->rq, "The answer is not valid JSON.");
+	pg_unreachable();
+}
+
+/* the next non-blank character (not consumed) */
+static inline char
+kw_peek(KeysWalk *w)
+{
+	while (w->p < w->end &&
+		   (*w->p == ' ' || *w->p == '\t' || *w->p == '\n' || *w->p == '\r'))
+		w->p++;
+	if (w->p >= w->end)
+		kw_invalid(w);
+	return *w->p;
+}
+
+/* consume c, or the answer is broken */
+static inline void
+kw_expect(KeysWalk *w, char c)
+{
+	if (kw_peek(w) != c)
+		kw_invalid(w);
+	w->p++;
+}
+
+/*
+ * The string at the current position: *raw and *rawlen get its contents as they
+ * lie in the body (between the quotes); returns whether it has escapes.
+ */
+static bool
+kw_string(KeysWalk *w, const char **raw, size_t *rawlen)
+{
+	const char *s;
+	bool		esc = false;
+
+	kw_expect(w, '"');
+	s = w->p;
+	while (w->p < w->end && *w->p != '"')
 	{
-		case 0:
-			if (!is_object)
-				kme_protocol_error(rq, "The key container is not a JSON object.");
-			break;
-		case 1:
-			if (kp->top_field == KF_KEYS)
-			{
-				if (is_object)
-					kme_protocol_error(rq, "\"keys\" is not an array.");
-				kp->keys_array = true;
-			}
-			break;
-		case 2:
-			if (kp->top_field == KF_KEYS)
-			{
-				if (!is_object)
-					kme_protocol_error(rq, "Element %d of \"keys\" is not an object.", kp->nkeys + 1);
-				if (kp->nkeys >= kp->max_keys)
-					kme_protocol_error(rq, "The answer has more keys than the %d asked for.", kp->max_keys);
-				kp->have_id = kp->have_key = false;
-				kp->elem_field = KF_OTHER;
-			}
-			break;
-		case 3:
-			if (kp->top_field == KF_KEYS && kp->elem_field != KF_OTHER)
-				kme_protocol_error(rq, "\"%s\" of key %d is not a string.",
-								   kp->elem_field == KF_KEY ? "key" : "key_ID", kp->nkeys + 1);
-			break;
-	}
-	kp->depth++;
-}
-
-static void
-kp_object_start(void *s)
-{
-	kp_container((KeysParse *) s, true);
-}
-
-static void
-kp_array_start(void *s)
-{
-	kp_container((KeysParse *) s, false);
-}
-
-static void
-kp_object_end(void *s)
-{
-	KeysParse  *kp = (KeysParse *) s;
-
-	kp->depth--;
-	if (kp->depth == 2 && kp->top_field == KF_KEYS)
-	{
-		if (!kp->have_id || !kp->have_key)
-			kme_protocol_error(kp->rq, "Key %d has no \"%s\".", kp->nkeys + 1,
-							   kp->have_id ? "key" : "key_ID");
-		kp->nkeys++;
-	}
-}
-
-static void
-kp_array_end(void *s)
-{
-	((KeysParse *) s)->depth--;
-}
-
-static void
-kp_field(void *s, char *fname, bool isnull)
-{
-	KeysParse  *kp = (KeysParse *) s;
-
-	if (kp->depth == 1)
-	{
-		kp->top_field = strcmp(fname, "keys") == 0 ? KF_KEYS : KF_OTHER;
-		if (kp->top_field == KF_KEYS)
+		if (*w->p == '\\')
 		{
-			if (kp->keys_seen)
-				kme_protocol_error(kp->rq, "The answer has \"keys\" more than once.");
-			kp->keys_seen = true;
+			esc = true;
+			w->p++;				/* skip the escaped character */
 		}
+		w->p++;
 	}
-	else if (kp->depth == 3 && kp->top_field == KF_KEYS)
+	if (w->p >= w->end)
+		kw_invalid(w);
+	*raw = s;
+	*rawlen = w->p - s;
+	w->p++;
+	return esc;
+}
+
+static pg_wchar
+kw_hex4(KeysWalk *w, const char *raw, size_t rawlen, size_t *i)
+{
+	pg_wchar	v = 0;
+	int			k;
+
+	if (*i + 4 > rawlen)
+		kw_invalid(w);
+	for (k = 0; k < 4; k++)
 	{
-		kp->elem_field = strcmp(fname, "key_ID") == 0 ? KF_KEY_ID :
-			strcmp(fname, "key") == 0 ? KF_KEY : KF_OTHER;
-		if ((kp->elem_field == KF_KEY_ID && kp->have_id) ||
-			(kp->elem_field == KF_KEY && kp->have_key))
-			kme_protocol_error(kp->rq, "Key %d has \"%s\" more than once.", kp->nkeys + 1, fname);
+		char		c = raw[(*i)++];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			kw_invalid(w);
 	}
-	pfree(fname);
+	return v;
+}
+
+/*
+ * De-escape the contents of a JSON string into out (rawlen + 1 bytes; NULL: only
+ * check the escapes); returns the length.  Never fails once a check has passed.
+ */
+static size_t
+kw_unescape(KeysWalk *w, const char *raw, size_t rawlen, char *out)
+{
+	size_t		i = 0,
+				o = 0;
+
+	while (i < rawlen)
+	{
+		char		c = raw[i++];
+
+		if (c == '\\')
+		{
+			if (i >= rawlen)
+				kw_invalid(w);
+			c = raw[i++];
+			switch (c)
+			{
+				case '"':
+				case '\\':
+				case '/':
+					break;
+				case 'b':
+					c = '\b';
+					break;
+				case 'f':
+					c = '\f';
+					break;
+				case 'n':
+					c = '\n';
+					break;
+				case 'r':
+					c = '\r';
+					break;
+				case 't':
+					c = '\t';
+					break;
+				case 'u':
+					{
+						pg_wchar	cp = kw_hex4(w, raw, rawlen, &i);
+						unsigned char utf8[4];
+						int			n;
+
+						if (cp >= 0xD800 && cp <= 0xDBFF)
+						{
+							pg_wchar	lo;
+
+							if (i + 2 > rawlen || raw[i] != '\\' || raw[i + 1] != 'u')
+								kw_invalid(w);
+							i += 2;
+							lo = kw_hex4(w, raw, rawlen, &i);
+							if (lo < 0xDC00 || lo > 0xDFFF)
+								kw_invalid(w);
+							cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+						}
+						else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0)
+							kw_invalid(w);
+						unicode_to_utf8(cp, utf8);
+						n = pg_utf_mblen(utf8);
+						if (out)
+							memcpy(out + o, utf8, n);
+						o += n;
+						continue;
+					}
+				default:
+					kw_invalid(w);
+			}
+		}
+		if (out)
+			out[o] = c;
+		o++;
+	}
+	if (out)
+		out[o] = '\0';
+	return o;
+}
+
+/* a string's contents, de-escaped, in palloc'd memory (for names and key IDs) */
+static char *
+kw_string_copy(KeysWalk *w, size_t *len)
+{
+	const char *raw;
+	size_t		rawlen;
+	char	   *s;
+
+	if (kw_string(w, &raw, &rawlen))
+	{
+		kw_unescape(w, raw, rawlen, NULL);
+		s = palloc(rawlen + 1);
+		*len = kw_unescape(w, raw, rawlen, s);
+	}
+	else
+	{
+		s = palloc(rawlen + 1);
+		memcpy(s, raw, rawlen);
+		s[rawlen] = '\0';
+		*len = rawlen;
+	}
+	return s;
+}
+
+/* a field name and its colon */
+static KeyField
+kw_name(KeysWalk *w)
+{
+	size_t		len;
+	char	   *name = kw_string_copy(w, &len);
+	KeyField	f;
+
+	f = (len == 4 && memcmp(name, "keys", 4) == 0) ? KF_KEYS :
+		(len == 6 && memcmp(name, "key_ID", 6) == 0) ? KF_KEY_ID :
+		(len == 3 && memcmp(name, "key", 3) == 0) ? KF_KEY : KF_OTHER;
+	pfree(name);
+	kw_expect(w, ':');
+	return f;
+}
+
+/* skip a value we ignore (its strings are checked, never copied) */
+static void
+kw_skip(KeysWalk *w)
+{
+	int			depth = 0;
+
+	do
+	{
+		char		c = kw_peek(w);
+
+		if (c == '"')
+		{
+			const char *raw;
+			size_t		rawlen;
+
+			if (kw_string(w, &raw, &rawlen))
+				kw_unescape(w, raw, rawlen, NULL);
+		}
+		else if (c == '{' || c == '[')
+		{
+			depth++;
+			w->p++;
+		}
+		else if (c == '}' || c == ']')
+		{
+			if (--depth < 0)
+				kw_invalid(w);
+			w->p++;
+		}
+		else if (c == ',' || c == ':')
+			w->p++;
+		else
+		{
+			/* number, true, false, null */
+			const char *start = w->p;
+
+			while (w->p < w->end && *w->p != '\0' && strchr(",:{}[]\" \t\r\n", *w->p) == NULL)
+				w->p++;
+			if (w->p == start)
+				kw_invalid(w);
+		}
+	} while (depth > 0);
 }
 
 /* Not valid base64 at all, or valid base64 of another length? (error path only) */
@@ -955,66 +1148,113 @@ base64_problem(const char *tok, size_t len, size_t *decoded_len)
 	return NULL;
 }
 
+/* the value of "key" of key k: base64 of exactly key_bytes bytes, into dest */
 static void
-kp_scalar(void *s, char *token, JsonTokenType t)
+kw_key(KeysWalk *w, int k)
 {
-	KeysParse  *kp = (KeysParse *) s;
-	KmeRequest *rq = kp->rq;
-	size_t		toklen = strlen(token);
+	KmeRequest *rq = w->rq;
+	unsigned char *dst = w->dest + (size_t) k * w->key_bytes;
+	const char *raw;
+	size_t		len;
+	char	   *tmp = NULL;
+	size_t		bin_len = 0;
+	int			rc;
 
-	if (kp->depth == 0)
-		kme_protocol_error(rq, "The key container is not a JSON object.");
-	if (kp->depth == 1 && kp->top_field == KF_KEYS)
-		kme_protocol_error(rq, "\"keys\" is not an array.");
-	if (kp->depth == 2 && kp->top_field == KF_KEYS)
-		kme_protocol_error(rq, "Element %d of \"keys\" is not an object.", kp->nkeys + 1);
-	if (kp->depth == 3 && kp->top_field == KF_KEYS && kp->elem_field == KF_KEY)
+	if (kw_peek(w) != '"')
+		kme_protocol_error(rq, "\"key\" of key %d is not a string.", k + 1);
+	if (kw_string(w, &raw, &len))
 	{
-		unsigned char *dst = kp->dest + (size_t) kp->nkeys * kp->key_bytes;
-		size_t		bin_len = 0;
-		int			rc;
-
-		rc = (t == JSON_TOKEN_STRING) ?
-			sodium_base642bin(dst, kp->key_bytes, token, toklen, NULL, &bin_len, NULL,
-							  sodium_base64_VARIANT_ORIGINAL) : -2;
-		if (rc == 0 && bin_len == kp->key_bytes)
-		{
-			sodium_memzero(token, toklen);
-			pfree(token);
-			kp->have_key = true;
-			return;
-		}
-		/* rejected: classify (the key is never used), then wipe */
-		sodium_memzero(dst, kp->key_bytes);
-		{
-			const char *problem = NULL;
-			size_t		dlen = bin_len;
-
-			if (rc == -2)
-				problem = "is not a string";
-			else if (rc != 0)
-				problem = base64_problem(token, toklen, &dlen);
-			sodium_memzero(token, toklen);
-			pfree(token);
-			if (problem)
-				kme_protocol_error(rq, "\"key\" of key %d %s.", kp->nkeys + 1, problem);
-			kme_protocol_error(rq, "Key %d has %zu bits, but %zu were asked for.",
-							   kp->nkeys + 1, dlen * 8, kp->key_bytes * 8);
-		}
+		kw_unescape(w, raw, len, NULL);	/* check first: no error half way */
+		tmp = palloc(len + 1);
+		len = kw_unescape(w, raw, len, tmp);
+		raw = tmp;
 	}
-	if (kp->depth == 3 && kp->top_field == KF_KEYS && kp->elem_field == KF_KEY_ID)
+	rc = sodium_base642bin(dst, w->key_bytes, raw, len, NULL, &bin_len, NULL,
+						   sodium_base64_VARIANT_ORIGINAL);
+	if (rc == 0 && bin_len == w->key_bytes)
 	{
-		if (t != JSON_TOKEN_STRING)
-			kme_protocol_error(rq, "\"key_ID\" of key %d is not a string.", kp->nkeys + 1);
-		if (!key_id_is_valid(token))
-			kme_protocol_error(rq, "\"key_ID\" of key %d is not 1 to %d printable ASCII characters.",
-							   kp->nkeys + 1, KME_KEY_ID_MAXLEN);
-		strlcpy(KP_ID(kp, kp->nkeys), token, KME_KEY_ID_MAXLEN + 1);
-		kp->have_id = true;
+		if (tmp)
+		{
+			sodium_memzero(tmp, len);
+			pfree(tmp);
+		}
+		return;
 	}
-	/* anything else is ignored, but wiped all the same */
-	sodium_memzero(token, toklen);
-	pfree(token);
+	/* rejected: classify (the key is never used), then wipe */
+	sodium_memzero(dst, w->key_bytes);
+	{
+		const char *problem = NULL;
+		size_t		dlen = bin_len;
+
+		if (rc != 0)
+			problem = base64_problem(raw, len, &dlen);
+		if (tmp)
+		{
+			sodium_memzero(tmp, len);
+			pfree(tmp);
+		}
+		if (problem)
+			kme_protocol_error(rq, "\"key\" of key %d %s.", k + 1, problem);
+		kme_protocol_error(rq, "Key %d has %zu bits, but %zu were asked for.",
+						   k + 1, dlen * 8, w->key_bytes * 8);
+	}
+}
+
+/* one element of "keys" */
+static void
+kw_key_object(KeysWalk *w)
+{
+	KmeRequest *rq = w->rq;
+	int			k = w->nkeys;
+	bool		have_id = false,
+				have_key = false;
+	char		c;
+
+	if (kw_peek(w) != '{')
+		kme_protocol_error(rq, "Element %d of \"keys\" is not an object.", k + 1);
+	if (k >= w->max_keys)
+		kme_protocol_error(rq, "The answer has more keys than the %d asked for.", w->max_keys);
+	w->p++;
+	if (kw_peek(w) == '}')
+		w->p++;
+	else
+		for (;;)
+		{
+			KeyField	f = kw_name(w);
+
+			if (f == KF_KEY_ID)
+			{
+				size_t		len;
+
+				if (have_id)
+					kme_protocol_error(rq, "Key %d has \"%s\" more than once.", k + 1, "key_ID");
+				if (kw_peek(w) != '"')
+					kme_protocol_error(rq, "\"key_ID\" of key %d is not a string.", k + 1);
+				w->ids[k] = kw_string_copy(w, &len);
+				if (!key_id_is_valid(w->ids[k]))
+					kme_protocol_error(rq, "\"key_ID\" of key %d is not 1 to %d printable ASCII characters.",
+									   k + 1, KME_KEY_ID_MAXLEN);
+				have_id = true;
+			}
+			else if (f == KF_KEY)
+			{
+				if (have_key)
+					kme_protocol_error(rq, "Key %d has \"%s\" more than once.", k + 1, "key");
+				kw_key(w, k);
+				have_key = true;
+			}
+			else
+				kw_skip(w);
+			c = kw_peek(w);
+			w->p++;
+			if (c == '}')
+				break;
+			if (c != ',')
+				kw_invalid(w);
+		}
+	if (!have_id || !have_key)
+		kme_protocol_error(rq, "Key %d has no \"%s\".", k + 1, have_id ? "key" : "key_ID");
+	w->nkeys++;
 }
 
 /*
@@ -1023,45 +1263,68 @@ kp_scalar(void *s, char *token, JsonTokenType t)
  */
 static int
 parse_key_container(KmeRequest *rq, int max_keys, size_t key_bytes,
-					unsigned char *dest, char *ids)
+					unsigned char *dest, char **ids)
 {
-	KeysParse	kp;
-	JsonSemAction sem;
-	JsonLexContext *lex;
-	JsonParseErrorType err;
-
+	KeysWalk	w;
+	bool		keys_seen = false;
+	char		c;
 	const char *why = json_syntax_problem(rq);
 
 	if (why)
 		kme_protocol_error(rq, "%s", why);
-	memset(&kp, 0, sizeof(kp));
-	kp.rq = rq;
-	kp.max_keys = max_keys;
-	kp.key_bytes = key_bytes;
-	kp.dest = dest;
-	kp.ids = ids;
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &kp;
-	sem.object_start = kp_object_start;
-	sem.object_end = kp_object_end;
-	sem.array_start = kp_array_start;
-	sem.array_end = kp_array_end;
-	sem.object_field_start = kp_field;
-	sem.scalar = kp_scalar;
+	memset(&w, 0, sizeof(w));
+	w.rq = rq;
+	w.p = (const char *) rq->body.data;
+	w.end = w.p + rq->body.len;
+	w.max_keys = max_keys;
+	w.key_bytes = key_bytes;
+	w.dest = dest;
+	w.ids = ids;
 
-	lex = makeJsonLexContextCstringLen((char *) rq->body.data, rq->body.len, PG_UTF8, true);
-	/* size the de-escaping buffer once, so that it never moves (and leaves copies) */
-	enlargeStringInfo(lex->strval, rq->body.len + 1);
-	rq->lex = lex;
-	err = pg_parse_json(lex, &sem);
-	sodium_memzero(lex->strval->data, lex->strval->maxlen);
-	if (err != JSON_SUCCESS)	/* not after the syntax check, but be safe */
-		kme_protocol_error(rq, "The answer is not valid JSON.");
-	if (!kp.keys_seen)
+	if (kw_peek(&w) != '{')
+		kme_protocol_error(rq, "The key container is not a JSON object.");
+	w.p++;
+	if (kw_peek(&w) == '}')
+		w.p++;
+	else
+		for (;;)
+		{
+			if (kw_name(&w) == KF_KEYS)
+			{
+				if (keys_seen)
+					kme_protocol_error(rq, "The answer has \"keys\" more than once.");
+				keys_seen = true;
+				if (kw_peek(&w) != '[')
+					kme_protocol_error(rq, "\"keys\" is not an array.");
+				w.p++;
+				if (kw_peek(&w) == ']')
+					w.p++;
+				else
+					for (;;)
+					{
+						kw_key_object(&w);
+						c = kw_peek(&w);
+						w.p++;
+						if (c == ']')
+							break;
+						if (c != ',')
+							kw_invalid(&w);
+					}
+			}
+			else
+				kw_skip(&w);
+			c = kw_peek(&w);
+			w.p++;
+			if (c == '}')
+				break;
+			if (c != ',')
+				kw_invalid(&w);
+		}
+	if (!keys_seen)
 		kme_protocol_error(rq, "The answer has no \"keys\".");
-	if (kp.nkeys == 0)
+	if (w.nkeys == 0)
 		kme_protocol_error(rq, "The answer has no keys.");
-	return kp.nkeys;
+	return w.nkeys;
 }
 
 /* the most a container of n keys of key_bytes can reasonably take */
@@ -1133,6 +1396,13 @@ cmp_strp(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* for sorting pointers to string pointers */
+static int
+cmp_strpp(const void *a, const void *b)
+{
+	return strcmp(**(char **const *) a, **(char **const *) b);
+}
+
 /* the first ID that occurs twice, or NULL */
 static const char *
 find_duplicate(const char *const *ids, int n)
@@ -1181,7 +1451,7 @@ kme_get_enc_keys(const char *slave_sae, int count, int size_bits)
 	{
 		int			n = (int) Min((int64) (count - got), lim->max_key_per_request);
 		KmeRequest *rq;
-		char	   *ids;
+		char	  **ids;
 		char		body[64];
 		int			k;
 
@@ -1195,11 +1465,10 @@ kme_get_enc_keys(const char *slave_sae, int count, int size_bits)
 				status_cache_invalidate(slave_sae);
 			kme_http_error(rq);
 		}
-		ids = palloc((size_t) n * (KME_KEY_ID_MAXLEN + 1));
+		ids = palloc(sizeof(char *) * n);
 		k = parse_key_container(rq, n, key_bytes, b->material + (size_t) got * key_bytes, ids);
 		for (i = 0; i < k; i++)
-			memcpy(b->keys[got + i].key_id, ids + (size_t) i * (KME_KEY_ID_MAXLEN + 1),
-				   KME_KEY_ID_MAXLEN + 1);
+			b->keys[got + i].key_id = ids[i];
 		pfree(ids);
 		kme_request_end(rq);
 		got += k;
@@ -1268,7 +1537,7 @@ kme_get_dec_keys(const char *master_sae, const char *const *key_ids, int count, 
 		int			n = Min(count - done, chunk);
 		KmeRequest *rq;
 		StringInfoData body;
-		char	   *ids;
+		char	  **ids;
 		int			k,
 					j;
 
@@ -1288,28 +1557,30 @@ kme_get_dec_keys(const char *master_sae, const char *const *key_ids, int count, 
 			kme_http_error(rq);
 		if (!secbuf_reserve(&rq->scratch, (size_t) n * key_bytes))
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		ids = palloc((size_t) n * (KME_KEY_ID_MAXLEN + 1));
+		rq->scratch.len = (size_t) n * key_bytes;	/* so that all of it is wiped */
+		ids = palloc(sizeof(char *) * n);
 		k = parse_key_container(rq, n, key_bytes, rq->scratch.data, ids);
 		if (k != n)
 			kme_protocol_error(rq, "The answer has %d keys for %d key IDs.", k, n);
 		/* every asked-for ID exactly once, in any order (both lists are unique) */
 		{
-			const char **sorted = palloc(sizeof(char *) * n);
+			char	 ***sorted = palloc(sizeof(char **) * n);
 
 			for (j = 0; j < n; j++)
-				sorted[j] = ids + (size_t) j * (KME_KEY_ID_MAXLEN + 1);
-			qsort(sorted, n, sizeof(char *), cmp_strp);
+				sorted[j] = &ids[j];
+			qsort(sorted, n, sizeof(char **), cmp_strpp);
 			for (j = 0; j < n; j++)
 			{
-				const char *want = key_ids[done + j];
-				const char **hit = bsearch(&want, sorted, n, sizeof(char *), cmp_strp);
+				char	   *want = pstrdup(key_ids[done + j]);
+				char	  **wantp = &want;
+				char	 ***hit = bsearch(&wantp, sorted, n, sizeof(char **), cmp_strpp);
 				size_t		m;
 
 				if (hit == NULL)
 					kme_protocol_error(rq, "The answer lacks key ID \"%s\" (and has another).", want);
-				m = (*hit - ids) / (KME_KEY_ID_MAXLEN + 1);
+				m = *hit - ids;
 				memcpy(b->keys[done + j].key, rq->scratch.data + m * key_bytes, key_bytes);
-				strlcpy(b->keys[done + j].key_id, want, KME_KEY_ID_MAXLEN + 1);
+				b->keys[done + j].key_id = want;
 			}
 			pfree(sorted);
 		}

@@ -38,7 +38,7 @@ typedef struct KmeStatus
 
 typedef struct KmeKey
 {
-	char		key_id[KME_KEY_ID_MAXLEN + 1];
+	char	   *key_id;			/* palloc'd, 1..KME_KEY_ID_MAXLEN bytes */
 	unsigned char *key;			/* size_bits / 8 bytes inside the batch */
 } KmeKey;
 

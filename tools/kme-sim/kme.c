@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#define TAB_SIZE 65536u          /* buckets of the delivered-key table */
+#define TAB_MIN_SIZE 65536u      /* initial buckets of the delivered-key table (grows) */
 #define MAX_ID_DETAILS 16        /* key IDs echoed in an error's details */
 
 struct pool {
@@ -52,6 +52,8 @@ struct kme {
     pthread_mutex_t mu;
     struct link *links;
     struct pkey **tab;
+    size_t tab_size;            /* buckets, a power of two */
+    size_t tab_count;           /* delivered-key records */
 };
 
 static double default_clock(void)
@@ -133,7 +135,8 @@ struct kme *kme_new(const struct kme_config *cfg, char *err, size_t errlen)
     }
     k->cfg = cfg;
     pthread_mutex_init(&k->mu, NULL);
-    k->tab = calloc(TAB_SIZE, sizeof(*k->tab));
+    k->tab_size = TAB_MIN_SIZE;
+    k->tab = calloc(k->tab_size, sizeof(*k->tab));
     k->links = calloc(cfg->nlinks ? cfg->nlinks : 1, sizeof(*k->links));
     if (!k->tab || !k->links)
         goto oom;
@@ -178,7 +181,7 @@ void kme_wipe(struct kme *k)
             sodium_memzero(p->buf, p->cap);
         p->len = p->head = 0;
     }
-    for (size_t b = 0; k->tab && b < TAB_SIZE; b++) {
+    for (size_t b = 0; k->tab && b < k->tab_size; b++) {
         struct pkey *pk = k->tab[b], *n;
         for (; pk; pk = n) {
             n = pk->next;
@@ -186,6 +189,7 @@ void kme_wipe(struct kme *k)
         }
         k->tab[b] = NULL;
     }
+    k->tab_count = 0;
 }
 
 void kme_free(struct kme *k)
@@ -370,12 +374,12 @@ static uint32_t hash_id(const char *s)
         h ^= (unsigned char)*s;
         h *= 16777619u;
     }
-    return h % TAB_SIZE;
+    return h;
 }
 
 static struct pkey *pkey_find(struct kme *k, const char *id, struct pkey ***prevp)
 {
-    struct pkey **pp = &k->tab[hash_id(id)];
+    struct pkey **pp = &k->tab[hash_id(id) & (k->tab_size - 1)];
     for (; *pp; pp = &(*pp)->next)
         if (strcmp((*pp)->id, id) == 0) {
             if (prevp)
@@ -385,15 +389,62 @@ static struct pkey *pkey_find(struct kme *k, const char *id, struct pkey ***prev
     return NULL;
 }
 
-static void make_uuid(char out[37])
+/* Keep chains short: double the buckets when there are more records than buckets
+ * (a bench leaves millions of keys undelivered).  Out of memory: keep the table. */
+static void pkey_table_grow(struct kme *k)
 {
-    unsigned char u[16];
-    randombytes_buf(u, sizeof(u));
-    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
-    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
-             u[12], u[13], u[14], u[15]);
+    size_t nsize = k->tab_size * 2;
+    struct pkey **nt = calloc(nsize, sizeof(*nt));
+    if (!nt)
+        return;
+    for (size_t b = 0; b < k->tab_size; b++) {
+        struct pkey *pk = k->tab[b], *n;
+        for (; pk; pk = n) {
+            n = pk->next;
+            size_t h = hash_id(pk->id) & (nsize - 1);
+            pk->next = nt[h];
+            nt[h] = pk;
+        }
+    }
+    free(k->tab);
+    k->tab = nt;
+    k->tab_size = nsize;
+}
+
+static void pkey_insert(struct kme *k, struct pkey *pk)
+{
+    if (k->tab_count >= k->tab_size)
+        pkey_table_grow(k);
+    size_t h = hash_id(pk->id) & (k->tab_size - 1);
+    pk->next = k->tab[h];
+    k->tab[h] = pk;
+    k->tab_count++;
+}
+
+/* Random (version 4) UUIDs, n of them, from one randombytes_buf call. */
+static void make_uuids(char (*out)[37], size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    static const int dash[16] = { 0, 0, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0 };
+    unsigned char u[16 * 64];
+    while (n > 0) {
+        size_t m = n < 64 ? n : 64;
+        randombytes_buf(u, 16 * m);
+        for (size_t j = 0; j < m; j++, out++) {
+            unsigned char *v = u + 16 * j;
+            char *o = *out;
+            v[6] = (unsigned char)((v[6] & 0x0f) | 0x40);
+            v[8] = (unsigned char)((v[8] & 0x3f) | 0x80);
+            for (int i = 0; i < 16; i++) {
+                *o++ = hex[v[i] >> 4];
+                *o++ = hex[v[i] & 15];
+                if (dash[i])
+                    *o++ = '-';
+            }
+            *o = '\0';
+        }
+        n -= m;
+    }
 }
 
 /* ---------------------------------------------------------------- key container */
@@ -722,11 +773,21 @@ static void do_enc(struct kme *k, struct link *l, int master, int slave, const c
             return;
         }
     }
+    char (*uuids)[37] = malloc(n * sizeof(*uuids));
+    if (!uuids) {
+        for (size_t j = 0; j < n; j++)
+            free(made[j]);
+        free(made);
+        pthread_mutex_unlock(&k->mu);
+        resp_error(r, 503, "KME out of memory", NULL, NULL);
+        return;
+    }
+    make_uuids(uuids, n);
     for (size_t i = 0; i < n; i++) {
         struct pkey *pk = made[i];
-        do
-            make_uuid(pk->id);
-        while (pkey_find(k, pk->id, NULL));
+        memcpy(pk->id, uuids[i], sizeof(pk->id));
+        while (pkey_find(k, pk->id, NULL))
+            make_uuids(&pk->id, 1);
         pk->link = l;
         pk->master = master;
         pk->slaves[0] = slave;
@@ -735,11 +796,10 @@ static void do_enc(struct kme *k, struct link *l, int master, int slave, const c
             pk->slaves[pk->nslaves++] = q.extra[t];
         pk->len = keylen;
         pool_take(&l->pool, pk->key, keylen);
-        uint32_t h = hash_id(pk->id);
-        pk->next = k->tab[h];
-        k->tab[h] = pk;
+        pkey_insert(k, pk);
         l->pending++;
     }
+    free(uuids);
     rb_container_begin(r, n, keylen);
     for (size_t i = 0; i < n; i++)
         rb_key_entry(r, made[i]->id, made[i]->key, keylen, fault, i == 0);
@@ -887,6 +947,7 @@ static void do_dec(struct kme *k, struct link *l, int slave, int master, const c
         if (all) {
             *pp = pk->next;
             pk->link->pending--;
+            k->tab_count--;
             pkey_free(pk);
         }
     }

@@ -256,6 +256,17 @@ static int send_response(struct conn *c, struct kme_resp *r, int keep_alive)
                       r->content_type ? r->content_type : "application/json", r->len,
                       r->status == 405 ? "Allow: GET, POST\r\n" : "",
                       keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+    /* One buffer, one SSL_write: one TLS record train and no small first segment. */
+    char *all = r->len ? malloc((size_t)hl + r->len) : NULL;
+    if (all) {
+        memcpy(all, head, (size_t)hl);
+        memcpy(all + hl, r->body, r->len);
+        int rc = ssl_write_all(c->ssl, all, (size_t)hl + r->len);
+        if (r->secret)
+            sodium_memzero(all, (size_t)hl + r->len);
+        free(all);
+        return rc;
+    }
     if (ssl_write_all(c->ssl, head, (size_t)hl) < 0)
         return -1;
     if (r->len && ssl_write_all(c->ssl, r->body, r->len) < 0)
