@@ -43,10 +43,18 @@ ssn_pg_user() {
 }
 
 # Run a command as the PostgreSQL user.
+# PostgreSQL's programs complain when they cannot enter the current directory (a
+# clone under /root, as CI makes): then they run from /, so give them absolute paths.
 as_pg() {
 	local u
 	u=$(ssn_pg_user)
-	if [ "$(id -un)" = "$u" ]; then "$@"; else runuser -u "$u" -- "$@"; fi
+	if [ "$(id -un)" = "$u" ]; then
+		"$@"
+	elif runuser -u "$u" -- test -x "$PWD" 2>/dev/null; then
+		runuser -u "$u" -- "$@"
+	else
+		(cd / && runuser -u "$u" -- "$@")
+	fi
 }
 
 # A scratch directory the PostgreSQL user owns.
