@@ -1339,13 +1339,55 @@ container_body_max(int n, size_t key_bytes)
 /* ---------------------------------------------------------------------------
  * batches
  * ------------------------------------------------------------------------- */
+/*
+ * Key material lives in sodium_malloc memory (guard pages, locked against swap).
+ * Setting that up and tearing it down costs tens of microseconds, as much as a
+ * whole small request, so one released buffer is kept for the next batch.  Every
+ * batch wipes the bytes it used when it is released, so the spare holds no key.
+ */
+#define SPARE_MATERIAL_MAX ((size_t) 16 * 1024 * 1024)
+static unsigned char *spare_material;
+static size_t spare_material_cap;
+
+static unsigned char *
+material_alloc(size_t len, size_t *cap)
+{
+	unsigned char *m;
+
+	if (spare_material != NULL && spare_material_cap >= len)
+	{
+		m = spare_material;
+		*cap = spare_material_cap;
+		spare_material = NULL;
+		return m;
+	}
+	*cap = Max(len, 1);
+	return sodium_malloc(*cap);
+}
+
+static void
+material_release(unsigned char *m, size_t used, size_t cap)
+{
+	sodium_memzero(m, used);
+	if (cap <= SPARE_MATERIAL_MAX &&
+		(spare_material == NULL || spare_material_cap < cap))
+	{
+		if (spare_material != NULL)
+			sodium_free(spare_material);
+		spare_material = m;
+		spare_material_cap = cap;
+	}
+	else
+		sodium_free(m);
+}
+
 static void
 batch_wipe_cb(void *arg)
 {
 	KmeKeyBatch *b = (KmeKeyBatch *) arg;
 
 	if (b->material)
-		sodium_free(b->material);
+		material_release(b->material, b->material_len, b->material_cap);
 	b->material = NULL;
 	b->nkeys = 0;
 }
@@ -1358,7 +1400,7 @@ batch_alloc(int count, int size_bits)
 
 	b->size_bits = size_bits;
 	b->material_len = (size_t) count * (size_bits / 8);
-	b->material = sodium_malloc(Max(b->material_len, 1));
+	b->material = material_alloc(b->material_len, &b->material_cap);
 	if (b->material == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),

@@ -49,6 +49,7 @@ typedef struct KmeKeyBatch
 	KmeKey	   *keys;			/* palloc'd; only IDs and pointers */
 	unsigned char *material;	/* sodium_malloc'd, nkeys * size_bits / 8 */
 	size_t		material_len;
+	size_t		material_cap;	/* size of the sodium_malloc'd buffer */
 	MemoryContextCallback wipe_cb;
 } KmeKeyBatch;
 
