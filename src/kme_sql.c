@@ -187,13 +187,8 @@ ssn_kme_enc_keys(PG_FUNCTION_ARGS)
 
 	b = kme_get_enc_keys(sae, number, size_bits);
 	ids = batch_ids(b);
-	e.direction = LEDGER_SEND;
-	e.peer = peer;
-	e.peer_sae = sae;
-	e.purpose = purpose;
-	e.size_bits = b->size_bits;
-	e.nids = b->nkeys;
-	e.key_ids = ids;
+	e = (LedgerEntries) {.direction = LEDGER_SEND, .peer = peer, .peer_sae = sae,
+		.purpose = purpose, .size_bits = b->size_bits, .nids = b->nkeys, .key_ids = ids};
 	ledger_record(&e, true);	/* committed before use */
 	emit_fingerprints(fcinfo, b);	/* the use */
 	kme_batch_free(b);
@@ -265,13 +260,8 @@ ssn_kme_dec_keys(PG_FUNCTION_ARGS)
 	}
 
 	/* burn the IDs first: dec_keys delivers once, and an answer can get lost */
-	e.direction = LEDGER_RECEIVE;
-	e.peer = peer;
-	e.peer_sae = sae;
-	e.purpose = purpose;
-	e.size_bits = size_bits;
-	e.nids = n;
-	e.key_ids = ids;
+	e = (LedgerEntries) {.direction = LEDGER_RECEIVE, .peer = peer, .peer_sae = sae,
+		.purpose = purpose, .size_bits = size_bits, .nids = n, .key_ids = ids};
 	ledger_record(&e, true);
 	b = kme_get_dec_keys(sae, ids, n, size_bits);
 	emit_fingerprints(fcinfo, b);
@@ -359,13 +349,8 @@ ssn_kme_bench(PG_FUNCTION_ARGS)
 		INSTR_TIME_SET_CURRENT(t0);
 		b = kme_get_enc_keys(sae, number, size_bits);
 		ids = batch_ids(b);		/* the IDs outlive the (wiped) key material */
-		e.direction = LEDGER_SEND;
-		e.peer = peer;
-		e.peer_sae = sae;
-		e.purpose = "bench";
-		e.size_bits = b->size_bits;
-		e.nids = b->nkeys;
-		e.key_ids = ids;
+		e = (LedgerEntries) {.direction = LEDGER_SEND, .peer = peer, .peer_sae = sae,
+			.purpose = "bench", .size_bits = b->size_bits, .nids = b->nkeys, .key_ids = ids};
 		kme_batch_free(b);
 		INSTR_TIME_SET_CURRENT(t1);
 		client_cpu += process_cpu_seconds() - cpu0;
