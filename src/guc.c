@@ -20,6 +20,24 @@ char	   *ssn_kme_ca = NULL;
 char	   *ssn_kme_crl = NULL;
 int			ssn_kme_timeout_ms = 10000;
 int			ssn_kme_connect_timeout_ms = 5000;
+char	   *ssn_database = NULL;
+int			ssn_default_k = 3;
+int			ssn_default_n = 0;
+int			ssn_synchronous_store = SSN_SYNC_LOCAL;
+int			ssn_synchronous_store_timeout_ms = 30000;
+int			ssn_peer_connect_timeout_s = 3;
+int			ssn_peer_timeout_ms = 10000;
+int			ssn_health_interval_ms = 5000;
+int			ssn_channel_batch_kb = 1024;
+int			ssn_channel_retry_max_ms = 10000;
+
+static const struct config_enum_entry sync_store_options[] = {
+	{"off", SSN_SYNC_OFF, false},
+	{"local", SSN_SYNC_LOCAL, false},
+	{"k", SSN_SYNC_K, false},
+	{"all", SSN_SYNC_ALL, false},
+	{NULL, 0, false}
+};
 
 /* An SAE ID: 1..255 bytes, no control characters (it goes into URLs and logs). */
 bool
@@ -126,6 +144,52 @@ ssn_guc_init(void)
 							"Longest time to connect to the KME (TCP and TLS handshake).",
 							NULL, &ssn_kme_connect_timeout_ms, 5000, 100, 600000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	/* the storage network */
+	DefineCustomStringVariable("ssn.database",
+							   "Database in which this node's background worker runs the storage network.",
+							   "The ssn extension must be installed there.",
+							   &ssn_database, "postgres", PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.default_k",
+							"Threshold k of ssn_store() when none is given: shares needed to rebuild a value.",
+							NULL, &ssn_default_k, 3, 2, 255,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.default_n",
+							"Number of shares (shareholders) of ssn_store() when none is given.",
+							"0 means every shareholder in service.",
+							&ssn_default_n, 0, 0, 255,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("ssn.synchronous_store",
+							 "What a committing transaction that stored values waits for.",
+							 "off or local: the local shareholder and the outbox hold the shares at commit; "
+							 "k: wait until k shareholders hold them; all: until all n do.",
+							 &ssn_synchronous_store, SSN_SYNC_LOCAL, sync_store_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.synchronous_store_timeout",
+							"Longest wait of ssn.synchronous_store at commit (then a warning).",
+							NULL, &ssn_synchronous_store_timeout_ms, 30000, 0, 3600000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.peer_connect_timeout",
+							"Longest time to connect to a peer node.",
+							NULL, &ssn_peer_connect_timeout_s, 3, 1, 600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.peer_timeout",
+							"Longest time one request to a peer node may take (retrieval, delivery, health check).",
+							NULL, &ssn_peer_timeout_ms, 10000, 100, 3600000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.health_interval",
+							"How often the worker checks that the peers answer.",
+							NULL, &ssn_health_interval_ms, 5000, 100, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.channel_batch_size",
+							"Most share bytes in one message on a channel.",
+							NULL, &ssn_channel_batch_kb, 1024, 16, 65536,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.channel_retry_max",
+							"Longest pause between two delivery attempts to a failing peer.",
+							NULL, &ssn_channel_retry_max_ms, 10000, 100, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ssn");
 }

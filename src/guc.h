@@ -14,6 +14,26 @@ extern char *ssn_kme_crl;
 extern int	ssn_kme_timeout_ms;
 extern int	ssn_kme_connect_timeout_ms;
 
+/* the storage network */
+typedef enum
+{
+	SSN_SYNC_OFF,
+	SSN_SYNC_LOCAL,
+	SSN_SYNC_K,
+	SSN_SYNC_ALL
+} SsnSyncStore;
+
+extern char *ssn_database;
+extern int	ssn_default_k;
+extern int	ssn_default_n;
+extern int	ssn_synchronous_store;
+extern int	ssn_synchronous_store_timeout_ms;
+extern int	ssn_peer_connect_timeout_s;
+extern int	ssn_peer_timeout_ms;
+extern int	ssn_health_interval_ms;
+extern int	ssn_channel_batch_kb;
+extern int	ssn_channel_retry_max_ms;
+
 /* longest SAE ID we accept (kme-sim: 128; the ETSI API sets no limit) */
 #define SSN_SAE_ID_MAXLEN 255
 

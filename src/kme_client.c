@@ -831,6 +831,16 @@ kme_limits(const char *peer_sae, bool http_errors_ok)
 	return status_cache_find(peer_sae);
 }
 
+void
+kme_link_limits(const char *peer_sae, int *min_bits, int *max_bits, int *max_per_request)
+{
+	StatusCacheEntry *e = kme_limits(peer_sae, false);
+
+	*min_bits = (int) e->min_key_size;
+	*max_bits = (int) Min(e->max_key_size, KME_MAX_KEY_BITS);
+	*max_per_request = (int) e->max_key_per_request;
+}
+
 /* ---------------------------------------------------------------------------
  * key containers
  * ------------------------------------------------------------------------- */

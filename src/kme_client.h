@@ -72,6 +72,10 @@ extern KmeKeyBatch *kme_get_enc_keys(const char *slave_sae, int count, int size_
 extern KmeKeyBatch *kme_get_dec_keys(const char *master_sae, const char *const *key_ids,
 									 int count, int size_bits);
 
+/* the key size limits of the link to peer_sae (cached status) */
+extern void kme_link_limits(const char *peer_sae, int *min_bits, int *max_bits,
+							int *max_per_request);
+
 /* wipe and free a batch (also done automatically on error) */
 extern void kme_batch_free(KmeKeyBatch *batch);
 

@@ -11,13 +11,14 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "split_combine.h"
 #include "value_codec.h"
 
 PG_FUNCTION_INFO_V1(ssn_split);
 PG_FUNCTION_INFO_V1(ssn_combine);
 PG_FUNCTION_INFO_V1(ssn_combine_text);
 
-static void
+void
 check_k_n(int32 k, int32 n)
 {
 	if (k < 2)
@@ -104,12 +105,27 @@ ssn_split(PG_FUNCTION_ARGS)
 	result = share_array_alloc(share_oid, n,
 							   v.field == SHARE_FIELD_PRIME ? FP_BYTES : (uint32) v.len,
 							   shares);
+	split_into(&v, k, n, xs, id, 0, shares);
+	value_wipe(&v);
+	PG_RETURN_ARRAYTYPE_P(result);
+}
 
-	if (v.field == SHARE_FIELD_PRIME)
+/*
+ * Fill n preallocated shares (payload length fitting the value) with a fresh
+ * sharing of v at the points xs.
+ */
+void
+split_into(ShareValue *v, int k, int n, const uint8 *xs, const uint8 *id, uint32 epoch,
+		   struct varlena **shares)
+{
+	ShareHeader h;
+	int			i;
+
+	if (v->field == SHARE_FIELD_PRIME)
 	{
 		fp_t		ys[SHARE_MAX_N];
 
-		shamir_split_fp(&v.fp, k - 1, n, xs, ys);
+		shamir_split_fp(&v->fp, k - 1, n, xs, ys);
 		for (i = 0; i < n; i++)
 			fp_to_bytes(SHARE_PAYLOAD(shares[i]), &ys[i]);
 		sodium_memzero(ys, sizeof(fp_t) * n);
@@ -120,19 +136,17 @@ ssn_split(PG_FUNCTION_ARGS)
 
 		for (i = 0; i < n; i++)
 			ys[i] = SHARE_PAYLOAD(shares[i]);
-		shamir_split_gf256(v.bytes, v.len, k - 1, n, xs, ys);
+		shamir_split_gf256(v->bytes, v->len, k - 1, n, xs, ys);
 		pfree(ys);
 	}
 
 	for (i = 0; i < n; i++)
 	{
-		share_header_init(&h, v.field, v.type, k, n, k - 1, xs[i], 0, id);
-		h.scale = v.scale;
+		share_header_init(&h, v->field, v->type, k, n, k - 1, xs[i], epoch, id);
+		h.scale = v->scale;
 		h.payload_len = (uint32) (SHARE_SIZE(shares[i]) - SHARE_HEADER_SIZE);
 		share_seal_varlena(shares[i], &h);
 	}
-	value_wipe(&v);
-	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 /* The shares given to ssn_combine, checked to belong to one sharing. */
@@ -195,13 +209,46 @@ check_same(const ShareHeader *a, const ShareHeader *b)
 }
 
 static void
+share_set_add(ShareSet *set, struct varlena *s, const ShareHeader *h, bool *seen)
+{
+	if (set->m == 0)
+		set->h = *h;
+	else
+		check_same(&set->h, h);
+	if (seen[h->x])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("duplicate share: x=%d appears more than once", h->x),
+				 errdetail("Each share of a secret has its own x-coordinate.")));
+	seen[h->x] = true;
+	set->s[set->m] = s;
+	set->xs[set->m] = h->x;
+	set->m++;
+}
+
+static void
+share_set_check_count(ShareSet *set)
+{
+	int			j = set->h.degree + 1;
+
+	if (set->m > 0 && set->m < j)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not enough shares to rebuild the secret: %d given, %d needed",
+						set->m, j),
+				 set->h.degree == set->h.k - 1 ?
+				 errdetail("The threshold is k=%d.", set->h.k) :
+				 errdetail("These shares are of a product with polynomial degree %d, so %d shares are needed (threshold k=%d).",
+						   set->h.degree, j, set->h.k)));
+}
+
+static void
 collect_shares(ArrayType *arr, ShareSet *set)
 {
 	Datum	   *elems;
 	bool	   *nulls;
 	int			count,
-				i,
-				j;
+				i;
 	bool		seen[SHARE_MAX_N + 1] = {false};
 
 	if (ARR_NDIM(arr) > 1)
@@ -215,33 +262,14 @@ collect_shares(ArrayType *arr, ShareSet *set)
 	for (i = 0; i < count; i++)
 	{
 		ShareHeader h;
+		struct varlena *sh;
 
 		if (nulls[i])
 			continue;			/* a missing share */
-		set->s[set->m] = share_open(elems[i], &h);
-		if (set->m == 0)
-			set->h = h;
-		else
-			check_same(&set->h, &h);
-		if (seen[h.x])
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("duplicate share: x=%d appears more than once", h.x),
-					 errdetail("Each share of a secret has its own x-coordinate.")));
-		seen[h.x] = true;
-		set->xs[set->m] = h.x;
-		set->m++;
+		sh = share_open(elems[i], &h);
+		share_set_add(set, sh, &h, seen);
 	}
-	j = set->h.degree + 1;
-	if (set->m > 0 && set->m < j)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("not enough shares to rebuild the secret: %d given, %d needed",
-						set->m, j),
-				 set->h.degree == set->h.k - 1 ?
-				 errdetail("The threshold is k=%d.", set->h.k) :
-				 errdetail("These shares are of a product with polynomial degree %d, so %d shares are needed (threshold k=%d).",
-						   set->h.degree, j, set->h.k)));
+	share_set_check_count(set);
 }
 
 /*
@@ -393,4 +421,25 @@ ssn_combine_text(PG_FUNCTION_ARGS)
 	result = cstring_to_text(str);
 	explicit_bzero(str, strlen(str));
 	PG_RETURN_TEXT_P(result);
+}
+
+void
+shares_rebuild(struct varlena **shares, int m, ShareValue *v)
+{
+	ShareSet	set;
+	bool		seen[SHARE_MAX_N + 1] = {false};
+	int			i;
+
+	set.m = 0;
+	set.s = palloc(sizeof(struct varlena *) * Max(m, 1));
+	for (i = 0; i < m; i++)
+	{
+		ShareHeader h;
+		struct varlena *sh = share_open(PointerGetDatum(shares[i]), &h);
+
+		share_set_add(&set, sh, &h, seen);
+	}
+	share_set_check_count(&set);
+	rebuild(&set, v);
+	pfree(set.s);
 }

@@ -8,6 +8,8 @@
 
 #include "fmgr.h"
 #include "guc.h"
+#include "miscadmin.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,4 +24,6 @@ _PG_init(void)
 				 errmsg("ssn could not initialise libsodium"),
 				 errdetail("Without a working random number generator no secret can be shared.")));
 	ssn_guc_init();
+	if (process_shared_preload_libraries_in_progress)
+		ssn_worker_register();
 }

@@ -1,0 +1,193 @@
+/*
+ * channel.c - sealing and opening channel messages with QKD keys.
+ */
+#include "channel.h"
+
+#include <sodium.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "key_ledger.h"
+#include "utils/builtins.h"
+#include "kme_client.h"
+
+const char *
+channel_kind_name(int kind)
+{
+	switch (kind)
+	{
+		case MSG_KIND_SHARES:
+			return "shares";
+		case MSG_KIND_REPLY:
+			return "reply";
+		case MSG_KIND_TEST:
+			return "test";
+	}
+	return "unknown";
+}
+
+int
+channel_key_size_bits(size_t len, int nkeys, int min_bits)
+{
+	size_t		need = envelope_key_bytes(len);
+	size_t		per = (need + nkeys - 1) / nkeys;
+
+	if ((int64) per * 8 < min_bits)
+		per = (size_t) min_bits / 8;
+	return (int) (per * 8);
+}
+
+SealedMessage *
+channel_seal(const char *self_name, const Shareholder *peer, int kind,
+			 const uint8 *plaintext, size_t len, const char *purpose, bool autonomous)
+{
+	SealedMessage *m = palloc0(sizeof(SealedMessage));
+	int			min_bits,
+				max_bits,
+				max_req;
+	size_t		need = envelope_key_bytes(len);
+	KmeKeyBatch *batch;
+	EnvelopeHeader h;
+	LedgerEntries e;
+	size_t		size;
+	int			i;
+
+	if (len > ENVELOPE_MAX_PAYLOAD)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message to \"%s\" is too large: %zu bytes", peer->name, len)));
+	kme_link_limits(peer->sae_id, &min_bits, &max_bits, &max_req);
+	m->nkeys = (int) ((need * 8 + max_bits - 1) / max_bits);
+	if (m->nkeys < 1)
+		m->nkeys = 1;
+	if (m->nkeys > ENVELOPE_MAX_KEYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message to \"%s\" would need %d keys (at most %d)",
+						peer->name, m->nkeys, ENVELOPE_MAX_KEYS),
+				 errhint("Lower ssn.channel_batch_size or raise the link's max_key_size.")));
+	m->size_bits = channel_key_size_bits(len, m->nkeys, min_bits);
+
+	batch = kme_get_enc_keys(peer->sae_id, m->nkeys, m->size_bits);
+	m->key_ids = palloc(sizeof(char *) * m->nkeys);
+	for (i = 0; i < m->nkeys; i++)
+		m->key_ids[i] = batch->keys[i].key_id;
+
+	e.direction = LEDGER_SEND;
+	e.peer = peer->name;
+	e.peer_sae = peer->sae_id;
+	e.purpose = purpose;
+	e.size_bits = m->size_bits;
+	e.nids = m->nkeys;
+	e.key_ids = (const char *const *) m->key_ids;
+	ledger_record(&e, autonomous);
+
+	randombytes_buf(m->msg_id, sizeof(m->msg_id));
+	h.kind = (uint8) kind;
+	memcpy(h.msg_id, m->msg_id, sizeof(h.msg_id));
+	h.seq = 0;
+	h.sender = self_name;
+	h.receiver = peer->name;
+	h.nkeys = m->nkeys;
+	h.key_ids = (const char *const *) m->key_ids;
+	size = envelope_size(&h, len);
+	if (size == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot address a message from \"%s\" to \"%s\"", self_name, peer->name),
+				 errdetail("A node name or key ID is empty or longer than %d bytes.", ENVELOPE_MAX_NAME)));
+	m->envelope = palloc(VARHDRSZ + size);
+	SET_VARSIZE(m->envelope, VARHDRSZ + size);
+	envelope_seal((uint8 *) VARDATA(m->envelope), &h, batch->material, batch->material_len,
+				  plaintext, len);
+	m->key_bytes = batch->material_len;
+	kme_batch_free(batch);
+	return m;
+}
+
+void
+channel_settle(SealedMessage *m, const char *state, bool autonomous)
+{
+	ledger_finish((const char *const *) m->key_ids, m->nkeys, state, autonomous);
+}
+
+char *
+channel_name(const uint8 *p, size_t len)
+{
+	char	   *s = palloc(len + 1);
+
+	memcpy(s, p, len);
+	s[len] = '\0';
+	return s;
+}
+
+char **
+channel_key_ids(const EnvelopeView *v)
+{
+	char	  **ids = palloc(sizeof(char *) * v->nkeys);
+	int			i;
+
+	for (i = 0; i < v->nkeys; i++)
+	{
+		const uint8 *id;
+		size_t		len;
+
+		envelope_key_id(v, i, &id, &len);
+		ids[i] = channel_name(id, len);
+	}
+	return ids;
+}
+
+uint8 *
+channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids, size_t *key_bytes)
+{
+	int			min_bits,
+				max_bits,
+				max_req;
+	int			size_bits;
+	KmeKeyBatch *batch;
+	uint8	   *pt = palloc(Max(v->len, 1));
+	bool		ok;
+
+	kme_link_limits(sender_sae, &min_bits, &max_bits, &max_req);
+	size_bits = channel_key_size_bits(v->len, v->nkeys, min_bits);
+	batch = kme_get_dec_keys(sender_sae, (const char *const *) key_ids, v->nkeys, size_bits);
+	ok = envelope_open(v, batch->material, batch->material_len, pt);
+	*key_bytes = batch->material_len;
+	kme_batch_free(batch);
+	if (!ok)
+	{
+		pfree(pt);
+		return NULL;
+	}
+	return pt;
+}
+
+void
+channel_account(const char *peer, const char *direction, const LinkCounts *c)
+{
+	Oid			types[9] = {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[9];
+
+	values[0] = CStringGetTextDatum(peer);
+	values[1] = CStringGetTextDatum(direction);
+	values[2] = Int64GetDatum(c->messages);
+	values[3] = Int64GetDatum(c->shares);
+	values[4] = Int64GetDatum(c->share_bytes);
+	values[5] = Int64GetDatum(c->payload_bytes);
+	values[6] = Int64GetDatum(c->envelope_bytes);
+	values[7] = Int64GetDatum(c->key_bytes);
+	values[8] = Int64GetDatum(c->rejected);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO ssn.link_stats AS l (peer, direction, messages, shares, share_bytes,"
+							  " payload_bytes, envelope_bytes, key_bytes, rejected)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+							  " ON CONFLICT (peer, direction) DO UPDATE SET"
+							  " messages = l.messages + $3, shares = l.shares + $4, share_bytes = l.share_bytes + $5,"
+							  " payload_bytes = l.payload_bytes + $6, envelope_bytes = l.envelope_bytes + $7,"
+							  " key_bytes = l.key_bytes + $8, rejected = l.rejected + $9, updated_at = now()",
+							  9, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not update ssn.link_stats");
+	SPI_finish();
+}

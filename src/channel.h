@@ -1,0 +1,77 @@
+/*
+ * channel.h - messages between nodes: QKD keys fetched and recorded in the key
+ * ledger, then an envelope (envelope.h) sealed or opened with them.
+ *
+ * Key plan: a message of L plaintext bytes needs 32 + L bytes of key.  The sender
+ * asks for the fewest keys the link allows (each at most max_key_size) of equal
+ * size; the receiver derives the same size from L and the number of key IDs, so
+ * no key size travels in the message.
+ */
+#ifndef SSN_CHANNEL_H
+#define SSN_CHANNEL_H
+
+#include "postgres.h"
+
+#include "catalog.h"
+#include "envelope.h"
+
+/* what a message carries (the envelope's public kind byte) */
+#define MSG_KIND_SHARES 1		/* shares for the receiver to hold */
+#define MSG_KIND_REPLY	2		/* shares served back to the SSA that asked */
+#define MSG_KIND_TEST	3		/* a test message (ssn.channel_seal_test) */
+
+extern const char *channel_kind_name(int kind);
+
+typedef struct SealedMessage
+{
+	bytea	   *envelope;
+	char	  **key_ids;
+	int			nkeys;
+	int			size_bits;
+	size_t		key_bytes;		/* key material consumed */
+	uint8		msg_id[ENVELOPE_ID_SIZE];
+} SealedMessage;
+
+/*
+ * Fetch keys for a message to peer, record them in the ledger as 'fetched' (in
+ * the current transaction, or committed at once if autonomous), and seal.  The
+ * caller settles the keys with channel_settle once the message was sent or not.
+ */
+extern SealedMessage *channel_seal(const char *self_name, const Shareholder *peer, int kind,
+								   const uint8 *plaintext, size_t len, const char *purpose,
+								   bool autonomous);
+
+extern void channel_settle(SealedMessage *m, const char *state, bool autonomous);
+
+/* the size in bits of each of nkeys keys of a message of len plaintext bytes */
+extern int	channel_key_size_bits(size_t len, int nkeys, int min_bits);
+
+/* the key IDs of a parsed envelope, as palloc'd strings */
+extern char **channel_key_ids(const EnvelopeView *v);
+
+/* a parsed envelope's sender or receiver name as a string */
+extern char *channel_name(const uint8 *p, size_t len);
+
+/*
+ * Fetch the keys of a received envelope from the KME (dec_keys from the sender's
+ * SAE) and open it: the plaintext (palloc'd; wipe it) or NULL if the tag does not
+ * verify.  KME errors are raised.
+ */
+extern uint8 *channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids,
+						   size_t *key_bytes);
+
+/* add to ssn.link_stats (current transaction) */
+typedef struct LinkCounts
+{
+	int64		messages;
+	int64		shares;
+	int64		share_bytes;
+	int64		payload_bytes;
+	int64		envelope_bytes;
+	int64		key_bytes;
+	int64		rejected;
+} LinkCounts;
+
+extern void channel_account(const char *peer, const char *direction, const LinkCounts *c);
+
+#endif							/* SSN_CHANNEL_H */

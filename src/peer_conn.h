@@ -1,0 +1,52 @@
+/*
+ * peer_conn.h - libpq connections to peer nodes (as role ssn_peer, TLS with a
+ * client certificate: the conninfo in ssn.shareholder says how), cached per
+ * process, and running one request on many peers at once.
+ *
+ * Waits are interruptible and bounded by a deadline; a connection that failed or
+ * timed out is closed and forgotten, so the next call reconnects.
+ */
+#ifndef SSN_PEER_CONN_H
+#define SSN_PEER_CONN_H
+
+#include "postgres.h"
+
+#include "libpq-fe.h"
+
+typedef struct PeerCall
+{
+	/* in */
+	const char *peer;			/* name: the cache key */
+	const char *conninfo;
+	const char *sql;
+	int			nparams;
+	const Oid  *types;
+	const char *const *values;
+	const int  *lengths;
+	const int  *formats;
+	int			result_format;	/* 0 text, 1 binary */
+	bool		skip;			/* leave this one out */
+	/* out */
+	PGresult   *res;			/* one row of TUPLES_OK; NULL on failure */
+	bool		sent;			/* the request (or part of it) left this node */
+	double		elapsed_ms;
+	char		error[256];		/* why it failed (no secret in it) */
+} PeerCall;
+
+/*
+ * Run calls[i].sql on each peer concurrently, connecting as needed, until every
+ * call has an answer or timeout_ms has passed.  Failures are reported per call,
+ * never raised (except for a query cancel, which closes the connections in use).
+ */
+extern void peer_call_all(PeerCall *calls, int n, int timeout_ms);
+
+/* the result value of a finished call (row 0, column 0), NULL if none */
+extern const char *peer_call_value(PeerCall *c, int *len);
+
+/* clear the results of the calls */
+extern void peer_call_reset(PeerCall *calls, int n);
+
+/* close the connection to a peer (after a protocol failure) */
+extern void peer_forget(const char *peer);
+
+#endif							/* SSN_PEER_CONN_H */

@@ -1,0 +1,614 @@
+/*
+ * retrieve.c - ssn_retrieve(): the SSA collects shares of the requested secrets
+ * from this node's own share table and from the fastest reachable shareholders,
+ * in parallel, each reply a one-time-pad envelope; it rebuilds the values only
+ * here.  Up to n-k shareholders may be down; when fewer than k answer, the error
+ * names each one that failed and why.
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "catalog.h"
+#include "catalog/pg_type.h"
+#include "channel.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "guc.h"
+#include "key_ledger.h"
+#include "kme_client.h"
+#include "miscadmin.h"
+#include "peer_conn.h"
+#include "secret_handle.h"
+#include "share_batch.h"
+#include "split_combine.h"
+#include "store.h"
+#include "utils/array.h"
+#include "utils/fmgroids.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(ssn_retrieve);
+PG_FUNCTION_INFO_V1(ssn_retrieve_text);
+PG_FUNCTION_INFO_V1(ssn_retrieve_array);
+PG_FUNCTION_INFO_V1(ssn_grant);
+PG_FUNCTION_INFO_V1(ssn_revoke);
+
+typedef struct Wanted
+{
+	SecretHandle h;
+	int			have;
+	struct varlena *shares[SHARE_MAX_N];
+	uint8		have_x[SHARE_MAX_N + 1];
+} Wanted;
+
+typedef struct PeerState
+{
+	Shareholder *s;
+	bool		tried;
+	char		error[256];
+	int		   *asked;			/* indexes into the wanted array */
+	int			nasked;
+} PeerState;
+
+static char *
+uuid_text(const uint8 *id)
+{
+	pg_uuid_t	u;
+
+	memcpy(u.data, id, SHARE_ID_SIZE);
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&u)));
+}
+
+static bool
+holds(const SecretHandle *h, int share_index)
+{
+	for (int i = 0; i < h->n; i++)
+		if (h->holders[i] == share_index)
+			return true;
+	return false;
+}
+
+static Wanted *
+find_wanted(Wanted *w, int nw, const uint8 *id)
+{
+	/* arrays are small per call in practice; a linear scan keeps it simple */
+	for (int i = 0; i < nw; i++)
+		if (memcmp(w[i].h.id, id, SHARE_ID_SIZE) == 0)
+			return &w[i];
+	return NULL;
+}
+
+static Datum
+uuid_array(Wanted *w, int *idx, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+		memcpy(u->data, w[idx ? idx[i] : i].h.id, SHARE_ID_SIZE);
+		d[i] = UUIDPGetDatum(u);
+	}
+	return PointerGetDatum(construct_array(d, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* add a share to a wanted secret, after checking it is the one we expect */
+static bool
+attach_share(Wanted *w, const uint8 *bytes, size_t len, const ShareHeader *sh, int x,
+			 char *why, size_t whylen)
+{
+	struct varlena *v;
+
+	if (sh->x != x || sh->epoch != w->h.epoch || sh->k != w->h.k || sh->n != w->h.n ||
+		sh->type != w->h.type)
+	{
+		snprintf(why, whylen, "its share of secret %s does not match the handle (x=%d, epoch %u, k=%d, n=%d)",
+				 uuid_text(w->h.id), sh->x, sh->epoch, sh->k, sh->n);
+		return false;
+	}
+	if (w->have_x[x])
+		return true;			/* already have it (duplicate) */
+	v = palloc(VARHDRSZ + len);
+	SET_VARSIZE(v, VARHDRSZ + len);
+	memcpy(VARDATA(v), bytes, len);
+	w->shares[w->have++] = v;
+	w->have_x[x] = 1;
+	return true;
+}
+
+/* Ask the given peers for their shares of the secrets they hold. */
+static void
+fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *self)
+{
+	PeerCall   *serve = palloc0(sizeof(PeerCall) * npick);
+	PeerCall   *take = palloc0(sizeof(PeerCall) * npick);
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	int			i;
+
+	for (i = 0; i < npick; i++)
+	{
+		PeerState  *p = &ps[pick[i]];
+		const char **vals = palloc(sizeof(char *) * 2);
+		Datum		arr = uuid_array(w, p->asked, p->nasked);
+
+		vals[0] = self;
+		vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, arr);
+		serve[i].peer = p->s->name;
+		serve[i].conninfo = p->s->conninfo;
+		serve[i].sql = "SELECT ssn.channel_serve($1, $2::uuid[])";
+		serve[i].nparams = 2;
+		serve[i].types = types;
+		serve[i].values = vals;
+		take[i].peer = p->s->name;
+		take[i].conninfo = p->s->conninfo;
+		take[i].sql = "SELECT ssn.channel_take()";
+		take[i].result_format = 1;
+		p->tried = true;
+	}
+	peer_call_all(serve, npick, ssn_peer_timeout_ms);
+	for (i = 0; i < npick; i++)
+		take[i].skip = serve[i].res == NULL;
+	peer_call_all(take, npick, ssn_peer_timeout_ms);
+
+	for (i = 0; i < npick; i++)
+	{
+		PeerState  *p = &ps[pick[i]];
+		const uint8 *env;
+		int			envlen;
+		EnvelopeView v;
+		char		why[256];
+		char	  **ids;
+		char	   *sender,
+				   *receiver;
+		uint8	   *pt;
+		size_t		key_bytes,
+					off = 0;
+		LedgerEntries e;
+		const uint8 *sb;
+		size_t		sblen;
+		ShareHeader sh;
+		bool		ok = true;
+
+		if (serve[i].res == NULL || take[i].res == NULL)
+		{
+			strlcpy(p->error, serve[i].res == NULL ? serve[i].error : take[i].error, sizeof(p->error));
+			continue;
+		}
+		env = (const uint8 *) peer_call_value(&take[i], &envlen);
+		if (env == NULL || !envelope_parse(env, envlen, &v, why, sizeof(why)))
+		{
+			snprintf(p->error, sizeof(p->error), "malformed reply: %s", env ? why : "empty");
+			continue;
+		}
+		sender = channel_name(v.sender, v.sender_len);
+		receiver = channel_name(v.receiver, v.receiver_len);
+		if (v.kind != MSG_KIND_REPLY || strcmp(sender, p->s->name) != 0 || strcmp(receiver, self) != 0)
+		{
+			snprintf(p->error, sizeof(p->error), "unexpected reply (kind %s, from \"%s\" to \"%s\")",
+					 channel_kind_name(v.kind), sender, receiver);
+			continue;
+		}
+		ids = channel_key_ids(&v);
+		e.direction = LEDGER_RECEIVE;
+		e.peer = p->s->name;
+		e.peer_sae = p->s->sae_id;
+		e.purpose = "retrieve";
+		{
+			int			min_bits,
+						max_bits,
+						max_req;
+
+			kme_link_limits(p->s->sae_id, &min_bits, &max_bits, &max_req);
+			e.size_bits = channel_key_size_bits(v.len, v.nkeys, min_bits);
+		}
+		e.nids = v.nkeys;
+		e.key_ids = (const char *const *) ids;
+		ledger_record(&e, true);
+		pt = channel_open(&v, p->s->sae_id, ids, &key_bytes);
+		if (pt == NULL)
+		{
+			ledger_finish((const char *const *) ids, v.nkeys, "discarded", true);
+			snprintf(p->error, sizeof(p->error), "its reply failed authentication (tampered or wrong keys)");
+			ereport(WARNING,
+					(errmsg("ssn: reply from shareholder \"%s\" failed authentication", p->s->name)));
+			continue;
+		}
+		while (share_batch_next(pt, v.len, &off, &sb, &sblen, &sh, why, sizeof(why)))
+		{
+			Wanted	   *t = find_wanted(w, nw, sh.id);
+
+			if (t == NULL || !holds(&t->h, p->s->share_index))
+			{
+				snprintf(p->error, sizeof(p->error), "it sent a share that was not asked for");
+				ok = false;
+				break;
+			}
+			if (!attach_share(t, sb, sblen, &sh, p->s->share_index, p->error, sizeof(p->error)))
+			{
+				ok = false;
+				break;
+			}
+		}
+		if (ok && why[0])
+		{
+			snprintf(p->error, sizeof(p->error), "malformed reply: %s", why);
+			ok = false;
+		}
+		sodium_memzero(pt, v.len);
+		pfree(pt);
+		ledger_finish((const char *const *) ids, v.nkeys, "used", true);
+		if (!ok)
+			continue;
+	}
+	peer_call_reset(serve, npick);
+	peer_call_reset(take, npick);
+}
+
+static void
+check_access(Wanted *w, int nw, Oid caller)
+{
+	Oid			types[2] = {UUIDARRAYOID, OIDOID};
+	Datum		values[2];
+	int			i;
+
+	values[0] = uuid_array(w, NULL, nw);
+	values[1] = ObjectIdGetDatum(caller);
+	if (SPI_execute_with_args("SELECT s.id, pg_has_role($2, s.owner, 'USAGE')"
+							  " OR EXISTS (SELECT FROM ssn.secret_grant g WHERE g.secret_id = s.id"
+							  "            AND pg_has_role($2, g.grantee, 'USAGE')),"
+							  " s.owner::regrole::text"
+							  " FROM ssn.secret s WHERE s.id = ANY($1)",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.secret");
+	for (i = 0; i < nw; i++)
+	{
+		bool		found = false;
+
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (memcmp(u->data, w[i].h.id, SHARE_ID_SIZE) != 0)
+				continue;
+			found = true;
+			if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to retrieve secret %s", uuid_text(w[i].h.id)),
+						 errdetail("It belongs to role %s, which has not granted it to you.",
+								   SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3)),
+						 errhint("Its owner can run ssn_grant(handle, role).")));
+			break;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("secret %s is not known on this node", uuid_text(w[i].h.id)),
+					 errdetail("Only the node that stored a secret (its SSA) keeps its owner and can rebuild it."),
+					 errhint("Retrieve it on the node where ssn_store() ran.")));
+	}
+}
+
+static void
+load_local(Wanted *w, int nw, Shareholder *self, MemoryContext caller)
+{
+	Oid			types[1] = {UUIDARRAYOID};
+	Datum		values[1];
+
+	values[0] = uuid_array(w, NULL, nw);
+	if (SPI_execute_with_args("SELECT share FROM ssn.held_share WHERE secret_id = ANY($1)",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.held_share");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		ShareHeader sh;
+		struct varlena *s = share_open(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull), &sh);
+		Wanted	   *t = find_wanted(w, nw, sh.id);
+		char		why[256];
+
+		MemoryContext spi;
+		bool		ok;
+
+		if (t == NULL || sh.epoch != t->h.epoch)
+			continue;
+		spi = MemoryContextSwitchTo(caller);
+		ok = attach_share(t, SHARE_BYTES(s), SHARE_SIZE(s), &sh, self->share_index, why, sizeof(why));
+		MemoryContextSwitchTo(spi);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("this node's own share is damaged: %s", why)));
+	}
+}
+
+static int
+peer_rank(const Shareholder *s)
+{
+	if (s->in_service && s->reachable)
+		return 0;
+	if (s->in_service)
+		return 1;
+	return 2;
+}
+
+/* Gather at least k shares of every wanted secret, or fail naming the peers. */
+static void
+gather(Wanted *w, int nw)
+{
+	PrivilegedScope priv;
+	ShareholderList *cat;
+	Shareholder *self;
+	PeerState  *ps;
+	int			np = 0,
+				i,
+				j;
+	int		   *pick;
+	MemoryContext caller = CurrentMemoryContext;
+
+	store_flush_pending();
+	catalog_begin_privileged(&priv);
+	cat = catalog_load();
+	self = catalog_require_self(cat);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	check_access(w, nw, priv.caller);
+	load_local(w, nw, self, caller);
+	SPI_finish();
+	catalog_end_privileged(&priv);
+
+	/* peers holding any of the secrets, best first (stable by share index) */
+	ps = palloc0(sizeof(PeerState) * Max(cat->count, 1));
+	for (int rank = 0; rank <= 2; rank++)
+		for (i = 0; i < cat->count; i++)
+		{
+			Shareholder *s = &cat->items[i];
+			bool		any = false;
+
+			if (s->is_self || s->share_index <= 0 || peer_rank(s) != rank)
+				continue;
+			for (j = 0; j < nw && !any; j++)
+				any = holds(&w[j].h, s->share_index);
+			if (any)
+			{
+				ps[np].s = s;
+				ps[np].asked = palloc(sizeof(int) * nw);
+				np++;
+			}
+		}
+	pick = palloc(sizeof(int) * Max(np, 1));
+
+	for (;;)
+	{
+		int			deficit = 0,
+					npick = 0;
+
+		for (j = 0; j < nw; j++)
+			deficit = Max(deficit, w[j].h.k - w[j].have);
+		if (deficit <= 0)
+			break;
+		for (i = 0; i < np && npick < deficit; i++)
+		{
+			PeerState  *p = &ps[i];
+
+			if (p->tried)
+				continue;
+			p->nasked = 0;
+			for (j = 0; j < nw; j++)
+				if (w[j].have < w[j].h.k && holds(&w[j].h, p->s->share_index) &&
+					!w[j].have_x[p->s->share_index])
+					p->asked[p->nasked++] = j;
+			if (p->nasked > 0)
+				pick[npick++] = i;
+		}
+		if (npick == 0)
+			break;
+		fetch_round(w, nw, ps, pick, npick, self->name);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	for (j = 0; j < nw; j++)
+		if (w[j].have < w[j].h.k)
+		{
+			StringInfoData d;
+
+			initStringInfo(&d);
+			for (i = 0; i < np; i++)
+				if (ps[i].tried && ps[i].error[0] && holds(&w[j].h, ps[i].s->share_index))
+					appendStringInfo(&d, "%s%s: %s", d.len ? "; " : "", ps[i].s->name, ps[i].error);
+			for (i = 0; i < np; i++)
+				if (!ps[i].tried && holds(&w[j].h, ps[i].s->share_index))
+					appendStringInfo(&d, "%s%s: not asked (%s)", d.len ? "; " : "", ps[i].s->name, ps[i].s->state);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("cannot retrieve secret %s: %d of the %d shares needed could be collected",
+							uuid_text(w[j].h.id), w[j].have, w[j].h.k),
+					 errdetail("Shareholders that failed: %s.", d.len ? d.data : "none answered"),
+					 errhint("See ssn.channels and ssn.active_alarms; any %d of its %d shareholders are enough.",
+							 w[j].h.k, w[j].h.n)));
+		}
+}
+
+static void
+rebuild_wanted(Wanted *w, ShareValue *v)
+{
+	shares_rebuild(w->shares, w->have, v);
+	for (int i = 0; i < w->have; i++)
+		sodium_memzero(VARDATA(w->shares[i]), VARSIZE(w->shares[i]) - VARHDRSZ);
+}
+
+Datum
+ssn_retrieve_text(PG_FUNCTION_ARGS)
+{
+	Wanted	   *w = palloc0(sizeof(Wanted));
+	ShareValue	v;
+	char	   *str;
+	text	   *result;
+
+	handle_read(PG_GETARG_DATUM(0), &w->h);
+	gather(w, 1);
+	rebuild_wanted(w, &v);
+	str = value_to_cstring(&v);
+	value_wipe(&v);
+	result = cstring_to_text(str);
+	explicit_bzero(str, strlen(str));
+	PG_RETURN_TEXT_P(result);
+}
+
+Datum
+ssn_retrieve(PG_FUNCTION_ARGS)
+{
+	Oid			want = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Wanted	   *w;
+	ShareValue	v;
+	Datum		result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (!OidIsValid(want))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not determine the result type"),
+				 errhint("Pass a typed NULL as the second argument, e.g. NULL::int8.")));
+	w = palloc0(sizeof(Wanted));
+	handle_read(PG_GETARG_DATUM(0), &w->h);
+	gather(w, 1);
+	rebuild_wanted(w, &v);
+	result = value_decode(&v, want);
+	value_wipe(&v);
+	PG_RETURN_DATUM(result);
+}
+
+Datum
+ssn_retrieve_array(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			count,
+				nw = 0,
+				i;
+	Wanted	   *w;
+	int		   *map;
+	Datum	   *out;
+	bool	   *outnull;
+	int			dims[1],
+				lbs[1] = {1};
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("handles must be a one-dimensional array")));
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+	w = palloc0(sizeof(Wanted) * Max(count, 1));
+	map = palloc(sizeof(int) * Max(count, 1));
+	for (i = 0; i < count; i++)
+	{
+		SecretHandle h;
+		Wanted	   *t;
+
+		map[i] = -1;
+		if (nulls[i])
+			continue;
+		handle_read(elems[i], &h);
+		t = find_wanted(w, nw, h.id);
+		if (t == NULL)
+		{
+			t = &w[nw++];
+			t->h = h;
+		}
+		map[i] = (int) (t - w);
+	}
+	if (nw > 0)
+		gather(w, nw);
+	out = palloc(sizeof(Datum) * Max(count, 1));
+	outnull = palloc(sizeof(bool) * Max(count, 1));
+	{
+		char	  **texts = palloc0(sizeof(char *) * Max(nw, 1));
+
+		for (i = 0; i < nw; i++)
+		{
+			ShareValue	v;
+
+			rebuild_wanted(&w[i], &v);
+			texts[i] = value_to_cstring(&v);
+			value_wipe(&v);
+		}
+		for (i = 0; i < count; i++)
+		{
+			outnull[i] = map[i] < 0;
+			out[i] = outnull[i] ? (Datum) 0 : CStringGetTextDatum(texts[map[i]]);
+		}
+		for (i = 0; i < nw; i++)
+			explicit_bzero(texts[i], strlen(texts[i]));
+	}
+	dims[0] = count;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(out, outnull, count ? 1 : 0, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* the owner (or a member of it) grants or revokes retrieval of one secret */
+static void
+grant_or_revoke(Datum handle, Oid grantee, bool grant, bool *changed)
+{
+	SecretHandle h;
+	PrivilegedScope priv;
+	Oid			types[3] = {UUIDOID, OIDOID, OIDOID};
+	Datum		values[3];
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+	int			rc;
+
+	handle_read(handle, &h);
+	memcpy(u->data, h.id, SHARE_ID_SIZE);
+	values[0] = UUIDPGetDatum(u);
+	values[1] = ObjectIdGetDatum(grantee);
+	catalog_begin_privileged(&priv);
+	values[2] = ObjectIdGetDatum(priv.caller);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args("SELECT pg_has_role($3, owner, 'USAGE') FROM ssn.secret WHERE id = $1",
+							   3, types, values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("secret %s is not known on this node", uuid_text(h.id))));
+	{
+		bool		isnull;
+
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only the owner of secret %s can grant or revoke it", uuid_text(h.id))));
+	}
+	if (grant)
+		rc = SPI_execute_with_args("INSERT INTO ssn.secret_grant (secret_id, grantee, granted_by)"
+								   " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+								   3, types, values, NULL, false, 0);
+	else
+		rc = SPI_execute_with_args("DELETE FROM ssn.secret_grant WHERE secret_id = $1 AND grantee = $2 AND $3 IS NOT NULL",
+								   3, types, values, NULL, false, 0);
+	*changed = SPI_processed > 0;
+	SPI_finish();
+	catalog_end_privileged(&priv);
+}
+
+Datum
+ssn_grant(PG_FUNCTION_ARGS)
+{
+	bool		changed;
+
+	grant_or_revoke(PG_GETARG_DATUM(0), PG_GETARG_OID(1), true, &changed);
+	PG_RETURN_VOID();
+}
+
+Datum
+ssn_revoke(PG_FUNCTION_ARGS)
+{
+	bool		changed;
+
+	grant_or_revoke(PG_GETARG_DATUM(0), PG_GETARG_OID(1), false, &changed);
+	PG_RETURN_BOOL(changed);
+}

@@ -1,0 +1,734 @@
+/*
+ * worker.c - the node's background worker: it owns the channels to the peers
+ * (delivering the outbox in one-time-pad messages) and checks their health.
+ *
+ * One worker per node, started by the postmaster when ssn is preloaded and
+ * restarted if it dies.  Each pass: publish which outbox rows are pending, seal
+ * one message per peer with work (its keys recorded and committed in the ledger
+ * before the message leaves), send all of them concurrently, then settle: the
+ * acknowledged rows leave the outbox in the same transaction that marks their
+ * keys used.  A crash at any point leaves rows in the outbox, which are resent
+ * under fresh keys; receivers store idempotently.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "alarm.h"
+#include "catalog.h"
+#include "catalog/pg_type.h"
+#include "channel.h"
+#include "catalog/namespace.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "guc.h"
+#include "key_ledger.h"
+#include "miscadmin.h"
+#include "peer_conn.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "worker.h"
+
+PGDLLEXPORT void ssn_node_worker_main(Datum main_arg);
+
+SsnShared  *ssn_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* ---------------------------------------------------------------------------
+ * shared memory
+ * ------------------------------------------------------------------------- */
+static void
+ssn_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SsnShared)));
+}
+
+static void
+ssn_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ssn_shared = ShmemInitStruct("ssn", sizeof(SsnShared), &found);
+	if (!found)
+	{
+		memset(ssn_shared, 0, sizeof(SsnShared));
+		SpinLockInit(&ssn_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+ssn_worker_register(void)
+{
+	BackgroundWorker w;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = ssn_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = ssn_shmem_startup;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 1;
+	strlcpy(w.bgw_library_name, "ssn", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "ssn_node_worker_main", BGW_MAXLEN);
+	strlcpy(w.bgw_name, "ssn node worker", BGW_MAXLEN);
+	strlcpy(w.bgw_type, "ssn node worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&w);
+}
+
+void
+ssn_worker_wake(void)
+{
+	Latch	   *latch = NULL;
+
+	if (ssn_shared == NULL)
+		return;
+	SpinLockAcquire(&ssn_shared->mutex);
+	latch = ssn_shared->worker_latch;
+	SpinLockRelease(&ssn_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+static int
+count_delivered(char **peers, int npeers, int64 max_id)
+{
+	int			got = 0;
+
+	for (int i = 0; i < npeers; i++)
+	{
+		bool		pending = false;
+
+		for (int j = 0; j < ssn_shared->npeers; j++)
+			if (strcmp(ssn_shared->peers[j].name, peers[i]) == 0)
+				pending = ssn_shared->peers[j].min_pending <= max_id;
+		if (!pending)
+			got++;
+	}
+	return got;
+}
+
+int
+ssn_worker_wait_delivered(char **peers, int npeers, int need, int64 max_id, int timeout_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	uint64		gen;
+	int			got = 0;
+
+	if (ssn_shared == NULL)
+		return 0;
+	SpinLockAcquire(&ssn_shared->mutex);
+	gen = ssn_shared->scan_started;
+	SpinLockRelease(&ssn_shared->mutex);
+	ssn_worker_wake();
+	for (;;)
+	{
+		bool		fresh;
+
+		SpinLockAcquire(&ssn_shared->mutex);
+		fresh = ssn_shared->scan_done > gen;
+		if (fresh)
+			got = count_delivered(peers, npeers, max_id);
+		SpinLockRelease(&ssn_shared->mutex);
+		if (fresh && got >= need)
+			return got;
+		/* the transaction has committed: a cancel only ends the wait */
+		if (QueryCancelPending || ProcDiePending ||
+			GetCurrentTimestamp() >= deadline)
+			return got;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * the worker
+ * ------------------------------------------------------------------------- */
+typedef struct PeerRuntime
+{
+	char		name[SSN_NAME_MAXLEN + 1];
+	TimestampTz next_attempt;
+	int			failures;
+} PeerRuntime;
+
+static PeerRuntime runtime[SSN_MAX_PEERS];
+static int	nruntime = 0;
+
+static PeerRuntime *
+runtime_of(const char *name)
+{
+	for (int i = 0; i < nruntime; i++)
+		if (strcmp(runtime[i].name, name) == 0)
+			return &runtime[i];
+	if (nruntime == SSN_MAX_PEERS)
+		return &runtime[SSN_MAX_PEERS - 1];
+	memset(&runtime[nruntime], 0, sizeof(PeerRuntime));
+	strlcpy(runtime[nruntime].name, name, sizeof(runtime[0].name));
+	return &runtime[nruntime++];
+}
+
+static void
+backoff(PeerRuntime *rt)
+{
+	int64		delay = 100;
+
+	rt->failures++;
+	for (int i = 1; i < rt->failures && delay < ssn_channel_retry_max_ms; i++)
+		delay *= 2;
+	delay = Min(delay, ssn_channel_retry_max_ms);
+	rt->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+}
+
+/* What one peer's message of this pass carries. */
+typedef struct Delivery
+{
+	Shareholder *peer;
+	PeerRuntime *rt;
+	int64	   *ids;			/* outbox rows */
+	int			nids;
+	int			shares;
+	StringInfoData pt;
+	SealedMessage *msg;
+	char		error[256];
+	int			sqlstate;
+	bool		sent;
+	bool		ok;
+	char	   *status;
+} Delivery;
+
+/* Run fn in its own transaction; on error, report it into err and roll back. */
+static bool
+guarded(void (*fn) (void *), void *arg, char *err, size_t errlen, int *sqlstate)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		MemoryContextSwitchTo(cxt);
+		fn(arg);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		MemoryContextSwitchTo(cxt);
+		if (err)
+			strlcpy(err, ed->message ? ed->message : "error", errlen);
+		if (sqlstate)
+			*sqlstate = ed->sqlerrcode;
+		ereport(LOG, (errmsg("ssn node worker: %s", ed->message ? ed->message : "error")));
+		FreeErrorData(ed);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+typedef struct Pass
+{
+	ShareholderList *cat;
+	Shareholder *self;
+	Delivery   *d;
+	int			nd;
+	bool		more;			/* rows remain after this pass */
+	bool		ready;
+} Pass;
+
+static void
+publish_progress(void)
+{
+	SsnPeerProgress p[SSN_MAX_PEERS];
+	int			n = 0;
+
+	if (SPI_execute("SELECT peer, min(id) FROM ssn.outbox GROUP BY peer", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.outbox");
+	for (uint64 r = 0; r < SPI_processed && n < SSN_MAX_PEERS; r++, n++)
+	{
+		bool		isnull;
+
+		strlcpy(p[n].name, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1), sizeof(p[n].name));
+		p[n].min_pending = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SpinLockAcquire(&ssn_shared->mutex);
+	memcpy(ssn_shared->peers, p, sizeof(SsnPeerProgress) * n);
+	ssn_shared->npeers = n;
+	SpinLockRelease(&ssn_shared->mutex);
+}
+
+/* step 1: is the extension there, who are we, what is pending for whom */
+static void
+pass_collect(void *arg)
+{
+	Pass	   *ps = (Pass *) arg;
+	MemoryContext cxt = CurrentMemoryContext;
+	int64		limit = (int64) ssn_channel_batch_kb * 1024;
+
+	ps->ready = false;
+	if (!OidIsValid(get_extension_oid("ssn", true)) ||
+		!OidIsValid(get_relname_relid("outbox", get_namespace_oid("ssn", true))))
+		return;
+	ps->cat = catalog_load();
+	if (ps->cat->self < 0)
+		return;
+	ps->self = &ps->cat->items[ps->cat->self];
+	ps->ready = true;
+	ps->d = palloc0(sizeof(Delivery) * Max(ps->cat->count, 1));
+	ps->nd = 0;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (int i = 0; i < ps->cat->count; i++)
+	{
+		Shareholder *s = &ps->cat->items[i];
+		PeerRuntime *rt;
+		Delivery   *d;
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		int64		bytes = 0;
+
+		if (s->is_self)
+			continue;
+		rt = runtime_of(s->name);
+		values[0] = CStringGetTextDatum(s->name);
+		if (SPI_execute_with_args("SELECT id, shares, blob FROM ssn.outbox WHERE peer = $1 ORDER BY id LIMIT 4096",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read ssn.outbox");
+		if (SPI_processed == 0)
+			continue;
+		if (GetCurrentTimestamp() < rt->next_attempt)
+		{
+			ps->more = true;
+			continue;
+		}
+		d = &ps->d[ps->nd++];
+		d->peer = s;
+		d->rt = rt;
+		{
+			MemoryContext spi = MemoryContextSwitchTo(cxt);
+
+			d->ids = palloc(sizeof(int64) * SPI_processed);
+			initStringInfo(&d->pt);
+			MemoryContextSwitchTo(spi);
+		}
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bytea	   *blob = DatumGetByteaPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
+			size_t		len = VARSIZE_ANY_EXHDR(blob);
+
+			if (d->nids > 0 && bytes + (int64) len > limit)
+			{
+				ps->more = true;
+				break;
+			}
+			d->ids[d->nids++] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			d->shares += DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			appendBinaryStringInfo(&d->pt, VARDATA_ANY(blob), len);
+			bytes += len;
+		}
+		if (SPI_processed == 4096)
+			ps->more = true;
+	}
+	SPI_finish();
+}
+
+/* step 2, per peer: keys fetched and recorded (committed) */
+static void
+pass_seal(void *arg)
+{
+	Delivery   *d = (Delivery *) arg;
+	char	   *self = catalog_self_name();
+
+	d->msg = channel_seal(self, d->peer, MSG_KIND_SHARES, (uint8 *) d->pt.data, d->pt.len,
+						  "deliver", false);
+}
+
+typedef struct Settle
+{
+	Pass	   *ps;
+} Settle;
+
+/* step 4: settle keys, remove delivered rows, account, alarms, progress */
+static void
+pass_settle(void *arg)
+{
+	Pass	   *ps = (Pass *) arg;
+
+	for (int i = 0; i < ps->nd; i++)
+	{
+		Delivery   *d = &ps->d[i];
+
+		if (d->msg == NULL)
+		{
+			if (d->sqlstate == ERRCODE_INSUFFICIENT_RESOURCES ||
+				ERRCODE_TO_CATEGORY(d->sqlstate) == ERRCODE_CONNECTION_EXCEPTION ||
+				ERRCODE_TO_CATEGORY(d->sqlstate) == ERRCODE_INSUFFICIENT_RESOURCES)
+				alarm_raise("kme", d->peer->name, "major", "no QKD key for the link",
+							d->error);
+			continue;
+		}
+		alarm_clear("kme", d->peer->name, NULL);
+		channel_settle(d->msg, d->sent ? "used" : "discarded", false);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (d->ok)
+		{
+			Oid			types[1] = {INT8ARRAYOID};
+			Datum		values[1];
+			Datum	   *ids = palloc(sizeof(Datum) * d->nids);
+			LinkCounts	c = {0};
+
+			for (int j = 0; j < d->nids; j++)
+				ids[j] = Int64GetDatum(d->ids[j]);
+			values[0] = PointerGetDatum(construct_array(ids, d->nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			if (SPI_execute_with_args("DELETE FROM ssn.outbox WHERE id = ANY($1)",
+									  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not update ssn.outbox");
+			c.messages = 1;
+			c.shares = d->shares;
+			c.share_bytes = d->pt.len - (int64) d->shares * 4;
+			c.payload_bytes = d->pt.len;
+			c.envelope_bytes = VARSIZE(d->msg->envelope) - VARHDRSZ;
+			c.key_bytes = d->msg->key_bytes;
+			channel_account(d->peer->name, "send", &c);
+			alarm_clear("channel", d->peer->name, NULL);
+		}
+		else
+		{
+			Oid			types[2] = {INT8OID, TEXTOID};
+			Datum		values[2];
+
+			values[0] = Int64GetDatum(d->ids[0]);
+			values[1] = CStringGetTextDatum(d->error);
+			if (SPI_execute_with_args("UPDATE ssn.outbox SET attempts = attempts + 1, last_error = $2"
+									  " WHERE id = $1", 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update ssn.outbox");
+			if (strncmp(d->error, "rejected", 8) == 0 || d->rt->failures >= 3)
+				alarm_raise("channel", d->peer->name, "major", "delivery to the shareholder fails", d->error);
+		}
+		SPI_finish();
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	publish_progress();
+	SPI_finish();
+}
+
+/* One delivery pass; true if there is more to do right away. */
+static bool
+delivery_pass(void)
+{
+	Pass		ps;
+	PeerCall   *ann,
+			   *rcv;
+	Oid			ann_types[3] = {TEXTOID, TEXTARRAYOID, INT4OID};
+	Oid			rcv_types[1] = {BYTEAOID};
+	int			i;
+	uint64		gen;
+	char		err[256];
+
+	memset(&ps, 0, sizeof(ps));
+	SpinLockAcquire(&ssn_shared->mutex);
+	gen = ++ssn_shared->scan_started;
+	SpinLockRelease(&ssn_shared->mutex);
+
+	if (!guarded(pass_collect, &ps, err, sizeof(err), NULL) || !ps.ready)
+		return false;
+
+	for (i = 0; i < ps.nd; i++)
+	{
+		Delivery   *d = &ps.d[i];
+
+		if (!guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
+		{
+			d->msg = NULL;
+			backoff(d->rt);
+		}
+	}
+
+	ann = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
+	rcv = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
+	for (i = 0; i < ps.nd; i++)
+	{
+		Delivery   *d = &ps.d[i];
+		const char **av = palloc(sizeof(char *) * 3);
+		const char **rv = palloc(sizeof(char *) * 1);
+		int		   *rl = palloc(sizeof(int));
+		int		   *rf = palloc(sizeof(int));
+		StringInfoData ids;
+
+		ann[i].skip = rcv[i].skip = d->msg == NULL;
+		if (d->msg == NULL)
+			continue;
+		initStringInfo(&ids);
+		appendStringInfoChar(&ids, '{');
+		for (int j = 0; j < d->msg->nkeys; j++)
+		{
+			appendStringInfo(&ids, "%s\"", j ? "," : "");
+			for (const char *c = d->msg->key_ids[j]; *c; c++)
+			{
+				if (*c == '"' || *c == '\\')
+					appendStringInfoChar(&ids, '\\');
+				appendStringInfoChar(&ids, *c);
+			}
+			appendStringInfoChar(&ids, '"');
+		}
+		appendStringInfoChar(&ids, '}');
+		av[0] = ps.self->name;
+		av[1] = ids.data;
+		av[2] = psprintf("%d", d->msg->size_bits);
+		ann[i].peer = rcv[i].peer = d->peer->name;
+		ann[i].conninfo = rcv[i].conninfo = d->peer->conninfo;
+		ann[i].sql = "SELECT ssn.channel_announce($1, $2, $3)";
+		ann[i].nparams = 3;
+		ann[i].types = ann_types;
+		ann[i].values = av;
+		rv[0] = VARDATA(d->msg->envelope);
+		*rl = VARSIZE(d->msg->envelope) - VARHDRSZ;
+		*rf = 1;
+		rcv[i].sql = "SELECT ssn.channel_receive($1)";
+		rcv[i].nparams = 1;
+		rcv[i].types = rcv_types;
+		rcv[i].values = rv;
+		rcv[i].lengths = rl;
+		rcv[i].formats = rf;
+	}
+	peer_call_all(ann, ps.nd, ssn_peer_timeout_ms);
+	for (i = 0; i < ps.nd; i++)
+	{
+		const char *v = peer_call_value(&ann[i], NULL);
+
+		if (rcv[i].skip)
+			continue;
+		if (v == NULL || strncmp(v, "announced", 9) != 0)
+		{
+			snprintf(ps.d[i].error, sizeof(ps.d[i].error), "%s",
+					 v ? v : ann[i].error);
+			rcv[i].skip = true;
+		}
+	}
+	peer_call_all(rcv, ps.nd, Max(ssn_peer_timeout_ms, 60000));
+	for (i = 0; i < ps.nd; i++)
+	{
+		Delivery   *d = &ps.d[i];
+		const char *v;
+
+		if (d->msg == NULL)
+			continue;
+		d->sent = rcv[i].sent;
+		v = peer_call_value(&rcv[i], NULL);
+		if (!rcv[i].skip && v && (strncmp(v, "stored", 6) == 0 || strncmp(v, "duplicate", 9) == 0))
+		{
+			d->ok = true;
+			d->rt->failures = 0;
+			d->rt->next_attempt = 0;
+		}
+		else
+		{
+			if (!rcv[i].skip)
+				snprintf(d->error, sizeof(d->error), "%s", v ? v : rcv[i].error);
+			backoff(d->rt);
+		}
+	}
+	peer_call_reset(ann, ps.nd);
+	peer_call_reset(rcv, ps.nd);
+
+	guarded(pass_settle, &ps, err, sizeof(err), NULL);
+	SpinLockAcquire(&ssn_shared->mutex);
+	ssn_shared->scan_done = gen;
+	SpinLockRelease(&ssn_shared->mutex);
+	for (i = 0; i < ps.nd; i++)
+		if (ps.d[i].ok)
+			ps.more = true;		/* maybe more behind it; the next pass finds out */
+	return ps.more;
+}
+
+/* ---- health ---- */
+typedef struct Health
+{
+	ShareholderList *cat;
+	PeerCall   *calls;
+} Health;
+
+static void
+health_load(void *arg)
+{
+	Health	   *h = (Health *) arg;
+
+	h->cat = NULL;
+	if (!OidIsValid(get_extension_oid("ssn", true)) ||
+		!OidIsValid(get_relname_relid("peer_health", get_namespace_oid("ssn", true))))
+		return;
+	h->cat = catalog_load();
+}
+
+static void
+health_record(void *arg)
+{
+	Health	   *h = (Health *) arg;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (int i = 0; i < h->cat->count; i++)
+	{
+		Shareholder *s = &h->cat->items[i];
+		PeerCall   *c = &h->calls[i];
+		Oid			types[4] = {TEXTOID, BOOLOID, FLOAT8OID, TEXTOID};
+		Datum		values[4];
+		char		nulls[4] = {' ', ' ', ' ', ' '};
+		bool		ok;
+
+		if (c->skip)
+			continue;
+		ok = c->res != NULL;
+		values[0] = CStringGetTextDatum(s->name);
+		values[1] = BoolGetDatum(ok);
+		values[2] = Float8GetDatum(c->elapsed_ms);
+		values[3] = ok ? (Datum) 0 : CStringGetTextDatum(c->error);
+		if (!ok)
+			nulls[2] = 'n';
+		if (ok)
+			nulls[3] = 'n';
+		if (SPI_execute_with_args("INSERT INTO ssn.peer_health AS h (peer, reachable, checked_at, last_ok, rtt_ms, error)"
+								  " VALUES ($1, $2, now(), CASE WHEN $2 THEN now() END, $3, $4)"
+								  " ON CONFLICT (peer) DO UPDATE SET reachable = $2, checked_at = now(),"
+								  " last_ok = CASE WHEN $2 THEN now() ELSE h.last_ok END, rtt_ms = $3, error = $4",
+								  4, types, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not update ssn.peer_health");
+		if (ok)
+			alarm_clear("peer", s->name, NULL);
+		else
+			alarm_raise("peer", s->name, "major", "shareholder unreachable", c->error);
+	}
+	SPI_finish();
+}
+
+static void
+health_pass(void)
+{
+	Health		h;
+	char		err[256];
+
+	memset(&h, 0, sizeof(h));
+	if (!guarded(health_load, &h, err, sizeof(err), NULL) || h.cat == NULL)
+		return;
+	h.calls = palloc0(sizeof(PeerCall) * Max(h.cat->count, 1));
+	for (int i = 0; i < h.cat->count; i++)
+	{
+		Shareholder *s = &h.cat->items[i];
+
+		h.calls[i].skip = s->is_self || s->conninfo == NULL;
+		h.calls[i].peer = s->name;
+		h.calls[i].conninfo = s->conninfo;
+		h.calls[i].sql = "SELECT ssn.channel_ping()";
+	}
+	peer_call_all(h.calls, h.cat->count, Min(ssn_peer_timeout_ms, Max(ssn_health_interval_ms * 2, 1000)));
+	guarded(health_record, &h, err, sizeof(err), NULL);
+	peer_call_reset(h.calls, h.cat->count);
+}
+
+static void
+sweep_ledger(void *arg)
+{
+	if (!OidIsValid(get_extension_oid("ssn", true)))
+		return;
+	*(int64 *) arg = ledger_sweep(false);
+}
+
+void
+ssn_node_worker_main(Datum main_arg)
+{
+	MemoryContext loop;
+	TimestampTz next_health = 0;
+	bool		swept = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(ssn_database, NULL, 0);
+	pgstat_report_appname("ssn node worker");
+
+	SpinLockAcquire(&ssn_shared->mutex);
+	ssn_shared->worker_latch = MyLatch;
+	ssn_shared->worker_pid = MyProcPid;
+	SpinLockRelease(&ssn_shared->mutex);
+
+	loop = AllocSetContextCreate(TopMemoryContext, "ssn node worker pass", ALLOCSET_DEFAULT_SIZES);
+	ereport(LOG, (errmsg("ssn node worker started in database \"%s\"", ssn_database)));
+
+	for (;;)
+	{
+		long		wait = 1000;
+		bool		more = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextSwitchTo(loop);
+		if (!swept)
+		{
+			int64		lost = 0;
+			char		err[256];
+
+			if (guarded(sweep_ledger, &lost, err, sizeof(err), NULL))
+			{
+				swept = true;
+				if (lost > 0)
+					ereport(LOG, (errmsg("ssn: %lld QKD keys held by processes that ended are now marked lost",
+										 (long long) lost)));
+			}
+		}
+		if (GetCurrentTimestamp() >= next_health)
+		{
+			health_pass();
+			next_health = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ssn_health_interval_ms);
+		}
+		more = delivery_pass();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(loop);
+		if (more)
+			wait = 0;
+		else
+			wait = Min(wait, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_health)));
+		pgstat_report_activity(STATE_IDLE, NULL);
+		if (wait > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}

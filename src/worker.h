@@ -1,0 +1,48 @@
+/*
+ * worker.h - the node's background worker (channels and health) and the shared
+ * memory through which backends wake it and wait for delivery.
+ */
+#ifndef SSN_WORKER_H
+#define SSN_WORKER_H
+
+#include "postgres.h"
+
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#define SSN_MAX_PEERS 64
+
+typedef struct SsnPeerProgress
+{
+	char		name[64];
+	int64		min_pending;	/* smallest outbox id not yet delivered; INT64_MAX if none */
+} SsnPeerProgress;
+
+typedef struct SsnShared
+{
+	slock_t		mutex;
+	Latch	   *worker_latch;	/* NULL while no worker runs */
+	int			worker_pid;
+	uint64		scan_started;	/* incremented when a delivery pass begins */
+	uint64		scan_done;		/* scan_started of the last pass that finished */
+	int			npeers;
+	SsnPeerProgress peers[SSN_MAX_PEERS];
+} SsnShared;
+
+/* NULL unless ssn is in shared_preload_libraries */
+extern SsnShared *ssn_shared;
+
+/* called from _PG_init while preloading */
+extern void ssn_worker_register(void);
+
+/* wake the worker (after committing rows to the outbox) */
+extern void ssn_worker_wake(void);
+
+/*
+ * Wait (after commit) until `need` of the given peers hold every outbox row up
+ * to max_id, or the timeout passes.  Returns how many peers got there.
+ */
+extern int	ssn_worker_wait_delivered(char **peers, int npeers, int need, int64 max_id,
+									  int timeout_ms);
+
+#endif							/* SSN_WORKER_H */
