@@ -18,7 +18,7 @@ OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 REGRESS = types split_combine algebra errors statistics kme
 REGRESS_OPTS = --inputdir=.
 
-PG_CPPFLAGS = -Isrc
+PG_CPPFLAGS = -Isrc -I$(shell $(PG_CONFIG) --includedir)
 PG_CFLAGS = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK = -lsodium -lcrypto -lcurl -lpq
 

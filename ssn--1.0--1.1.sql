@@ -172,6 +172,12 @@ CREATE UNIQUE INDEX alarm_active ON ssn.alarm (source, object, problem) WHERE cl
 COMMENT ON TABLE ssn.alarm IS
 	'Alarms raised and cleared by the workers and the channel receivers';
 
+-- an operator acknowledges (clears) an alarm, e.g. a refused message
+CREATE FUNCTION ssn.acknowledge_alarm(alarm_id bigint) RETURNS boolean
+	LANGUAGE sql AS $$
+	UPDATE ssn.alarm SET cleared_at = now() WHERE id = alarm_id AND cleared_at IS NULL RETURNING true
+$$;
+
 CREATE VIEW ssn.active_alarms AS
 	SELECT id, source, object, severity, problem, detail, raised_at, count
 	FROM ssn.alarm WHERE cleared_at IS NULL ORDER BY raised_at;

@@ -384,7 +384,7 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 	c.envelope_bytes = buflen;
 	c.key_bytes = key_bytes;
 	channel_account(sender, "receive", &c);
-	alarm_clear("message", sender, NULL);
+	/* message alarms are events: an operator acknowledges them (ssn.acknowledge_alarm) */
 	PG_RETURN_TEXT_P(result);
 }
 

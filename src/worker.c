@@ -225,6 +225,7 @@ guarded(void (*fn) (void *), void *arg, char *err, size_t errlen, int *sqlstate)
 
 	PG_TRY();
 	{
+		SetCurrentStatementStartTimestamp();	/* now() of the transaction */
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		MemoryContextSwitchTo(cxt);
@@ -390,11 +391,21 @@ pass_settle(void *arg)
 
 		if (d->msg == NULL)
 		{
-			if (d->sqlstate == ERRCODE_INSUFFICIENT_RESOURCES ||
-				ERRCODE_TO_CATEGORY(d->sqlstate) == ERRCODE_CONNECTION_EXCEPTION ||
-				ERRCODE_TO_CATEGORY(d->sqlstate) == ERRCODE_INSUFFICIENT_RESOURCES)
-				alarm_raise("kme", d->peer->name, "major", "no QKD key for the link",
-							d->error);
+			Oid			types[2] = {INT8OID, TEXTOID};
+			Datum		values[2];
+
+			if (d->sqlstate == ERRCODE_INSUFFICIENT_RESOURCES)
+				alarm_raise("kme", d->peer->name, "major", "QKD key pool of the link is empty", d->error);
+			else
+				alarm_raise("kme", d->peer->name, "major", "no QKD key for the link", d->error);
+			values[0] = Int64GetDatum(d->ids[0]);
+			values[1] = CStringGetTextDatum(d->error);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
+			if (SPI_execute_with_args("UPDATE ssn.outbox SET attempts = attempts + 1, last_error = $2"
+									  " WHERE id = $1", 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update ssn.outbox");
+			SPI_finish();
 			continue;
 		}
 		alarm_clear("kme", d->peer->name, NULL);
