@@ -15,7 +15,7 @@ PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
 	src/retrieve.c src/channel_sql.c src/worker.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = types split_combine algebra errors statistics kme
+REGRESS = types split_combine algebra errors statistics kme network
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Isrc -I$(shell $(PG_CONFIG) --includedir)

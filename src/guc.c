@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "guc.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 char	   *ssn_kme_url = NULL;
@@ -149,7 +150,9 @@ ssn_guc_init(void)
 	DefineCustomStringVariable("ssn.database",
 							   "Database in which this node's background worker runs the storage network.",
 							   "The ssn extension must be installed there.",
-							   &ssn_database, "postgres", PGC_POSTMASTER, 0,
+							   &ssn_database, "postgres",
+							   /* postmaster-only once preloaded; a later load must not define it so */
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("ssn.default_k",
 							"Threshold k of ssn_store() when none is given: shares needed to rebuild a value.",

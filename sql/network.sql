@@ -1,0 +1,123 @@
+-- The storage network on one node: handles, the outbox, access control and the
+-- errors a DBA meets without peers.  (Delivery between real nodes: t/020, t/021.)
+\set VERBOSITY terse
+SET client_min_messages = warning;
+
+-- errors that name a random secret id, with the id masked (and the detail shown)
+CREATE FUNCTION try(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	d text;
+BEGIN
+	EXECUTE q;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+	RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || coalesce(E'\n  ' || nullif(d, ''), ''),
+						  '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<id>', 'g');
+END $$;
+
+-- handles: text form, typmod, accessors
+SELECT 'ssn_secret:1 id=0b5c9a52-8d7c-4a36-9d3f-0e6f6a8c1a01 t=int8 k=3 n=5 e=0 h=1,2,3,4,5'::ssn_secret AS h \gset
+SELECT :'h'::ssn_secret;
+SELECT ssn_secret_id(:'h'), ssn_secret_k(:'h'), ssn_secret_n(:'h'),
+	   ssn_secret_value_type(:'h'), ssn_secret_holders(:'h');
+SELECT :'h'::ssn_secret(3,5) IS NOT NULL AS fits;
+SELECT :'h'::ssn_secret(2,3);
+CREATE TABLE typmod_check (s ssn_secret(4,3));
+CREATE TABLE typmod_check (s ssn_secret(3));
+SELECT 'ssn_secret:1 id=0b5c9a52-8d7c-4a36-9d3f-0e6f6a8c1a01 t=int8 k=3 n=5 e=0 h=1,2,3,4'::ssn_secret;
+SELECT 'ssn_secret:1 id=0b5c9a52-8d7c-4a36-9d3f-0e6f6a8c1a01 t=int8 k=3 n=5 e=0 h=1,2,3,5,4'::ssn_secret;
+SELECT 'ssn_secret:1 id=0b5c9a52-8d7c-4a36-9d3f-0e6f6a8c1a01 t=nope k=3 n=5 e=0 h=1,2,3,4,5'::ssn_secret;
+SELECT 'ssn_secret:1 id=0b5c9a52-8d7c-4a36-9d3f-0e6f6a8c1a01 t=int8 k=6 n=5 e=0 h=1,2,3,4,5'::ssn_secret;
+SELECT 'junk'::ssn_secret;
+SELECT :'h'::ssn_secret = :'h'::ssn_secret AS same;
+
+-- no catalog yet: nothing to store on
+SELECT ssn_store(42::int8, 2, 2);
+
+-- this node (SAE_R) and two peers that cannot be reached
+SET ssn.sae_id = 'SAE_R';
+SELECT ssn.node_name() IS NULL AS not_registered;
+SELECT name FROM ssn.add_shareholder('here', 'SAE_R', NULL, 1, 'here');
+SELECT name FROM ssn.add_shareholder('ghost1', 'SAE_G1', 'host=127.0.0.1 port=1 dbname=x connect_timeout=1', 2, 'ghost1');
+SELECT name FROM ssn.add_shareholder('ghost2', 'SAE_G2', 'host=127.0.0.1 port=1 dbname=x connect_timeout=1', 3, 'ghost2');
+SELECT ssn.node_name(), * FROM ssn.node;
+
+SELECT ssn_store(1::int8, 2, 4);
+SELECT ssn_store(1::int8, 4, 3);
+SELECT ssn_store(1::int8, 1, 3);
+
+-- a store: this node's share is kept, the others wait in the outbox
+CREATE TABLE accounts (name text, balance ssn_secret(2,3), note ssn_secret);
+INSERT INTO accounts VALUES ('alice', ssn_store(1250.75::numeric, 2, 3), ssn_store('top secret'));
+SELECT ssn_secret_k(balance), ssn_secret_n(balance), ssn_secret_value_type(balance),
+	   ssn_secret_holders(balance), ssn_secret_value_type(note), ssn_secret_k(note)
+FROM accounts;
+SELECT count(*) AS held FROM ssn.held_share;
+SELECT peer, shares, attempts FROM ssn.outbox ORDER BY peer;
+SELECT count(*) AS catalogued, min(owner::regrole::text) AS owner FROM ssn.secret;
+INSERT INTO accounts VALUES ('bob', ssn_store(1::int8, 3, 3), NULL);
+SELECT ssn_store(NULL::int8) IS NULL AS null_stays_null;
+
+-- no share of this node or the outbox is a plaintext
+SELECT count(*) AS plaintext_copies FROM ssn.held_share
+WHERE position(convert_to('top secret', 'UTF8') IN ssn_share_payload(share)) > 0;
+
+-- a rolled back store leaves nothing behind, in a subtransaction too
+BEGIN;
+INSERT INTO accounts VALUES ('carol', ssn_store(5::int8, 2, 3), NULL);
+ROLLBACK;
+BEGIN;
+SAVEPOINT a;
+INSERT INTO accounts VALUES ('dave', ssn_store(6::int8, 2, 3), NULL);
+ROLLBACK TO a;
+INSERT INTO accounts VALUES ('erin', ssn_store(7::int8, 2, 3), NULL);
+COMMIT;
+SELECT name FROM accounts ORDER BY name;
+SELECT count(*) AS held, (SELECT count(*) FROM ssn.secret) AS catalogued,
+	   (SELECT sum(shares) FROM ssn.outbox) AS queued FROM ssn.held_share;
+
+-- retrieval needs k shares: this node has one, the peers are down; the error
+-- names every shareholder that failed
+SET ssn.peer_timeout = 2000;
+SELECT try($$SELECT ssn_retrieve(balance) FROM accounts WHERE name = 'alice'$$);
+SELECT try($$SELECT ssn_retrieve(ARRAY[balance, note]) FROM accounts WHERE name = 'alice'$$);
+
+-- a handle this node never stored
+SELECT ssn_retrieve(:'h'::ssn_secret);
+
+-- only the owner (or a role it granted) may retrieve
+CREATE ROLE ssn_reader;
+GRANT SELECT ON accounts TO ssn_reader;
+SET ROLE ssn_reader;
+SELECT try($$SELECT ssn_retrieve(balance) FROM accounts WHERE name = 'alice'$$);
+SELECT count(*) FROM ssn.held_share;
+SELECT count(*) FROM ssn.outbox;
+SELECT try($$SELECT ssn_grant(balance, 'ssn_reader') FROM accounts WHERE name = 'alice'$$);
+RESET ROLE;
+SELECT ssn_grant(balance, 'ssn_reader') FROM accounts WHERE name = 'alice';
+SET ROLE ssn_reader;
+-- now past the access check; it fails for want of shareholders instead
+SELECT try($$SELECT ssn_retrieve(balance) FROM accounts WHERE name = 'alice'$$);
+RESET ROLE;
+SELECT ssn_revoke(balance, 'ssn_reader') FROM accounts WHERE name = 'alice';
+
+-- the channel functions are for the peer role only
+SET ROLE ssn_reader;
+SELECT ssn.channel_ping();
+SELECT ssn.channel_receive('\x00');
+RESET ROLE;
+
+-- a malformed message is refused with an alarm, not stored
+SELECT ssn.channel_receive('\x53534e45');
+SELECT source, object, problem FROM ssn.active_alarms;
+SELECT ssn.acknowledge_alarm(id) FROM ssn.active_alarms;
+SELECT count(*) AS active FROM ssn.active_alarms;
+
+DROP TABLE accounts;
+DROP ROLE ssn_reader;
+DELETE FROM ssn.outbox;
+DELETE FROM ssn.held_share;
+DELETE FROM ssn.secret;
+SELECT ssn.remove_shareholder(name) FROM ssn.shareholder ORDER BY name;
+DROP FUNCTION try(text);
