@@ -1,7 +1,7 @@
--- A short tour of ssn on one server: split, compute on shares, combine.
+-- Part 1, on one server: split, compute on shares, combine (shares in one table).
 \set ECHO queries
 \pset footer off
-CREATE EXTENSION ssn;
+CREATE EXTENSION IF NOT EXISTS ssn;
 
 -- Split a value into n = 5 shares, any k = 3 of which rebuild it.
 SELECT ssn_share_x(s) AS x, s AS share
