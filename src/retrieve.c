@@ -39,6 +39,7 @@ typedef struct Wanted
 {
 	SecretHandle h;
 	int			have;
+	bool		access_checked;
 	struct varlena *shares[SHARE_MAX_N];
 	uint8		have_x[SHARE_MAX_N + 1];
 } Wanted;
@@ -70,13 +71,59 @@ holds(const SecretHandle *h, int share_index)
 	return false;
 }
 
+/* secret id -> wanted entry: open addressing over the (random) ids */
+static int *wanted_slots = NULL;
+static uint32 wanted_mask = 0;
+
+static uint32
+id_hash(const uint8 *id)
+{
+	return (uint32) id[0] | ((uint32) id[1] << 8) | ((uint32) id[2] << 16) | ((uint32) id[3] << 24);
+}
+
+/* an index with room for n entries, holding the first nw of w */
+static void
+index_wanted(Wanted *w, int nw, int n)
+{
+	uint32		size = 16;
+
+	while (size < (uint32) n * 2)
+		size <<= 1;
+	wanted_slots = palloc0(sizeof(int) * size);
+	wanted_mask = size - 1;
+	for (int i = 0; i < nw; i++)
+	{
+		uint32		h = id_hash(w[i].h.id) & wanted_mask;
+
+		while (wanted_slots[h] != 0)
+			h = (h + 1) & wanted_mask;
+		wanted_slots[h] = i + 1;
+	}
+}
+
+/* add w[i] (not yet indexed) to the index */
+static void
+index_add(Wanted *w, int i)
+{
+	uint32		h = id_hash(w[i].h.id) & wanted_mask;
+
+	while (wanted_slots[h] != 0)
+		h = (h + 1) & wanted_mask;
+	wanted_slots[h] = i + 1;
+}
+
 static Wanted *
 find_wanted(Wanted *w, int nw, const uint8 *id)
 {
-	/* arrays are small per call in practice; a linear scan keeps it simple */
-	for (int i = 0; i < nw; i++)
-		if (memcmp(w[i].h.id, id, SHARE_ID_SIZE) == 0)
-			return &w[i];
+	uint32		h;
+
+	for (h = id_hash(id) & wanted_mask; wanted_slots[h] != 0; h = (h + 1) & wanted_mask)
+	{
+		Wanted	   *t = &w[wanted_slots[h] - 1];
+
+		if (memcmp(t->h.id, id, SHARE_ID_SIZE) == 0)
+			return t;
+	}
 	return NULL;
 }
 
@@ -263,34 +310,30 @@ check_access(Wanted *w, int nw, Oid caller)
 							  " FROM ssn.secret s WHERE s.id = ANY($1)",
 							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.secret");
-	for (i = 0; i < nw; i++)
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		bool		found = false;
+		bool		isnull;
+		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		Wanted	   *t = find_wanted(w, nw, u->data);
 
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			bool		isnull;
-			pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-
-			if (memcmp(u->data, w[i].h.id, SHARE_ID_SIZE) != 0)
-				continue;
-			found = true;
-			if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("permission denied to retrieve secret %s", uuid_text(w[i].h.id)),
-						 errdetail("It belongs to role %s, which has not granted it to you.",
-								   SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3)),
-						 errhint("Its owner can run ssn_grant(handle, role).")));
-			break;
-		}
-		if (!found)
+		if (t == NULL)
+			continue;
+		t->access_checked = true;
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to retrieve secret %s", uuid_text(t->h.id)),
+					 errdetail("It belongs to role %s, which has not granted it to you.",
+							   SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3)),
+					 errhint("Its owner can run ssn_grant(handle, role).")));
+	}
+	for (i = 0; i < nw; i++)
+		if (!w[i].access_checked)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("secret %s is not known on this node", uuid_text(w[i].h.id)),
 					 errdetail("Only the node that stored a secret (its SSA) keeps its owner and can rebuild it."),
 					 errhint("Retrieve it on the node where ssn_store() ran.")));
-	}
 }
 
 static void
@@ -351,6 +394,7 @@ gather(Wanted *w, int nw)
 	MemoryContext caller = CurrentMemoryContext;
 
 	store_flush_pending();
+	index_wanted(w, nw, nw);
 	catalog_begin_privileged(&priv);
 	cat = catalog_load();
 	self = catalog_require_self(cat);
@@ -506,6 +550,7 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), -1, false, TYPALIGN_INT, &elems, &nulls, &count);
 	w = palloc0(sizeof(Wanted) * Max(count, 1));
 	map = palloc(sizeof(int) * Max(count, 1));
+	index_wanted(w, 0, count);
 	for (i = 0; i < count; i++)
 	{
 		SecretHandle h;
@@ -518,8 +563,10 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 		t = find_wanted(w, nw, h.id);
 		if (t == NULL)
 		{
-			t = &w[nw++];
+			t = &w[nw];
 			t->h = h;
+			index_add(w, nw);
+			nw++;
 		}
 		map[i] = (int) (t - w);
 	}

@@ -1,6 +1,7 @@
 /*
  * share_batch.h - the plaintext of a channel message that carries shares: each
- * share as a 4-byte little-endian length and its binary form (share_format.h).
+ * share as its length (LEB128: 1 byte for a number, 2 for up to 16 KiB) and its
+ * binary form (share_format.h).
  * Plain C, fuzzed: the receiver parses it only after the MAC verified, but a
  * faulty or compromised peer can still send anything.
  */
@@ -13,9 +14,11 @@
 
 #include "share_format.h"
 
-#define SHARE_BATCH_PREFIX 4
+/* most bytes a length takes (shares are < 2^32 bytes) */
+#define SHARE_BATCH_PREFIX 5
 
-/* append one share (len bytes) at out; returns bytes written (len + 4) */
+/* append one share (len bytes) at out (room for len + SHARE_BATCH_PREFIX);
+ * returns the bytes written */
 extern size_t share_batch_put(uint8_t *out, const uint8_t *share, size_t len);
 
 /*

@@ -22,6 +22,8 @@
 #include "executor/spi.h"
 #include "guc.h"
 #include "key_ledger.h"
+#include "share_batch.h"
+#include "kme_client.h"
 #include "miscadmin.h"
 #include "peer_conn.h"
 #include "pgstat.h"
@@ -168,6 +170,7 @@ typedef struct PeerRuntime
 {
 	char		name[SSN_NAME_MAXLEN + 1];
 	TimestampTz next_attempt;
+	TimestampTz waiting_since;	/* waiting for QKD key since, 0 if not */
 	int			failures;
 } PeerRuntime;
 
@@ -205,8 +208,12 @@ typedef struct Delivery
 	Shareholder *peer;
 	PeerRuntime *rt;
 	int64	   *ids;			/* outbox rows */
+	int		   *row_shares;		/* shares in each row */
+	int		   *row_end;		/* end of each row's blob in pt */
 	int			nids;
 	int			shares;
+	int64		share_bytes;	/* shares without their framing */
+	bool		waiting;		/* not enough QKD key yet: wait, no failure */
 	StringInfoData pt;
 	SealedMessage *msg;
 	char		error[256];
@@ -261,7 +268,8 @@ typedef struct Pass
 	Shareholder *self;
 	Delivery   *d;
 	int			nd;
-	bool		more;			/* rows remain after this pass */
+	bool		more;			/* rows remain after this pass: go on at once */
+	long		wait_ms;		/* else: a peer's retry is due in this long (-1: none) */
 	bool		ready;
 } Pass;
 
@@ -327,7 +335,9 @@ pass_collect(void *arg)
 			continue;
 		if (GetCurrentTimestamp() < rt->next_attempt)
 		{
-			ps->more = true;
+			long		due = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), rt->next_attempt);
+
+			ps->wait_ms = ps->wait_ms < 0 ? due : Min(ps->wait_ms, due);
 			continue;
 		}
 		d = &ps->d[ps->nd++];
@@ -337,6 +347,8 @@ pass_collect(void *arg)
 			MemoryContext spi = MemoryContextSwitchTo(cxt);
 
 			d->ids = palloc(sizeof(int64) * SPI_processed);
+			d->row_shares = palloc(sizeof(int) * SPI_processed);
+			d->row_end = palloc(sizeof(int) * SPI_processed);
 			initStringInfo(&d->pt);
 			MemoryContextSwitchTo(spi);
 		}
@@ -352,9 +364,12 @@ pass_collect(void *arg)
 				ps->more = true;
 				break;
 			}
-			d->ids[d->nids++] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-			d->shares += DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			d->ids[d->nids] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			d->row_shares[d->nids] = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			d->shares += d->row_shares[d->nids];
 			appendBinaryStringInfo(&d->pt, VARDATA_ANY(blob), len);
+			d->row_end[d->nids] = d->pt.len;
+			d->nids++;
 			bytes += len;
 		}
 		if (SPI_processed == 4096)
@@ -369,7 +384,48 @@ pass_seal(void *arg)
 {
 	Delivery   *d = (Delivery *) arg;
 	char	   *self = catalog_self_name();
+	KmeStatus	st;
+	int64		avail;
 
+	/*
+	 * Send what the link's key pool allows now (whole outbox rows): on a
+	 * key-limited link the messages follow the key rate instead of failing.
+	 */
+	kme_get_status(d->peer->sae_id, &st);
+	avail = st.stored_key_count * (st.key_size / 8) - ENVELOPE_MAC_KEY - 64;
+	if (avail < d->pt.len)
+	{
+		int			keep = 0;
+
+		while (keep < d->nids && d->row_end[keep] <= avail)
+			keep++;
+		if (keep == 0)
+		{
+			d->waiting = true;
+			return;
+		}
+		d->nids = keep;
+		d->pt.len = d->row_end[keep - 1];
+		d->shares = 0;
+		for (int i = 0; i < keep; i++)
+			d->shares += d->row_shares[i];
+	}
+
+	{
+		size_t		off = 0,
+					sblen;
+		const uint8 *sb;
+		ShareHeader sh;
+		char		why[256];
+
+		d->share_bytes = 0;
+		while (share_batch_next((uint8 *) d->pt.data, d->pt.len, &off, &sb, &sblen, &sh, why, sizeof(why)))
+			d->share_bytes += sblen;
+		if (why[0])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the outbox holds malformed shares for \"%s\": %s", d->peer->name, why)));
+	}
 	d->msg = channel_seal(self, d->peer, MSG_KIND_SHARES, (uint8 *) d->pt.data, d->pt.len,
 						  "deliver", false);
 }
@@ -389,6 +445,13 @@ pass_settle(void *arg)
 	{
 		Delivery   *d = &ps->d[i];
 
+		if (d->waiting)
+		{
+			if (TimestampDifferenceExceeds(d->rt->waiting_since, GetCurrentTimestamp(), 2000))
+				alarm_raise("kme", d->peer->name, "major", "QKD key pool of the link is empty",
+							"messages wait for key material; they are sent as soon as the link has enough");
+			continue;
+		}
 		if (d->msg == NULL)
 		{
 			Oid			types[2] = {INT8OID, TEXTOID};
@@ -427,7 +490,7 @@ pass_settle(void *arg)
 				elog(ERROR, "could not update ssn.outbox");
 			c.messages = 1;
 			c.shares = d->shares;
-			c.share_bytes = d->pt.len - (int64) d->shares * 4;
+			c.share_bytes = d->share_bytes;
 			c.payload_bytes = d->pt.len;
 			c.envelope_bytes = VARSIZE(d->msg->envelope) - VARHDRSZ;
 			c.key_bytes = d->msg->key_bytes;
@@ -455,8 +518,8 @@ pass_settle(void *arg)
 	SPI_finish();
 }
 
-/* One delivery pass; true if there is more to do right away. */
-static bool
+/* One delivery pass; returns how long the worker may sleep (0: go on at once, -1: no deadline). */
+static long
 delivery_pass(void)
 {
 	Pass		ps;
@@ -469,12 +532,13 @@ delivery_pass(void)
 	char		err[256];
 
 	memset(&ps, 0, sizeof(ps));
+	ps.wait_ms = -1;
 	SpinLockAcquire(&ssn_shared->mutex);
 	gen = ++ssn_shared->scan_started;
 	SpinLockRelease(&ssn_shared->mutex);
 
 	if (!guarded(pass_collect, &ps, err, sizeof(err), NULL) || !ps.ready)
-		return false;
+		return -1;
 
 	for (i = 0; i < ps.nd; i++)
 	{
@@ -485,6 +549,16 @@ delivery_pass(void)
 			d->msg = NULL;
 			backoff(d->rt);
 		}
+		else if (d->waiting)
+		{
+			/* keys accumulate at the link's rate: look again shortly */
+			d->rt->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 20);
+			if (d->rt->waiting_since == 0)
+				d->rt->waiting_since = GetCurrentTimestamp();
+			ps.wait_ms = ps.wait_ms < 0 ? 20 : Min(ps.wait_ms, 20);
+		}
+		else
+			d->rt->waiting_since = 0;
 	}
 
 	ann = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
@@ -579,9 +653,17 @@ delivery_pass(void)
 	ssn_shared->scan_done = gen;
 	SpinLockRelease(&ssn_shared->mutex);
 	for (i = 0; i < ps.nd; i++)
+	{
 		if (ps.d[i].ok)
 			ps.more = true;		/* maybe more behind it; the next pass finds out */
-	return ps.more;
+		else if (!ps.d[i].waiting)
+		{
+			long		due = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), ps.d[i].rt->next_attempt);
+
+			ps.wait_ms = ps.wait_ms < 0 ? due : Min(ps.wait_ms, due);
+		}
+	}
+	return ps.more ? 0 : ps.wait_ms;
 }
 
 /* ---- health ---- */
@@ -700,7 +782,7 @@ ssn_node_worker_main(Datum main_arg)
 	for (;;)
 	{
 		long		wait = 1000;
-		bool		more = false;
+		long		due;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -727,13 +809,12 @@ ssn_node_worker_main(Datum main_arg)
 			health_pass();
 			next_health = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ssn_health_interval_ms);
 		}
-		more = delivery_pass();
+		due = delivery_pass();
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop);
-		if (more)
-			wait = 0;
-		else
-			wait = Min(wait, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_health)));
+		wait = Min(wait, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_health)));
+		if (due >= 0)
+			wait = Min(wait, due);
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (wait > 0)
 		{

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# tools/bench/bench_network.sh - the storage network on a local SSN (tools/ssn-local:
+# a KME simulator and five nodes, k = 3, n = 5, all on this machine), measured side
+# by side with plain PostgreSQL on node1 in the same run:
+#   * bulk store of int8 and 1 KB text values until every share is delivered,
+#     against a plain INSERT of the same values, as ratios;
+#   * bulk retrieval (ssn_retrieve over arrays of 10,000 handles) against a SELECT;
+#   * QKD key bytes consumed per share byte delivered (MAC and framing overhead);
+#   * delivery throughput with the simulator's key rate limited to 1 Mbit/s per
+#     link, as a fraction of what the key supply allows.
+# Run as root.  SSN_BENCH_ROWS (100000), SSN_BENCH_TEXT_ROWS (100000),
+# SSN_BENCH_THROTTLED_ROWS (30000) scale it.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+
+rows=${SSN_BENCH_ROWS:-100000}
+trows=${SSN_BENCH_TEXT_ROWS:-100000}
+throws=${SSN_BENCH_THROTTLED_ROWS:-30000}
+rate_bps=1000000
+pool_keys=4096				# 256-bit keys: a 128 KiB pool, one second of key at 1 Mbit/s
+sl=$SSN_ROOT/tools/ssn-local
+scratch=$(ssn_scratch)
+dir=$scratch/net
+trap '"$sl" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
+
+q() { "$sl" psql 1 --dir "$dir" -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
+now() { date +%s.%N; }
+since() { echo "$(now) - $1" | bc -l; }
+timed() { local t0; t0=$(now); q "$1" >/dev/null; since "$t0"; }
+ratio() { echo "scale=1; $1 / $2" | bc -l; }
+f2() { printf '%.2f' "$1"; }
+
+say "local SSN, unlimited key rate"
+"$sl" up --dir "$dir" >"$scratch/up.log" 2>&1 || { cat "$scratch/up.log"; exit 1; }
+for i in 1 2 3 4 5; do
+	"$sl" psql "$i" --dir "$dir" -X -q -c "ALTER SYSTEM SET shared_buffers = '256MB'" >/dev/null
+	"$sl" stop-node "$i" --dir "$dir" >/dev/null
+	"$sl" start-node "$i" --dir "$dir" >/dev/null
+done
+q "CREATE TABLE p_int (id int, v int8); CREATE TABLE s_int (id int, v ssn_secret);
+   CREATE TABLE p_txt (id int, v text); CREATE TABLE s_txt (id int, v ssn_secret)"
+# warm-up (first touch of shared buffers, connections, KME status caches)
+q "INSERT INTO s_int SELECT g, ssn_store(g::int8) FROM generate_series(1, 2000) g" >/dev/null
+q "SELECT ssn.wait_delivered('60 s')" >/dev/null
+q "SELECT ssn_retrieve(array_agg(v)) IS NOT NULL FROM s_int" >/dev/null
+q "TRUNCATE s_int; SELECT pg_stat_reset()" >/dev/null
+for i in 1 2 3 4 5; do "$sl" psql "$i" --dir "$dir" -X -q -c "CHECKPOINT; TRUNCATE ssn.link_stats" >/dev/null; done
+
+say "int8: $rows values"
+t_pins=$(timed "INSERT INTO p_int SELECT g, g FROM generate_series(1, $rows) g")
+t0=$(now)
+q "INSERT INTO s_int SELECT g, ssn_store(g::int8) FROM generate_series(1, $rows) g" >/dev/null
+t_sins=$(since "$t0")
+[ "$(q "SELECT ssn.wait_delivered('600 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
+t_sdel=$(since "$t0")
+t_psel=$(timed "SELECT v FROM p_int")
+t_sret=$(timed "SELECT ssn_retrieve(array_agg(v)) FROM s_int GROUP BY id / 10000")
+ok=$(q "SELECT count(*) FROM (SELECT unnest(ssn_retrieve(array_agg(v ORDER BY id))) AS r,
+        generate_series(1, $rows) AS g FROM s_int) x WHERE r::int8 = g")
+int_stats=$(q "SELECT sum(share_bytes) || ' ' || sum(payload_bytes) || ' ' || sum(envelope_bytes) || ' ' || sum(key_bytes) || ' ' || sum(messages)
+               FROM ssn.link_stats WHERE direction = 'send'")
+q "TRUNCATE ssn.link_stats" >/dev/null
+
+say "text: $trows values of 1 KB"
+t_ptins=$(timed "INSERT INTO p_txt SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, $trows) g")
+t0=$(now)
+q "INSERT INTO s_txt SELECT g, ssn_store(repeat(md5(g::text), 32)) FROM generate_series(1, $trows) g" >/dev/null
+t_stins=$(since "$t0")
+[ "$(q "SELECT ssn.wait_delivered('1800 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
+t_stdel=$(since "$t0")
+t_ptsel=$(timed "SELECT v FROM p_txt")
+t_stret=$(timed "SELECT ssn_retrieve(array_agg(v)) FROM s_txt GROUP BY id / 2000")
+tok=$(q "SELECT count(*) FROM (SELECT id, ssn_retrieve(v) AS r FROM s_txt WHERE id % 1000 = 0) x
+         WHERE r = repeat(md5(id::text), 32)")
+txt_stats=$(q "SELECT sum(share_bytes) || ' ' || sum(payload_bytes) || ' ' || sum(envelope_bytes) || ' ' || sum(key_bytes) || ' ' || sum(messages)
+               FROM ssn.link_stats WHERE direction = 'send'")
+"$sl" down --dir "$dir" >/dev/null
+
+say "key rate limited to 1 Mbit/s per link: $throws int8 values"
+"$sl" up --dir "$dir" --key-rate 1M --key-pool "$pool_keys" >"$scratch/up2.log" 2>&1 || { cat "$scratch/up2.log"; exit 1; }
+q "CREATE TABLE s_thr (id int, v ssn_secret)"
+t0=$(now)
+q "INSERT INTO s_thr SELECT g, ssn_store(g::int8) FROM generate_series(1, $throws) g" >/dev/null
+[ "$(q "SELECT ssn.wait_delivered('1800 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
+t_thr=$(since "$t0")
+thr_stats=$(q "SELECT max(share_bytes) || ' ' || max(key_bytes) FROM ssn.link_stats WHERE direction = 'send'")
+
+read -r i_sb i_pb i_eb i_kb i_msg <<<"$int_stats"
+read -r t_sb t_pb t_eb t_kb t_msg <<<"$txt_stats"
+read -r h_sb h_kb <<<"$thr_stats"
+ceiling=$(echo "$rate_bps / 8 * $t_thr + $pool_keys * 32" | bc -l)
+cat <<EOT
+
+================ ssn benchmark: storage network (local SSN, k=3, n=5) ================
+int8, $rows values                           seconds    ratio to plain
+  plain INSERT                                  $(printf '%8.2f' "$t_pins")
+  ssn_store, committed (local share + outbox)   $(printf '%8.2f %10s' "$t_sins" "$(ratio "$t_sins" "$t_pins")x")
+  ssn_store until all shares delivered          $(printf '%8.2f %10s' "$t_sdel" "$(ratio "$t_sdel" "$t_pins")x")
+  plain SELECT                                  $(printf '%8.2f' "$t_psel")
+  ssn_retrieve, arrays of 10000 handles         $(printf '%8.2f %10s' "$t_sret" "$(ratio "$t_sret" "$t_psel")x")
+  values checked after retrieval: $ok of $rows
+text, $trows values of 1 KB
+  plain INSERT                                  $(printf '%8.2f' "$t_ptins")
+  ssn_store, committed (local share + outbox)   $(printf '%8.2f %10s' "$t_stins" "$(ratio "$t_stins" "$t_ptins")x")
+  ssn_store until all shares delivered          $(printf '%8.2f %10s' "$t_stdel" "$(ratio "$t_stdel" "$t_ptins")x")
+  plain SELECT                                  $(printf '%8.2f' "$t_ptsel")
+  ssn_retrieve, arrays of 2000 handles          $(printf '%8.2f %10s' "$t_stret" "$(ratio "$t_stret" "$t_ptsel")x")
+  values checked after retrieval (1 in 1000): $tok
+QKD key per share byte delivered (node1's four links)
+  int8: $i_msg messages, $i_sb share bytes, key $i_kb bytes = $(echo "scale=4; $i_kb / $i_sb" | bc -l) per share byte
+        (framing $((i_pb - i_sb)) bytes = 4 per share; MAC key 32 per message; headers in clear $((i_eb - i_pb)) bytes)
+  text: $t_msg messages, $t_sb share bytes, key $t_kb bytes = $(echo "scale=4; $t_kb / $t_sb" | bc -l) per share byte
+Key rate limited to 1 Mbit/s per link (pool $pool_keys keys = $((pool_keys * 32)) bytes at start)
+  $throws int8 values delivered to each peer in $(f2 "$t_thr") s: $h_sb share bytes, $h_kb key bytes per link
+  key supply allowed $(printf '%.0f' "$ceiling") bytes per link in that time (rate x time + initial pool)
+  throughput = $(echo "scale=1; 100 * $h_sb / $ceiling" | bc -l)% of the key-limited ceiling (share bytes / key available)
+======================================================================================
+EOT
