@@ -235,12 +235,16 @@ CREATE FUNCTION ssn_grant(h ssn_secret, grantee regrole) RETURNS void
 CREATE FUNCTION ssn_revoke(h ssn_secret, grantee regrole) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'ssn_revoke' LANGUAGE C VOLATILE STRICT;
 
+CREATE FUNCTION ssn.store_check_committed() RETURNS void
+	AS 'MODULE_PATHNAME', 'ssn_store_check_committed' LANGUAGE C VOLATILE;
+
 -- wait until the outbox is empty (or the timeout passes); true if it is
 CREATE FUNCTION ssn.wait_delivered(timeout interval DEFAULT '60 s', peer text DEFAULT NULL)
 	RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
 	deadline timestamptz := clock_timestamp() + timeout;
 BEGIN
+	PERFORM ssn.store_check_committed();
 	LOOP
 		IF NOT EXISTS (SELECT FROM ssn.outbox o WHERE wait_delivered.peer IS NULL OR o.peer = wait_delivered.peer) THEN
 			RETURN true;

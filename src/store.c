@@ -33,6 +33,7 @@
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(ssn_store);
+PG_FUNCTION_INFO_V1(ssn_store_check_committed);
 
 #define BLOB_TARGET		(16 * 1024)		/* outbox blob size: delivery granularity */
 #define FLUSH_SECRETS	2000
@@ -549,4 +550,18 @@ ssn_store(PG_FUNCTION_ARGS)
 		flush_pending();
 
 	PG_RETURN_DATUM(handle_make(&h));
+}
+
+/* ssn.wait_delivered() cannot wait for shares its own transaction queued */
+Datum
+ssn_store_check_committed(PG_FUNCTION_ARGS)
+{
+	store_flush_pending();
+	if (outbox_written)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("cannot wait for the delivery of shares stored in this same transaction"),
+				 errdetail("The worker delivers them only after this transaction commits."),
+				 errhint("Commit first, or set ssn.synchronous_store = 'k' or 'all' to wait at commit.")));
+	PG_RETURN_VOID();
 }
