@@ -184,6 +184,63 @@ open_guarded(const EnvelopeView *v, const char *sae, char **ids, size_t *key_byt
 	return pt;
 }
 
+/*
+ * INSERT the shares; only if some are already held (a resent message whose
+ * acknowledgement was lost) again with ON CONFLICT DO NOTHING: the fast path
+ * spares the speculative-insertion probe of every row.
+ */
+static int
+insert_shares(Oid *types, Datum *values)
+{
+	static const char *const plain =
+		"INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+		" SELECT u.id, u.e, $4, u.s FROM unnest($1, $2, $3) AS u(id, e, s)";
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile int stored = -1;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args(plain, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store shares in ssn.held_share");
+		stored = (int) SPI_processed;
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		FlushErrorState();
+		if (ed->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(ed);
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	if (stored >= 0)
+		return stored;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(psprintf("%s ON CONFLICT DO NOTHING", plain), 4, types, values,
+							  NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store shares in ssn.held_share");
+	stored = (int) SPI_processed;
+	SPI_finish();
+	return stored;
+}
+
 /* Store the shares of a batch; returns how many were new, or -1 (why set). */
 static int
 store_shares(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
@@ -246,15 +303,7 @@ store_shares(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	values[1] = PointerGetDatum(construct_array(epochs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[2] = PointerGetDatum(construct_array(shares, n, share_oid, -1, false, TYPALIGN_INT));
 	values[3] = CStringGetTextDatum(origin);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
-							  " SELECT u.id, u.e, $4, u.s FROM unnest($1, $2, $3) AS u(id, e, s)"
-							  " ON CONFLICT DO NOTHING",
-							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store shares in ssn.held_share");
-	stored = (int) SPI_processed;
-	SPI_finish();
+	stored = insert_shares(types, values);
 	for (int i = 0; i < n; i++)
 		sodium_memzero(VARDATA(DatumGetPointer(shares[i])), VARSIZE(DatumGetPointer(shares[i])) - VARHDRSZ);
 	sodium_memzero(VARDATA(DatumGetPointer(values[2])), VARSIZE(DatumGetPointer(values[2])) - VARHDRSZ);

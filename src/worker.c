@@ -214,6 +214,7 @@ typedef struct Delivery
 	int			shares;
 	int64		share_bytes;	/* shares without their framing */
 	bool		waiting;		/* not enough QKD key yet: wait, no failure */
+	bool		unreachable;	/* did not answer a ping: no key fetched */
 	StringInfoData pt;
 	SealedMessage *msg;
 	char		error[256];
@@ -457,7 +458,12 @@ pass_settle(void *arg)
 			Oid			types[2] = {INT8OID, TEXTOID};
 			Datum		values[2];
 
-			if (d->sqlstate == ERRCODE_INSUFFICIENT_RESOURCES)
+			if (d->unreachable)
+			{
+				if (d->rt->failures >= 3)
+					alarm_raise("channel", d->peer->name, "major", "delivery to the shareholder fails", d->error);
+			}
+			else if (d->sqlstate == ERRCODE_INSUFFICIENT_RESOURCES)
 				alarm_raise("kme", d->peer->name, "major", "QKD key pool of the link is empty", d->error);
 			else
 				alarm_raise("kme", d->peer->name, "major", "no QKD key for the link", d->error);
@@ -540,10 +546,33 @@ delivery_pass(void)
 	if (!guarded(pass_collect, &ps, err, sizeof(err), NULL) || !ps.ready)
 		return -1;
 
+	/* no key is spent on a peer that does not answer */
+	{
+		PeerCall   *ping = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
+
+		for (i = 0; i < ps.nd; i++)
+		{
+			ping[i].peer = ps.d[i].peer->name;
+			ping[i].conninfo = ps.d[i].peer->conninfo;
+			ping[i].sql = "SELECT ssn.channel_ping()";
+		}
+		peer_call_all(ping, ps.nd, ssn_peer_timeout_ms);
+		for (i = 0; i < ps.nd; i++)
+			if (ping[i].res == NULL)
+			{
+				strlcpy(ps.d[i].error, ping[i].error, sizeof(ps.d[i].error));
+				ps.d[i].unreachable = true;
+				backoff(ps.d[i].rt);
+			}
+		peer_call_reset(ping, ps.nd);
+	}
+
 	for (i = 0; i < ps.nd; i++)
 	{
 		Delivery   *d = &ps.d[i];
 
+		if (d->unreachable)
+			continue;
 		if (!guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
 		{
 			d->msg = NULL;
@@ -666,6 +695,14 @@ delivery_pass(void)
 	return ps.more ? 0 : ps.wait_ms;
 }
 
+static void
+sweep_ledger(void *arg)
+{
+	if (!OidIsValid(get_extension_oid("ssn", true)))
+		return;
+	*(int64 *) arg = ledger_sweep(false);
+}
+
 /* ---- health ---- */
 typedef struct Health
 {
@@ -747,15 +784,15 @@ health_pass(void)
 	}
 	peer_call_all(h.calls, h.cat->count, Min(ssn_peer_timeout_ms, Max(ssn_health_interval_ms * 2, 1000)));
 	guarded(health_record, &h, err, sizeof(err), NULL);
-	peer_call_reset(h.calls, h.cat->count);
-}
+	/* keys announced by peers' sessions that ended before their message came */
+	{
+		int64		lost = 0;
 
-static void
-sweep_ledger(void *arg)
-{
-	if (!OidIsValid(get_extension_oid("ssn", true)))
-		return;
-	*(int64 *) arg = ledger_sweep(false);
+		if (guarded(sweep_ledger, &lost, err, sizeof(err), NULL) && lost > 0)
+			ereport(LOG, (errmsg("ssn: %lld QKD key IDs held by sessions that ended are now marked lost",
+								 (long long) lost)));
+	}
+	peer_call_reset(h.calls, h.cat->count);
 }
 
 void

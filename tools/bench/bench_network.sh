@@ -32,11 +32,6 @@ f2() { printf '%.2f' "$1"; }
 
 say "local SSN, unlimited key rate"
 "$sl" up --dir "$dir" >"$scratch/up.log" 2>&1 || { cat "$scratch/up.log"; exit 1; }
-for i in 1 2 3 4 5; do
-	"$sl" psql "$i" --dir "$dir" -X -q -c "ALTER SYSTEM SET shared_buffers = '256MB'" >/dev/null
-	"$sl" stop-node "$i" --dir "$dir" >/dev/null
-	"$sl" start-node "$i" --dir "$dir" >/dev/null
-done
 q "CREATE TABLE p_int (id int, v int8); CREATE TABLE s_int (id int, v ssn_secret);
    CREATE TABLE p_txt (id int, v text); CREATE TABLE s_txt (id int, v ssn_secret)"
 # warm-up (first touch of shared buffers, connections, KME status caches)
