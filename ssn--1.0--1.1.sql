@@ -4,6 +4,14 @@
 \echo Use "ALTER EXTENSION ssn UPDATE TO '1.1'" to load this file. \quit
 
 ---------------------------------------------------------------------------
+-- the key ledger carries a row per key of every message: byte-wise key IDs
+-- (opaque strings; no collation), and an index on 'fetched' rows that the
+-- state change leaves to HOT updates
+---------------------------------------------------------------------------
+ALTER TABLE ssn.key_ledger ALTER COLUMN key_id TYPE text COLLATE "C";
+ALTER TABLE ssn.key_ledger SET (fillfactor = 80);
+
+---------------------------------------------------------------------------
 -- ssn_secret: the handle a user table keeps (no share material in it)
 ---------------------------------------------------------------------------
 CREATE TYPE ssn_secret;

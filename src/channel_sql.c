@@ -93,7 +93,7 @@ ledger_state_of(char **ids, int n)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT count(*), count(*) FILTER (WHERE direction = 'receive'"
 							  " AND state = 'fetched' AND holder_pid = $2)"
-							  " FROM ssn.key_ledger WHERE key_id = ANY($1)",
+							  " FROM ssn.key_ledger WHERE key_id IN (SELECT unnest($1))",
 							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.key_ledger");
 	known = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

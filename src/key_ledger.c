@@ -218,7 +218,7 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
 	/* a clear refusal for an ID we have seen (the primary key backs it up) */
 	rc = SPI_execute_plan(saved_plan(&plan_seen,
 									 "SELECT key_id, direction, peer, state, coalesce(settled_at, fetched_at)::text "
-									 "FROM ssn.key_ledger WHERE key_id = ANY ($1) LIMIT 1",
+									 "FROM ssn.key_ledger WHERE key_id IN (SELECT unnest($1)) LIMIT 1",
 									 1, argtypes, CURSOR_OPT_GENERIC_PLAN),
 						  args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
@@ -285,7 +285,7 @@ finish_spi(const char *const *ids, int n, const char *state, int holder_pid, Tim
 	SPI_connect();
 	rc = SPI_execute_plan(saved_plan(&plan_finish,
 									 "UPDATE ssn.key_ledger SET state = $2, settled_at = clock_timestamp() "
-									 "WHERE key_id = ANY ($1) AND settled_at IS NULL"	/* = 'fetched' */
+									 "WHERE key_id IN (SELECT unnest($1)) AND settled_at IS NULL"	/* = 'fetched' */
 									 " AND holder_pid = $3 AND holder_start = $4",
 									 4, argtypes, CURSOR_OPT_GENERIC_PLAN),
 						  args, NULL, false, 0);
