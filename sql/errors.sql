@@ -181,7 +181,8 @@ FROM (SELECT overlay(s PLACING CASE WHEN substr(s, pos, 1) = 'A' THEN 'B' ELSE '
 SELECT err($$SELECT left(a[1]::text, -10)::ssn_share FROM s$$);
 SELECT err($$SELECT regexp_replace(t[1]::text, 'p=\S{4}', 'p=')::ssn_share FROM s$$);
 -- altered payload: the checksum catches it
-SELECT err($$SELECT regexp_replace(t[1]::text, 'p=.', 'p=Z')::ssn_share FROM s$$);
+SELECT err($$SELECT overlay(x PLACING CASE WHEN substr(x, strpos(x, 'p=') + 2, 1) = 'Z' THEN 'Y' ELSE 'Z' END
+				  FROM strpos(x, 'p=') + 2 FOR 1)::ssn_share FROM (SELECT t[1]::text AS x FROM s) AS u$$);
 -- altered metadata: the checksum catches it
 SELECT err($$SELECT replace(a[1]::text, ' e=0 ', ' e=1 ')::ssn_share FROM s$$);
 

@@ -445,8 +445,8 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 	ShareholderList *cat = catalog_load();
 	Shareholder *self = catalog_require_self(cat);
 	Shareholder *peer = catalog_require_peer(cat, requester);
-	Oid			types[1] = {UUIDARRAYOID};
-	Datum		values[1];
+	Oid			types[2] = {UUIDARRAYOID, TEXTOID};
+	Datum		values[2];
 	StringInfoData pt;
 	int			n = 0;
 	SealedMessage *m;
@@ -462,11 +462,19 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 	}
 	initStringInfo(&pt);
 	values[0] = idarr;
+	values[1] = CStringGetTextDatum(requester);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * Only the SSA that stored a secret gets its shares back, sealed with keys
+	 * of the link to that SSA: another node (even one whose ssn_peer login was
+	 * stolen) can name a requester, but cannot read what it is sent.
+	 */
 	if (SPI_execute_with_args("SELECT DISTINCT ON (secret_id) share FROM ssn.held_share"
-							  " WHERE secret_id = ANY($1) ORDER BY secret_id, epoch DESC",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  " WHERE secret_id IN (SELECT unnest($1)) AND origin = $2"
+							  " ORDER BY secret_id, epoch DESC",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.held_share");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{

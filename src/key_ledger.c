@@ -106,8 +106,22 @@ typedef struct LedgerShared
 	char		message[1024];
 	char		detail[1024];
 	char		hint[1024];
-	char		ids[FLEXIBLE_ARRAY_MEMBER]; /* nids * LEDGER_ID_SLOT */
+	int			nentries;		/* RECORD: 1 (the fields above), or more (below) */
+	char		ids[FLEXIBLE_ARRAY_MEMBER]; /* nids * LEDGER_ID_SLOT, then nentries
+											 * LedgerEntryDesc if nentries > 1 */
 } LedgerShared;
+
+/* one LedgerEntries of a multi-entry RECORD request */
+typedef struct LedgerEntryDesc
+{
+	LedgerDirection direction;
+	char		peer[LEDGER_NAME_MAXLEN + 1];
+	char		peer_sae[SSN_SAE_ID_MAXLEN + 1];
+	char		purpose[LEDGER_NAME_MAXLEN + 1];
+	int			size_bits;
+	int			first;			/* its IDs: ids[first .. first + count) */
+	int			count;
+} LedgerEntryDesc;
 
 static ArrayType *
 text_array(const char *const *s, int n)
@@ -315,9 +329,12 @@ copy_bounded(char *dst, const char *src, size_t size, const char *what)
 }
 
 static void
-run_writer(LedgerShared *req_template, const char *const *ids, int nids)
+run_writer(LedgerShared *req_template, const char *const *ids, int nids,
+		   const LedgerEntryDesc *descs, int ndescs)
 {
-	Size		size = offsetof(LedgerShared, ids) + (Size) nids * LEDGER_ID_SLOT;
+	Size		ids_size = (Size) nids * LEDGER_ID_SLOT;
+	Size		size = offsetof(LedgerShared, ids) + MAXALIGN(ids_size) +
+		sizeof(LedgerEntryDesc) * Max(ndescs, 0);
 	dsm_segment *seg;
 	LedgerShared *sh;
 	BackgroundWorker w;
@@ -335,6 +352,9 @@ run_writer(LedgerShared *req_template, const char *const *ids, int nids)
 	sh->done = sh->failed = false;
 	for (i = 0; i < nids; i++)
 		copy_bounded(sh->ids + (Size) i * LEDGER_ID_SLOT, ids[i], LEDGER_ID_SLOT, "key ID");
+	sh->nentries = Max(ndescs, 1);
+	if (ndescs > 1)
+		memcpy(sh->ids + MAXALIGN(ids_size), descs, sizeof(LedgerEntryDesc) * ndescs);
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -402,7 +422,53 @@ ledger_record(const LedgerEntries *e, bool autonomous)
 	copy_bounded(req.peer_sae, e->peer_sae, sizeof(req.peer_sae), "SAE ID");
 	copy_bounded(req.purpose, e->purpose, sizeof(req.purpose), "purpose");
 	req.size_bits = e->size_bits;
-	run_writer(&req, e->key_ids, e->nids);
+	run_writer(&req, e->key_ids, e->nids, NULL, 0);
+}
+
+void
+ledger_record_many(const LedgerEntries *e, int n, bool autonomous)
+{
+	LedgerShared req;
+	LedgerEntryDesc *descs;
+	const char **ids;
+	int			total = 0,
+				i,
+				j;
+
+	if (n == 1 || !autonomous)
+	{
+		for (i = 0; i < n; i++)
+			ledger_record(&e[i], autonomous);
+		return;
+	}
+	descs = palloc0(sizeof(LedgerEntryDesc) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		total += e[i].nids;
+	if (total == 0)
+		return;
+	ids = palloc(sizeof(char *) * total);
+	total = 0;
+	for (i = 0; i < n; i++)
+	{
+		descs[i].direction = e[i].direction;
+		copy_bounded(descs[i].peer, e[i].peer, sizeof(descs[i].peer), "shareholder name");
+		copy_bounded(descs[i].peer_sae, e[i].peer_sae, sizeof(descs[i].peer_sae), "SAE ID");
+		copy_bounded(descs[i].purpose, e[i].purpose, sizeof(descs[i].purpose), "purpose");
+		descs[i].size_bits = e[i].size_bits;
+		descs[i].first = total;
+		descs[i].count = e[i].nids;
+		for (j = 0; j < e[i].nids; j++)
+		{
+			if (strlen(e[i].key_ids[j]) > KME_KEY_ID_MAXLEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+						 errmsg("key ID \"%s\" is longer than %d bytes", e[i].key_ids[j], KME_KEY_ID_MAXLEN)));
+			ids[total++] = e[i].key_ids[j];
+		}
+	}
+	memset(&req, 0, offsetof(LedgerShared, ids));
+	req.op = LEDGER_OP_RECORD;
+	run_writer(&req, ids, total, descs, n);
 }
 
 void
@@ -420,7 +486,7 @@ ledger_finish(const char *const *key_ids, int nids, const char *state, bool auto
 	memset(&req, 0, offsetof(LedgerShared, ids));
 	req.op = LEDGER_OP_FINISH;
 	copy_bounded(req.state, state, sizeof(req.state), "state");
-	run_writer(&req, key_ids, nids);
+	run_writer(&req, key_ids, nids, NULL, 0);
 }
 
 void
@@ -460,19 +526,40 @@ ssn_ledger_writer_main(Datum main_arg)
 
 			/* the requester holds no keys of an earlier call */
 			sweep_spi(sh->holder_pid, sh->holder_start);
-			e.direction = sh->direction;
-			e.peer = sh->peer;
-			e.peer_sae = sh->peer_sae;
-			e.purpose = sh->purpose;
-			e.size_bits = sh->size_bits;
-			e.nids = sh->nids;
-			e.key_ids = ids;
-			record_spi(&e, sh->holder_pid, sh->holder_start);
+			if (sh->nentries <= 1)
+			{
+				e.direction = sh->direction;
+				e.peer = sh->peer;
+				e.peer_sae = sh->peer_sae;
+				e.purpose = sh->purpose;
+				e.size_bits = sh->size_bits;
+				e.nids = sh->nids;
+				e.key_ids = ids;
+				record_spi(&e, sh->holder_pid, sh->holder_start);
+			}
+			else
+			{
+				const LedgerEntryDesc *d = (const LedgerEntryDesc *)
+					(sh->ids + MAXALIGN((Size) sh->nids * LEDGER_ID_SLOT));
+
+				for (i = 0; i < sh->nentries; i++)
+				{
+					e.direction = d[i].direction;
+					e.peer = d[i].peer;
+					e.peer_sae = d[i].peer_sae;
+					e.purpose = d[i].purpose;
+					e.size_bits = d[i].size_bits;
+					e.nids = d[i].count;
+					e.key_ids = ids + d[i].first;
+					record_spi(&e, sh->holder_pid, sh->holder_start);
+				}
+			}
 		}
 		else
 		{
 			finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
-			sweep_spi(sh->holder_pid, sh->holder_start);
+			/* only rows of ended processes: the requester may settle more next */
+			sweep_spi(0, sh->holder_start);
 		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();

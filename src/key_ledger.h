@@ -43,6 +43,9 @@ typedef struct LedgerEntries
  */
 extern void ledger_record(const LedgerEntries *e, bool autonomous);
 
+/* The same for several batches (one autonomous transaction for all of them). */
+extern void ledger_record_many(const LedgerEntries *e, int n, bool autonomous);
+
 /* Move this backend's 'fetched' IDs to state ('used', 'discarded' or 'lost'). */
 extern void ledger_finish(const char *const *key_ids, int nids, const char *state,
 						  bool autonomous);

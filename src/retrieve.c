@@ -173,6 +173,15 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	PeerCall   *serve = palloc0(sizeof(PeerCall) * npick);
 	PeerCall   *take = palloc0(sizeof(PeerCall) * npick);
 	Oid			types[2] = {TEXTOID, TEXTOID};
+	EnvelopeView *views;
+	char	 ***ids;
+	LedgerEntries *entries;
+	int			nentries = 0,
+				nused = 0,
+				ndiscarded = 0,
+				total_keys = 0;
+	char	  **used,
+			  **discarded;
 	int			i;
 
 	for (i = 0; i < npick; i++)
@@ -200,24 +209,21 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		take[i].skip = serve[i].res == NULL;
 	peer_call_all(take, npick, ssn_peer_timeout_ms);
 
+	/* the replies' key IDs, recorded for all peers at once before any dec_keys */
+	views = palloc0(sizeof(EnvelopeView) * npick);
+	ids = palloc0(sizeof(char **) * npick);
+	entries = palloc0(sizeof(LedgerEntries) * npick);
 	for (i = 0; i < npick; i++)
 	{
 		PeerState  *p = &ps[pick[i]];
 		const uint8 *env;
 		int			envlen;
-		EnvelopeView v;
 		char		why[256];
-		char	  **ids;
 		char	   *sender,
 				   *receiver;
-		uint8	   *pt;
-		size_t		key_bytes,
-					off = 0;
-		LedgerEntries e;
-		const uint8 *sb;
-		size_t		sblen;
-		ShareHeader sh;
-		bool		ok = true;
+		int			min_bits,
+					max_bits,
+					max_req;
 
 		if (serve[i].res == NULL || take[i].res == NULL)
 		{
@@ -225,45 +231,64 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			continue;
 		}
 		env = (const uint8 *) peer_call_value(&take[i], &envlen);
-		if (env == NULL || !envelope_parse(env, envlen, &v, why, sizeof(why)))
+		if (env == NULL || !envelope_parse(env, envlen, &views[i], why, sizeof(why)))
 		{
 			snprintf(p->error, sizeof(p->error), "malformed reply: %s", env ? why : "empty");
 			continue;
 		}
-		sender = channel_name(v.sender, v.sender_len);
-		receiver = channel_name(v.receiver, v.receiver_len);
-		if (v.kind != MSG_KIND_REPLY || strcmp(sender, p->s->name) != 0 || strcmp(receiver, self) != 0)
+		sender = channel_name(views[i].sender, views[i].sender_len);
+		receiver = channel_name(views[i].receiver, views[i].receiver_len);
+		if (views[i].kind != MSG_KIND_REPLY || strcmp(sender, p->s->name) != 0 || strcmp(receiver, self) != 0)
 		{
 			snprintf(p->error, sizeof(p->error), "unexpected reply (kind %s, from \"%s\" to \"%s\")",
-					 channel_kind_name(v.kind), sender, receiver);
+					 channel_kind_name(views[i].kind), sender, receiver);
 			continue;
 		}
-		ids = channel_key_ids(&v);
-		e.direction = LEDGER_RECEIVE;
-		e.peer = p->s->name;
-		e.peer_sae = p->s->sae_id;
-		e.purpose = "retrieve";
-		{
-			int			min_bits,
-						max_bits,
-						max_req;
+		ids[i] = channel_key_ids(&views[i]);
+		kme_link_limits(p->s->sae_id, &min_bits, &max_bits, &max_req);
+		entries[nentries].direction = LEDGER_RECEIVE;
+		entries[nentries].peer = p->s->name;
+		entries[nentries].peer_sae = p->s->sae_id;
+		entries[nentries].purpose = "retrieve";
+		entries[nentries].size_bits = channel_key_size_bits(views[i].len, views[i].nkeys, min_bits);
+		entries[nentries].nids = views[i].nkeys;
+		entries[nentries].key_ids = (const char *const *) ids[i];
+		nentries++;
+	}
+	ledger_record_many(entries, nentries, true);
+	for (i = 0; i < nentries; i++)
+		total_keys += entries[i].nids;
+	used = palloc(sizeof(char *) * Max(total_keys, 1));
+	discarded = palloc(sizeof(char *) * Max(total_keys, 1));
 
-			kme_link_limits(p->s->sae_id, &min_bits, &max_bits, &max_req);
-			e.size_bits = channel_key_size_bits(v.len, v.nkeys, min_bits);
-		}
-		e.nids = v.nkeys;
-		e.key_ids = (const char *const *) ids;
-		ledger_record(&e, true);
-		pt = channel_open(&v, p->s->sae_id, ids, &key_bytes);
+	for (i = 0; i < npick; i++)
+	{
+		PeerState  *p = &ps[pick[i]];
+		EnvelopeView *v = &views[i];
+		char		why[256];
+		uint8	   *pt;
+		size_t		key_bytes,
+					off = 0;
+		const uint8 *sb;
+		size_t		sblen;
+		ShareHeader sh;
+		bool		ok = true;
+
+		if (ids[i] == NULL)
+			continue;
+		pt = channel_open(v, p->s->sae_id, ids[i], &key_bytes);
 		if (pt == NULL)
 		{
-			ledger_finish((const char *const *) ids, v.nkeys, "discarded", true);
+			for (int j = 0; j < v->nkeys; j++)
+				discarded[ndiscarded++] = ids[i][j];
 			snprintf(p->error, sizeof(p->error), "its reply failed authentication (tampered or wrong keys)");
 			ereport(WARNING,
 					(errmsg("ssn: reply from shareholder \"%s\" failed authentication", p->s->name)));
 			continue;
 		}
-		while (share_batch_next(pt, v.len, &off, &sb, &sblen, &sh, why, sizeof(why)))
+		for (int j = 0; j < v->nkeys; j++)
+			used[nused++] = ids[i][j];
+		while (share_batch_next(pt, v->len, &off, &sb, &sblen, &sh, why, sizeof(why)))
 		{
 			Wanted	   *t = find_wanted(w, nw, sh.id);
 
@@ -280,16 +305,12 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			}
 		}
 		if (ok && why[0])
-		{
 			snprintf(p->error, sizeof(p->error), "malformed reply: %s", why);
-			ok = false;
-		}
-		sodium_memzero(pt, v.len);
+		sodium_memzero(pt, v->len);
 		pfree(pt);
-		ledger_finish((const char *const *) ids, v.nkeys, "used", true);
-		if (!ok)
-			continue;
 	}
+	ledger_finish((const char *const *) used, nused, "used", true);
+	ledger_finish((const char *const *) discarded, ndiscarded, "discarded", true);
 	peer_call_reset(serve, npick);
 	peer_call_reset(take, npick);
 }
