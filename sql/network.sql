@@ -73,6 +73,19 @@ INSERT INTO accounts VALUES ('dave', ssn_store(6::int8, 2, 3), NULL);
 ROLLBACK TO a;
 INSERT INTO accounts VALUES ('erin', ssn_store(7::int8, 2, 3), NULL);
 COMMIT;
+-- stores before, inside and after savepoints: each kept or dropped with its level
+BEGIN;
+INSERT INTO accounts VALUES ('fay', ssn_store(8::int8, 2, 3), NULL);
+SAVEPOINT b;
+INSERT INTO accounts VALUES ('gus', ssn_store(9::int8, 2, 3), NULL);
+SAVEPOINT c;
+INSERT INTO accounts VALUES ('hal', ssn_store(10::int8, 2, 3), NULL);
+RELEASE c;
+ROLLBACK TO b;
+SAVEPOINT d;
+INSERT INTO accounts VALUES ('ivy', ssn_store(11::int8, 2, 3), NULL);
+RELEASE d;
+COMMIT;
 SELECT name FROM accounts ORDER BY name;
 SELECT count(*) AS held, (SELECT count(*) FROM ssn.secret) AS catalogued,
 	   (SELECT sum(shares) FROM ssn.outbox) AS queued FROM ssn.held_share;

@@ -148,40 +148,97 @@ ssn_channel_announce(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("announced %d keys", n)));
 }
 
-/* channel_open in a subtransaction: a KME refusal becomes a refusal, not an error */
-static uint8 *
-open_guarded(const EnvelopeView *v, const char *sae, char **ids, size_t *key_bytes,
-			 char **failure)
+/*
+ * Run fn(arg) in a subtransaction: NULL if it succeeded, else its error (the
+ * subtransaction rolled back), for a failure that must not abort the caller.
+ */
+static ErrorData *
+try_in_subxact(void (*fn) (void *), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	uint8	   *volatile pt = NULL;
+	ErrorData  *volatile ed = NULL;
 
-	*failure = NULL;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		pt = channel_open(v, sae, ids, key_bytes);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *ed;
-
 		MemoryContextSwitchTo(cxt);
 		ed = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		*failure = pstrdup(ed->message ? ed->message : "KME error");
-		FreeErrorData(ed);
 	}
 	PG_END_TRY();
-	return pt;
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ed;
+}
+
+typedef struct OpenArgs
+{
+	const EnvelopeView *v;
+	const char *sae;
+	char	  **ids;
+	size_t		key_bytes;
+	uint8	   *pt;
+} OpenArgs;
+
+static void
+open_fn(void *arg)
+{
+	OpenArgs   *a = (OpenArgs *) arg;
+
+	a->pt = channel_open(a->v, a->sae, a->ids, &a->key_bytes);
+}
+
+/* channel_open, where a KME refusal becomes a refused message, not an error */
+static uint8 *
+open_guarded(const EnvelopeView *v, const char *sae, char **ids, size_t *key_bytes,
+			 char **failure)
+{
+	OpenArgs	a = {v, sae, ids, 0, NULL};
+	ErrorData  *ed = try_in_subxact(open_fn, &a);
+
+	*failure = NULL;
+	*key_bytes = a.key_bytes;
+	if (ed)
+	{
+		*failure = pstrdup(ed->message ? ed->message : "KME error");
+		FreeErrorData(ed);
+		return NULL;
+	}
+	return a.pt;
+}
+
+#define INSERT_SHARES \
+	"INSERT INTO ssn.held_share (secret_id, epoch, origin, share)" \
+	" SELECT u.id, u.e, $4, u.s FROM unnest($1, $2, $3) AS u(id, e, s)"
+
+typedef struct InsertArgs
+{
+	Oid		   *types;
+	Datum	   *values;
+	bool		on_conflict;
+	int			stored;
+} InsertArgs;
+
+static void
+insert_fn(void *arg)
+{
+	InsertArgs *a = (InsertArgs *) arg;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(a->on_conflict ? INSERT_SHARES " ON CONFLICT DO NOTHING" : INSERT_SHARES,
+							  4, a->types, a->values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store shares in ssn.held_share");
+	a->stored = (int) SPI_processed;
+	SPI_finish();
 }
 
 /*
@@ -192,53 +249,18 @@ open_guarded(const EnvelopeView *v, const char *sae, char **ids, size_t *key_byt
 static int
 insert_shares(Oid *types, Datum *values)
 {
-	static const char *const plain =
-		"INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
-		" SELECT u.id, u.e, $4, u.s FROM unnest($1, $2, $3) AS u(id, e, s)";
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile int stored = -1;
+	InsertArgs	a = {types, values, false, 0};
+	ErrorData  *ed = try_in_subxact(insert_fn, &a);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	if (ed)
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args(plain, 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not store shares in ssn.held_share");
-		stored = (int) SPI_processed;
-		SPI_finish();
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		FlushErrorState();
 		if (ed->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
 			ReThrowError(ed);
 		FreeErrorData(ed);
+		a.on_conflict = true;
+		insert_fn(&a);
 	}
-	PG_END_TRY();
-	if (stored >= 0)
-		return stored;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(psprintf("%s ON CONFLICT DO NOTHING", plain), 4, types, values,
-							  NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store shares in ssn.held_share");
-	stored = (int) SPI_processed;
-	SPI_finish();
-	return stored;
+	return a.stored;
 }
 
 /* Store the shares of a batch; returns how many were new, or -1 (why set). */

@@ -527,18 +527,14 @@ ssn_retrieve_text(PG_FUNCTION_ARGS)
 Datum
 ssn_retrieve(PG_FUNCTION_ARGS)
 {
-	Oid			want = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Oid			want;
 	Wanted	   *w;
 	ShareValue	v;
 	Datum		result;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	if (!OidIsValid(want))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("could not determine the result type"),
-				 errhint("Pass a typed NULL as the second argument, e.g. NULL::int8.")));
+	want = value_result_type_arg(fcinfo, 1);
 	w = palloc0(sizeof(Wanted));
 	handle_read(PG_GETARG_DATUM(0), &w->h);
 	gather(w, 1);

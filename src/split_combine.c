@@ -89,7 +89,6 @@ ssn_split(PG_FUNCTION_ARGS)
 	uint8		xs[SHARE_MAX_N];
 	struct varlena *shares[SHARE_MAX_N];
 	ArrayType  *result;
-	ShareHeader h;
 	int			i;
 
 	check_k_n(k, n);
@@ -383,18 +382,14 @@ rebuild(const ShareSet *set, ShareValue *v)
 Datum
 ssn_combine(PG_FUNCTION_ARGS)
 {
-	Oid			want = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Oid			want;
 	ShareSet	set;
 	ShareValue	v;
 	Datum		result;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	if (!OidIsValid(want))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("could not determine the result type"),
-				 errhint("Pass a typed NULL as the second argument, e.g. NULL::int8.")));
+	want = value_result_type_arg(fcinfo, 1);
 	collect_shares(PG_GETARG_ARRAYTYPE_P(0), &set);
 	if (set.m == 0)
 		PG_RETURN_NULL();

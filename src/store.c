@@ -47,8 +47,15 @@ typedef struct PeerQueue
 	int			count;
 } PeerQueue;
 
+/*
+ * The rows buffered at one (sub)transaction level.  A savepoint's stores get a
+ * level of their own: released, its rows are written inside it just before it
+ * commits into its parent; rolled back, they are dropped.  So a buffered row is
+ * always written by the level it belongs to.
+ */
 typedef struct PendingStore
 {
+	struct PendingStore *parent;
 	MemoryContext cxt;
 	SubTransactionId subid;
 	ShareholderList *catalog;
@@ -60,7 +67,7 @@ typedef struct PendingStore
 	Datum	   *sec_k;
 	Datum	   *sec_n;
 	Datum	   *sec_holders;
-	Oid			owner;
+	Datum	   *sec_owner;
 	/* ssn.held_share rows (this node's shares) */
 	int			nloc;
 	Datum	   *loc_id;
@@ -207,13 +214,7 @@ flush_pending(void)
 		Datum		values[6];
 
 		values[0] = array_of(pend->sec_id, pend->nsec, UUIDOID);
-		{
-			Datum	   *owners = palloc(sizeof(Datum) * pend->nsec);
-
-			for (i = 0; i < pend->nsec; i++)
-				owners[i] = ObjectIdGetDatum(pend->owner);
-			values[1] = array_of(owners, pend->nsec, OIDOID);
-		}
+		values[1] = array_of(pend->sec_owner, pend->nsec, OIDOID);
 		values[2] = array_of(pend->sec_type, pend->nsec, OIDOID);
 		values[3] = array_of(pend->sec_k, pend->nsec, INT4OID);
 		values[4] = array_of(pend->sec_n, pend->nsec, INT4OID);
@@ -270,11 +271,15 @@ flush_pending(void)
 	pend->bytes = 0;
 }
 
+/* drop the current level (its rows go with its (sub)transaction) */
 static void
-discard_pending(void)
+pop_level(void)
 {
+	PendingStore *parent = pend->parent;
+
 	wipe_pending();
-	pend = NULL;				/* its memory goes with the transaction */
+	MemoryContextDelete(pend->cxt);
+	pend = parent;
 }
 
 static void
@@ -285,10 +290,8 @@ store_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
 			flush_pending();
-			pend = NULL;
 			break;
 		case XACT_EVENT_COMMIT:
-			pend = NULL;
 			if (outbox_written)
 			{
 				ssn_worker_wake();
@@ -312,8 +315,9 @@ store_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			if (pend)
-				discard_pending();
+			/* the levels' memory goes with TopTransactionContext; wipe it first */
+			for (; pend; pend = pend->parent)
+				wipe_pending();
 			outbox_written = false;
 			sync_max_id = 0;
 			sync_need_k = 0;
@@ -332,20 +336,14 @@ store_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (pend == NULL || pend->subid != mySubid)
 		return;
-	if (event == SUBXACT_EVENT_ABORT_SUB)
+	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
 	{
-		/* the subtransaction's rows go with it; so do the buffered ones */
-		wipe_pending();
-		pend->nsec = pend->nloc = pend->nblob = 0;
-		for (int i = 0; i < pend->npq; i++)
-		{
-			resetStringInfo(&pend->pq[i].blob);
-			pend->pq[i].count = 0;
-		}
-		pend->bytes = 0;
+		/* written inside the savepoint, they become its parent's rows */
+		flush_pending();
+		pop_level();
 	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-		pend->subid = parentSubid;
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		pop_level();
 }
 
 void
@@ -366,32 +364,35 @@ pending_get(void)
 		RegisterSubXactCallback(store_subxact_callback, NULL);
 		callbacks_registered = true;
 	}
-	if (pend && pend->subid != cur)
+	if (pend == NULL || pend->subid != cur)
 	{
-		/* rows buffered in an outer level belong to it: write them there first */
-		flush_pending();
-		pend->subid = cur;
-	}
-	if (pend == NULL)
-	{
+		/* a new level: the first store of this transaction or of a savepoint */
 		MemoryContext cxt = AllocSetContextCreate(TopTransactionContext, "ssn pending store",
 												  ALLOCSET_DEFAULT_SIZES);
 		MemoryContext old = MemoryContextSwitchTo(cxt);
-		PrivilegedScope ps;
+		PendingStore *parent = pend;
 
 		pend = palloc0(sizeof(PendingStore));
+		pend->parent = parent;
 		pend->cxt = cxt;
 		pend->subid = cur;
-		catalog_begin_privileged(&ps);
-		pend->catalog = catalog_load();
-		catalog_end_privileged(&ps);
-		pend->owner = ps.caller;
+		if (parent)
+			pend->catalog = parent->catalog;
+		else
+		{
+			PrivilegedScope ps;
+
+			catalog_begin_privileged(&ps);
+			pend->catalog = catalog_load();
+			catalog_end_privileged(&ps);
+		}
 		pend->share_array_oid = get_array_type(catalog_type_oid("ssn_share"));
 		pend->sec_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_type = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_k = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_n = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_holders = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_owner = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_share = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->blob_peer = palloc(sizeof(Datum) * MAX_BLOBS);
@@ -538,6 +539,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	p->sec_k[p->nsec] = Int32GetDatum(k);
 	p->sec_n[p->nsec] = Int32GetDatum(n);
 	p->sec_holders[p->nsec] = CStringGetTextDatum(hl.data);
+	p->sec_owner[p->nsec] = ObjectIdGetDatum(GetUserId());	/* SET ROLE may change it */
 	p->nsec++;
 	MemoryContextSwitchTo(old);
 

@@ -655,3 +655,16 @@ value_wipe(ShareValue *v)
 	v->bytes = NULL;
 	sodium_memzero(&v->fp, sizeof(v->fp));
 }
+
+Oid
+value_result_type_arg(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			want = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (!OidIsValid(want))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not determine the result type"),
+				 errhint("Pass a typed NULL as the second argument, e.g. NULL::int8.")));
+	return want;
+}

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "field_p.h"
+#include "fmgr.h"
 
 typedef struct ShareValue
 {
@@ -40,6 +41,9 @@ extern Oid	value_type_oid(int type);
 
 /* Encode a non-null SQL value of type typid. */
 extern void value_encode(Datum value, Oid typid, ShareValue *out);
+
+/* The type of argument argno, which names the result type (e.g. NULL::int8). */
+extern Oid	value_result_type_arg(FunctionCallInfo fcinfo, int argno);
 
 /* Decode into a value of type want (it may differ within a family: ints/numeric,
  * text/varchar/bpchar/bytea); ereport on anything that does not fit. */

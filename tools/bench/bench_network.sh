@@ -103,7 +103,7 @@ text, $trows values of 1 KB
   values checked after retrieval (1 in 1000): $tok
 QKD key per share byte delivered (node1's four links)
   int8: $i_msg messages, $i_sb share bytes, key $i_kb bytes = $(echo "scale=4; $i_kb / $i_sb" | bc -l) per share byte
-        (framing $((i_pb - i_sb)) bytes = 4 per share; MAC key 32 per message; headers in clear $((i_eb - i_pb)) bytes)
+        (framing $((i_pb - i_sb)) bytes for $rows x 4 shares; MAC key 32 per message; headers in clear $((i_eb - i_pb)) bytes)
   text: $t_msg messages, $t_sb share bytes, key $t_kb bytes = $(echo "scale=4; $t_kb / $t_sb" | bc -l) per share byte
 Key rate limited to 1 Mbit/s per link (pool $pool_keys keys = $((pool_keys * 32)) bytes at start)
   $throws int8 values delivered to each peer in $(f2 "$t_thr") s: $h_sb share bytes, $h_kb key bytes per link
