@@ -26,6 +26,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS does not track headers: every object depends on all of ours
+$(OBJS): $(wildcard src/*.h)
+
 # ---- C unit tests, fuzzers, benchmarks (outside the server) ----
 UNIT_CC ?= cc
 UNIT_CFLAGS = -O2 -g -Wall -Wextra -Isrc

@@ -249,109 +249,163 @@ advance(PeerCall *c, PeerConn *pc, CallState *st)
 }
 
 void
-peer_call_all(PeerCall *calls, int n, int timeout_ms)
+peer_call_begin(PeerCall *calls, int n)
 {
-	PeerConn  **pcs = palloc0(sizeof(PeerConn *) * Max(n, 1));
-	CallState  *st = palloc0(sizeof(CallState) * Max(n, 1));
-	uint32	   *want = palloc0(sizeof(uint32) * Max(n, 1));
-	TimestampTz start = GetCurrentTimestamp();
-	TimestampTz deadline = TimestampTzPlusMilliseconds(start, timeout_ms);
-	int			i;
+	for (int i = 0; i < n; i++)
+	{
+		PeerCall   *c = &calls[i];
+		PeerConn   *pc;
+
+		c->res = NULL;
+		c->sent = false;
+		c->error[0] = '\0';
+		c->state = ST_DONE;
+		c->conn_slot = NULL;
+		c->started = GetCurrentTimestamp();
+		if (c->skip)
+			continue;
+		if (c->conninfo == NULL || c->conninfo[0] == '\0')
+		{
+			set_error(c, "no conninfo is registered for this shareholder", NULL);
+			continue;
+		}
+		pc = cache_lookup(c->peer, c->conninfo, true);
+		c->conn_slot = pc;
+		if (pc->conn && PQstatus(pc->conn) != CONNECTION_OK)
+			close_conn(pc);
+		if (pc->conn == NULL)
+		{
+			start_connect(c, pc);
+			if (pc->conn == NULL)
+				continue;
+			c->state = ST_CONNECTING;
+		}
+		else
+			c->state = ST_SEND;
+		c->want = advance(c, pc, (CallState *) &c->state);
+		if (c->state == ST_DONE)
+			c->elapsed_ms = (double) TimestampDifferenceMilliseconds(c->started, GetCurrentTimestamp());
+	}
+}
+
+/* wait up to timeout_ms (0: just look) and advance the calls that are ready */
+static void
+wait_and_advance(PeerCall *calls, int n, long timeout_ms)
+{
+	WaitEventSet *set;
+	WaitEvent	ev[64];
+	int			active = 0,
+				nev;
+
+	for (int i = 0; i < n; i++)
+		if (calls[i].state != ST_DONE)
+			active++;
+	if (active == 0)
+		return;
+	set = CreateWaitEventSet(CurrentMemoryContext, active + 2);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < n; i++)
+		if (calls[i].state != ST_DONE)
+			AddWaitEventToSet(set, calls[i].want, PQsocket(((PeerConn *) calls[i].conn_slot)->conn),
+							  NULL, (void *) (intptr_t) i);
+	nev = WaitEventSetWait(set, timeout_ms, ev, lengthof(ev), PG_WAIT_EXTENSION);
+	FreeWaitEventSet(set);
+	for (int e = 0; e < nev; e++)
+	{
+		PeerCall   *c;
+
+		if (ev[e].events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		c = &calls[(int) (intptr_t) ev[e].user_data];
+		if (c->state != ST_DONE)
+		{
+			c->want = advance(c, (PeerConn *) c->conn_slot, (CallState *) &c->state);
+			if (c->state == ST_DONE)
+				c->elapsed_ms = (double) TimestampDifferenceMilliseconds(c->started, GetCurrentTimestamp());
+		}
+	}
+}
+
+static void
+abandon_unfinished(PeerCall *calls, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (calls[i].state != ST_DONE && calls[i].conn_slot)
+		{
+			close_conn((PeerConn *) calls[i].conn_slot);
+			calls[i].state = ST_DONE;
+		}
+}
+
+void
+peer_call_poll(PeerCall *calls, int n)
+{
+	PG_TRY();
+	{
+		wait_and_advance(calls, n, 0);
+	}
+	PG_CATCH();
+	{
+		abandon_unfinished(calls, n);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+void
+peer_call_end(PeerCall *calls, int n, int timeout_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 
 	PG_TRY();
 	{
-		for (i = 0; i < n; i++)
-		{
-			PeerCall   *c = &calls[i];
-
-			c->res = NULL;
-			c->sent = false;
-			c->error[0] = '\0';
-			st[i] = ST_DONE;
-			if (c->skip)
-				continue;
-			if (c->conninfo == NULL || c->conninfo[0] == '\0')
-			{
-				set_error(c, "no conninfo is registered for this shareholder", NULL);
-				continue;
-			}
-			pcs[i] = cache_lookup(c->peer, c->conninfo, true);
-			if (pcs[i]->conn && PQstatus(pcs[i]->conn) != CONNECTION_OK)
-				close_conn(pcs[i]);
-			if (pcs[i]->conn == NULL)
-			{
-				start_connect(c, pcs[i]);
-				if (pcs[i]->conn == NULL)
-					continue;
-				st[i] = ST_CONNECTING;
-				want[i] = WL_SOCKET_WRITEABLE;
-			}
-			else
-				st[i] = ST_SEND;
-			want[i] = advance(c, pcs[i], &st[i]);
-		}
-
 		for (;;)
 		{
-			WaitEventSet *set;
-			WaitEvent	ev[64];
-			int			active = 0,
-						nev,
-						e;
 			long		left;
+			bool		active = false;
 
-			for (i = 0; i < n; i++)
-				if (st[i] != ST_DONE)
-					active++;
-			if (active == 0)
+			for (int i = 0; i < n; i++)
+				active |= calls[i].state != ST_DONE;
+			if (!active)
 				break;
 			left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 			if (left <= 0)
 			{
-				for (i = 0; i < n; i++)
-					if (st[i] != ST_DONE)
-					{
+				for (int i = 0; i < n; i++)
+					if (calls[i].state != ST_DONE)
 						snprintf(calls[i].error, sizeof(calls[i].error),
 								 "no answer within %d ms", timeout_ms);
-						close_conn(pcs[i]);
-						st[i] = ST_DONE;
-					}
+				abandon_unfinished(calls, n);
 				break;
 			}
-			set = CreateWaitEventSet(CurrentMemoryContext, active + 2);
-			AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-			for (i = 0; i < n; i++)
-				if (st[i] != ST_DONE)
-					AddWaitEventToSet(set, want[i], PQsocket(pcs[i]->conn), NULL, (void *) (intptr_t) i);
-			nev = WaitEventSetWait(set, left, ev, lengthof(ev), PG_WAIT_EXTENSION);
-			FreeWaitEventSet(set);
-			for (e = 0; e < nev; e++)
-			{
-				if (ev[e].events & WL_LATCH_SET)
-				{
-					ResetLatch(MyLatch);
-					CHECK_FOR_INTERRUPTS();
-					continue;
-				}
-				i = (int) (intptr_t) ev[e].user_data;
-				if (st[i] != ST_DONE)
-					want[i] = advance(&calls[i], pcs[i], &st[i]);
-			}
+			wait_and_advance(calls, n, left);
 		}
 	}
 	PG_CATCH();
 	{
-		for (i = 0; i < n; i++)
-			if (st[i] != ST_DONE && pcs[i])
-				close_conn(pcs[i]);
+		abandon_unfinished(calls, n);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
 
-	for (i = 0; i < n; i++)
-		calls[i].elapsed_ms = (double) TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
-	pfree(pcs);
-	pfree(st);
-	pfree(want);
+void
+peer_call_all(PeerCall *calls, int n, int timeout_ms)
+{
+	PG_TRY();
+	{
+		peer_call_begin(calls, n);
+	}
+	PG_CATCH();
+	{
+		abandon_unfinished(calls, n);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	peer_call_end(calls, n, timeout_ms);
 }

@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "libpq-fe.h"
 
 typedef struct PeerCall
@@ -31,6 +32,11 @@ typedef struct PeerCall
 	bool		sent;			/* the request (or part of it) left this node */
 	double		elapsed_ms;
 	char		error[256];		/* why it failed (no secret in it) */
+	/* private to peer_conn.c */
+	int			state;
+	uint32		want;
+	void	   *conn_slot;
+	TimestampTz started;
 } PeerCall;
 
 /*
@@ -39,6 +45,14 @@ typedef struct PeerCall
  * never raised (except for a query cancel, which closes the connections in use).
  */
 extern void peer_call_all(PeerCall *calls, int n, int timeout_ms);
+
+/*
+ * The same in steps: begin connects and sends as far as it can without waiting,
+ * poll moves the calls on without waiting, end waits for them (timeout_ms).
+ */
+extern void peer_call_begin(PeerCall *calls, int n);
+extern void peer_call_poll(PeerCall *calls, int n);
+extern void peer_call_end(PeerCall *calls, int n, int timeout_ms);
 
 /* the result value of a finished call (row 0, column 0), NULL if none */
 extern const char *peer_call_value(PeerCall *c, int *len);

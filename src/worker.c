@@ -524,6 +524,52 @@ pass_settle(void *arg)
 	SPI_finish();
 }
 
+/* the announcement and the message of a sealed delivery */
+static void
+prepare_calls(Delivery *d, const char *self, PeerCall *ann, PeerCall *rcv)
+{
+	static Oid	ann_types[3] = {TEXTOID, TEXTARRAYOID, INT4OID};
+	static Oid	rcv_types[1] = {BYTEAOID};
+	static const int binary = 1;
+	const char **av = palloc(sizeof(char *) * 3);
+	const char **rv = palloc(sizeof(char *));
+	int		   *rl = palloc(sizeof(int));
+	StringInfoData ids;
+
+	/* the key IDs as a text[] literal */
+	initStringInfo(&ids);
+	appendStringInfoChar(&ids, '{');
+	for (int j = 0; j < d->msg->nkeys; j++)
+	{
+		appendStringInfo(&ids, "%s\"", j ? "," : "");
+		for (const char *c = d->msg->key_ids[j]; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				appendStringInfoChar(&ids, '\\');
+			appendStringInfoChar(&ids, *c);
+		}
+		appendStringInfoChar(&ids, '"');
+	}
+	appendStringInfoChar(&ids, '}');
+	av[0] = self;
+	av[1] = ids.data;
+	av[2] = psprintf("%d", d->msg->size_bits);
+	ann->peer = rcv->peer = d->peer->name;
+	ann->conninfo = rcv->conninfo = d->peer->conninfo;
+	ann->sql = "SELECT ssn.channel_announce($1, $2, $3)";
+	ann->nparams = 3;
+	ann->types = ann_types;
+	ann->values = av;
+	rv[0] = VARDATA(d->msg->envelope);
+	*rl = VARSIZE(d->msg->envelope) - VARHDRSZ;
+	rcv->sql = "SELECT ssn.channel_receive($1)";
+	rcv->nparams = 1;
+	rcv->types = rcv_types;
+	rcv->values = rv;
+	rcv->lengths = rl;
+	rcv->formats = &binary;
+}
+
 /* One delivery pass; returns how long the worker may sleep (0: go on at once, -1: no deadline). */
 static long
 delivery_pass(void)
@@ -531,11 +577,14 @@ delivery_pass(void)
 	Pass		ps;
 	PeerCall   *ann,
 			   *rcv;
-	Oid			ann_types[3] = {TEXTOID, TEXTARRAYOID, INT4OID};
-	Oid			rcv_types[1] = {BYTEAOID};
 	int			i;
 	uint64		gen;
 	char		err[256];
+
+	TimestampTz t_start = GetCurrentTimestamp(),
+				t_collect,
+				t_seal,
+				t_send;
 
 	memset(&ps, 0, sizeof(ps));
 	ps.wait_ms = -1;
@@ -546,6 +595,7 @@ delivery_pass(void)
 	if (!guarded(pass_collect, &ps, err, sizeof(err), NULL) || !ps.ready)
 		return -1;
 
+	t_collect = GetCurrentTimestamp();
 	/* no key is spent on a peer that does not answer */
 	{
 		PeerCall   *ping = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
@@ -567,91 +617,52 @@ delivery_pass(void)
 		peer_call_reset(ping, ps.nd);
 	}
 
-	for (i = 0; i < ps.nd; i++)
-	{
-		Delivery   *d = &ps.d[i];
-
-		if (d->unreachable)
-			continue;
-		if (!guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
-		{
-			d->msg = NULL;
-			backoff(d->rt);
-		}
-		else if (d->waiting)
-		{
-			/* keys accumulate at the link's rate: look again shortly */
-			d->rt->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 20);
-			if (d->rt->waiting_since == 0)
-				d->rt->waiting_since = GetCurrentTimestamp();
-			ps.wait_ms = ps.wait_ms < 0 ? 20 : Min(ps.wait_ms, 20);
-		}
-		else
-			d->rt->waiting_since = 0;
-	}
-
+	/*
+	 * Seal peer by peer, and send each message as soon as it is sealed: the
+	 * peers store one message while this worker seals the next.
+	 */
 	ann = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
 	rcv = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
 	for (i = 0; i < ps.nd; i++)
 	{
 		Delivery   *d = &ps.d[i];
-		const char **av = palloc(sizeof(char *) * 3);
-		const char **rv = palloc(sizeof(char *) * 1);
-		int		   *rl = palloc(sizeof(int));
-		int		   *rf = palloc(sizeof(int));
-		StringInfoData ids;
+		const char *v;
 
-		ann[i].skip = rcv[i].skip = d->msg == NULL;
-		if (d->msg == NULL)
-			continue;
-		initStringInfo(&ids);
-		appendStringInfoChar(&ids, '{');
-		for (int j = 0; j < d->msg->nkeys; j++)
+		if (!d->unreachable)
 		{
-			appendStringInfo(&ids, "%s\"", j ? "," : "");
-			for (const char *c = d->msg->key_ids[j]; *c; c++)
+			if (!guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
 			{
-				if (*c == '"' || *c == '\\')
-					appendStringInfoChar(&ids, '\\');
-				appendStringInfoChar(&ids, *c);
+				d->msg = NULL;
+				backoff(d->rt);
 			}
-			appendStringInfoChar(&ids, '"');
+			else if (d->waiting)
+			{
+				/* keys accumulate at the link's rate: look again shortly */
+				d->rt->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 20);
+				if (d->rt->waiting_since == 0)
+					d->rt->waiting_since = GetCurrentTimestamp();
+				ps.wait_ms = ps.wait_ms < 0 ? 20 : Min(ps.wait_ms, 20);
+			}
+			else
+				d->rt->waiting_since = 0;
 		}
-		appendStringInfoChar(&ids, '}');
-		av[0] = ps.self->name;
-		av[1] = ids.data;
-		av[2] = psprintf("%d", d->msg->size_bits);
-		ann[i].peer = rcv[i].peer = d->peer->name;
-		ann[i].conninfo = rcv[i].conninfo = d->peer->conninfo;
-		ann[i].sql = "SELECT ssn.channel_announce($1, $2, $3)";
-		ann[i].nparams = 3;
-		ann[i].types = ann_types;
-		ann[i].values = av;
-		rv[0] = VARDATA(d->msg->envelope);
-		*rl = VARSIZE(d->msg->envelope) - VARHDRSZ;
-		*rf = 1;
-		rcv[i].sql = "SELECT ssn.channel_receive($1)";
-		rcv[i].nparams = 1;
-		rcv[i].types = rcv_types;
-		rcv[i].values = rv;
-		rcv[i].lengths = rl;
-		rcv[i].formats = rf;
-	}
-	peer_call_all(ann, ps.nd, ssn_peer_timeout_ms);
-	for (i = 0; i < ps.nd; i++)
-	{
-		const char *v = peer_call_value(&ann[i], NULL);
-
-		if (rcv[i].skip)
-			continue;
-		if (v == NULL || strncmp(v, "announced", 9) != 0)
+		rcv[i].skip = true;
+		if (d->msg != NULL)
 		{
-			snprintf(ps.d[i].error, sizeof(ps.d[i].error), "%s",
-					 v ? v : ann[i].error);
-			rcv[i].skip = true;
+			prepare_calls(d, ps.self->name, &ann[i], &rcv[i]);
+			/* the receiver's ledger rows commit before its dec_keys */
+			peer_call_all(&ann[i], 1, ssn_peer_timeout_ms);
+			v = peer_call_value(&ann[i], NULL);
+			if (v == NULL || strncmp(v, "announced", 9) != 0)
+				snprintf(d->error, sizeof(d->error), "%s", v ? v : ann[i].error);
+			else
+				rcv[i].skip = false;
 		}
+		peer_call_begin(&rcv[i], 1);
+		peer_call_poll(rcv, i + 1);
 	}
-	peer_call_all(rcv, ps.nd, Max(ssn_peer_timeout_ms, 60000));
+	t_seal = GetCurrentTimestamp();
+	peer_call_end(rcv, ps.nd, Max(ssn_peer_timeout_ms, 60000));
 	for (i = 0; i < ps.nd; i++)
 	{
 		Delivery   *d = &ps.d[i];
@@ -677,7 +688,14 @@ delivery_pass(void)
 	peer_call_reset(ann, ps.nd);
 	peer_call_reset(rcv, ps.nd);
 
+	t_send = GetCurrentTimestamp();
 	guarded(pass_settle, &ps, err, sizeof(err), NULL);
+	if (ps.nd > 0)
+		elog(DEBUG1, "ssn delivery pass to %d peers: collect %ld ms, ping and seal %ld ms, send %ld ms, settle %ld ms",
+			 ps.nd, TimestampDifferenceMilliseconds(t_start, t_collect),
+			 TimestampDifferenceMilliseconds(t_collect, t_seal),
+			 TimestampDifferenceMilliseconds(t_seal, t_send),
+			 TimestampDifferenceMilliseconds(t_send, GetCurrentTimestamp()));
 	SpinLockAcquire(&ssn_shared->mutex);
 	ssn_shared->scan_done = gen;
 	SpinLockRelease(&ssn_shared->mutex);
