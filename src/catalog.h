@@ -21,6 +21,7 @@ typedef struct Shareholder
 	bool		in_service;
 	bool		is_self;
 	bool		reachable;		/* last health check (true if never checked) */
+	double		rtt_ms;			/* its round trip then (0 if unknown) */
 } Shareholder;
 
 typedef struct ShareholderList

@@ -284,7 +284,7 @@ peer_call_begin(PeerCall *calls, int n)
 			c->state = ST_SEND;
 		c->want = advance(c, pc, (CallState *) &c->state);
 		if (c->state == ST_DONE)
-			c->elapsed_ms = (double) TimestampDifferenceMilliseconds(c->started, GetCurrentTimestamp());
+			c->elapsed_ms = (GetCurrentTimestamp() - c->started) / 1000.0;
 	}
 }
 
@@ -326,7 +326,7 @@ wait_and_advance(PeerCall *calls, int n, long timeout_ms)
 		{
 			c->want = advance(c, (PeerConn *) c->conn_slot, (CallState *) &c->state);
 			if (c->state == ST_DONE)
-				c->elapsed_ms = (double) TimestampDifferenceMilliseconds(c->started, GetCurrentTimestamp());
+				c->elapsed_ms = (GetCurrentTimestamp() - c->started) / 1000.0;
 		}
 	}
 }

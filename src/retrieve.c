@@ -445,6 +445,16 @@ gather(Wanted *w, int nw)
 				np++;
 			}
 		}
+	/* within a rank, the fastest first (round trip of the last health check) */
+	for (i = 1; i < np; i++)
+	{
+		PeerState	t = ps[i];
+
+		for (j = i; j > 0 && peer_rank(ps[j - 1].s) == peer_rank(t.s) &&
+			 ps[j - 1].s->rtt_ms > t.s->rtt_ms; j--)
+			ps[j] = ps[j - 1];
+		ps[j] = t;
+	}
 	pick = palloc(sizeof(int) * Max(np, 1));
 
 	for (;;)

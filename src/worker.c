@@ -719,6 +719,19 @@ sweep_ledger(void *arg)
 	if (!OidIsValid(get_extension_oid("ssn", true)))
 		return;
 	*(int64 *) arg = ledger_sweep(false);
+	if (!OidIsValid(get_relname_relid("message_seen", get_namespace_oid("ssn", true))))
+		return;
+
+	/*
+	 * Received message ids only need to outlive a resend (replays are refused by
+	 * the key ledger, which is kept): a week is plenty.
+	 */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("DELETE FROM ssn.message_seen WHERE received_at < now() - interval '7 days'",
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not prune ssn.message_seen");
+	SPI_finish();
 }
 
 /* ---- health ---- */
