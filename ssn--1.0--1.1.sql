@@ -78,7 +78,6 @@ CREATE TABLE ssn.secret (
 	holders int[] NOT NULL,			-- share indexes (x-coordinates) of its shareholders
 	stored_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX secret_owner ON ssn.secret (owner);
 COMMENT ON TABLE ssn.secret IS
 	'Secrets stored from this node (the SSA): owner, sharing and shareholders; no share material';
 SELECT pg_catalog.pg_extension_config_dump('ssn.secret', '');

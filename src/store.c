@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 #include "worker.h"
 
@@ -403,6 +404,23 @@ pending_get(void)
 	return pend;
 }
 
+/*
+ * A secret id: 48 bits of Unix time in milliseconds, big-endian, then 80 random
+ * bits (the layout of UUIDv7, without its version bits).  Ids still cannot be
+ * guessed, but a node's new ids sort after its older ones, so the share tables'
+ * primary keys grow at their right edge instead of at random pages.
+ */
+static void
+new_secret_id(uint8 *id)
+{
+	uint64		ms = (uint64) (GetCurrentTimestamp() / 1000 +
+							   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
+
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8) (ms >> (8 * (5 - i)));
+	randombytes_buf(id + 6, SHARE_ID_SIZE - 6);
+}
+
 /* n shareholders in service, this node first, returned sorted by share index */
 static int
 choose_holders(ShareholderList *cat, int n, Shareholder **chosen)
@@ -493,7 +511,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	h.k = k;
 	h.n = n;
 	h.epoch = 0;
-	randombytes_buf(h.id, sizeof(h.id));
+	new_secret_id(h.id);
 	for (i = 0; i < n; i++)
 		xs[i] = h.holders[i] = (uint8) chosen[i]->share_index;
 	payload_len = v.field == SHARE_FIELD_PRIME ? FP_BYTES : (uint32) v.len;
