@@ -75,10 +75,11 @@ holds(const SecretHandle *h, int share_index)
 static int *wanted_slots = NULL;
 static uint32 wanted_mask = 0;
 
+/* the last four bytes: random (the first six are a timestamp, see store.c) */
 static uint32
 id_hash(const uint8 *id)
 {
-	return (uint32) id[0] | ((uint32) id[1] << 8) | ((uint32) id[2] << 16) | ((uint32) id[3] << 24);
+	return (uint32) id[12] | ((uint32) id[13] << 8) | ((uint32) id[14] << 16) | ((uint32) id[15] << 24);
 }
 
 /* an index with room for n entries, holding the first nw of w */
