@@ -431,11 +431,6 @@ pass_seal(void *arg)
 						  "deliver", false);
 }
 
-typedef struct Settle
-{
-	Pass	   *ps;
-} Settle;
-
 /* step 4: settle keys, remove delivered rows, account, alarms, progress */
 static void
 pass_settle(void *arg)
@@ -691,7 +686,7 @@ delivery_pass(void)
 	t_send = GetCurrentTimestamp();
 	guarded(pass_settle, &ps, err, sizeof(err), NULL);
 	if (ps.nd > 0)
-		elog(DEBUG1, "ssn delivery pass to %d peers: collect %ld ms, ping and seal %ld ms, send %ld ms, settle %ld ms",
+		elog(DEBUG1, "ssn delivery pass to %d peers: collect %ld ms, ping, seal and send %ld ms, wait for the peers %ld ms, settle %ld ms",
 			 ps.nd, TimestampDifferenceMilliseconds(t_start, t_collect),
 			 TimestampDifferenceMilliseconds(t_collect, t_seal),
 			 TimestampDifferenceMilliseconds(t_seal, t_send),
