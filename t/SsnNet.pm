@@ -19,6 +19,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
+use SsnKme;
 
 my @live_nets;
 
@@ -73,7 +74,7 @@ sub new
 	{
 		my $node = PostgreSQL::Test::Cluster->new("node$i");
 		$node->init(allows_streaming => 0, extra => [ '--encoding=UTF8', '--locale=C' ]);
-		my $sae = SsnKme_sae_conf($pki, $self->kme_url, "SAE_$i");
+		my $sae = SsnKme::sae_conf($pki, $self->kme_url, "SAE_$i");
 		$node->append_conf('postgresql.conf', qq{
 # ---- SsnNet
 listen_addresses = '127.0.0.1'
@@ -129,19 +130,7 @@ $reg});
 	return $self;
 }
 
-# the settings that make a node an SAE of the KME (as SsnKme::sae_conf)
-sub SsnKme_sae_conf
-{
-	my ($pki, $url, $sae) = @_;
-	return qq{ssn.kme_url = '$url'
-ssn.sae_id = '$sae'
-ssn.sae_cert = '$pki/sae/$sae.crt'
-ssn.sae_key = '$pki/sae/$sae.key'
-ssn.kme_ca = '$pki/ca.crt'
-ssn.kme_crl = '$pki/crl.pem'
-ssn.kme_timeout = '5s'
-};
-}
+
 
 sub n { return $_[0]{n}; }
 sub dir { return $_[0]{dir}; }
