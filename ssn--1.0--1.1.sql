@@ -123,8 +123,8 @@ ALTER TABLE ssn.outbox ALTER COLUMN blob SET STORAGE external;
 CREATE INDEX outbox_peer ON ssn.outbox (peer, id);
 COMMENT ON TABLE ssn.outbox IS
 	'Shares waiting for delivery to a shareholder; written in the storing transaction, removed once the peer acknowledged them';
-SELECT pg_catalog.pg_extension_config_dump('ssn.outbox', '');
-SELECT pg_catalog.pg_extension_config_dump('ssn.outbox_id_seq', '');
+-- Not dumped: with this node's own share it would put n shares of every
+-- undelivered secret into the backup.  Let it drain (ssn.wait_delivered) first.
 
 CREATE TABLE ssn.message_seen (
 	message_id uuid PRIMARY KEY,
@@ -267,15 +267,20 @@ END $$;
 -- the channel protocol (called by peers' workers and SSAs as role ssn_peer)
 ---------------------------------------------------------------------------
 CREATE FUNCTION ssn.channel_announce(sender text, key_ids text[], size_bits int) RETURNS text
-	AS 'MODULE_PATHNAME', 'ssn_channel_announce' LANGUAGE C VOLATILE STRICT SECURITY DEFINER;
+	AS 'MODULE_PATHNAME', 'ssn_channel_announce' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION ssn.channel_receive(envelope bytea) RETURNS text
-	AS 'MODULE_PATHNAME', 'ssn_channel_receive' LANGUAGE C VOLATILE STRICT SECURITY DEFINER;
+	AS 'MODULE_PATHNAME', 'ssn_channel_receive' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION ssn.channel_serve(requester text, secret_ids uuid[]) RETURNS text
-	AS 'MODULE_PATHNAME', 'ssn_channel_serve' LANGUAGE C VOLATILE STRICT SECURITY DEFINER;
+	AS 'MODULE_PATHNAME', 'ssn_channel_serve' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION ssn.channel_take() RETURNS bytea
-	AS 'MODULE_PATHNAME', 'ssn_channel_take' LANGUAGE C VOLATILE STRICT SECURITY DEFINER;
+	AS 'MODULE_PATHNAME', 'ssn_channel_take' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION ssn.channel_ping() RETURNS text
-	AS 'MODULE_PATHNAME', 'ssn_channel_ping' LANGUAGE C VOLATILE STRICT SECURITY DEFINER;
+	AS 'MODULE_PATHNAME', 'ssn_channel_ping' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
 -- seal a test message to a peer with fresh QKD keys (diagnostics; superuser)
 CREATE FUNCTION ssn.channel_seal_test(peer text, payload bytea) RETURNS bytea
 	AS 'MODULE_PATHNAME', 'ssn_channel_seal_test' LANGUAGE C VOLATILE STRICT;

@@ -32,7 +32,7 @@ SELECT 'ssn_secret:1 id=0b5c9a52-8d7c-4a36-9d3f-0e6f6a8c1a01 t=int8 k=6 n=5 e=0 
 SELECT 'junk'::ssn_secret;
 SELECT :'h'::ssn_secret = :'h'::ssn_secret AS same;
 
--- no catalog yet: nothing to store on
+-- no catalog yet: this node is not even in its own catalog
 SELECT ssn_store(42::int8, 2, 2);
 
 -- this node (SAE_R) and two peers that cannot be reached
@@ -86,6 +86,14 @@ SAVEPOINT d;
 INSERT INTO accounts VALUES ('ivy', ssn_store(11::int8, 2, 3), NULL);
 RELEASE d;
 COMMIT;
+-- a retrieval inside a savepoint does not take the transaction's buffered stores
+-- with it when the savepoint is rolled back
+BEGIN;
+INSERT INTO accounts VALUES ('jan', ssn_store(12::int8, 2, 3), NULL);
+SAVEPOINT e;
+SELECT try($$SELECT ssn_retrieve(balance) FROM accounts WHERE name = 'jan'$$) LIKE '42704%' AS not_yet_written;
+ROLLBACK TO e;
+COMMIT;
 SELECT name FROM accounts ORDER BY name;
 SELECT count(*) AS held, (SELECT count(*) FROM ssn.secret) AS catalogued,
 	   (SELECT sum(shares) FROM ssn.outbox) AS queued FROM ssn.held_share;
@@ -114,6 +122,21 @@ SET ROLE ssn_reader;
 SELECT try($$SELECT ssn_retrieve(balance) FROM accounts WHERE name = 'alice'$$);
 RESET ROLE;
 SELECT ssn_revoke(balance, 'ssn_reader') FROM accounts WHERE name = 'alice';
+
+-- the privileged parts of ssn_store and ssn_retrieve ignore the caller's
+-- search_path: a user's unnest() or pg_has_role() cannot run as superuser
+CREATE SCHEMA trap AUTHORIZATION ssn_reader;
+SET ROLE ssn_reader;
+CREATE FUNCTION trap.unnest(uuid[]) RETURNS SETOF uuid LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'hijacked by %', current_user; END $$;
+CREATE FUNCTION trap.pg_has_role(oid, oid, text) RETURNS boolean LANGUAGE plpgsql
+	AS $$ BEGIN RAISE EXCEPTION 'hijacked by %', current_user; END $$;
+SET search_path = trap, public;
+SELECT ssn_secret_k(ssn_store(13::int8, 2, 3)) AS stored_despite_trap;
+SELECT try($$SELECT ssn_retrieve(balance) FROM accounts WHERE name = 'alice'$$) LIKE '42501%' AS still_denied;
+RESET search_path;
+RESET ROLE;
+DROP SCHEMA trap CASCADE;
 
 -- the channel functions are for the peer role only
 SET ROLE ssn_reader;

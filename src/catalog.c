@@ -11,6 +11,7 @@
 #include "guc.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(ssn_node_name);
@@ -173,11 +174,16 @@ catalog_type_oid(const char *name)
 	return cached[which];
 }
 
+#define SAFE_SEARCH_PATH "pg_catalog, pg_temp"
+
 void
 catalog_begin_privileged(PrivilegedScope *ps)
 {
 	GetUserIdAndSecContext(&ps->saved_uid, &ps->saved_sec);
 	ps->caller = ps->saved_uid;
+	ps->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   ps->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
@@ -186,4 +192,11 @@ void
 catalog_end_privileged(PrivilegedScope *ps)
 {
 	SetUserIdAndSecContext(ps->saved_uid, ps->saved_sec);
+	AtEOXact_GUC(true, ps->guc_level);
+}
+
+void
+catalog_set_safe_search_path(void)
+{
+	SetConfigOption("search_path", SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 }

@@ -54,16 +54,22 @@ extern Oid	catalog_type_oid(const char *name);
 
 /*
  * Run the following SPI work with the rights of the bootstrap superuser (the
- * catalogs are closed to users); the caller's identity is captured first.
- * Restored by catalog_end_privileged() or by the (sub)transaction's abort.
+ * catalogs are closed to users) and search_path = pg_catalog, pg_temp (so that
+ * no object of the caller's can stand in for unnest(), = or pg_has_role());
+ * the caller's identity is captured first.  Restored by catalog_end_privileged()
+ * or by the (sub)transaction's abort.
  */
 typedef struct PrivilegedScope
 {
 	Oid			caller;
 	Oid			saved_uid;
 	int			saved_sec;
+	int			guc_level;
 } PrivilegedScope;
 
 extern void catalog_begin_privileged(PrivilegedScope *ps);
 extern void catalog_end_privileged(PrivilegedScope *ps);
+/* search_path for the node's own processes (workers): pg_catalog, pg_temp */
+extern void catalog_set_safe_search_path(void);
+
 #endif							/* SSN_CATALOG_H */

@@ -33,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(ssn_channel_announce);
@@ -81,20 +82,21 @@ refuse(const char *sender, const char *problem, const char *detail)
 static int
 ledger_state_of(char **ids, int n)
 {
-	Oid			types[2] = {TEXTARRAYOID, INT4OID};
-	Datum		values[2];
+	Oid			types[3] = {TEXTARRAYOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[3];
 	int64		known,
 				mine;
 	bool		isnull;
 
 	values[0] = text_array_of(ids, n);
 	values[1] = Int32GetDatum(MyProcPid);
+	values[2] = TimestampTzGetDatum(MyStartTimestamp);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT count(*), count(*) FILTER (WHERE direction = 'receive'"
-							  " AND state = 'fetched' AND holder_pid = $2)"
+							  " AND state = 'fetched' AND holder_pid = $2 AND holder_start = $3)"
 							  " FROM ssn.key_ledger WHERE key_id IN (SELECT unnest($1))",
-							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.key_ledger");
 	known = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	mine = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -146,37 +148,6 @@ ssn_channel_announce(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(refuse(sender, "replayed key IDs", "a key ID of the message was seen before"));
 	record_receive(peer, ids, n, size_bits);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("announced %d keys", n)));
-}
-
-/*
- * Run fn(arg) in a subtransaction: NULL if it succeeded, else its error (the
- * subtransaction rolled back), for a failure that must not abort the caller.
- */
-static ErrorData *
-try_in_subxact(void (*fn) (void *), void *arg)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile ed = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return ed;
 }
 
 typedef struct OpenArgs
@@ -515,6 +486,14 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 	m = channel_seal(self->name, peer, MSG_KIND_REPLY, (uint8 *) pt.data, pt.len, "serve", false);
 	sodium_memzero(pt.data, pt.maxlen);
 
+	c.messages = 1;
+	c.shares = n;
+	c.payload_bytes = pt.len;
+	c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
+	c.key_bytes = m->key_bytes;
+	channel_account(requester, "send", &c);
+
+	/* last: nothing after this may fail, or the reply would outlive its ledger rows */
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	pending_reply = (bytea *) PG_DETOAST_DATUM_COPY(PointerGetDatum(m->envelope));
 	pending_ids = palloc(sizeof(char *) * m->nkeys);
@@ -522,13 +501,6 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 		pending_ids[i] = pstrdup(m->key_ids[i]);
 	pending_nids = m->nkeys;
 	MemoryContextSwitchTo(old);
-
-	c.messages = 1;
-	c.shares = n;
-	c.payload_bytes = pt.len;
-	c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
-	c.key_bytes = m->key_bytes;
-	channel_account(requester, "send", &c);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ready: %d shares", n)));
 }
 

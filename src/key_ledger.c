@@ -72,6 +72,7 @@
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -508,6 +509,8 @@ ssn_ledger_writer_main(Datum main_arg)
 				 errmsg("key ledger writer: the requesting backend is gone")));
 	sh = dsm_segment_address(seg);
 	BackgroundWorkerInitializeConnectionByOid(sh->dboid, InvalidOid, 0);
+	/* a database owner's ALTER DATABASE ... SET search_path must not reach us */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
 	ids = palloc(sizeof(char *) * Max(sh->nids, 1));
 	for (i = 0; i < sh->nids; i++)

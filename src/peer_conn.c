@@ -218,14 +218,24 @@ advance(PeerCall *c, PeerConn *pc, CallState *st)
 					return WL_SOCKET_READABLE;
 				{
 					PGresult   *r,
-							   *first = NULL;
+							   *first = c->res;	/* kept from an earlier turn */
 
-					while ((r = PQgetResult(pc->conn)) != NULL)
+					c->res = NULL;
+					/* every result up to the end of the command, never blocking */
+					for (;;)
 					{
+						r = PQgetResult(pc->conn);
+						if (r == NULL)
+							break;
 						if (first == NULL)
 							first = r;
 						else
 							PQclear(r);
+						if (PQisBusy(pc->conn))
+						{
+							c->res = first;
+							return WL_SOCKET_READABLE;
+						}
 					}
 					if (first == NULL || PQresultStatus(first) != PGRES_TUPLES_OK)
 					{
@@ -278,10 +288,12 @@ peer_call_begin(PeerCall *calls, int n)
 			start_connect(c, pc);
 			if (pc->conn == NULL)
 				continue;
+			/* as libpq asks: poll only once the socket is writable */
 			c->state = ST_CONNECTING;
+			c->want = WL_SOCKET_WRITEABLE;
+			continue;
 		}
-		else
-			c->state = ST_SEND;
+		c->state = ST_SEND;
 		c->want = advance(c, pc, (CallState *) &c->state);
 		if (c->state == ST_DONE)
 			c->elapsed_ms = (GetCurrentTimestamp() - c->started) / 1000.0;

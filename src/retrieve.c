@@ -167,6 +167,40 @@ attach_share(Wanted *w, const uint8 *bytes, size_t len, const ShareHeader *sh, i
 	return true;
 }
 
+/* true if reply i names a key ID that an earlier reply (or itself) names too */
+static bool
+key_ids_repeat(char ***ids, int i, const EnvelopeView *views)
+{
+	for (int a = 0; a < views[i].nkeys; a++)
+	{
+		for (int b = a + 1; b < views[i].nkeys; b++)
+			if (strcmp(ids[i][a], ids[i][b]) == 0)
+				return true;
+		for (int j = 0; j < i; j++)
+			for (int b = 0; ids[j] && b < views[j].nkeys; b++)
+				if (strcmp(ids[i][a], ids[j][b]) == 0)
+					return true;
+	}
+	return false;
+}
+
+typedef struct OpenArgs
+{
+	const EnvelopeView *v;
+	const char *sae;
+	char	  **ids;
+	size_t		key_bytes;
+	uint8	   *pt;
+} OpenArgs;
+
+static void
+open_reply(void *arg)
+{
+	OpenArgs   *a = (OpenArgs *) arg;
+
+	a->pt = channel_open(a->v, a->sae, a->ids, &a->key_bytes);
+}
+
 /* Ask the given peers for their shares of the secrets they hold. */
 static void
 fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *self)
@@ -246,6 +280,12 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			continue;
 		}
 		ids[i] = channel_key_ids(&views[i]);
+		if (key_ids_repeat(ids, i, views))
+		{
+			snprintf(p->error, sizeof(p->error), "its reply names a key ID already used");
+			ids[i] = NULL;
+			continue;
+		}
 		kme_link_limits(p->s->sae_id, &min_bits, &max_bits, &max_req);
 		entries[nentries].direction = LEDGER_RECEIVE;
 		entries[nentries].peer = p->s->name;
@@ -268,8 +308,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		EnvelopeView *v = &views[i];
 		char		why[256];
 		uint8	   *pt;
-		size_t		key_bytes,
-					off = 0;
+		size_t		off = 0;
 		const uint8 *sb;
 		size_t		sblen;
 		ShareHeader sh;
@@ -277,7 +316,22 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 
 		if (ids[i] == NULL)
 			continue;
-		pt = channel_open(v, p->s->sae_id, ids[i], &key_bytes);
+		{
+			OpenArgs	a = {v, p->s->sae_id, ids[i], 0, NULL};
+			ErrorData  *ed = try_in_subxact(open_reply, &a);
+
+			if (ed)
+			{
+				/* the KME refused its keys: this peer failed, not the retrieval */
+				for (int j = 0; j < v->nkeys; j++)
+					discarded[ndiscarded++] = ids[i][j];
+				snprintf(p->error, sizeof(p->error), "keys of its reply unavailable: %s",
+						 ed->message ? ed->message : "KME error");
+				FreeErrorData(ed);
+				continue;
+			}
+			pt = a.pt;
+		}
 		if (pt == NULL)
 		{
 			for (int j = 0; j < v->nkeys; j++)
@@ -361,12 +415,15 @@ check_access(Wanted *w, int nw, Oid caller)
 static void
 load_local(Wanted *w, int nw, Shareholder *self, MemoryContext caller)
 {
-	Oid			types[1] = {UUIDARRAYOID};
-	Datum		values[1];
+	Oid			types[2] = {UUIDARRAYOID, TEXTOID};
+	Datum		values[2];
 
 	values[0] = uuid_array(w, NULL, nw);
-	if (SPI_execute_with_args("SELECT share FROM ssn.held_share WHERE secret_id = ANY($1)",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	values[1] = CStringGetTextDatum(self->name);
+	/* this node's own shares only: a peer's message cannot stand in for one */
+	if (SPI_execute_with_args("SELECT share FROM ssn.held_share WHERE secret_id IN (SELECT unnest($1))"
+							  " AND origin = $2",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.held_share");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -379,7 +436,7 @@ load_local(Wanted *w, int nw, Shareholder *self, MemoryContext caller)
 		MemoryContext spi;
 		bool		ok;
 
-		if (t == NULL || sh.epoch != t->h.epoch)
+		if (t == NULL || sh.epoch != t->h.epoch || !holds(&t->h, self->share_index))
 			continue;
 		spi = MemoryContextSwitchTo(caller);
 		ok = attach_share(t, SHARE_BYTES(s), SHARE_SIZE(s), &sh, self->share_index, why, sizeof(why));

@@ -58,6 +58,7 @@ typedef struct PendingStore
 {
 	struct PendingStore *parent;
 	MemoryContext cxt;
+	MemoryContext data;			/* the values' copies until the next flush */
 	SubTransactionId subid;
 	ShareholderList *catalog;
 	Oid			share_array_oid;
@@ -122,20 +123,23 @@ static void
 close_blob(PeerQueue *q)
 {
 	bytea	   *b;
+	MemoryContext old;
 
 	if (q->count == 0)
 		return;
 	Assert(pend->nblob < MAX_BLOBS);
+	old = MemoryContextSwitchTo(pend->data);
 	b = palloc(VARHDRSZ + q->blob.len);
 	SET_VARSIZE(b, VARHDRSZ + q->blob.len);
 	memcpy(VARDATA(b), q->blob.data, q->blob.len);
 	sodium_memzero(q->blob.data, q->blob.len);
-	pend->blob_peer[pend->nblob] = CStringGetTextDatum(q->name);
+	pend->blob_peer[pend->nblob] = PointerGetDatum(cstring_to_text_with_len(q->name, strlen(q->name)));
 	pend->blob_count[pend->nblob] = Int32GetDatum(q->count);
 	pend->blob_data[pend->nblob] = PointerGetDatum(b);
 	pend->nblob++;
 	resetStringInfo(&q->blob);
 	q->count = 0;
+	MemoryContextSwitchTo(old);
 }
 
 static PeerQueue *
@@ -143,13 +147,16 @@ peer_queue(const char *name)
 {
 	int			i;
 	PeerQueue  *q;
+	MemoryContext old;
 
 	for (i = 0; i < pend->npq; i++)
 		if (strcmp(pend->pq[i].name, name) == 0)
 			return &pend->pq[i];
 	q = &pend->pq[pend->npq++];
 	strlcpy(q->name, name, sizeof(q->name));
+	old = MemoryContextSwitchTo(pend->cxt);	/* lives as long as the level */
 	initStringInfo(&q->blob);
+	MemoryContextSwitchTo(old);
 	q->count = 0;
 	return q;
 }
@@ -268,6 +275,7 @@ flush_pending(void)
 	MemoryContextSwitchTo(old);
 
 	wipe_pending();
+	MemoryContextReset(pend->data);
 	pend->nsec = pend->nloc = pend->nblob = 0;
 	pend->bytes = 0;
 }
@@ -347,10 +355,15 @@ store_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		pop_level();
 }
 
+/*
+ * Only the current level is written: an outer level's rows written inside a
+ * savepoint would vanish with it (they stay buffered until their level ends).
+ */
 void
 store_flush_pending(void)
 {
-	if (pend && (pend->nsec > 0 || pend->nloc > 0 || pend->nblob > 0 || pend->npq > 0))
+	if (pend && pend->subid == GetCurrentSubTransactionId() &&
+		(pend->nsec > 0 || pend->nloc > 0 || pend->nblob > 0 || pend->npq > 0))
 		flush_pending();
 }
 
@@ -376,6 +389,7 @@ pending_get(void)
 		pend = palloc0(sizeof(PendingStore));
 		pend->parent = parent;
 		pend->cxt = cxt;
+		pend->data = AllocSetContextCreate(cxt, "ssn pending values", ALLOCSET_DEFAULT_SIZES);
 		pend->subid = cur;
 		if (parent)
 			pend->catalog = parent->catalog;
@@ -502,6 +516,8 @@ ssn_store(PG_FUNCTION_ARGS)
 				 errmsg("could not determine the type of the value to store")));
 
 	p = pending_get();
+	/* without its own entry no worker of this node would deliver the shares */
+	(void) catalog_require_self(p->catalog);
 	n = choose_holders(p->catalog, n, chosen);
 	check_k_n(k, n);
 	value_encode(PG_GETARG_DATUM(0), argtype, &v);
@@ -520,7 +536,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	split_into(&v, k, n, xs, h.id, 0, shares);
 	value_wipe(&v);
 
-	old = MemoryContextSwitchTo(p->cxt);
+	old = MemoryContextSwitchTo(p->data);
 	uuid = palloc(sizeof(pg_uuid_t));
 	memcpy(uuid->data, h.id, SHARE_ID_SIZE);
 	for (i = 0; i < n; i++)

@@ -684,7 +684,17 @@ delivery_pass(void)
 	peer_call_reset(rcv, ps.nd);
 
 	t_send = GetCurrentTimestamp();
-	guarded(pass_settle, &ps, err, sizeof(err), NULL);
+	if (!guarded(pass_settle, &ps, err, sizeof(err), NULL))
+	{
+		/*
+		 * Nothing settled: the rows stay and will be resent (receivers store
+		 * idempotently).  Progress is not published, and the peers back off.
+		 */
+		for (i = 0; i < ps.nd; i++)
+			if (ps.d[i].msg)
+				backoff(ps.d[i].rt);
+		return Max(ssn_channel_retry_max_ms / 10, 100);
+	}
 	if (ps.nd > 0)
 		elog(DEBUG1, "ssn delivery pass to %d peers: collect %ld ms, ping, seal and send %ld ms, wait for the peers %ld ms, settle %ld ms",
 			 ps.nd, TimestampDifferenceMilliseconds(t_start, t_collect),
@@ -832,6 +842,7 @@ ssn_node_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(ssn_database, NULL, 0);
+	catalog_set_safe_search_path();
 	pgstat_report_appname("ssn node worker");
 
 	SpinLockAcquire(&ssn_shared->mutex);
