@@ -91,6 +91,26 @@ CREATE TABLE ssn.secret_grant (
 );
 SELECT pg_catalog.pg_extension_config_dump('ssn.secret_grant', '');
 
+-- a shareholder with shares waiting for it is not removed by accident
+CREATE OR REPLACE FUNCTION ssn.remove_shareholder(name text) RETURNS boolean
+	LANGUAGE plpgsql AS $$
+DECLARE
+	pending bigint;
+BEGIN
+	SELECT coalesce(sum(o.shares), 0) INTO pending FROM ssn.outbox o WHERE o.peer = remove_shareholder.name;
+	IF pending > 0 THEN
+		RAISE EXCEPTION 'shareholder "%" still has % shares waiting in the outbox', remove_shareholder.name, pending
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Let them be delivered (ssn.wait_delivered), or delete them from ssn.outbox if they are to be given up.';
+	END IF;
+	DELETE FROM ssn.shareholder s WHERE s.name = remove_shareholder.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'shareholder "%" does not exist', remove_shareholder.name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN true;
+END $$;
+
 ---------------------------------------------------------------------------
 -- the shareholder's storage: the one share this node holds of each secret
 ---------------------------------------------------------------------------

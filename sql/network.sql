@@ -138,6 +138,13 @@ RESET search_path;
 RESET ROLE;
 DROP SCHEMA trap CASCADE;
 
+-- a value whose share no message can carry (ssn.channel_batch_size, 1 MB) is
+-- refused, not queued forever
+SELECT ssn_store(repeat('x', 1100000), 2, 3);
+
+-- a shareholder with shares waiting for it is not removed by accident
+SELECT ssn.remove_shareholder('ghost1');
+
 -- the channel functions are for the peer role only
 SET ROLE ssn_reader;
 SELECT ssn.channel_ping();

@@ -531,6 +531,16 @@ ssn_store(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 		xs[i] = h.holders[i] = (uint8) chosen[i]->share_index;
 	payload_len = v.field == SHARE_FIELD_PRIME ? FP_BYTES : (uint32) v.len;
+	/* a share travels in one message: one that no message can hold would never leave */
+	if ((int64) payload_len + SHARE_HEADER_SIZE > (int64) ssn_channel_batch_kb * 1024)
+	{
+		value_wipe(&v);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value is too large to store: its shares of %u bytes exceed ssn.channel_batch_size (%d kB)",
+						payload_len + SHARE_HEADER_SIZE, ssn_channel_batch_kb),
+				 errhint("Raise ssn.channel_batch_size on every node (and the links' key pools), or store the value in parts.")));
+	}
 	for (i = 0; i < n; i++)
 		shares[i] = share_alloc(payload_len);
 	split_into(&v, k, n, xs, h.id, 0, shares);
