@@ -28,7 +28,7 @@ channel_kind_name(int kind)
 	return "unknown";
 }
 
-int
+static int
 channel_key_size_bits(size_t len, int nkeys, int min_bits)
 {
 	size_t		need = envelope_key_bytes(len);
@@ -107,6 +107,17 @@ channel_seal(const char *self_name, const Shareholder *peer, int kind,
 	return m;
 }
 
+int
+channel_received_key_bits(const EnvelopeView *v, const char *sender_sae)
+{
+	int			min_bits,
+				max_bits,
+				max_req;
+
+	kme_link_limits(sender_sae, &min_bits, &max_bits, &max_req);
+	return channel_key_size_bits(v->len, v->nkeys, min_bits);
+}
+
 void
 channel_settle(SealedMessage *m, const char *state, bool autonomous)
 {
@@ -143,17 +154,12 @@ channel_key_ids(const EnvelopeView *v)
 uint8 *
 channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids, size_t *key_bytes)
 {
-	int			min_bits,
-				max_bits,
-				max_req;
-	int			size_bits;
 	KmeKeyBatch *batch;
 	uint8	   *pt = palloc(Max(v->len, 1));
 	bool		ok;
 
-	kme_link_limits(sender_sae, &min_bits, &max_bits, &max_req);
-	size_bits = channel_key_size_bits(v->len, v->nkeys, min_bits);
-	batch = kme_get_dec_keys(sender_sae, (const char *const *) key_ids, v->nkeys, size_bits);
+	batch = kme_get_dec_keys(sender_sae, (const char *const *) key_ids, v->nkeys,
+							 channel_received_key_bits(v, sender_sae));
 	ok = envelope_open(v, batch->material, batch->material_len, pt);
 	*key_bytes = batch->material_len;
 	kme_batch_free(batch);
@@ -223,4 +229,39 @@ try_in_subxact(void (*fn) (void *), void *arg)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return ed;
+}
+
+typedef struct OpenArgs
+{
+	const EnvelopeView *v;
+	const char *sae;
+	char	  **ids;
+	size_t		key_bytes;
+	uint8	   *pt;
+} OpenArgs;
+
+static void
+open_fn(void *arg)
+{
+	OpenArgs   *a = (OpenArgs *) arg;
+
+	a->pt = channel_open(a->v, a->sae, a->ids, &a->key_bytes);
+}
+
+uint8 *
+channel_open_guarded(const EnvelopeView *v, const char *sender_sae, char **key_ids,
+					 size_t *key_bytes, char **failure)
+{
+	OpenArgs	a = {v, sender_sae, key_ids, 0, NULL};
+	ErrorData  *ed = try_in_subxact(open_fn, &a);
+
+	*failure = NULL;
+	*key_bytes = a.key_bytes;
+	if (ed)
+	{
+		*failure = pstrdup(ed->message ? ed->message : "KME error");
+		FreeErrorData(ed);
+		return NULL;
+	}
+	return a.pt;
 }

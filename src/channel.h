@@ -43,8 +43,8 @@ extern SealedMessage *channel_seal(const char *self_name, const Shareholder *pee
 
 extern void channel_settle(SealedMessage *m, const char *state, bool autonomous);
 
-/* the size in bits of each of nkeys keys of a message of len plaintext bytes */
-extern int	channel_key_size_bits(size_t len, int nkeys, int min_bits);
+/* the size in bits of each key of a received message (the sender's key plan) */
+extern int	channel_received_key_bits(const EnvelopeView *v, const char *sender_sae);
 
 /* the key IDs of a parsed envelope, as palloc'd strings */
 extern char **channel_key_ids(const EnvelopeView *v);
@@ -59,6 +59,13 @@ extern char *channel_name(const uint8 *p, size_t len);
  */
 extern uint8 *channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids,
 						   size_t *key_bytes);
+
+/*
+ * channel_open in a subtransaction: a KME that refuses the keys (unknown or
+ * already delivered IDs) fails this message only; *failure says why.
+ */
+extern uint8 *channel_open_guarded(const EnvelopeView *v, const char *sender_sae,
+								   char **key_ids, size_t *key_bytes, char **failure);
 
 /* add to ssn.link_stats (current transaction) */
 typedef struct LinkCounts

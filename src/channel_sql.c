@@ -24,7 +24,6 @@
 #include "channel.h"
 #include "executor/spi.h"
 #include "key_ledger.h"
-#include "kme_client.h"
 #include "miscadmin.h"
 #include "secret_handle.h"
 #include "share_batch.h"
@@ -148,42 +147,6 @@ ssn_channel_announce(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(refuse(sender, "replayed key IDs", "a key ID of the message was seen before"));
 	record_receive(peer, ids, n, size_bits);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("announced %d keys", n)));
-}
-
-typedef struct OpenArgs
-{
-	const EnvelopeView *v;
-	const char *sae;
-	char	  **ids;
-	size_t		key_bytes;
-	uint8	   *pt;
-} OpenArgs;
-
-static void
-open_fn(void *arg)
-{
-	OpenArgs   *a = (OpenArgs *) arg;
-
-	a->pt = channel_open(a->v, a->sae, a->ids, &a->key_bytes);
-}
-
-/* channel_open, where a KME refusal becomes a refused message, not an error */
-static uint8 *
-open_guarded(const EnvelopeView *v, const char *sae, char **ids, size_t *key_bytes,
-			 char **failure)
-{
-	OpenArgs	a = {v, sae, ids, 0, NULL};
-	ErrorData  *ed = try_in_subxact(open_fn, &a);
-
-	*failure = NULL;
-	*key_bytes = a.key_bytes;
-	if (ed)
-	{
-		*failure = pstrdup(ed->message ? ed->message : "KME error");
-		FreeErrorData(ed);
-		return NULL;
-	}
-	return a.pt;
 }
 
 #define INSERT_SHARES \
@@ -370,16 +333,9 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 	if (st < 0)
 		PG_RETURN_TEXT_P(refuse(sender, "replayed key IDs", "a key ID of the message was seen before"));
 	if (st == 0)
-	{
-		int			min_bits,
-					max_bits,
-					max_req;
+		record_receive(peer, ids, v.nkeys, channel_received_key_bits(&v, peer->sae_id));
 
-		kme_link_limits(peer->sae_id, &min_bits, &max_bits, &max_req);
-		record_receive(peer, ids, v.nkeys, channel_key_size_bits(v.len, v.nkeys, min_bits));
-	}
-
-	pt = open_guarded(&v, peer->sae_id, ids, &key_bytes, &failure);
+	pt = channel_open_guarded(&v, peer->sae_id, ids, &key_bytes, &failure);
 	if (failure)
 	{
 		ledger_finish((const char *const *) ids, v.nkeys, "discarded", false);

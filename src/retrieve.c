@@ -16,7 +16,6 @@
 #include "funcapi.h"
 #include "guc.h"
 #include "key_ledger.h"
-#include "kme_client.h"
 #include "miscadmin.h"
 #include "peer_conn.h"
 #include "secret_handle.h"
@@ -184,23 +183,6 @@ key_ids_repeat(char ***ids, int i, const EnvelopeView *views)
 	return false;
 }
 
-typedef struct OpenArgs
-{
-	const EnvelopeView *v;
-	const char *sae;
-	char	  **ids;
-	size_t		key_bytes;
-	uint8	   *pt;
-} OpenArgs;
-
-static void
-open_reply(void *arg)
-{
-	OpenArgs   *a = (OpenArgs *) arg;
-
-	a->pt = channel_open(a->v, a->sae, a->ids, &a->key_bytes);
-}
-
 /* Ask the given peers for their shares of the secrets they hold. */
 static void
 fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *self)
@@ -256,9 +238,6 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		char		why[256];
 		char	   *sender,
 				   *receiver;
-		int			min_bits,
-					max_bits,
-					max_req;
 
 		if (serve[i].res == NULL || take[i].res == NULL)
 		{
@@ -286,12 +265,11 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			ids[i] = NULL;
 			continue;
 		}
-		kme_link_limits(p->s->sae_id, &min_bits, &max_bits, &max_req);
 		entries[nentries].direction = LEDGER_RECEIVE;
 		entries[nentries].peer = p->s->name;
 		entries[nentries].peer_sae = p->s->sae_id;
 		entries[nentries].purpose = "retrieve";
-		entries[nentries].size_bits = channel_key_size_bits(views[i].len, views[i].nkeys, min_bits);
+		entries[nentries].size_bits = channel_received_key_bits(&views[i], p->s->sae_id);
 		entries[nentries].nids = views[i].nkeys;
 		entries[nentries].key_ids = (const char *const *) ids[i];
 		nentries++;
@@ -308,7 +286,9 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		EnvelopeView *v = &views[i];
 		char		why[256];
 		uint8	   *pt;
-		size_t		off = 0;
+		char	   *failure;
+		size_t		key_bytes,
+					off = 0;
 		const uint8 *sb;
 		size_t		sblen;
 		ShareHeader sh;
@@ -316,21 +296,14 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 
 		if (ids[i] == NULL)
 			continue;
+		pt = channel_open_guarded(v, p->s->sae_id, ids[i], &key_bytes, &failure);
+		if (failure)
 		{
-			OpenArgs	a = {v, p->s->sae_id, ids[i], 0, NULL};
-			ErrorData  *ed = try_in_subxact(open_reply, &a);
-
-			if (ed)
-			{
-				/* the KME refused its keys: this peer failed, not the retrieval */
-				for (int j = 0; j < v->nkeys; j++)
-					discarded[ndiscarded++] = ids[i][j];
-				snprintf(p->error, sizeof(p->error), "keys of its reply unavailable: %s",
-						 ed->message ? ed->message : "KME error");
-				FreeErrorData(ed);
-				continue;
-			}
-			pt = a.pt;
+			/* the KME refused its keys: this peer failed, not the retrieval */
+			for (int j = 0; j < v->nkeys; j++)
+				discarded[ndiscarded++] = ids[i][j];
+			snprintf(p->error, sizeof(p->error), "keys of its reply unavailable: %s", failure);
+			continue;
 		}
 		if (pt == NULL)
 		{
@@ -579,17 +552,11 @@ ssn_retrieve_text(PG_FUNCTION_ARGS)
 {
 	Wanted	   *w = palloc0(sizeof(Wanted));
 	ShareValue	v;
-	char	   *str;
-	text	   *result;
 
 	handle_read(PG_GETARG_DATUM(0), &w->h);
 	gather(w, 1);
 	rebuild_wanted(w, &v);
-	str = value_to_cstring(&v);
-	value_wipe(&v);
-	result = cstring_to_text(str);
-	explicit_bzero(str, strlen(str));
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(value_to_text_wiped(&v));
 }
 
 Datum
@@ -660,23 +627,20 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 	out = palloc(sizeof(Datum) * Max(count, 1));
 	outnull = palloc(sizeof(bool) * Max(count, 1));
 	{
-		char	  **texts = palloc0(sizeof(char *) * Max(nw, 1));
+		text	  **texts = palloc0(sizeof(text *) * Max(nw, 1));
 
 		for (i = 0; i < nw; i++)
 		{
 			ShareValue	v;
 
 			rebuild_wanted(&w[i], &v);
-			texts[i] = value_to_cstring(&v);
-			value_wipe(&v);
+			texts[i] = value_to_text_wiped(&v);
 		}
 		for (i = 0; i < count; i++)
 		{
 			outnull[i] = map[i] < 0;
-			out[i] = outnull[i] ? (Datum) 0 : CStringGetTextDatum(texts[map[i]]);
+			out[i] = outnull[i] ? (Datum) 0 : PointerGetDatum(texts[map[i]]);
 		}
-		for (i = 0; i < nw; i++)
-			explicit_bzero(texts[i], strlen(texts[i]));
 	}
 	dims[0] = count;
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(out, outnull, count ? 1 : 0, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));

@@ -404,18 +404,12 @@ ssn_combine_text(PG_FUNCTION_ARGS)
 {
 	ShareSet	set;
 	ShareValue	v;
-	char	   *str;
-	text	   *result;
 
 	collect_shares(PG_GETARG_ARRAYTYPE_P(0), &set);
 	if (set.m == 0)
 		PG_RETURN_NULL();
 	rebuild(&set, &v);
-	str = value_to_cstring(&v);
-	value_wipe(&v);
-	result = cstring_to_text(str);
-	explicit_bzero(str, strlen(str));
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(value_to_text_wiped(&v));
 }
 
 void

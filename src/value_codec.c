@@ -668,3 +668,16 @@ value_result_type_arg(FunctionCallInfo fcinfo, int argno)
 				 errhint("Pass a typed NULL as the second argument, e.g. NULL::int8.")));
 	return want;
 }
+
+text *
+value_to_text_wiped(ShareValue *v)
+{
+	char	   *str = value_to_cstring(v);
+	text	   *result;
+
+	value_wipe(v);
+	result = cstring_to_text(str);
+	explicit_bzero(str, strlen(str));
+	pfree(str);
+	return result;
+}

@@ -52,6 +52,9 @@ extern Datum value_decode(ShareValue *v, Oid want);
 /* The value as text, in the notation of its own type; exact for any number. */
 extern char *value_to_cstring(ShareValue *v);
 
+/* The same as a text datum; the value and the intermediate string are wiped. */
+extern text *value_to_text_wiped(ShareValue *v);
+
 /* Parse a public numeric constant as an integer and a scale (for algebra). */
 extern void numeric_to_field(Datum num, fp_t *out, uint16 *scale);
 

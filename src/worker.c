@@ -18,7 +18,6 @@
 #include "catalog/pg_type.h"
 #include "channel.h"
 #include "catalog/namespace.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "guc.h"
 #include "key_ledger.h"
@@ -205,6 +204,7 @@ backoff(PeerRuntime *rt)
 /* What one peer's message of this pass carries. */
 typedef struct Delivery
 {
+	const char *self;			/* this node's name */
 	Shareholder *peer;
 	PeerRuntime *rt;
 	int64	   *ids;			/* outbox rows */
@@ -223,6 +223,18 @@ typedef struct Delivery
 	bool		ok;
 	char	   *status;
 } Delivery;
+
+/*
+ * Whether ssn.<name> exists, i.e. the extension (at the version that has it) is
+ * installed in this database; syscache lookups only, cheap on every pass.
+ */
+static bool
+ssn_table_exists(const char *name)
+{
+	Oid			nsp = get_namespace_oid("ssn", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
+}
 
 /* Run fn in its own transaction; on error, report it into err and roll back. */
 static bool
@@ -304,8 +316,7 @@ pass_collect(void *arg)
 	int64		limit = (int64) ssn_channel_batch_kb * 1024;
 
 	ps->ready = false;
-	if (!OidIsValid(get_extension_oid("ssn", true)) ||
-		!OidIsValid(get_relname_relid("outbox", get_namespace_oid("ssn", true))))
+	if (!ssn_table_exists("outbox"))
 		return;
 	ps->cat = catalog_load();
 	if (ps->cat->self < 0)
@@ -343,6 +354,7 @@ pass_collect(void *arg)
 		}
 		d = &ps->d[ps->nd++];
 		d->peer = s;
+		d->self = ps->self->name;
 		d->rt = rt;
 		{
 			MemoryContext spi = MemoryContextSwitchTo(cxt);
@@ -384,7 +396,7 @@ static void
 pass_seal(void *arg)
 {
 	Delivery   *d = (Delivery *) arg;
-	char	   *self = catalog_self_name();
+	const char *self = d->self;
 	KmeStatus	st;
 	int64		avail;
 
@@ -721,10 +733,10 @@ delivery_pass(void)
 static void
 sweep_ledger(void *arg)
 {
-	if (!OidIsValid(get_extension_oid("ssn", true)))
+	if (!ssn_table_exists("key_ledger"))
 		return;
 	*(int64 *) arg = ledger_sweep(false);
-	if (!OidIsValid(get_relname_relid("message_seen", get_namespace_oid("ssn", true))))
+	if (!ssn_table_exists("message_seen"))
 		return;
 
 	/*
@@ -752,8 +764,7 @@ health_load(void *arg)
 	Health	   *h = (Health *) arg;
 
 	h->cat = NULL;
-	if (!OidIsValid(get_extension_oid("ssn", true)) ||
-		!OidIsValid(get_relname_relid("peer_health", get_namespace_oid("ssn", true))))
+	if (!ssn_table_exists("peer_health"))
 		return;
 	h->cat = catalog_load();
 }
