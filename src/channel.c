@@ -12,6 +12,8 @@
 #include "utils/resowner.h"
 #include "access/xact.h"
 #include "kme_client.h"
+#include "guc.h"
+#include "peer_conn.h"
 
 const char *
 channel_kind_name(int kind)
@@ -24,6 +26,8 @@ channel_kind_name(int kind)
 			return "reply";
 		case MSG_KIND_TEST:
 			return "test";
+		case MSG_KIND_PARTS:
+			return "parts";
 	}
 	return "unknown";
 }
@@ -264,4 +268,97 @@ channel_open_guarded(const EnvelopeView *v, const char *sender_sae, char **key_i
 		return NULL;
 	}
 	return a.pt;
+}
+
+void
+channel_prepare_calls(const SealedMessage *m, const Shareholder *peer, const char *self,
+					  PeerCall *ann, PeerCall *rcv)
+{
+	static Oid	ann_types[3] = {TEXTOID, TEXTARRAYOID, INT4OID};
+	static Oid	rcv_types[1] = {BYTEAOID};
+	static const int binary = 1;
+	const char **av = palloc(sizeof(char *) * 3);
+	const char **rv = palloc(sizeof(char *));
+	int		   *rl = palloc(sizeof(int));
+	StringInfoData ids;
+
+	/* the key IDs as a text[] literal */
+	initStringInfo(&ids);
+	appendStringInfoChar(&ids, '{');
+	for (int j = 0; j < m->nkeys; j++)
+	{
+		appendStringInfo(&ids, "%s\"", j ? "," : "");
+		for (const char *c = m->key_ids[j]; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				appendStringInfoChar(&ids, '\\');
+			appendStringInfoChar(&ids, *c);
+		}
+		appendStringInfoChar(&ids, '"');
+	}
+	appendStringInfoChar(&ids, '}');
+	av[0] = self;
+	av[1] = ids.data;
+	av[2] = psprintf("%d", m->size_bits);
+	ann->peer = rcv->peer = peer->name;
+	ann->conninfo = rcv->conninfo = peer->conninfo;
+	ann->sql = "SELECT ssn.channel_announce($1, $2, $3)";
+	ann->nparams = 3;
+	ann->types = ann_types;
+	ann->values = av;
+	rv[0] = VARDATA(m->envelope);
+	*rl = VARSIZE(m->envelope) - VARHDRSZ;
+	rcv->sql = "SELECT ssn.channel_receive($1)";
+	rcv->nparams = 1;
+	rcv->types = rcv_types;
+	rcv->values = rv;
+	rcv->lengths = rl;
+	rcv->formats = &binary;
+}
+
+char *
+channel_send_now(const char *self_name, const Shareholder *peer, int kind,
+				 const uint8 *plaintext, size_t len, const char *purpose, char **error)
+{
+	SealedMessage *m;
+	PeerCall	ann,
+				rcv;
+	const char *v;
+	char	   *status = NULL;
+	LinkCounts	c = {0};
+
+	*error = NULL;
+	m = channel_seal(self_name, peer, kind, plaintext, len, purpose, true);
+	memset(&ann, 0, sizeof(ann));
+	memset(&rcv, 0, sizeof(rcv));
+	channel_prepare_calls(m, peer, self_name, &ann, &rcv);
+	/* the receiver's ledger rows commit before its dec_keys */
+	peer_call_all(&ann, 1, ssn_peer_timeout_ms);
+	v = peer_call_value(&ann, NULL);
+	if (v == NULL || strncmp(v, "announced", 9) != 0)
+		*error = pstrdup(v ? v : ann.error);
+	else
+	{
+		peer_call_all(&rcv, 1, Max(ssn_peer_timeout_ms, 60000));
+		v = peer_call_value(&rcv, NULL);
+		if (v == NULL)
+			*error = pstrdup(rcv.error);
+		else if (strncmp(v, "rejected", 8) == 0)
+			*error = pstrdup(v);
+		else
+			status = pstrdup(v);
+	}
+	/* a message that may have arrived spent its keys; one never sent did too (OTP) */
+	channel_settle(m, status ? "used" : "discarded", true);
+	if (status)
+	{
+		c.messages = 1;
+		c.payload_bytes = len;
+		c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
+		c.key_bytes = m->key_bytes;
+		channel_account(peer->name, "send", &c);
+	}
+	peer_call_reset(&ann, 1);
+	peer_call_reset(&rcv, 1);
+	return status;
 }

@@ -19,6 +19,7 @@
 #define MSG_KIND_SHARES 1		/* shares for the receiver to hold */
 #define MSG_KIND_REPLY	2		/* shares served back to the SSA that asked */
 #define MSG_KIND_TEST	3		/* a test message (ssn.channel_seal_test) */
+#define MSG_KIND_PARTS	4		/* re-sharing contributions for a degree reduction */
 
 extern const char *channel_kind_name(int kind);
 
@@ -66,6 +67,29 @@ extern uint8 *channel_open(const EnvelopeView *v, const char *sender_sae, char *
  */
 extern uint8 *channel_open_guarded(const EnvelopeView *v, const char *sender_sae,
 								   char **key_ids, size_t *key_bytes, char **failure);
+
+/*
+ * Seal a reply of shares for the SSA that asked and keep it for the next
+ * ssn.channel_take() on this connection (channel_sql.c).
+ */
+extern void channel_reply_pending(const Shareholder *self, const Shareholder *requester,
+								  const uint8 *pt, size_t len, int nshares, int64 share_bytes,
+								  const char *purpose);
+
+struct PeerCall;
+
+/* the announcement and the message calls of a sealed message (peer_conn.h) */
+extern void channel_prepare_calls(const SealedMessage *m, const Shareholder *peer,
+								  const char *self, struct PeerCall *ann, struct PeerCall *rcv);
+
+/*
+ * Seal a message for peer and deliver it now (announce, then receive), from a
+ * backend rather than the worker; the keys are settled either way.  Returns the
+ * receiver's status, or NULL with *error set if it could not be delivered.
+ */
+extern char *channel_send_now(const char *self_name, const Shareholder *peer, int kind,
+							  const uint8 *plaintext, size_t len, const char *purpose,
+							  char **error);
 
 /* add to ssn.link_stats (current transaction) */
 typedef struct LinkCounts

@@ -22,6 +22,7 @@
 #include "catalog.h"
 #include "catalog/pg_type.h"
 #include "channel.h"
+#include "compute.h"
 #include "executor/spi.h"
 #include "key_ledger.h"
 #include "miscadmin.h"
@@ -363,6 +364,21 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 			else
 				result = cstring_to_text(psprintf("stored %d shares (%d new)", total, stored));
 			break;
+		case MSG_KIND_PARTS:
+			why[0] = '\0';
+			if (!note_message(v.msg_id, sender, v.kind, 0))
+			{
+				result = cstring_to_text("duplicate message of parts");
+				break;
+			}
+			total = compute_receive_parts(pt, v.len, self, peer, why, sizeof(why));
+			if (total < 0)
+			{
+				sodium_memzero(pt, v.len);
+				PG_RETURN_TEXT_P(refuse(sender, "malformed re-sharing parts in an authentic message", why));
+			}
+			result = cstring_to_text(psprintf("stored %d parts", total));
+			break;
 		case MSG_KIND_TEST:
 			if (!note_message(v.msg_id, sender, v.kind, 0))
 				result = cstring_to_text("duplicate test message");
@@ -386,6 +402,46 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(result);
 }
 
+/*
+ * Seal a reply of shares for the SSA that asked and keep it for channel_take
+ * (one reply per connection; one never taken has its keys discarded).
+ */
+void
+channel_reply_pending(const Shareholder *self, const Shareholder *requester,
+					  const uint8 *pt, size_t len, int nshares, int64 share_bytes,
+					  const char *purpose)
+{
+	SealedMessage *m;
+	MemoryContext old;
+	LinkCounts	c = {0};
+
+	if (pending_reply)
+	{
+		/* a reply never taken: its keys are spent */
+		ledger_finish((const char *const *) pending_ids, pending_nids, "discarded", false);
+		pfree(pending_reply);
+		pending_reply = NULL;
+	}
+	m = channel_seal(self->name, requester, MSG_KIND_REPLY, pt, len, purpose, false);
+
+	c.messages = 1;
+	c.shares = nshares;
+	c.share_bytes = share_bytes;
+	c.payload_bytes = len;
+	c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
+	c.key_bytes = m->key_bytes;
+	channel_account(requester->name, "send", &c);
+
+	/* last: nothing after this may fail, or the reply would outlive its ledger rows */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	pending_reply = (bytea *) PG_DETOAST_DATUM_COPY(PointerGetDatum(m->envelope));
+	pending_ids = palloc(sizeof(char *) * m->nkeys);
+	for (int i = 0; i < m->nkeys; i++)
+		pending_ids[i] = pstrdup(m->key_ids[i]);
+	pending_nids = m->nkeys;
+	MemoryContextSwitchTo(old);
+}
+
 Datum
 ssn_channel_serve(PG_FUNCTION_ARGS)
 {
@@ -398,17 +454,8 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	StringInfoData pt;
 	int			n = 0;
-	SealedMessage *m;
-	MemoryContext old;
 	LinkCounts	c = {0};
 
-	if (pending_reply)
-	{
-		/* a reply never taken: its keys are spent */
-		ledger_finish((const char *const *) pending_ids, pending_nids, "discarded", false);
-		pfree(pending_reply);
-		pending_reply = NULL;
-	}
 	initStringInfo(&pt);
 	values[0] = idarr;
 	values[1] = CStringGetTextDatum(requester);
@@ -439,24 +486,8 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	m = channel_seal(self->name, peer, MSG_KIND_REPLY, (uint8 *) pt.data, pt.len, "serve", false);
+	channel_reply_pending(self, peer, (uint8 *) pt.data, pt.len, n, c.share_bytes, "serve");
 	sodium_memzero(pt.data, pt.maxlen);
-
-	c.messages = 1;
-	c.shares = n;
-	c.payload_bytes = pt.len;
-	c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
-	c.key_bytes = m->key_bytes;
-	channel_account(requester, "send", &c);
-
-	/* last: nothing after this may fail, or the reply would outlive its ledger rows */
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	pending_reply = (bytea *) PG_DETOAST_DATUM_COPY(PointerGetDatum(m->envelope));
-	pending_ids = palloc(sizeof(char *) * m->nkeys);
-	for (int i = 0; i < m->nkeys; i++)
-		pending_ids[i] = pstrdup(m->key_ids[i]);
-	pending_nids = m->nkeys;
-	MemoryContextSwitchTo(old);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ready: %d shares", n)));
 }
 

@@ -12,6 +12,9 @@
 #include "catalog.h"
 #include "catalog/pg_type.h"
 #include "channel.h"
+#include "compute.h"
+#include "compute_eval.h"
+#include "secret_expr.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "guc.h"
@@ -37,8 +40,9 @@ PG_FUNCTION_INFO_V1(ssn_revoke);
 typedef struct Wanted
 {
 	SecretHandle h;
+	int			need;			/* shares to rebuild: k, or more for a product */
+	bool		computed;		/* a result of a program: no handle to match */
 	int			have;
-	bool		access_checked;
 	struct varlena *shares[SHARE_MAX_N];
 	uint8		have_x[SHARE_MAX_N + 1];
 } Wanted;
@@ -149,8 +153,17 @@ attach_share(Wanted *w, const uint8 *bytes, size_t len, const ShareHeader *sh, i
 {
 	struct varlena *v;
 
-	if (sh->x != x || sh->epoch != w->h.epoch || sh->k != w->h.k || sh->n != w->h.n ||
-		sh->type != w->h.type)
+	if (w->computed)
+	{
+		if (sh->x != x || sh->degree + 1 > w->need)
+		{
+			snprintf(why, whylen, "its result share (x=%d, degree %d) does not match the request",
+					 sh->x, sh->degree);
+			return false;
+		}
+	}
+	else if (sh->x != x || sh->epoch != w->h.epoch || sh->k != w->h.k || sh->n != w->h.n ||
+			 sh->type != w->h.type)
 	{
 		snprintf(why, whylen, "its share of secret %s does not match the handle (x=%d, epoch %u, k=%d, n=%d)",
 				 uuid_text(w->h.id), sh->x, sh->epoch, sh->k, sh->n);
@@ -184,12 +197,23 @@ key_ids_repeat(char ***ids, int i, const EnvelopeView *views)
 }
 
 /* Ask the given peers for their shares of the secrets they hold. */
+typedef struct Program
+{
+	const uint8 *bytes;
+	size_t		len;
+} Program;
+
 static void
-fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *self)
+fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *self,
+			const Program *prog)
 {
 	PeerCall   *serve = palloc0(sizeof(PeerCall) * npick);
 	PeerCall   *take = palloc0(sizeof(PeerCall) * npick);
-	Oid			types[2] = {TEXTOID, TEXTOID};
+	static Oid	types[2] = {TEXTOID, TEXTOID};
+	static Oid	ctypes[2] = {TEXTOID, BYTEAOID};
+	static const int cformats[2] = {0, 1};
+	int			plen = prog ? (int) prog->len : 0;
+	int			clengths[2] = {0, plen};
 	EnvelopeView *views;
 	char	 ***ids;
 	LedgerEntries *entries;
@@ -205,23 +229,34 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	{
 		PeerState  *p = &ps[pick[i]];
 		const char **vals = palloc(sizeof(char *) * 2);
-		Datum		arr = uuid_array(w, p->asked, p->nasked);
 
 		vals[0] = self;
-		vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, arr);
 		serve[i].peer = p->s->name;
 		serve[i].conninfo = p->s->conninfo;
-		serve[i].sql = "SELECT ssn.channel_serve($1, $2::uuid[])";
 		serve[i].nparams = 2;
-		serve[i].types = types;
 		serve[i].values = vals;
+		if (prog)
+		{
+			/* every asked shareholder evaluates the whole program */
+			vals[1] = (const char *) prog->bytes;
+			serve[i].sql = "SELECT ssn.channel_compute($1, $2)";
+			serve[i].types = ctypes;
+			serve[i].lengths = clengths;
+			serve[i].formats = cformats;
+		}
+		else
+		{
+			vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, uuid_array(w, p->asked, p->nasked));
+			serve[i].sql = "SELECT ssn.channel_serve($1, $2::uuid[])";
+			serve[i].types = types;
+		}
 		take[i].peer = p->s->name;
 		take[i].conninfo = p->s->conninfo;
 		take[i].sql = "SELECT ssn.channel_take()";
 		take[i].result_format = 1;
 		p->tried = true;
 	}
-	peer_call_all(serve, npick, ssn_peer_timeout_ms);
+	peer_call_all(serve, npick, prog ? Max(ssn_peer_timeout_ms, 600000) : ssn_peer_timeout_ms);
 	for (i = 0; i < npick; i++)
 		take[i].skip = serve[i].res == NULL;
 	peer_call_all(take, npick, ssn_peer_timeout_ms);
@@ -268,7 +303,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		entries[nentries].direction = LEDGER_RECEIVE;
 		entries[nentries].peer = p->s->name;
 		entries[nentries].peer_sae = p->s->sae_id;
-		entries[nentries].purpose = "retrieve";
+		entries[nentries].purpose = prog ? "compute" : "retrieve";
 		entries[nentries].size_bits = channel_received_key_bits(&views[i], p->s->sae_id);
 		entries[nentries].nids = views[i].nkeys;
 		entries[nentries].key_ids = (const char *const *) ids[i];
@@ -343,46 +378,81 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	peer_call_reset(take, npick);
 }
 
+/* an array of uuids from 16-byte ids */
+static Datum
+uuid_array_of(const uint8 *ids, int n)
+{
+	Datum	   *d = palloc_extended(sizeof(Datum) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+		d[i] = UUIDPGetDatum((pg_uuid_t *) (ids + (size_t) i * SHARE_ID_SIZE));
+	return PointerGetDatum(construct_array(d, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/*
+ * The caller may retrieve every one of n distinct secrets (ids: n * 16 bytes):
+ * it owns them (or is a member of the owner) or was granted them.  One pass
+ * over ssn.secret; the roles the caller belongs to are looked up once.
+ */
 static void
-check_access(Wanted *w, int nw, Oid caller)
+check_access_ids(const uint8 *ids, int n, Oid caller)
 {
 	Oid			types[2] = {UUIDARRAYOID, OIDOID};
 	Datum		values[2];
-	int			i;
+	bool		isnull;
+	int64		found;
+	Datum		denied;
 
-	values[0] = uuid_array(w, NULL, nw);
+	if (n == 0)
+		return;
+	values[0] = uuid_array_of(ids, n);
 	values[1] = ObjectIdGetDatum(caller);
-	if (SPI_execute_with_args("SELECT s.id, pg_has_role($2, s.owner, 'USAGE')"
-							  " OR EXISTS (SELECT FROM ssn.secret_grant g WHERE g.secret_id = s.id"
-							  "            AND pg_has_role($2, g.grantee, 'USAGE')),"
-							  " s.owner::regrole::text"
-							  " FROM ssn.secret s WHERE s.id = ANY($1)",
-							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("WITH mine AS MATERIALIZED (SELECT array_agg(oid) AS roles FROM pg_catalog.pg_authid"
+							  "                          WHERE pg_has_role($2, oid, 'USAGE'))"
+							  " SELECT count(*),"
+							  "  (array_agg(s.id) FILTER (WHERE NOT s.owner = ANY(mine.roles)"
+							  "     AND NOT EXISTS (SELECT FROM ssn.secret_grant g WHERE g.secret_id = s.id"
+							  "                     AND g.grantee = ANY(mine.roles))))[1],"
+							  "  (array_agg(s.owner::regrole::text) FILTER (WHERE NOT s.owner = ANY(mine.roles)"
+							  "     AND NOT EXISTS (SELECT FROM ssn.secret_grant g WHERE g.secret_id = s.id"
+							  "                     AND g.grantee = ANY(mine.roles))))[1]"
+							  " FROM ssn.secret s, mine WHERE s.id = ANY($1)",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read ssn.secret");
-	for (uint64 r = 0; r < SPI_processed; r++)
+	found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	denied = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to retrieve secret %s", uuid_text(DatumGetUUIDP(denied)->data)),
+				 errdetail("It belongs to role %s, which has not granted it to you.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)),
+				 errhint("Its owner can run ssn_grant(handle, role).")));
+	if (found < n)
 	{
-		bool		isnull;
-		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-		Wanted	   *t = find_wanted(w, nw, u->data);
-
-		if (t == NULL)
-			continue;
-		t->access_checked = true;
-		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to retrieve secret %s", uuid_text(t->h.id)),
-					 errdetail("It belongs to role %s, which has not granted it to you.",
-							   SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3)),
-					 errhint("Its owner can run ssn_grant(handle, role).")));
+		/* name one that is missing */
+		if (SPI_execute_with_args("SELECT u FROM unnest($1) AS u WHERE NOT EXISTS"
+								  " (SELECT FROM ssn.secret s WHERE s.id = u) LIMIT 1",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read ssn.secret");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("secret %s is not known on this node",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errdetail("Only the node that stored a secret (its SSA) keeps its owner and can rebuild it."),
+				 errhint("Retrieve it on the node where ssn_store() ran.")));
 	}
-	for (i = 0; i < nw; i++)
-		if (!w[i].access_checked)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("secret %s is not known on this node", uuid_text(w[i].h.id)),
-					 errdetail("Only the node that stored a secret (its SSA) keeps its owner and can rebuild it."),
-					 errhint("Retrieve it on the node where ssn_store() ran.")));
+}
+
+static void
+check_access(Wanted *w, int nw, Oid caller)
+{
+	uint8	   *ids = palloc_extended((size_t) Max(nw, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < nw; i++)
+		memcpy(ids + (size_t) i * SHARE_ID_SIZE, w[i].h.id, SHARE_ID_SIZE);
+	check_access_ids(ids, nw, caller);
+	pfree(ids);
 }
 
 static void
@@ -431,9 +501,118 @@ peer_rank(const Shareholder *s)
 	return 2;
 }
 
-/* Gather at least k shares of every wanted secret, or fail naming the peers. */
+/* call fn(arg, id) for every factor of every row of a checked program */
 static void
-gather(Wanted *w, int nw)
+program_each_input(const Program *prog, void (*fn) (void *, const uint8 *), void *arg)
+{
+	ProgramReader r;
+	const uint8 *gid;
+	uint32		rows;
+	SecretExpr *e = palloc(sizeof(SecretExpr));
+	char		err[128];
+
+	(void) program_begin(&r, prog->bytes, prog->len, err, sizeof(err));
+	while (program_next_group(&r, &gid, &rows, err, sizeof(err)))
+		for (uint32 i = 0; i < rows; i++)
+		{
+			(void) program_next_row(&r, e, err, sizeof(err));
+			for (int j = 0; j < e->nterms; j++)
+				for (int f = 0; f < e->terms[j].nfactors; f++)
+					fn(arg, e->terms[j].ids[f]);
+		}
+	pfree(e);
+}
+
+typedef struct IdSet
+{
+	uint64		refs;
+	uint32		mask;
+	int		   *slots;
+	uint8	   *ids;
+	int			count;
+} IdSet;
+
+static void
+count_ref(void *arg, const uint8 *id)
+{
+	((IdSet *) arg)->refs++;
+}
+
+static void
+add_ref(void *arg, const uint8 *id)
+{
+	IdSet	   *set = arg;
+	uint32		h = id_hash(id) & set->mask;
+
+	while (set->slots[h] != 0)
+	{
+		if (memcmp(set->ids + (size_t) (set->slots[h] - 1) * SHARE_ID_SIZE, id, SHARE_ID_SIZE) == 0)
+			return;
+		h = (h + 1) & set->mask;
+	}
+	memcpy(set->ids + (size_t) set->count * SHARE_ID_SIZE, id, SHARE_ID_SIZE);
+	set->slots[h] = ++set->count;
+}
+
+/* the distinct secrets a program names, as n * 16 bytes */
+static uint8 *
+program_inputs(const Program *prog, int *n)
+{
+	IdSet		set;
+	uint32		ng;
+	uint64		rows;
+	char		err[128];
+	uint64		size = 16;
+
+	if (!program_check(prog->bytes, prog->len, &ng, &rows, err, sizeof(err)))
+		elog(ERROR, "ssn: a program built here is malformed: %s", err);
+	memset(&set, 0, sizeof(set));
+	program_each_input(prog, count_ref, &set);
+	if (set.refs > (uint64) 256 * 1024 * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a computation over %llu secrets is too large", (unsigned long long) set.refs)));
+	while (size < set.refs * 2)
+		size <<= 1;
+	set.mask = (uint32) (size - 1);
+	set.slots = palloc_extended(sizeof(int) * size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	set.ids = palloc_extended(Max(set.refs, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE);
+	program_each_input(prog, add_ref, &set);
+	pfree(set.slots);
+	*n = set.count;
+	return set.ids;
+}
+
+/* this node's result of a program, attached to the wanted results */
+static void
+evaluate_local(Wanted *w, int nw, const Program *prog, Shareholder *self, MemoryContext caller)
+{
+	int			ng;
+	EvalGroup  *g = compute_evaluate(prog->bytes, prog->len, self->name, self->share_index, &ng);
+	MemoryContext old = MemoryContextSwitchTo(caller);
+
+	for (int i = 0; i < ng; i++)
+	{
+		struct varlena *s = compute_result_share(&g[i], self->share_index);
+		ShareHeader sh;
+		Wanted	   *t = find_wanted(w, nw, g[i].id);
+		char		why[256];
+
+		share_read_header(SHARE_BYTES(s), &sh);
+		if (t && !attach_share(t, SHARE_BYTES(s), SHARE_SIZE(s), &sh, self->share_index, why, sizeof(why)))
+			elog(ERROR, "ssn: this node's own result does not fit: %s", why);
+		sodium_memzero(VARDATA(s), VARSIZE(s) - VARHDRSZ);
+	}
+	compute_wipe(g, ng);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Gather enough shares of every wanted secret (or result of prog), or fail
+ * naming the peers.
+ */
+static void
+gather(Wanted *w, int nw, const Program *prog)
 {
 	PrivilegedScope priv;
 	ShareholderList *cat;
@@ -452,8 +631,21 @@ gather(Wanted *w, int nw)
 	self = catalog_require_self(cat);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	check_access(w, nw, priv.caller);
-	load_local(w, nw, self, caller);
+	if (prog)
+	{
+		int			ninputs;
+		uint8	   *inputs = program_inputs(prog, &ninputs);
+
+		check_access_ids(inputs, ninputs, priv.caller);
+		pfree(inputs);
+		if (holds(&w[0].h, self->share_index))
+			evaluate_local(w, nw, prog, self, caller);
+	}
+	else
+	{
+		check_access(w, nw, priv.caller);
+		load_local(w, nw, self, caller);
+	}
 	SPI_finish();
 	catalog_end_privileged(&priv);
 
@@ -494,7 +686,7 @@ gather(Wanted *w, int nw)
 					npick = 0;
 
 		for (j = 0; j < nw; j++)
-			deficit = Max(deficit, w[j].h.k - w[j].have);
+			deficit = Max(deficit, w[j].need - w[j].have);
 		if (deficit <= 0)
 			break;
 		for (i = 0; i < np && npick < deficit; i++)
@@ -505,7 +697,7 @@ gather(Wanted *w, int nw)
 				continue;
 			p->nasked = 0;
 			for (j = 0; j < nw; j++)
-				if (w[j].have < w[j].h.k && holds(&w[j].h, p->s->share_index) &&
+				if (w[j].have < w[j].need && holds(&w[j].h, p->s->share_index) &&
 					!w[j].have_x[p->s->share_index])
 					p->asked[p->nasked++] = j;
 			if (p->nasked > 0)
@@ -513,12 +705,12 @@ gather(Wanted *w, int nw)
 		}
 		if (npick == 0)
 			break;
-		fetch_round(w, nw, ps, pick, npick, self->name);
+		fetch_round(w, nw, ps, pick, npick, self->name, prog);
 		CHECK_FOR_INTERRUPTS();
 	}
 
 	for (j = 0; j < nw; j++)
-		if (w[j].have < w[j].h.k)
+		if (w[j].have < w[j].need)
 		{
 			StringInfoData d;
 
@@ -529,10 +721,18 @@ gather(Wanted *w, int nw)
 			for (i = 0; i < np; i++)
 				if (!ps[i].tried && holds(&w[j].h, ps[i].s->share_index))
 					appendStringInfo(&d, "%s%s: not asked (%s)", d.len ? "; " : "", ps[i].s->name, ps[i].s->state);
+			if (w[j].computed)
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("cannot compute the result: %d of the %d shares needed could be collected",
+								w[j].have, w[j].need),
+						 errdetail("Shareholders that failed: %s.", d.len ? d.data : "none answered"),
+						 errhint("See ssn.channels and ssn.active_alarms; any %d of the %d shareholders that hold every input are enough.",
+								 w[j].need, w[j].h.n)));
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("cannot retrieve secret %s: %d of the %d shares needed could be collected",
-							uuid_text(w[j].h.id), w[j].have, w[j].h.k),
+							uuid_text(w[j].h.id), w[j].have, w[j].need),
 					 errdetail("Shareholders that failed: %s.", d.len ? d.data : "none answered"),
 					 errhint("See ssn.channels and ssn.active_alarms; any %d of its %d shareholders are enough.",
 							 w[j].h.k, w[j].h.n)));
@@ -547,15 +747,129 @@ rebuild_wanted(Wanted *w, ShareValue *v)
 		sodium_memzero(VARDATA(w->shares[i]), VARSIZE(w->shares[i]) - VARHDRSZ);
 }
 
+int
+compute_need(const SecretHandle *h)
+{
+	return Max(h->degree, 1) * (h->k - 1) + 1;
+}
+
+void
+compute_gather_rebuild(const uint8 *program, size_t len, const uint8 *holders, int nholders,
+					   int k, const int *need, ShareValue *out)
+{
+	Program		prog = {program, len};
+	ProgramReader r;
+	const uint8 *gid;
+	uint32		rows;
+	char		err[128];
+	Wanted	   *w;
+	int			ng = 0;
+
+	if (!program_begin(&r, program, len, err, sizeof(err)))
+		elog(ERROR, "ssn: a program built here is malformed: %s", err);
+	w = palloc0_array(Wanted, Max(r.ngroups, 1));
+	index_wanted(w, 0, r.ngroups);
+	while (program_next_group(&r, &gid, &rows, err, sizeof(err)))
+	{
+		Wanted	   *t = &w[ng];
+
+		memcpy(t->h.id, gid, SHARE_ID_SIZE);
+		t->h.k = k;
+		t->h.n = nholders;
+		memcpy(t->h.holders, holders, nholders);
+		t->h.computed = true;
+		t->computed = true;
+		t->need = need[ng];
+		index_add(w, ng);
+		ng++;
+		/* skip the rows: only the group headers matter here */
+		for (uint32 i = 0; i < rows; i++)
+		{
+			SecretExpr	e;
+
+			if (!program_next_row(&r, &e, err, sizeof(err)))
+				elog(ERROR, "ssn: a program built here is malformed: %s", err);
+		}
+	}
+	gather(w, ng, &prog);
+	for (int g = 0; g < ng; g++)
+		rebuild_wanted(&w[g], &out[g]);
+}
+
+/*
+ * Rebuild m computed secrets: the shareholders evaluate them, one program per
+ * set of shareholders (a peer is asked only about results it can compute).
+ */
+static void
+retrieve_computed(SecretHandle *h, Datum *handles, int m, ShareValue *out)
+{
+	bool	   *done = palloc0(sizeof(bool) * Max(m, 1));
+
+	for (int i = 0; i < m; i++)
+	{
+		StringInfoData prog;
+		int		   *members = palloc(sizeof(int) * m);
+		int		   *need = palloc(sizeof(int) * m);
+		ShareValue *vals;
+		int			nm = 0;
+
+		if (done[i])
+			continue;
+		for (int j = i; j < m; j++)
+			if (!done[j] && h[j].k == h[i].k && h[j].n == h[i].n &&
+				memcmp(h[j].holders, h[i].holders, h[i].n) == 0)
+			{
+				members[nm++] = j;
+				done[j] = true;
+			}
+		initStringInfo(&prog);
+		enlargeStringInfo(&prog, PROGRAM_HEADER);
+		program_put_header((uint8 *) prog.data, nm);
+		prog.len = PROGRAM_HEADER;
+		for (int g = 0; g < nm; g++)
+		{
+			SecretExpr	e;
+			SecretHandle hh;
+			uint8		gid[SHARE_ID_SIZE];
+
+			handle_read_any(handles[members[g]], &hh, &e);
+			randombytes_buf(gid, sizeof(gid));
+			enlargeStringInfo(&prog, PROGRAM_GROUP_HEADER + expr_encoded_len(&e));
+			program_put_group((uint8 *) prog.data + prog.len, gid, 1, 0);
+			prog.len += PROGRAM_GROUP_HEADER;
+			prog.len += expr_encode((uint8 *) prog.data + prog.len, &e);
+			need[g] = compute_need(&h[members[g]]);
+		}
+		vals = palloc0(sizeof(ShareValue) * nm);
+		compute_gather_rebuild((uint8 *) prog.data, prog.len, h[i].holders, h[i].n, h[i].k,
+							   need, vals);
+		for (int g = 0; g < nm; g++)
+			out[members[g]] = vals[g];
+	}
+}
+
+/* one handle, stored or computed, rebuilt */
+static void
+retrieve_one(Datum handle, ShareValue *v)
+{
+	Wanted	   *w = palloc0(sizeof(Wanted));
+
+	if (handle_read_any(handle, &w->h, NULL))
+	{
+		retrieve_computed(&w->h, &handle, 1, v);
+		return;
+	}
+	w->need = w->h.k;
+	gather(w, 1, NULL);
+	rebuild_wanted(w, v);
+}
+
 Datum
 ssn_retrieve_text(PG_FUNCTION_ARGS)
 {
-	Wanted	   *w = palloc0(sizeof(Wanted));
 	ShareValue	v;
 
-	handle_read(PG_GETARG_DATUM(0), &w->h);
-	gather(w, 1);
-	rebuild_wanted(w, &v);
+	retrieve_one(PG_GETARG_DATUM(0), &v);
 	PG_RETURN_TEXT_P(value_to_text_wiped(&v));
 }
 
@@ -563,17 +877,13 @@ Datum
 ssn_retrieve(PG_FUNCTION_ARGS)
 {
 	Oid			want;
-	Wanted	   *w;
 	ShareValue	v;
 	Datum		result;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	want = value_result_type_arg(fcinfo, 1);
-	w = palloc0(sizeof(Wanted));
-	handle_read(PG_GETARG_DATUM(0), &w->h);
-	gather(w, 1);
-	rebuild_wanted(w, &v);
+	retrieve_one(PG_GETARG_DATUM(0), &v);
 	result = value_decode(&v, want);
 	value_wipe(&v);
 	PG_RETURN_DATUM(result);
@@ -587,6 +897,7 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 	bool	   *nulls;
 	int			count,
 				nw = 0,
+				nc = 0,
 				i;
 	Wanted	   *w;
 	int		   *map;
@@ -594,6 +905,10 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 	bool	   *outnull;
 	int			dims[1],
 				lbs[1] = {1};
+	SecretHandle *ch;
+	Datum	   *cd;
+	int		   *cmap;
+	text	  **texts;
 
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
@@ -602,45 +917,65 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), -1, false, TYPALIGN_INT, &elems, &nulls, &count);
 	w = palloc0(sizeof(Wanted) * Max(count, 1));
 	map = palloc(sizeof(int) * Max(count, 1));
+	/* computed ones are evaluated apart: cmap[i] is the index of element i among them */
+	ch = palloc(sizeof(SecretHandle) * Max(count, 1));
+	cd = palloc(sizeof(Datum) * Max(count, 1));
+	cmap = palloc(sizeof(int) * Max(count, 1));
 	index_wanted(w, 0, count);
 	for (i = 0; i < count; i++)
 	{
 		SecretHandle h;
 		Wanted	   *t;
 
-		map[i] = -1;
+		map[i] = cmap[i] = -1;
 		if (nulls[i])
 			continue;
-		handle_read(elems[i], &h);
+		if (handle_read_any(elems[i], &h, NULL))
+		{
+			ch[nc] = h;
+			cd[nc] = elems[i];
+			cmap[i] = nc++;
+			continue;
+		}
 		t = find_wanted(w, nw, h.id);
 		if (t == NULL)
 		{
 			t = &w[nw];
 			t->h = h;
+			t->need = h.k;
 			index_add(w, nw);
 			nw++;
 		}
 		map[i] = (int) (t - w);
 	}
 	if (nw > 0)
-		gather(w, nw);
+		gather(w, nw, NULL);
 	out = palloc(sizeof(Datum) * Max(count, 1));
 	outnull = palloc(sizeof(bool) * Max(count, 1));
+	texts = palloc0(sizeof(text *) * Max(nw, 1));
+	for (i = 0; i < nw; i++)
 	{
-		text	  **texts = palloc0(sizeof(text *) * Max(nw, 1));
+		ShareValue	v;
 
-		for (i = 0; i < nw; i++)
-		{
-			ShareValue	v;
+		rebuild_wanted(&w[i], &v);
+		texts[i] = value_to_text_wiped(&v);
+	}
+	if (nc > 0)
+	{
+		ShareValue *cv = palloc0(sizeof(ShareValue) * nc);
 
-			rebuild_wanted(&w[i], &v);
-			texts[i] = value_to_text_wiped(&v);
-		}
+		retrieve_computed(ch, cd, nc, cv);
 		for (i = 0; i < count; i++)
-		{
-			outnull[i] = map[i] < 0;
-			out[i] = outnull[i] ? (Datum) 0 : PointerGetDatum(texts[map[i]]);
-		}
+			if (cmap[i] >= 0)
+				out[i] = PointerGetDatum(value_to_text_wiped(&cv[cmap[i]]));
+	}
+	for (i = 0; i < count; i++)
+	{
+		outnull[i] = map[i] < 0 && cmap[i] < 0;
+		if (map[i] >= 0)
+			out[i] = PointerGetDatum(texts[map[i]]);
+		else if (outnull[i])
+			out[i] = (Datum) 0;
 	}
 	dims[0] = count;
 	PG_RETURN_ARRAYTYPE_P(construct_md_array(out, outnull, count ? 1 : 0, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
@@ -707,4 +1042,18 @@ ssn_revoke(PG_FUNCTION_ARGS)
 
 	grant_or_revoke(PG_GETARG_DATUM(0), PG_GETARG_OID(1), false, &changed);
 	PG_RETURN_BOOL(changed);
+}
+
+void
+compute_check_inputs(const uint8 *program, size_t len, Oid role)
+{
+	Program		prog = {program, len};
+	int			n;
+	uint8	   *ids = program_inputs(&prog, &n);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	check_access_ids(ids, n, role);
+	SPI_finish();
+	pfree(ids);
 }

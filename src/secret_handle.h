@@ -6,6 +6,13 @@
  * Layout after the varlena header (integers little-endian):
  *   0  1 version (1)     1 1 value type (SHARE_TYPE_*)   2 1 k   3 1 n
  *   4  4 epoch           8 16 secret id                 24 n share indexes
+ *
+ * A computed secret (a + b, 2 * a * b + c, ...) is a handle of version 2: an
+ * expression over stored secrets (secret_expr.h) that the shareholders evaluate
+ * when it is retrieved or aggregated.  Nothing is computed or sent when it is made.
+ *   0  1 version (2)     1 1 result type (int8 or numeric)  2 1 k   3 1 n
+ *   4  1 degree (0-2)    5 3 zero                           8 n share indexes
+ *   8+n  the expression (wire form)
  */
 #ifndef SSN_SECRET_HANDLE_H
 #define SSN_SECRET_HANDLE_H
@@ -17,6 +24,10 @@
 
 #define HANDLE_VERSION 1
 #define HANDLE_FIXED 24
+#define HANDLE_COMPUTED_VERSION 2
+#define HANDLE_COMPUTED_FIXED 8
+
+struct SecretExpr;
 
 typedef struct SecretHandle
 {
@@ -26,12 +37,23 @@ typedef struct SecretHandle
 	uint32		epoch;
 	uint8		id[SHARE_ID_SIZE];
 	uint8		holders[SHARE_MAX_N];	/* share indexes, ascending */
+	bool		computed;		/* a version 2 handle: no id, an expression */
+	int			degree;			/* of the expression (computed only) */
 } SecretHandle;
 
 /* a new ssn_secret datum */
 extern Datum handle_make(const SecretHandle *h);
 
-/* decode and validate a datum (22P02/XX001 on a bad one) */
+/* decode and validate a datum (XX001 on a bad one); a stored secret's handle only */
 extern void handle_read(Datum d, SecretHandle *h);
+
+/*
+ * Decode any handle: a stored secret's (e, if given, becomes 1 * the secret) or a
+ * computed one's (e gets its expression).  Returns h->computed.
+ */
+extern bool handle_read_any(Datum d, SecretHandle *h, struct SecretExpr *e);
+
+/* a new computed handle */
+extern Datum handle_make_computed(const SecretHandle *h, const struct SecretExpr *e);
 
 #endif							/* SSN_SECRET_HANDLE_H */

@@ -424,8 +424,8 @@ pending_get(void)
  * guessed, but a node's new ids sort after its older ones, so the share tables'
  * primary keys grow at their right edge instead of at random pages.
  */
-static void
-new_secret_id(uint8 *id)
+void
+store_new_secret_id(uint8 *id)
 {
 	uint64		ms = (uint64) (GetCurrentTimestamp() / 1000 +
 							   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
@@ -484,6 +484,40 @@ choose_holders(ShareholderList *cat, int n, Shareholder **chosen)
 	return m;
 }
 
+/* the ssn.secret row of a new secret (in the level's data context) */
+static void
+note_secret(PendingStore *p, const SecretHandle *h, pg_uuid_t *uuid)
+{
+	StringInfoData hl;
+
+	initStringInfo(&hl);
+	appendStringInfoChar(&hl, '{');
+	for (int i = 0; i < h->n; i++)
+		appendStringInfo(&hl, i ? ",%d" : "%d", h->holders[i]);
+	appendStringInfoChar(&hl, '}');
+	p->sec_id[p->nsec] = UUIDPGetDatum(uuid);
+	p->sec_type[p->nsec] = ObjectIdGetDatum(value_type_oid(h->type));
+	p->sec_k[p->nsec] = Int32GetDatum(h->k);
+	p->sec_n[p->nsec] = Int32GetDatum(h->n);
+	p->sec_holders[p->nsec] = CStringGetTextDatum(hl.data);
+	p->sec_owner[p->nsec] = ObjectIdGetDatum(GetUserId());	/* SET ROLE may change it */
+	p->nsec++;
+}
+
+void
+store_note_secret(const SecretHandle *h)
+{
+	PendingStore *p = pending_get();
+	MemoryContext old = MemoryContextSwitchTo(p->data);
+	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+
+	memcpy(uuid->data, h->id, SHARE_ID_SIZE);
+	note_secret(p, h, uuid);
+	MemoryContextSwitchTo(old);
+	if (p->nsec >= FLUSH_SECRETS)
+		flush_pending();
+}
+
 Datum
 ssn_store(PG_FUNCTION_ARGS)
 {
@@ -499,7 +533,6 @@ ssn_store(PG_FUNCTION_ARGS)
 	uint32		payload_len;
 	MemoryContext old;
 	pg_uuid_t  *uuid;
-	StringInfoData hl;
 	int			i;
 
 	if (PG_ARGISNULL(0))
@@ -527,7 +560,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	h.k = k;
 	h.n = n;
 	h.epoch = 0;
-	new_secret_id(h.id);
+	store_new_secret_id(h.id);
 	for (i = 0; i < n; i++)
 		xs[i] = h.holders[i] = (uint8) chosen[i]->share_index;
 	payload_len = v.field == SHARE_FIELD_PRIME ? FP_BYTES : (uint32) v.len;
@@ -573,18 +606,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	}
 	sync_need_k = Max(sync_need_k, k - (p->nloc > 0 ? 1 : 0));
 
-	initStringInfo(&hl);
-	appendStringInfoChar(&hl, '{');
-	for (i = 0; i < n; i++)
-		appendStringInfo(&hl, i ? ",%d" : "%d", h.holders[i]);
-	appendStringInfoChar(&hl, '}');
-	p->sec_id[p->nsec] = UUIDPGetDatum(uuid);
-	p->sec_type[p->nsec] = ObjectIdGetDatum(value_type_oid(h.type));
-	p->sec_k[p->nsec] = Int32GetDatum(k);
-	p->sec_n[p->nsec] = Int32GetDatum(n);
-	p->sec_holders[p->nsec] = CStringGetTextDatum(hl.data);
-	p->sec_owner[p->nsec] = ObjectIdGetDatum(GetUserId());	/* SET ROLE may change it */
-	p->nsec++;
+	note_secret(p, &h, uuid);
 	MemoryContextSwitchTo(old);
 
 	for (i = 0; i < n; i++)

@@ -7,4 +7,12 @@
 /* write the shares this transaction buffered (retrieval calls it first) */
 extern void store_flush_pending(void);
 
+struct SecretHandle;
+
+/* a fresh secret id (time-ordered, 80 random bits) */
+extern void store_new_secret_id(uint8 *id);
+
+/* buffer the ssn.secret row of a new secret owned by the current user */
+extern void store_note_secret(const struct SecretHandle *h);
+
 #endif							/* SSN_STORE_H */

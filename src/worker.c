@@ -531,52 +531,6 @@ pass_settle(void *arg)
 	SPI_finish();
 }
 
-/* the announcement and the message of a sealed delivery */
-static void
-prepare_calls(Delivery *d, const char *self, PeerCall *ann, PeerCall *rcv)
-{
-	static Oid	ann_types[3] = {TEXTOID, TEXTARRAYOID, INT4OID};
-	static Oid	rcv_types[1] = {BYTEAOID};
-	static const int binary = 1;
-	const char **av = palloc(sizeof(char *) * 3);
-	const char **rv = palloc(sizeof(char *));
-	int		   *rl = palloc(sizeof(int));
-	StringInfoData ids;
-
-	/* the key IDs as a text[] literal */
-	initStringInfo(&ids);
-	appendStringInfoChar(&ids, '{');
-	for (int j = 0; j < d->msg->nkeys; j++)
-	{
-		appendStringInfo(&ids, "%s\"", j ? "," : "");
-		for (const char *c = d->msg->key_ids[j]; *c; c++)
-		{
-			if (*c == '"' || *c == '\\')
-				appendStringInfoChar(&ids, '\\');
-			appendStringInfoChar(&ids, *c);
-		}
-		appendStringInfoChar(&ids, '"');
-	}
-	appendStringInfoChar(&ids, '}');
-	av[0] = self;
-	av[1] = ids.data;
-	av[2] = psprintf("%d", d->msg->size_bits);
-	ann->peer = rcv->peer = d->peer->name;
-	ann->conninfo = rcv->conninfo = d->peer->conninfo;
-	ann->sql = "SELECT ssn.channel_announce($1, $2, $3)";
-	ann->nparams = 3;
-	ann->types = ann_types;
-	ann->values = av;
-	rv[0] = VARDATA(d->msg->envelope);
-	*rl = VARSIZE(d->msg->envelope) - VARHDRSZ;
-	rcv->sql = "SELECT ssn.channel_receive($1)";
-	rcv->nparams = 1;
-	rcv->types = rcv_types;
-	rcv->values = rv;
-	rcv->lengths = rl;
-	rcv->formats = &binary;
-}
-
 /* One delivery pass; returns how long the worker may sleep (0: go on at once, -1: no deadline). */
 static long
 delivery_pass(void)
@@ -656,7 +610,7 @@ delivery_pass(void)
 		rcv[i].skip = true;
 		if (d->msg != NULL)
 		{
-			prepare_calls(d, ps.self->name, &ann[i], &rcv[i]);
+			channel_prepare_calls(d->msg, d->peer, ps.self->name, &ann[i], &rcv[i]);
 			/* the receiver's ledger rows commit before its dec_keys */
 			peer_call_all(&ann[i], 1, ssn_peer_timeout_ms);
 			v = peer_call_value(&ann[i], NULL);
@@ -748,6 +702,11 @@ sweep_ledger(void *arg)
 	if (SPI_execute("DELETE FROM ssn.message_seen WHERE received_at < now() - interval '7 days'",
 					false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not prune ssn.message_seen");
+	/* parts of a re-sharing that never completed (its SSA's transaction failed) */
+	if (ssn_table_exists("held_part") &&
+		SPI_execute("DELETE FROM ssn.held_part WHERE received_at < now() - interval '1 day'",
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not prune ssn.held_part");
 	SPI_finish();
 }
 

@@ -1,0 +1,355 @@
+/*
+ * compute_eval.c - a shareholder evaluates a program on its own shares, in bulk:
+ * it reads the shares of every secret the program names in one pass over its
+ * share table, then sums each group's rows.  A term's value is its coefficient
+ * times its factors' shares; decimal scales add up in products and are aligned
+ * (multiplied by powers of ten) in sums, the same way at every shareholder, since
+ * a secret's scale is in every one of its shares.
+ */
+#include "compute_eval.h"
+
+#include <sodium.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "secret_expr.h"
+#include "ssn_share.h"
+#include "utils/builtins.h"
+#include "utils/uuid.h"
+
+#define FETCH_ROWS 10000
+
+typedef struct Input
+{
+	uint8		id[SHARE_ID_SIZE];
+	bool		found;
+	uint8		type;
+	uint8		degree;
+	uint8		k;
+	uint8		n;
+	uint16		scale;
+	uint32		epoch;
+	fp_t		y;
+} Input;
+
+typedef struct InputTable
+{
+	Input	   *slots;
+	uint32		mask;
+	uint32		count;
+	uint8		key[crypto_shorthash_KEYBYTES];
+} InputTable;
+
+/* keyed: a peer cannot choose ids that collide */
+static uint32
+slot_of(InputTable *t, const uint8 *id)
+{
+	uint8		h[crypto_shorthash_BYTES];
+	uint32		i;
+
+	crypto_shorthash(h, id, SHARE_ID_SIZE, t->key);
+	memcpy(&i, h, sizeof(i));
+	i &= t->mask;
+	while (t->slots[i].found || t->slots[i].type != 0)
+	{
+		if (memcmp(t->slots[i].id, id, SHARE_ID_SIZE) == 0)
+			return i;
+		i = (i + 1) & t->mask;
+	}
+	return i;
+}
+
+static Input *
+input_find(InputTable *t, const uint8 *id)
+{
+	Input	   *in = &t->slots[slot_of(t, id)];
+
+	return in->type != 0 ? in : NULL;
+}
+
+static void
+input_add(InputTable *t, const uint8 *id)
+{
+	Input	   *in = &t->slots[slot_of(t, id)];
+
+	if (in->type != 0)
+		return;
+	memcpy(in->id, id, SHARE_ID_SIZE);
+	in->type = 0xff;			/* occupied, share not yet read */
+	t->count++;
+}
+
+static char *
+uuid_text(const uint8 *id)
+{
+	pg_uuid_t	u;
+
+	memcpy(u.data, id, SHARE_ID_SIZE);
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&u)));
+}
+
+/* every distinct secret the program names */
+static void
+collect_inputs(InputTable *t, const uint8 *program, size_t len, uint64 nrows)
+{
+	ProgramReader r;
+	const uint8 *gid;
+	uint32		rows;
+	SecretExpr	e;
+	char		err[128];
+	uint32		size = 64;
+
+	while (size < nrows * 2 + 2 && size < (1u << 30))
+		size <<= 1;
+	t->slots = palloc_extended(sizeof(Input) * size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	t->mask = size - 1;
+	t->count = 0;
+	randombytes_buf(t->key, sizeof(t->key));
+	(void) program_begin(&r, program, len, err, sizeof(err));
+	while (program_next_group(&r, &gid, &rows, err, sizeof(err)))
+		for (uint32 i = 0; i < rows; i++)
+		{
+			(void) program_next_row(&r, &e, err, sizeof(err));
+			for (int j = 0; j < e.nterms; j++)
+				for (int f = 0; f < e.terms[j].nfactors; f++)
+					input_add(t, e.terms[j].ids[f]);
+		}
+}
+
+/* read this node's shares of the inputs (the newest epoch of each) */
+static void
+load_inputs(InputTable *t, const char *origin, int x)
+{
+	Datum	   *ids = palloc_extended(sizeof(Datum) * Max(t->count, 1), MCXT_ALLOC_HUGE);
+	pg_uuid_t  *uu = palloc_extended(sizeof(pg_uuid_t) * Max(t->count, 1), MCXT_ALLOC_HUGE);
+	int			n = 0;
+	Oid			types[2] = {UUIDARRAYOID, TEXTOID};
+	Datum		values[2];
+	Portal		cur;
+	SPIPlanPtr	plan;
+
+	for (uint32 i = 0; i <= t->mask; i++)
+		if (t->slots[i].type != 0)
+		{
+			memcpy(uu[n].data, t->slots[i].id, SHARE_ID_SIZE);
+			ids[n] = UUIDPGetDatum(&uu[n]);
+			n++;
+		}
+	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[1] = CStringGetTextDatum(origin);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare("SELECT share FROM ssn.held_share WHERE secret_id = ANY($1) AND origin = $2",
+					   2, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the read of ssn.held_share");
+	cur = SPI_cursor_open(NULL, plan, values, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(cur, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			ShareHeader sh;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+			struct varlena *s = share_open(d, &sh);
+			Input	   *in = input_find(t, sh.id);
+
+			if (in == NULL || sh.x != x || (in->found && sh.epoch <= in->epoch))
+				continue;
+			if (sh.field != SHARE_FIELD_PRIME)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("secret %s is not a number", uuid_text(sh.id)),
+						 errdetail("Only numbers are shared in the field where shares add and multiply.")));
+			in->found = true;
+			in->type = sh.type;
+			in->degree = sh.degree;
+			in->k = sh.k;
+			in->n = sh.n;
+			in->scale = sh.scale;
+			in->epoch = sh.epoch;
+			(void) fp_from_bytes(&in->y, SHARE_PAYLOAD(s));
+			if ((Pointer) s != DatumGetPointer(d))
+			{
+				sodium_memzero(VARDATA(s), VARSIZE(s) - VARHDRSZ);
+				pfree(s);
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(cur);
+	SPI_finish();
+	for (uint32 i = 0; i <= t->mask; i++)
+		if (t->slots[i].type != 0 && !t->slots[i].found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("this shareholder holds no share of secret %s stored by \"%s\"",
+							uuid_text(t->slots[i].id), origin)));
+	pfree(ids);
+	pfree(uu);
+}
+
+/* powers of ten, computed as far as needed */
+static fp_t pow10_cache[SHARE_MAX_SCALE + 1];
+static int	pow10_known = -1;
+
+static const fp_t *
+pow10_of(int e)
+{
+	while (pow10_known < e)
+	{
+		fp_t		ten;
+
+		if (pow10_known < 0)
+			pow10_cache[0] = fp_one;
+		else
+		{
+			fp_from_u64(&ten, 10);
+			fp_mul(&pow10_cache[pow10_known + 1], &pow10_cache[pow10_known], &ten);
+		}
+		pow10_known++;
+	}
+	return &pow10_cache[e];
+}
+
+static void
+scale_error(int scale)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("a result would have scale %d, above the maximum of %d", scale, SHARE_MAX_SCALE)));
+}
+
+EvalGroup *
+compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, int *ngroups)
+{
+	uint32		ng;
+	uint64		nrows;
+	char		err[128];
+	InputTable	t;
+	ProgramReader r;
+	const uint8 *gid;
+	uint32		rows;
+	SecretExpr *e = palloc(sizeof(SecretExpr));
+	EvalGroup  *out;
+	int			g = 0;
+
+	if (!program_check(program, len, &ng, &nrows, err, sizeof(err)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed computation request: %s", err)));
+	if (ng > 10 * 1000 * 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a computation request of %u results is too large", ng)));
+	collect_inputs(&t, program, len, nrows);
+	load_inputs(&t, origin, x);
+
+	out = palloc0_array(EvalGroup, Max(ng, 1));
+	(void) program_begin(&r, program, len, err, sizeof(err));
+	while (program_next_group(&r, &gid, &rows, err, sizeof(err)))
+	{
+		EvalGroup  *o = &out[g++];
+
+		memcpy(o->id, gid, SHARE_ID_SIZE);
+		o->y = fp_zero;
+		o->type = r.group_type ? r.group_type : SHARE_TYPE_INT8;
+		for (uint32 i = 0; i < rows; i++)
+		{
+			(void) program_next_row(&r, e, err, sizeof(err));
+			for (int j = 0; j < e->nterms; j++)
+			{
+				ExprTerm   *term = &e->terms[j];
+				fp_t		v = term->coef;
+				int			scale = term->cscale,
+							degree = 0;
+
+				for (int f = 0; f < term->nfactors; f++)
+				{
+					Input	   *in = input_find(&t, term->ids[f]);
+
+					if (term->cscale == 0 && term->nfactors == 1 && fp_equal(&term->coef, &fp_one))
+						v = in->y;
+					else
+						fp_mul(&v, &v, &in->y);
+					scale += in->scale;
+					degree += in->degree;
+					if (in->type == SHARE_TYPE_NUMERIC)
+						o->type = SHARE_TYPE_NUMERIC;
+					if (o->k == 0)
+					{
+						o->k = in->k;
+						o->n = in->n;
+					}
+					else if (o->k != in->k)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("cannot combine secrets shared with different thresholds (k=%d and k=%d)",
+										o->k, in->k)));
+				}
+				if (scale > SHARE_MAX_SCALE)
+					scale_error(scale);
+				/* align: the group's sum and the term at the larger scale */
+				if (scale > o->scale)
+				{
+					fp_mul(&o->y, &o->y, pow10_of(scale - o->scale));
+					o->scale = scale;
+				}
+				else if (scale < o->scale)
+					fp_mul(&v, &v, pow10_of(o->scale - scale));
+				fp_add(&o->y, &o->y, &v);
+				o->degree = Max(o->degree, degree);
+				sodium_memzero(&v, sizeof(v));
+			}
+			if ((i & 0xffff) == 0xffff)
+				CHECK_FOR_INTERRUPTS();
+		}
+		if (o->scale > 0)
+			o->type = SHARE_TYPE_NUMERIC;
+		if (o->k == 0)
+		{
+			/* only constants: every share is the value (degree 0, declared as 1) */
+			o->k = 2;
+			o->n = Max(x, 2);
+		}
+		/* a degree is an upper bound: a sum of constants still counts as degree k-1 */
+		o->degree = Max(o->degree, o->k - 1);
+		if (o->degree > o->n - 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a result of degree %d cannot be rebuilt from the n=%d shares of its inputs",
+							o->degree, o->n)));
+	}
+	for (uint32 i = 0; i <= t.mask; i++)
+		sodium_memzero(&t.slots[i].y, sizeof(fp_t));
+	pfree(t.slots);
+	pfree(e);
+	*ngroups = g;
+	return out;
+}
+
+void
+compute_wipe(EvalGroup *g, int ngroups)
+{
+	sodium_memzero(g, sizeof(EvalGroup) * ngroups);
+}
+
+struct varlena *
+compute_result_share(const EvalGroup *g, int x)
+{
+	struct varlena *r = share_alloc(FP_BYTES);
+	ShareHeader h;
+
+	/* k and n of the inputs; the degree says how many shares rebuild it */
+	share_header_init(&h, SHARE_FIELD_PRIME, g->type, g->k, g->n, g->degree, x, 0, g->id);
+	h.scale = (uint16) g->scale;
+	h.payload_len = FP_BYTES;
+	fp_to_bytes(SHARE_PAYLOAD(r), &g->y);
+	share_seal_varlena(r, &h);
+	return r;
+}
