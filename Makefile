@@ -16,7 +16,7 @@ PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
 	src/secret_ops.c src/compute_eval.c src/compute_channel.c src/compute.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = types split_combine algebra errors statistics kme network
+REGRESS = types split_combine algebra errors statistics kme network compute
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Isrc -I$(shell $(PG_CONFIG) --includedir)

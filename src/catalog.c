@@ -184,6 +184,9 @@ catalog_begin_privileged(PrivilegedScope *ps)
 	ps->guc_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", SAFE_SEARCH_PATH, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	/* bulk internal statements are cheap per row: compiling them costs more than it saves */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   ps->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }

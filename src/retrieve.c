@@ -203,9 +203,15 @@ typedef struct Program
 	size_t		len;
 } Program;
 
+typedef struct LocalWork
+{
+	void		(*fn) (void *);
+	void	   *arg;
+} LocalWork;
+
 static void
 fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *self,
-			const Program *prog)
+			const Program *prog, const LocalWork *meanwhile)
 {
 	PeerCall   *serve = palloc0(sizeof(PeerCall) * npick);
 	PeerCall   *take = palloc0(sizeof(PeerCall) * npick);
@@ -256,7 +262,11 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		take[i].result_format = 1;
 		p->tried = true;
 	}
-	peer_call_all(serve, npick, prog ? Max(ssn_peer_timeout_ms, 600000) : ssn_peer_timeout_ms);
+	/* this node works on its own part while the peers work on theirs */
+	peer_call_begin(serve, npick);
+	if (meanwhile)
+		meanwhile->fn(meanwhile->arg);
+	peer_call_end(serve, npick, prog ? Max(ssn_peer_timeout_ms, 600000) : ssn_peer_timeout_ms);
 	for (i = 0; i < npick; i++)
 		take[i].skip = serve[i].res == NULL;
 	peer_call_all(take, npick, ssn_peer_timeout_ms);
@@ -607,6 +617,26 @@ evaluate_local(Wanted *w, int nw, const Program *prog, Shareholder *self, Memory
 	MemoryContextSwitchTo(old);
 }
 
+typedef struct LocalEval
+{
+	Wanted	   *w;
+	int			nw;
+	const Program *prog;
+	Shareholder *self;
+	MemoryContext caller;
+} LocalEval;
+
+static void
+local_eval_fn(void *arg)
+{
+	LocalEval  *le = arg;
+	PrivilegedScope priv;
+
+	catalog_begin_privileged(&priv);
+	evaluate_local(le->w, le->nw, le->prog, le->self, le->caller);
+	catalog_end_privileged(&priv);
+}
+
 /*
  * Gather enough shares of every wanted secret (or result of prog), or fail
  * naming the peers.
@@ -623,6 +653,9 @@ gather(Wanted *w, int nw, const Program *prog)
 				j;
 	int		   *pick;
 	MemoryContext caller = CurrentMemoryContext;
+	bool		local_pending = false;
+	LocalEval	le;
+	LocalWork	lw = {local_eval_fn, &le};
 
 	store_flush_pending();
 	index_wanted(w, nw, nw);
@@ -638,8 +671,7 @@ gather(Wanted *w, int nw, const Program *prog)
 
 		check_access_ids(inputs, ninputs, priv.caller);
 		pfree(inputs);
-		if (holds(&w[0].h, self->share_index))
-			evaluate_local(w, nw, prog, self, caller);
+		local_pending = holds(&w[0].h, self->share_index);
 	}
 	else
 	{
@@ -686,7 +718,7 @@ gather(Wanted *w, int nw, const Program *prog)
 					npick = 0;
 
 		for (j = 0; j < nw; j++)
-			deficit = Max(deficit, w[j].need - w[j].have);
+			deficit = Max(deficit, w[j].need - w[j].have - (local_pending ? 1 : 0));
 		if (deficit <= 0)
 			break;
 		for (i = 0; i < np && npick < deficit; i++)
@@ -705,7 +737,13 @@ gather(Wanted *w, int nw, const Program *prog)
 		}
 		if (npick == 0)
 			break;
-		fetch_round(w, nw, ps, pick, npick, self->name, prog);
+		le.w = w;
+		le.nw = nw;
+		le.prog = prog;
+		le.self = self;
+		le.caller = caller;
+		fetch_round(w, nw, ps, pick, npick, self->name, prog, local_pending ? &lw : NULL);
+		local_pending = false;
 		CHECK_FOR_INTERRUPTS();
 	}
 

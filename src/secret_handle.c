@@ -275,12 +275,12 @@ computed_in(char *s, int32 typmod)
 			u = DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(f)));
 			memcpy(t.ids[t.nfactors++], u->data, SHARE_ID_SIZE);
 		}
+		if (fp_is_zero(&t.coef))
+			continue;			/* "0": nothing to add */
 		if (e.nterms >= EXPR_MAX_TERMS)
 			bad_text(s, "Too many terms.");
 		e.terms[e.nterms++] = t;
 	}
-	if (e.nterms == 0)
-		bad_text(s, "The expression has no terms.");
 	{
 		/* the canonical form: checked by decoding its own encoding */
 		Datum		d = handle_make_computed(&h, &e);
@@ -359,6 +359,8 @@ ssn_secret_out(PG_FUNCTION_ARGS)
 		for (i = 0; i < h.n; i++)
 			appendStringInfo(&buf, i ? ",%d" : "%d", h.holders[i]);
 		appendStringInfoString(&buf, " x=");
+		if (e.nterms == 0)
+			appendStringInfoChar(&buf, '0');	/* every term cancelled */
 		for (i = 0; i < e.nterms; i++)
 		{
 			ShareValue	c;
