@@ -1,4 +1,4 @@
--- Part 5: all nodes are back; the outbox drains, the alarms clear.
+-- Part 6: all nodes are back; the outbox drains, the alarms clear.
 \set ECHO queries
 \pset footer off
 SELECT ssn.wait_delivered('60 s') AS all_delivered;

@@ -1,4 +1,4 @@
--- Part 3: node4 and node5 are stopped (n - k = 2 shareholders may fail).
+-- Part 4: node4 and node5 are stopped (n - k = 2 shareholders may fail).
 \set ECHO queries
 \pset footer off
 
