@@ -81,10 +81,7 @@ append_expression(StringInfo buf, Datum d, const SecretHandle *h)
 static void
 agg_operand(Datum d, SecretHandle *h)
 {
-	SecretExpr *e = palloc(sizeof(SecretExpr));
-
-	handle_read_any(d, h, e);
-	pfree(e);
+	handle_read_header(d, h);
 	if (share_type_field(h->type) != SHARE_FIELD_PRIME)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),

@@ -10,15 +10,22 @@
 
 #include <sodium.h>
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "secret_expr.h"
 #include "ssn_share.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 #define FETCH_ROWS 10000
+#define SCAN_MIN_INPUTS 1000	/* from here on one pass over the table beats index probes */
 
 typedef struct Input
 {
@@ -35,14 +42,15 @@ typedef struct Input
 
 typedef struct InputTable
 {
-	Input	   *slots;
+	uint32	   *index;			/* open addressing: 0 empty, else 1 + position in items */
 	uint32		mask;
+	Input	   *items;
 	uint32		count;
 	uint8		key[crypto_shorthash_KEYBYTES];
 } InputTable;
 
 /* keyed: a peer cannot choose ids that collide */
-static uint32
+static uint32 *
 slot_of(InputTable *t, const uint8 *id)
 {
 	uint8		h[crypto_shorthash_BYTES];
@@ -50,34 +58,30 @@ slot_of(InputTable *t, const uint8 *id)
 
 	crypto_shorthash(h, id, SHARE_ID_SIZE, t->key);
 	memcpy(&i, h, sizeof(i));
-	i &= t->mask;
-	while (t->slots[i].found || t->slots[i].type != 0)
-	{
-		if (memcmp(t->slots[i].id, id, SHARE_ID_SIZE) == 0)
-			return i;
-		i = (i + 1) & t->mask;
-	}
-	return i;
+	for (i &= t->mask; t->index[i] != 0; i = (i + 1) & t->mask)
+		if (memcmp(t->items[t->index[i] - 1].id, id, SHARE_ID_SIZE) == 0)
+			break;
+	return &t->index[i];
 }
 
 static Input *
 input_find(InputTable *t, const uint8 *id)
 {
-	Input	   *in = &t->slots[slot_of(t, id)];
+	uint32	   *slot = slot_of(t, id);
 
-	return in->type != 0 ? in : NULL;
+	return *slot ? &t->items[*slot - 1] : NULL;
 }
 
 static void
 input_add(InputTable *t, const uint8 *id)
 {
-	Input	   *in = &t->slots[slot_of(t, id)];
+	uint32	   *slot = slot_of(t, id);
 
-	if (in->type != 0)
+	if (*slot != 0)
 		return;
-	memcpy(in->id, id, SHARE_ID_SIZE);
-	in->type = 0xff;			/* occupied, share not yet read */
-	t->count++;
+	memset(&t->items[t->count], 0, sizeof(Input));
+	memcpy(t->items[t->count].id, id, SHARE_ID_SIZE);
+	*slot = ++t->count;
 }
 
 static char *
@@ -98,12 +102,27 @@ collect_inputs(InputTable *t, const uint8 *program, size_t len, uint64 nrows)
 	uint32		rows;
 	SecretExpr	e;
 	char		err[128];
-	uint32		size = 64;
+	uint64		refs = 0;
+	uint64		size = 64;
 
-	while (size < nrows * 2 + 2 && size < (1u << 30))
+	/* room for every factor of every row, at most half full */
+	(void) program_begin(&r, program, len, err, sizeof(err));
+	while (program_next_group(&r, &gid, &rows, err, sizeof(err)))
+		for (uint32 i = 0; i < rows; i++)
+		{
+			(void) program_next_row(&r, &e, err, sizeof(err));
+			for (int j = 0; j < e.nterms; j++)
+				refs += e.terms[j].nfactors;
+		}
+	if (refs > (uint64) 256 * 1024 * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a computation over %llu secrets is too large", (unsigned long long) refs)));
+	while (size < refs * 2)
 		size <<= 1;
-	t->slots = palloc_extended(sizeof(Input) * size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	t->mask = size - 1;
+	t->index = palloc_extended(sizeof(uint32) * size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	t->items = palloc_extended(sizeof(Input) * Max(refs, 1), MCXT_ALLOC_HUGE);
+	t->mask = (uint32) (size - 1);
 	t->count = 0;
 	randombytes_buf(t->key, sizeof(t->key));
 	(void) program_begin(&r, program, len, err, sizeof(err));
@@ -117,9 +136,85 @@ collect_inputs(InputTable *t, const uint8 *program, size_t len, uint64 nrows)
 		}
 }
 
-/* read this node's shares of the inputs (the newest epoch of each) */
+/* take a share of an input (the newest epoch wins) */
 static void
-load_inputs(InputTable *t, const char *origin, int x)
+accept_share(InputTable *t, Datum d, int x)
+{
+	ShareHeader sh;
+	struct varlena *s = share_open(d, &sh);
+	Input	   *in = input_find(t, sh.id);
+
+	if (in != NULL && sh.x == x && !(in->found && sh.epoch <= in->epoch))
+	{
+		if (sh.field != SHARE_FIELD_PRIME)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("secret %s is not a number", uuid_text(sh.id)),
+					 errdetail("Only numbers are shared in the field where shares add and multiply.")));
+		in->found = true;
+		in->type = sh.type;
+		in->degree = sh.degree;
+		in->k = sh.k;
+		in->n = sh.n;
+		in->scale = sh.scale;
+		in->epoch = sh.epoch;
+		(void) fp_from_bytes(&in->y, SHARE_PAYLOAD(s));
+	}
+	if ((Pointer) s != DatumGetPointer(d))
+	{
+		sodium_memzero(VARDATA(s), VARSIZE(s) - VARHDRSZ);
+		pfree(s);
+	}
+}
+
+/*
+ * Many inputs: one pass over ssn.held_share, the ids looked up in the input
+ * table (no executor, no copies of rows).  The caller runs privileged.
+ */
+static void
+scan_inputs(InputTable *t, const char *origin, int x)
+{
+	Oid			relid = get_relname_relid("held_share", get_namespace_oid("ssn", false));
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	td = RelationGetDescr(rel);
+	AttrNumber	a_id = get_attnum(relid, "secret_id"),
+				a_origin = get_attnum(relid, "origin"),
+				a_share = get_attnum(relid, "share");
+	size_t		olen = strlen(origin);
+	TableScanDesc scan;
+	HeapTuple	tup;
+	uint64		n = 0;
+	bool		pushed = !ActiveSnapshotSet();
+
+	if (pushed)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		pg_uuid_t  *u = DatumGetUUIDP(heap_getattr(tup, a_id, td, &isnull));
+		text	   *o;
+
+		if ((++n & 0xffff) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (input_find(t, u->data) == NULL)
+			continue;
+		o = (text *) DatumGetPointer(heap_getattr(tup, a_origin, td, &isnull));
+		if (VARATT_IS_EXTENDED(o) && !VARATT_IS_SHORT(o))
+			o = DatumGetTextPP(PointerGetDatum(o));
+		if (VARSIZE_ANY_EXHDR(o) != olen || memcmp(VARDATA_ANY(o), origin, olen) != 0)
+			continue;
+		accept_share(t, heap_getattr(tup, a_share, td, &isnull), x);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (pushed)
+		PopActiveSnapshot();
+}
+
+/* Few inputs: look them up through the primary key. */
+static void
+query_inputs(InputTable *t, const char *origin, int x)
 {
 	Datum	   *ids = palloc_extended(sizeof(Datum) * Max(t->count, 1), MCXT_ALLOC_HUGE);
 	pg_uuid_t  *uu = palloc_extended(sizeof(pg_uuid_t) * Max(t->count, 1), MCXT_ALLOC_HUGE);
@@ -129,13 +224,12 @@ load_inputs(InputTable *t, const char *origin, int x)
 	Portal		cur;
 	SPIPlanPtr	plan;
 
-	for (uint32 i = 0; i <= t->mask; i++)
-		if (t->slots[i].type != 0)
-		{
-			memcpy(uu[n].data, t->slots[i].id, SHARE_ID_SIZE);
-			ids[n] = UUIDPGetDatum(&uu[n]);
-			n++;
-		}
+	for (uint32 i = 0; i < t->count; i++)
+	{
+		memcpy(uu[n].data, t->items[i].id, SHARE_ID_SIZE);
+		ids[n] = UUIDPGetDatum(&uu[n]);
+		n++;
+	}
 	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[1] = CStringGetTextDatum(origin);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -153,45 +247,32 @@ load_inputs(InputTable *t, const char *origin, int x)
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			bool		isnull;
-			ShareHeader sh;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
-			struct varlena *s = share_open(d, &sh);
-			Input	   *in = input_find(t, sh.id);
 
-			if (in == NULL || sh.x != x || (in->found && sh.epoch <= in->epoch))
-				continue;
-			if (sh.field != SHARE_FIELD_PRIME)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("secret %s is not a number", uuid_text(sh.id)),
-						 errdetail("Only numbers are shared in the field where shares add and multiply.")));
-			in->found = true;
-			in->type = sh.type;
-			in->degree = sh.degree;
-			in->k = sh.k;
-			in->n = sh.n;
-			in->scale = sh.scale;
-			in->epoch = sh.epoch;
-			(void) fp_from_bytes(&in->y, SHARE_PAYLOAD(s));
-			if ((Pointer) s != DatumGetPointer(d))
-			{
-				sodium_memzero(VARDATA(s), VARSIZE(s) - VARHDRSZ);
-				pfree(s);
-			}
+			accept_share(t, SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull), x);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(cur);
 	SPI_finish();
-	for (uint32 i = 0; i <= t->mask; i++)
-		if (t->slots[i].type != 0 && !t->slots[i].found)
+	pfree(ids);
+	pfree(uu);
+}
+
+/* read this node's shares of the inputs (the newest epoch of each) */
+static void
+load_inputs(InputTable *t, const char *origin, int x)
+{
+	if (t->count >= SCAN_MIN_INPUTS)
+		scan_inputs(t, origin, x);
+	else
+		query_inputs(t, origin, x);
+	for (uint32 i = 0; i < t->count; i++)
+		if (!t->items[i].found)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("this shareholder holds no share of secret %s stored by \"%s\"",
-							uuid_text(t->slots[i].id), origin)));
-	pfree(ids);
-	pfree(uu);
+							uuid_text(t->items[i].id), origin)));
 }
 
 /* powers of ten, computed as far as needed */
@@ -325,9 +406,10 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 					 errmsg("a result of degree %d cannot be rebuilt from the n=%d shares of its inputs",
 							o->degree, o->n)));
 	}
-	for (uint32 i = 0; i <= t.mask; i++)
-		sodium_memzero(&t.slots[i].y, sizeof(fp_t));
-	pfree(t.slots);
+	for (uint32 i = 0; i < t.count; i++)
+		sodium_memzero(&t.items[i].y, sizeof(fp_t));
+	pfree(t.items);
+	pfree(t.index);
 	pfree(e);
 	*ngroups = g;
 	return out;

@@ -144,6 +144,46 @@ handle_parse_computed(const uint8 *p, size_t len, SecretHandle *h, SecretExpr *e
 }
 
 bool
+handle_read_header(Datum d, SecretHandle *h)
+{
+	bytea	   *v = DatumGetByteaPP(d);
+	const uint8 *p = (const uint8 *) VARDATA_ANY(v);
+	size_t		len = VARSIZE_ANY_EXHDR(v);
+	char		err[128];
+	bool		ok;
+
+	if (len > 0 && p[0] == HANDLE_COMPUTED_VERSION)
+	{
+		memset(h, 0, sizeof(*h));
+		h->computed = true;
+		ok = len > HANDLE_COMPUTED_FIXED;
+		if (ok)
+		{
+			h->type = p[1];
+			h->k = p[2];
+			h->n = p[3];
+			h->degree = p[4];
+			ok = len > HANDLE_COMPUTED_FIXED + (size_t) h->n && h->degree <= 2 &&
+				(h->type == SHARE_TYPE_INT8 || h->type == SHARE_TYPE_NUMERIC);
+		}
+		if (ok)
+		{
+			memcpy(h->holders, p + HANDLE_COMPUTED_FIXED, h->n);
+			ok = handle_check(h, err, sizeof(err));
+		}
+		else
+			snprintf(err, sizeof(err), "malformed computed secret");
+	}
+	else
+		ok = handle_parse_bytes(p, len, h, err, sizeof(err));
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid ssn_secret: %s", err)));
+	return h->computed;
+}
+
+bool
 handle_read_any(Datum d, SecretHandle *h, SecretExpr *e)
 {
 	bytea	   *v = DatumGetByteaPP(d);

@@ -53,6 +53,12 @@ extern void handle_read(Datum d, SecretHandle *h);
  */
 extern bool handle_read_any(Datum d, SecretHandle *h, struct SecretExpr *e);
 
+/*
+ * The header of any handle (type, k, n, holders, degree), without decoding a
+ * computed secret's expression (whoever evaluates it checks it).
+ */
+extern bool handle_read_header(Datum d, SecretHandle *h);
+
 /* a new computed handle */
 extern Datum handle_make_computed(const SecretHandle *h, const struct SecretExpr *e);
 
