@@ -44,12 +44,12 @@ sub fails
 
 # ---- the data: plain columns and their secrets, side by side
 # x: int8 with negatives, zeros, the int8 extremes, +-9e15; y: numeric(20,2) with
-# negatives; NULLs in both; group 5 (of 37) all NULL
+# negatives; w: numeric of scales 0 to 5; NULLs in all; group 5 (of 37) all NULL in x and y
 my $setup = q1(qq{
 SELECT setseed(0.022);
-CREATE TABLE t (id int PRIMARY KEY, g int NOT NULL, x int8, y numeric(20, 2),
-	sx ssn_secret(3,5), sy ssn_secret(3,5), p ssn_secret, l ssn_secret, q ssn_secret);
-INSERT INTO t (id, g, x, y)
+CREATE TABLE t (id int PRIMARY KEY, g int NOT NULL, x int8, y numeric(20, 2), w numeric,
+	sx ssn_secret(3,5), sy ssn_secret(3,5), sw ssn_secret(3,5), p ssn_secret, l ssn_secret, q ssn_secret);
+INSERT INTO t (id, g, x, y, w)
 SELECT i, i % 37,
 	CASE WHEN i % 37 = 5 OR i % 11 = 0 THEN NULL
 		 WHEN i = 1 THEN 9223372036854775807 WHEN i = 2 THEN -9223372036854775808
@@ -58,10 +58,11 @@ SELECT i, i % 37,
 		 ELSE (random() * 2e9 - 1e9)::int8 END,
 	CASE WHEN i % 37 = 5 OR i % 13 = 0 THEN NULL
 		 WHEN i % 40 = 7 THEN 0 WHEN i % 40 = 8 THEN -0.01 WHEN i = 9 THEN 999999999999.99
-		 ELSE round((random() * 2e6 - 1e6)::numeric, 2) END
+		 ELSE round((random() * 2e6 - 1e6)::numeric, 2) END,
+	CASE WHEN i % 17 = 0 THEN NULL ELSE round((random() * 2000 - 1000)::numeric, i % 6) END
 FROM generate_series(1, $ROWS) AS i;
-UPDATE t SET sx = ssn_store(x, 3, 5), sy = ssn_store(y, 3, 5);
-SELECT count(*) FILTER (WHERE (sx IS NULL) = (x IS NULL) AND (sy IS NULL) = (y IS NULL)) FROM t});
+UPDATE t SET sx = ssn_store(x, 3, 5), sy = ssn_store(y, 3, 5), sw = ssn_store(w, 3, 5);
+SELECT count(*) FILTER (WHERE (sx IS NULL) = (x IS NULL) AND (sy IS NULL) = (y IS NULL) AND (sw IS NULL) = (w IS NULL)) FROM t});
 is($setup =~ s/^.*\n//sr, $ROWS, "$ROWS rows stored from node1: a secret for every non-NULL x and y, none for a NULL");
 my ($nx, $ny, $nxneg, $nyneg) = split /\|/, q1(q{SELECT count(x) || '|' || count(y) || '|' || count(*) FILTER (WHERE x < 0)
 	|| '|' || count(*) FILTER (WHERE y < 0) FROM t});
@@ -103,6 +104,11 @@ my @ops = (
 	[ '(sx + 1) * (sy - 2)', '(x::numeric + 1) * (y - 2)', 'numeric' ],
 	[ 'sx * sy - 3 * sx + sy', 'x::numeric * y - 3 * x::numeric + y', 'numeric' ],
 	[ '-(sx * sy) * 2', '-(x::numeric * y) * 2', 'numeric' ],
+	# scales 0..5 in one column: sums align them, products add them
+	[ 'sw + sy', 'w + y', 'numeric' ],
+	[ 'sw - 0.001', 'w - 0.001', 'numeric' ],
+	[ 'sw * sw', 'w * w', 'numeric' ],
+	[ 'sx * sw - sy', 'x::numeric * w - y', 'numeric' ],
 	# the secret cancels out: a constant (degree 0) for every non-NULL x
 	[ 'sx - sx + 5', 'x::numeric - x + 5', 'bigint', 'BUG: a computed secret without any secret term (degree 0) cannot be rebuilt: "shares do not belong to the same sharing: total ns differ"' ],
 	[ 'sx * 0', 'x::numeric * 0', 'bigint', 'BUG: same (degree 0)' ],
@@ -167,6 +173,9 @@ agg_check('all rows: ssn_sum(sx * sy) (a dot product) = sum(x * y), ssn_sum(sx *
 agg_check('all rows: ssn_sum(2 * sx - sy + 1), ssn_sum(sx + sy), ssn_sum(-sy), ssn_sum((sx * sy) * 2 - sx), ssn_sum(0.5 * sx)',
 	q{ssn_sum(2 * sx - sy + 1), ssn_sum(sx + sy), ssn_sum(-sy), ssn_sum((sx * sy) * 2 - sx), ssn_sum(0.5 * sx), ssn_count(sx + sy)},
 	q{sum(2 * x::numeric - y + 1), sum(x::numeric + y), sum(-y), sum((x::numeric * y) * 2 - x), sum(0.5 * x), count(x::numeric + y)}, 'FROM t');
+agg_check('numeric of scales 0 to 5: ssn_sum(sw), ssn_avg(sw), ssn_sum(sw * sy), ssn_sum(sw * sw) = sum, avg',
+	q{ssn_sum(sw), ssn_avg(sw), ssn_sum(sw * sy), ssn_sum(sw * sw), ssn_avg(sw + sx)},
+	q{sum(w), avg(w), sum(w * y), sum(w * w), avg(w + x)}, 'FROM t');
 agg_check('WHERE x > 0 AND y < 0: sums, averages, counts, products',
 	q{ssn_sum(sx), ssn_avg(sy), ssn_count(sy), ssn_sum(sx * sy)},
 	q{sum(x), avg(y), count(y), sum(x::numeric * y)}, 'FROM t WHERE x > 0 AND y < 0');
@@ -337,7 +346,10 @@ for my $i (2 .. $N)
 step('no plaintext');
 
 # ---- 7. errors
-$net->query(1, q{CREATE TABLE tx AS SELECT i, ssn_store('text ' || i) AS s, ssn_store(i::int8, 2, 5) AS k2 FROM generate_series(1, 3) i});
+# text secrets, k = 2 secrets, and (3,4) secrets (held by shareholders 1..4)
+$net->query(1, q{CREATE TABLE tx AS SELECT i, ssn_store('text ' || i) AS s, ssn_store(i::int8, 2, 5) AS k2,
+	ssn_store(i::int8 * 7, 3, 4) AS s4 FROM generate_series(1, 3) i});
+ok($net->wait_delivered(1, 60), 'text, k = 2 and (3,4) secrets delivered');
 ($rc, $err) = fails(q{SELECT ssn_sum(s) FROM tx});
 ok($rc != 0 && $err =~ /ERROR:\s+42804/ && $err =~ /secrets? of type text/, 'ssn_sum of a text secret: 42804, type text')
   or diag $err;
@@ -360,6 +372,16 @@ ok($rc != 0 && $err =~ /HINT:.*ssn_store/, 'ssn_sum(sx * sy * sx): refused the s
 ok($rc != 0 && $err =~ /different thresholds/, 'a k=3 secret + a k=2 secret: refused (different thresholds)') or diag $err;
 ($rc, $err) = fails(q{SELECT ssn_sum(s) FROM (SELECT sx AS s FROM t WHERE id = 10 UNION ALL SELECT k2 FROM tx) u});
 ok($rc != 0 && $err =~ /different thresholds/, 'ssn_sum over k=3 and k=2 secrets: refused') or diag $err;
+is(q1(q{SELECT string_agg(ssn_retrieve(t.sx + tx.s4) || ' ' || (t.x + 7 * tx.i) || ' ' || ssn_secret_holders(t.sx + tx.s4)::text, ',' ORDER BY tx.i)
+	FROM t, tx WHERE t.id = 10}) =~ s/(-?\d+) \1 \{1,2,3,4\}/ok/gr, 'ok,ok,ok',
+	'a (3,5) secret + a (3,4) secret: computed by the shareholders of both (1..4), right');
+agg_check('ssn_sum over rows of (3,5) and (3,4) secrets (shareholders 1..4 hold them all)',
+	q{ssn_sum(s), ssn_avg(s)}, q{sum(v), avg(v)},
+	'FROM (SELECT sx AS s, x AS v FROM t WHERE id <= 20 UNION ALL SELECT s4, i * 7 FROM tx) u');
+($rc, $err) = fails(q{SELECT t.sx * tx.s4 FROM t, tx WHERE t.id = 10 LIMIT 1});
+ok($rc != 0 && $err =~ /ERROR:\s+22023/ && $err =~ /needs 5 shareholders that hold every input, but 4 do/,
+	'a (3,5) secret * a (3,4) secret: refused, a product needs 5 shareholders of both (22023)') or diag $err;
+is(q1(q{SELECT ssn_sum(k2 * k2) || '|' || ssn_retrieve(k2 * k2 - k2) FROM tx WHERE i = 3}), '9|6', 'k = 2: products of secrets work (need 3)');
 my $h = q1(q{SELECT (sx + sy)::text FROM t WHERE id = 10});
 ($rc, $out, $err) = $net->psql(2, "SELECT ssn_retrieve('$h'::ssn_secret)");
 ok($rc != 0 && $err =~ /not known on this node/, 'a computed secret of node1 retrieved on node2: refused, not known there') or diag $err;
@@ -392,6 +414,8 @@ like($err, qr/node4.*node5|node5.*node4/s, '...naming node4 and node5');
 diag "the error:\n$err";
 ($rc, $err) = fails(q{SELECT ssn_retrieve(sx * sy) FROM t WHERE id = 10});
 ok($rc != 0 && $err =~ /08006/ && $err =~ /node4/ && $err =~ /node5/, 'ssn_retrieve(sx * sy) fails the same way') or diag $err;
+agg_check('node4, node5 down: a product of k = 2 secrets needs only 3: ssn_sum(k2 * k2); a (3,4) sum needs 3 of 1..4',
+	q{ssn_sum(k2 * k2), ssn_sum(k2 * 2 + s4)}, q{sum(i * i), sum(i * 2 + i * 7)}, 'FROM tx');
 # storing a product needs its 5 contributors; a linear result all its shareholders: nothing is left behind
 my $secrets = q1(q{SELECT count(*) FROM ssn.secret});
 ($rc, $err, $out) = fails(q{BEGIN; SELECT string_agg(quote_literal(ssn_secret_id(ssn_store(sx * sy))), ',') FROM t WHERE id BETWEEN 10 AND 12; COMMIT});
@@ -411,6 +435,18 @@ for my $i (1 .. 3)
 		  . $net->query($i, q{SELECT count(*) FROM ssn.held_part}), '0|0',
 		"node$i keeps no share or part of the secrets whose commit failed");
 }
+# a product of k = 2 secrets: 3 contributors reachable, but the new secret's shares go to all 5
+($rc, $err) = fails(q{SELECT ssn_store(k2 * k2) FROM tx WHERE i = 2});
+ok($rc != 0 && $err =~ /08006/ && $err =~ /node[45]/, 'ssn_store(k2 * k2) with node4, node5 down: fails at commit, naming a missing shareholder')
+  or diag $err;
+TODO:
+{
+	local $TODO = 'BUG: a re-sharing that fails half-way leaves the parts already delivered in ssn.held_part for good';
+	is(join(',', map { $net->query($_, q{SELECT count(*) FROM ssn.held_part}) // '?' } 1 .. 3), '0,0,0',
+		'...and leaves no re-sharing part on node1..node3');
+}
+# (clear what that left, so that the checks below see only what follows)
+$net->query($_, q{DELETE FROM ssn.held_part}) for 1 .. 3;
 $net->start(4);
 $net->start(5);
 ok($net->poll(1, q{SELECT count(*) FROM ssn.peer_health WHERE NOT reachable}, '0', 30), 'node4, node5 back: reachable');
