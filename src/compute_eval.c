@@ -46,6 +46,8 @@ typedef struct InputTable
 	uint32		mask;
 	Input	   *items;
 	uint32		count;
+	uint32	   *refs;			/* the input of every factor, in program order */
+	uint64		nrefs;
 	uint8		key[crypto_shorthash_KEYBYTES];
 } InputTable;
 
@@ -77,11 +79,13 @@ input_add(InputTable *t, const uint8 *id)
 {
 	uint32	   *slot = slot_of(t, id);
 
-	if (*slot != 0)
-		return;
-	memset(&t->items[t->count], 0, sizeof(Input));
-	memcpy(t->items[t->count].id, id, SHARE_ID_SIZE);
-	*slot = ++t->count;
+	if (*slot == 0)
+	{
+		memset(&t->items[t->count], 0, sizeof(Input));
+		memcpy(t->items[t->count].id, id, SHARE_ID_SIZE);
+		*slot = ++t->count;
+	}
+	t->refs[t->nrefs++] = *slot - 1;
 }
 
 static char *
@@ -122,6 +126,8 @@ collect_inputs(InputTable *t, const uint8 *program, size_t len, uint64 nrows)
 		size <<= 1;
 	t->index = palloc_extended(sizeof(uint32) * size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	t->items = palloc_extended(sizeof(Input) * Max(refs, 1), MCXT_ALLOC_HUGE);
+	t->refs = palloc_extended(sizeof(uint32) * Max(refs, 1), MCXT_ALLOC_HUGE);
+	t->nrefs = 0;
 	t->mask = (uint32) (size - 1);
 	t->count = 0;
 	randombytes_buf(t->key, sizeof(t->key));
@@ -319,6 +325,7 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 	SecretExpr *e = palloc(sizeof(SecretExpr));
 	EvalGroup  *out;
 	int			g = 0;
+	uint64		ref = 0;
 
 	if (!program_check(program, len, &ng, &nrows, err, sizeof(err)))
 		ereport(ERROR,
@@ -352,7 +359,7 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 
 				for (int f = 0; f < term->nfactors; f++)
 				{
-					Input	   *in = input_find(&t, term->ids[f]);
+					Input	   *in = &t.items[t.refs[ref++]];
 
 					if (term->cscale == 0 && term->nfactors == 1 && fp_equal(&term->coef, &fp_one))
 						v = in->y;
@@ -410,6 +417,7 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 		sodium_memzero(&t.items[i].y, sizeof(fp_t));
 	pfree(t.items);
 	pfree(t.index);
+	pfree(t.refs);
 	pfree(e);
 	*ngroups = g;
 	return out;
