@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "id_set.h"
 #include "secret_expr.h"
 #include "ssn_share.h"
 #include "utils/builtins.h"
@@ -29,7 +30,6 @@
 
 typedef struct Input
 {
-	uint8		id[SHARE_ID_SIZE];
 	bool		found;
 	uint8		type;
 	uint8		degree;
@@ -40,52 +40,21 @@ typedef struct Input
 	fp_t		y;
 } Input;
 
+/* the program's distinct inputs (sorted ids) and their shares, position by position */
 typedef struct InputTable
 {
-	uint32	   *index;			/* open addressing: 0 empty, else 1 + position in items */
-	uint32		mask;
+	IdSet		set;
 	Input	   *items;
 	uint32		count;
 	uint32	   *refs;			/* the input of every factor, in program order */
-	uint64		nrefs;
-	uint8		key[crypto_shorthash_KEYBYTES];
 } InputTable;
-
-/* keyed: a peer cannot choose ids that collide */
-static uint32 *
-slot_of(InputTable *t, const uint8 *id)
-{
-	uint8		h[crypto_shorthash_BYTES];
-	uint32		i;
-
-	crypto_shorthash(h, id, SHARE_ID_SIZE, t->key);
-	memcpy(&i, h, sizeof(i));
-	for (i &= t->mask; t->index[i] != 0; i = (i + 1) & t->mask)
-		if (memcmp(t->items[t->index[i] - 1].id, id, SHARE_ID_SIZE) == 0)
-			break;
-	return &t->index[i];
-}
 
 static Input *
 input_find(InputTable *t, const uint8 *id)
 {
-	uint32	   *slot = slot_of(t, id);
+	int64		pos = id_set_find(&t->set, id);
 
-	return *slot ? &t->items[*slot - 1] : NULL;
-}
-
-static void
-input_add(InputTable *t, const uint8 *id)
-{
-	uint32	   *slot = slot_of(t, id);
-
-	if (*slot == 0)
-	{
-		memset(&t->items[t->count], 0, sizeof(Input));
-		memcpy(t->items[t->count].id, id, SHARE_ID_SIZE);
-		*slot = ++t->count;
-	}
-	t->refs[t->nrefs++] = *slot - 1;
+	return pos >= 0 ? &t->items[pos] : NULL;
 }
 
 static char *
@@ -99,7 +68,7 @@ uuid_text(const uint8 *id)
 
 /* every distinct secret the program names */
 static void
-collect_inputs(InputTable *t, const uint8 *program, size_t len, uint64 nrows)
+collect_inputs(InputTable *t, const uint8 *program, size_t len)
 {
 	ProgramReader r;
 	const uint8 *gid;
@@ -107,9 +76,9 @@ collect_inputs(InputTable *t, const uint8 *program, size_t len, uint64 nrows)
 	SecretExpr	e;
 	char		err[128];
 	uint64		refs = 0;
-	uint64		size = 64;
+	uint8	   *ids;
+	void	   *work;
 
-	/* room for every factor of every row, at most half full */
 	(void) program_begin(&r, program, len, err, sizeof(err));
 	while (program_next_group(&r, &gid, &rows, err, sizeof(err)))
 		for (uint32 i = 0; i < rows; i++)
@@ -122,15 +91,8 @@ collect_inputs(InputTable *t, const uint8 *program, size_t len, uint64 nrows)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a computation over %llu secrets is too large", (unsigned long long) refs)));
-	while (size < refs * 2)
-		size <<= 1;
-	t->index = palloc_extended(sizeof(uint32) * size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	t->items = palloc_extended(sizeof(Input) * Max(refs, 1), MCXT_ALLOC_HUGE);
-	t->refs = palloc_extended(sizeof(uint32) * Max(refs, 1), MCXT_ALLOC_HUGE);
-	t->nrefs = 0;
-	t->mask = (uint32) (size - 1);
-	t->count = 0;
-	randombytes_buf(t->key, sizeof(t->key));
+	ids = palloc_extended((size_t) Max(refs, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE);
+	refs = 0;
 	(void) program_begin(&r, program, len, err, sizeof(err));
 	while (program_next_group(&r, &gid, &rows, err, sizeof(err)))
 		for (uint32 i = 0; i < rows; i++)
@@ -138,8 +100,17 @@ collect_inputs(InputTable *t, const uint8 *program, size_t len, uint64 nrows)
 			(void) program_next_row(&r, &e, err, sizeof(err));
 			for (int j = 0; j < e.nterms; j++)
 				for (int f = 0; f < e.terms[j].nfactors; f++)
-					input_add(t, e.terms[j].ids[f]);
+					memcpy(ids + (size_t) refs++ * SHARE_ID_SIZE, e.terms[j].ids[f], SHARE_ID_SIZE);
 		}
+	work = palloc_extended(id_set_work_size() * Max(refs, 1), MCXT_ALLOC_HUGE);
+	t->refs = palloc_extended(sizeof(uint32) * Max(refs, 1), MCXT_ALLOC_HUGE);
+	id_set_build(&t->set, ids, (uint32) refs,
+				 palloc_extended((size_t) Max(refs, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE),
+				 t->refs, work);
+	pfree(work);
+	pfree(ids);
+	t->count = t->set.count;
+	t->items = palloc_extended(sizeof(Input) * Max(t->count, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 }
 
 /* take a share of an input (the newest epoch wins) */
@@ -232,7 +203,7 @@ query_inputs(InputTable *t, const char *origin, int x)
 
 	for (uint32 i = 0; i < t->count; i++)
 	{
-		memcpy(uu[n].data, t->items[i].id, SHARE_ID_SIZE);
+		memcpy(uu[n].data, t->set.ids[i], SHARE_ID_SIZE);
 		ids[n] = UUIDPGetDatum(&uu[n]);
 		n++;
 	}
@@ -278,7 +249,7 @@ load_inputs(InputTable *t, const char *origin, int x)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("this shareholder holds no share of secret %s stored by \"%s\"",
-							uuid_text(t->items[i].id), origin)));
+							uuid_text(t->set.ids[i]), origin)));
 }
 
 /* powers of ten, computed as far as needed */
@@ -335,7 +306,7 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a computation request of %u results is too large", ng)));
-	collect_inputs(&t, program, len, nrows);
+	collect_inputs(&t, program, len);
 	load_inputs(&t, origin, x);
 
 	out = palloc0_array(EvalGroup, Max(ng, 1));
@@ -413,10 +384,9 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 					 errmsg("a result of degree %d cannot be rebuilt from the n=%d shares of its inputs",
 							o->degree, o->n)));
 	}
-	for (uint32 i = 0; i < t.count; i++)
-		sodium_memzero(&t.items[i].y, sizeof(fp_t));
+	sodium_memzero(t.items, sizeof(Input) * t.count);
 	pfree(t.items);
-	pfree(t.index);
+	pfree(t.set.ids);
 	pfree(t.refs);
 	pfree(e);
 	*ngroups = g;

@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "compute.h"
 #include "compute_eval.h"
+#include "id_set.h"
 #include "secret_expr.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -492,9 +493,8 @@ scan_owners(const uint8 *ids, int n, Oid caller, uint8 **foreign, int *nforeign)
 	TupleDesc	td = RelationGetDescr(rel);
 	AttrNumber	a_id = get_attnum(relid, "id"),
 				a_owner = get_attnum(relid, "owner");
-	uint64		size = 16;
-	uint32		mask;
-	int		   *slots;
+	IdSet		set;
+	void	   *work = palloc_extended(id_set_work_size() * Max(n, 1), MCXT_ALLOC_HUGE);
 	int			found = 0,
 				cap = 16;
 	TableScanDesc scan;
@@ -503,18 +503,9 @@ scan_owners(const uint8 *ids, int n, Oid caller, uint8 **foreign, int *nforeign)
 	Oid			last_owner = InvalidOid;
 	bool		last_ok = false;
 
-	while (size < (uint64) n * 2)
-		size <<= 1;
-	mask = (uint32) (size - 1);
-	slots = palloc_extended(sizeof(int) * size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (int i = 0; i < n; i++)
-	{
-		uint32		h = id_hash(ids + (size_t) i * SHARE_ID_SIZE) & mask;
-
-		while (slots[h] != 0)
-			h = (h + 1) & mask;
-		slots[h] = i + 1;
-	}
+	id_set_build(&set, ids, (uint32) n,
+				 palloc_extended((size_t) Max(n, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE), NULL, work);
+	pfree(work);
 	*foreign = palloc(SHARE_ID_SIZE * cap);
 	*nforeign = 0;
 	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
@@ -522,15 +513,11 @@ scan_owners(const uint8 *ids, int n, Oid caller, uint8 **foreign, int *nforeign)
 	{
 		bool		isnull;
 		pg_uuid_t  *u = DatumGetUUIDP(heap_getattr(tup, a_id, td, &isnull));
-		uint32		h;
 		Oid			owner;
 
 		if ((++seen & 0xffff) == 0)
 			CHECK_FOR_INTERRUPTS();
-		for (h = id_hash(u->data) & mask; slots[h] != 0; h = (h + 1) & mask)
-			if (memcmp(ids + (size_t) (slots[h] - 1) * SHARE_ID_SIZE, u->data, SHARE_ID_SIZE) == 0)
-				break;
-		if (slots[h] == 0)
+		if (id_set_find(&set, u->data) < 0)
 			continue;
 		found++;
 		owner = DatumGetObjectId(heap_getattr(tup, a_owner, td, &isnull));
@@ -550,7 +537,7 @@ scan_owners(const uint8 *ids, int n, Oid caller, uint8 **foreign, int *nforeign)
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
-	pfree(slots);
+	pfree(set.ids);
 	return found;
 }
 
@@ -633,64 +620,55 @@ program_each_input(const Program *prog, void (*fn) (void *, const uint8 *), void
 	pfree(e);
 }
 
-typedef struct IdSet
+typedef struct RefList
 {
-	uint64		refs;
-	uint32		mask;
-	int		   *slots;
 	uint8	   *ids;
-	int			count;
-} IdSet;
+	uint64		n;
+	uint64		cap;
+} RefList;
 
 static void
 count_ref(void *arg, const uint8 *id)
 {
-	((IdSet *) arg)->refs++;
+	((RefList *) arg)->cap++;
 }
 
 static void
 add_ref(void *arg, const uint8 *id)
 {
-	IdSet	   *set = arg;
-	uint32		h = id_hash(id) & set->mask;
+	RefList    *l = arg;
 
-	while (set->slots[h] != 0)
-	{
-		if (memcmp(set->ids + (size_t) (set->slots[h] - 1) * SHARE_ID_SIZE, id, SHARE_ID_SIZE) == 0)
-			return;
-		h = (h + 1) & set->mask;
-	}
-	memcpy(set->ids + (size_t) set->count * SHARE_ID_SIZE, id, SHARE_ID_SIZE);
-	set->slots[h] = ++set->count;
+	memcpy(l->ids + (size_t) l->n++ * SHARE_ID_SIZE, id, SHARE_ID_SIZE);
 }
 
-/* the distinct secrets a program names, as n * 16 bytes */
+/* the distinct secrets a program names, as n * 16 bytes in ascending order */
 static uint8 *
 program_inputs(const Program *prog, int *n)
 {
+	RefList		l = {0};
 	IdSet		set;
 	uint32		ng;
 	uint64		rows;
 	char		err[128];
-	uint64		size = 16;
+	void	   *work;
+	uint8		(*out)[SHARE_ID_SIZE];
 
 	if (!program_check(prog->bytes, prog->len, &ng, &rows, err, sizeof(err)))
 		elog(ERROR, "ssn: a program built here is malformed: %s", err);
-	memset(&set, 0, sizeof(set));
-	program_each_input(prog, count_ref, &set);
-	if (set.refs > (uint64) 256 * 1024 * 1024)
+	program_each_input(prog, count_ref, &l);
+	if (l.cap > (uint64) 256 * 1024 * 1024)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a computation over %llu secrets is too large", (unsigned long long) set.refs)));
-	while (size < set.refs * 2)
-		size <<= 1;
-	set.mask = (uint32) (size - 1);
-	set.slots = palloc_extended(sizeof(int) * size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	set.ids = palloc_extended(Max(set.refs, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE);
-	program_each_input(prog, add_ref, &set);
-	pfree(set.slots);
-	*n = set.count;
-	return set.ids;
+				 errmsg("a computation over %llu secrets is too large", (unsigned long long) l.cap)));
+	l.ids = palloc_extended(Max(l.cap, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE);
+	program_each_input(prog, add_ref, &l);
+	work = palloc_extended(id_set_work_size() * Max(l.n, 1), MCXT_ALLOC_HUGE);
+	out = palloc_extended(Max(l.n, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE);
+	id_set_build(&set, l.ids, (uint32) l.n, out, NULL, work);
+	pfree(work);
+	pfree(l.ids);
+	*n = (int) set.count;
+	return (uint8 *) out;
 }
 
 /* this node's result of a program, attached to the wanted results */

@@ -419,20 +419,40 @@ pending_get(void)
 }
 
 /*
- * A secret id: 48 bits of Unix time in milliseconds, big-endian, then 80 random
- * bits (the layout of UUIDv7, without its version bits).  Ids still cannot be
- * guessed, but a node's new ids sort after its older ones, so the share tables'
- * primary keys grow at their right edge instead of at random pages.
+ * A secret id: 48 bits of Unix time in milliseconds, big-endian, a 16-bit
+ * sequence that orders the ids one backend makes within a millisecond, then 64
+ * random bits (the layout of UUIDv7 with a counter, without its version bits).
+ * Ids cannot be guessed, and a node's new ids sort after its older ones, so the
+ * share tables' primary keys grow at their right edge instead of at random
+ * pages, and bulk computations meet ids in the order they look them up
+ * (id_set.h).
  */
 void
 store_new_secret_id(uint8 *id)
 {
+	static uint64 last_ms = 0;
+	static uint16 seq = 0;
 	uint64		ms = (uint64) (GetCurrentTimestamp() / 1000 +
 							   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
 
+	if (ms <= last_ms)
+	{
+		/* the same millisecond (or a clock step back): count on from the last id */
+		ms = last_ms;
+		if (++seq == 0)
+			ms = ++last_ms;
+	}
+	else
+	{
+		last_ms = ms;
+		randombytes_buf(&seq, sizeof(seq));
+		seq &= 0x7fff;			/* room to count up before the next millisecond */
+	}
 	for (int i = 0; i < 6; i++)
 		id[i] = (uint8) (ms >> (8 * (5 - i)));
-	randombytes_buf(id + 6, SHARE_ID_SIZE - 6);
+	id[6] = (uint8) (seq >> 8);
+	id[7] = (uint8) seq;
+	randombytes_buf(id + 8, SHARE_ID_SIZE - 8);
 }
 
 /* n shareholders in service, this node first, returned sorted by share index */
