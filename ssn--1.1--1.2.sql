@@ -76,13 +76,13 @@ CREATE TABLE ssn.held_part (
 	result_id uuid NOT NULL,
 	contributor int NOT NULL,		-- share index of the contributor
 	origin text NOT NULL,			-- the SSA that asked for the re-sharing
-	contributors int NOT NULL,		-- how many parts make the share
+	contributors int NOT NULL,		-- how many parts make the share; 0: a complete share waiting for the SSA's confirmation
 	share ssn_share NOT NULL,
 	received_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (result_id, contributor)
 );
 COMMENT ON TABLE ssn.held_part IS
-	'Parts of a degree reduction this node received, until every contributor''s part has arrived';
+	'Parts of a degree reduction this node received, until every contributor''s part has arrived; then (contributors = 0) the new share, until the SSA confirms that every shareholder has its own';
 REVOKE ALL ON ssn.held_part FROM PUBLIC;
 
 CREATE FUNCTION ssn.channel_compute(requester text, program bytea) RETURNS text
@@ -99,3 +99,9 @@ REVOKE ALL ON FUNCTION ssn.channel_compute(text, bytea), ssn.channel_materialize
 	ssn.channel_reshare(text, bytea, int[], int[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ssn.channel_compute(text, bytea), ssn.channel_materialize(text, bytea),
 	ssn.channel_reshare(text, bytea, int[], int[]) TO ssn_peer;
+-- a computed secret's staged shares become held shares once every shareholder made its own
+CREATE FUNCTION ssn.channel_confirm(requester text, secret_ids uuid[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_confirm' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ssn.channel_confirm(text, uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_confirm(text, uuid[]) TO ssn_peer;

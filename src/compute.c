@@ -31,6 +31,8 @@
 #include "store.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/uuid.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
@@ -166,7 +168,8 @@ agg_sum(FunctionCallInfo fcinfo, Datum *result, uint32 *rows)
 						 st->degree > 1 ? ", with n >= 2k-1 for products" : "")));
 	randombytes_buf(gid, sizeof(gid));
 	program_put_header((uint8 *) st->prog.data, 1);
-	program_put_group((uint8 *) st->prog.data + PROGRAM_HEADER, gid, st->nrows, SHARE_TYPE_NUMERIC);
+	program_put_group((uint8 *) st->prog.data + PROGRAM_HEADER, gid, st->nrows, SHARE_TYPE_NUMERIC,
+					  (uint8) st->k, (uint8) st->nholders);
 	compute_gather_rebuild((uint8 *) st->prog.data, st->prog.len, st->holders, st->nholders,
 						   st->k, &need, &v);
 	*result = value_decode(&v, NUMERICOID);
@@ -243,6 +246,54 @@ call_peers(PeerCall *calls, int n, const char *what)
 	peer_call_reset(calls, n);
 }
 
+/*
+ * Every shareholder made its share of the new secrets (staged): now they may
+ * keep them.  Until this point a failure leaves nothing any node would serve.
+ */
+static void
+confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
+{
+	const SecretHandle *h = &j[0].h;
+	Datum	   *d = palloc(sizeof(Datum) * m);
+	Datum		arr;
+	PeerCall   *calls = palloc0(sizeof(PeerCall) * Max(h->n, 1));
+	int			ncalls = 0;
+	bool		self_in = false;
+	static Oid	types[2] = {TEXTOID, UUIDARRAYOID};
+	const char **vals = palloc(sizeof(char *) * 2);
+
+	for (int i = 0; i < m; i++)
+	{
+		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+		memcpy(u->data, j[i].h.id, SHARE_ID_SIZE);
+		d[i] = UUIDPGetDatum(u);
+	}
+	arr = PointerGetDatum(construct_array(d, m, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	vals[0] = self->name;
+	vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, arr);
+	for (int i = 0; i < h->n; i++)
+	{
+		Shareholder *s = catalog_find_index(cat, h->holders[i]);
+
+		if (s->is_self)
+		{
+			self_in = true;
+			continue;
+		}
+		calls[ncalls].peer = s->name;
+		calls[ncalls].conninfo = s->conninfo;
+		calls[ncalls].sql = "SELECT ssn.channel_confirm($1, $2::uuid[])";
+		calls[ncalls].nparams = 2;
+		calls[ncalls].types = types;
+		calls[ncalls].values = vals;
+		ncalls++;
+	}
+	call_peers(calls, ncalls, "confirm computed secrets");
+	if (self_in)
+		(void) compute_confirm_local(self->name, arr);
+}
+
 /* The jobs j[0..m) share k, holders and linearity: one program, one round. */
 static void
 run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
@@ -270,7 +321,8 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 	for (int i = 0; i < m; i++)
 	{
 		enlargeStringInfo(&prog, PROGRAM_GROUP_HEADER + j[i].expr_len);
-		program_put_group((uint8 *) prog.data + prog.len, j[i].h.id, 1, (uint8) j[i].h.type);
+		program_put_group((uint8 *) prog.data + prog.len, j[i].h.id, 1, (uint8) j[i].h.type,
+						  (uint8) j[i].h.k, (uint8) j[i].h.n);
 		prog.len += PROGRAM_GROUP_HEADER;
 		memcpy(prog.data + prog.len, j[i].expr, j[i].expr_len);
 		prog.len += j[i].expr_len;
@@ -291,7 +343,7 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 				for (int q = i; q < m && j[q].owner == j[i].owner; q++)
 				{
 					enlargeStringInfo(&one, PROGRAM_GROUP_HEADER + j[q].expr_len);
-					program_put_group((uint8 *) one.data + one.len, j[q].h.id, 1, 0);
+					program_put_group((uint8 *) one.data + one.len, j[q].h.id, 1, 0, (uint8) j[q].h.k, (uint8) j[q].h.n);
 					one.len += PROGRAM_GROUP_HEADER;
 					memcpy(one.data + one.len, j[q].expr, j[q].expr_len);
 					one.len += j[q].expr_len;
@@ -397,6 +449,7 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 								  contrib, nc, h->holders, h->n);
 	}
 	pfree(prog.data);
+	confirm_class(j, m, cat, self);
 }
 
 static int

@@ -18,6 +18,8 @@
 /* shareholder side (compute_channel.c) */
 extern int	compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self,
 								  Shareholder *sender, char *why, size_t whylen);
+/* move staged shares of new secrets of origin into ssn.held_share; how many */
+extern int	compute_confirm_local(const char *origin, Datum idarr);
 extern void compute_materialize_local(const uint8 *prog, size_t plen, const char *origin, int x);
 extern void compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 								  ShareholderList *cat, Shareholder *self,

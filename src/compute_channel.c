@@ -44,6 +44,7 @@
 PG_FUNCTION_INFO_V1(ssn_channel_compute);
 PG_FUNCTION_INFO_V1(ssn_channel_materialize);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare);
+PG_FUNCTION_INFO_V1(ssn_channel_confirm);
 
 /* serialises the parts of one receiver: the last contribution sees all the others */
 #define PARTS_LOCK_KEY 1936944752	/* "ssnp" */
@@ -90,31 +91,68 @@ ssn_channel_compute(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ready: %d results", ng)));
 }
 
-/* insert shares of new secrets held for origin (idempotent); returns how many were new */
-static int
-insert_held(Datum *ids, Datum *shares, int n, const char *origin)
+/*
+ * Shares of new secrets wait in ssn.held_part (as contributors = 0: complete)
+ * until the SSA confirms them, once every shareholder has made its share; a
+ * store that fails half way leaves nothing in ssn.held_share, and the worker
+ * prunes what was never confirmed.
+ */
+static void
+stage_held(Datum *ids, Datum *shares, int n, const char *origin, int x)
 {
 	Oid			share_oid = catalog_type_oid("ssn_share");
-	Oid			types[3] = {UUIDARRAYOID, get_array_type(share_oid), TEXTOID};
-	Datum		values[3];
-	int			stored;
+	Oid			types[4] = {UUIDARRAYOID, get_array_type(share_oid), TEXTOID, INT4OID};
+	Datum		values[4];
 
 	if (n == 0)
-		return 0;
+		return;
 	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[1] = PointerGetDatum(construct_array(shares, n, share_oid, -1, false, TYPALIGN_INT));
 	values[2] = CStringGetTextDatum(origin);
+	values[3] = Int32GetDatum(x);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
-							  " SELECT u.id, 0, $3, u.s FROM unnest($1, $2) AS u(id, s)"
+	if (SPI_execute_with_args("INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)"
+							  " SELECT u.id, $4, $3, 0, u.s FROM unnest($1, $2) AS u(id, s)"
 							  " ON CONFLICT DO NOTHING",
-							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store into ssn.held_share");
-	stored = (int) SPI_processed;
+							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store into ssn.held_part");
 	SPI_finish();
 	sodium_memzero(VARDATA(DatumGetPointer(values[1])), VARSIZE(DatumGetPointer(values[1])) - VARHDRSZ);
-	return stored;
+}
+
+int
+compute_confirm_local(const char *origin, Datum idarr)
+{
+	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
+	Datum		values[2];
+	int			n;
+
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = idarr;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("WITH s AS (DELETE FROM ssn.held_part WHERE origin = $1 AND contributors = 0"
+							  "           AND result_id = ANY($2) RETURNING result_id, share)"
+							  " INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+							  " SELECT result_id, 0, $1, share FROM s ON CONFLICT DO NOTHING",
+							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not confirm shares into ssn.held_share");
+	n = (int) SPI_processed;
+	SPI_finish();
+	return n;
+}
+
+Datum
+ssn_channel_confirm(PG_FUNCTION_ARGS)
+{
+	char	   *requester = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ShareholderList *cat = catalog_load();
+
+	(void) catalog_require_self(cat);
+	(void) catalog_require_peer(cat, requester);
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("confirmed %d",
+											  compute_confirm_local(requester, PG_GETARG_DATUM(1)))));
 }
 
 static Datum
@@ -148,7 +186,7 @@ compute_materialize_local(const uint8 *prog, size_t plen, const char *origin, in
 		shares[i] = PointerGetDatum(compute_result_share(&g[i], x));
 	}
 	compute_wipe(g, ng);
-	(void) insert_held(ids, shares, ng, origin);
+	stage_held(ids, shares, ng, origin, x);
 	for (int i = 0; i < ng; i++)
 		sodium_memzero(VARDATA(DatumGetPointer(shares[i])), VARSIZE(DatumGetPointer(shares[i])) - VARHDRSZ);
 }
@@ -293,7 +331,8 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 								 errmsg("could not deliver re-sharing parts to shareholder \"%s\"", r->name),
 								 errdetail("%s", error)));
 				}
-				sodium_memzero(msg[j].data, msg[j].maxlen);
+				/* the parts go; the header (SSA, contributors) stays for the next message */
+				sodium_memzero(msg[j].data + hdr_len, msg[j].maxlen - hdr_len);
 				msg[j].len = (int) hdr_len;
 			}
 		if (last)
@@ -455,8 +494,8 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 		sodium_memzero(VARDATA(DatumGetPointer(values[1])), VARSIZE(DatumGetPointer(values[1])) - VARHDRSZ);
 
 		/* every result now complete: the sum of its parts is this node's share */
-		if (SPI_execute_with_args("WITH done AS (DELETE FROM ssn.held_part WHERE result_id IN"
-								  "   (SELECT result_id FROM ssn.held_part WHERE result_id = ANY($1)"
+		if (SPI_execute_with_args("WITH done AS (DELETE FROM ssn.held_part WHERE contributors > 0 AND result_id IN"
+								  "   (SELECT result_id FROM ssn.held_part WHERE result_id = ANY($1) AND contributors > 0"
 								  "    GROUP BY result_id HAVING count(*) >= max(contributors))"
 								  "  RETURNING result_id, origin, share)"
 								  " SELECT result_id, origin = $4, share FROM done ORDER BY result_id",
@@ -510,7 +549,7 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 			done_shares[nd - 1] = finish_sum(&first, &acc);
 		MemoryContextSwitchTo(spi);
 		SPI_finish();
-		(void) insert_held(done_ids, done_shares, nd, origin);
+		stage_held(done_ids, done_shares, nd, origin, self->share_index);
 		for (int d = 0; d < nd; d++)
 			sodium_memzero(VARDATA(DatumGetPointer(done_shares[d])), VARSIZE(DatumGetPointer(done_shares[d])) - VARHDRSZ);
 	}

@@ -372,10 +372,14 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 			o->type = SHARE_TYPE_NUMERIC;
 		if (o->k == 0)
 		{
-			/* only constants: every share is the value (degree 0, declared as 1) */
-			o->k = 2;
-			o->n = Max(x, 2);
+			/* only constants: every share is the value, in the sharing the SSA names */
+			o->k = r.group_k;
+			o->n = r.group_n;
 		}
+		else if (o->k != r.group_k)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the inputs are shared with k=%d, not the k=%d of the request", o->k, r.group_k)));
 		/* a degree is an upper bound: a sum of constants still counts as degree k-1 */
 		o->degree = Max(o->degree, o->k - 1);
 		if (o->degree > o->n - 1)

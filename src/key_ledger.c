@@ -173,14 +173,26 @@ saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes, int pla
 static int64
 sweep_spi(int self_pid, TimestampTz self_start)
 {
-	int			nb = pgstat_fetch_stat_numbackends();
-	Datum	   *pids = palloc(sizeof(Datum) * Max(nb, 1));
-	Datum	   *starts = palloc(sizeof(Datum) * Max(nb, 1));
+	/*
+	 * A process that starts after this instant is missing from the list below
+	 * but may be alive and hold keys: only holders that started before it are
+	 * judged.  The status array is read afresh, not from this transaction's
+	 * cached copy.
+	 */
+	TimestampTz listed_at = GetCurrentTimestamp();
+	int			nb;
+	Datum	   *pids;
+	Datum	   *starts;
 	int			n = 0;
 	int			i;
-	Oid			argtypes[2] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		args[2];
+	Oid			argtypes[3] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID};
+	Datum		args[3];
 	int			rc;
+
+	pgstat_clear_backend_activity_snapshot();
+	nb = pgstat_fetch_stat_numbackends();
+	pids = palloc(sizeof(Datum) * Max(nb, 1));
+	starts = palloc(sizeof(Datum) * Max(nb, 1));
 
 	for (i = 1; i <= nb; i++)
 	{
@@ -198,13 +210,14 @@ sweep_spi(int self_pid, TimestampTz self_start)
 	args[0] = PointerGetDatum(construct_array(pids, n, INT4OID, 4, true, TYPALIGN_INT));
 	args[1] = PointerGetDatum(construct_array(starts, n, TIMESTAMPTZOID, 8,
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = TimestampTzGetDatum(listed_at);
 	SPI_connect();
 	rc = SPI_execute_with_args(
 							   "UPDATE ssn.key_ledger l SET state = 'lost', settled_at = clock_timestamp() "
-							   "WHERE l.state = 'fetched' AND NOT EXISTS ("
+							   "WHERE l.state = 'fetched' AND (l.holder_start IS NULL OR l.holder_start < $3) AND NOT EXISTS ("
 							   " SELECT 1 FROM unnest($1, $2) AS a(pid, started)"
 							   " WHERE a.pid = l.holder_pid AND a.started = l.holder_start)",
-							   2, argtypes, args, NULL, false, 0);
+							   3, argtypes, args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 	n = SPI_processed;

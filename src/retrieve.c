@@ -37,6 +37,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/uuid.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(ssn_retrieve);
 PG_FUNCTION_INFO_V1(ssn_retrieve_text);
@@ -368,6 +369,22 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		}
 		for (int j = 0; j < v->nkeys; j++)
 			used[nused++] = ids[i][j];
+		{
+			SsnReplyCounts rc = {{0}};
+			int			envlen;
+
+			(void) peer_call_value(&take[i], &envlen);
+			rc.messages = 1;
+			rc.payload_bytes = v->len;
+			rc.envelope_bytes = envlen;
+			rc.key_bytes = key_bytes;
+			for (size_t o = 0; share_batch_next(pt, v->len, &o, &sb, &sblen, &sh, why, sizeof(why));)
+			{
+				rc.shares++;
+				rc.share_bytes += sblen;
+			}
+			ssn_count_reply(p->s->name, &rc);
+		}
 		while (share_batch_next(pt, v->len, &off, &sb, &sblen, &sh, why, sizeof(why)))
 		{
 			Wanted	   *t = find_wanted(w, nw, sh.id);
@@ -951,7 +968,7 @@ retrieve_computed(SecretHandle *h, Datum *handles, int m, ShareValue *out)
 			handle_read_any(handles[members[g]], &hh, &e);
 			randombytes_buf(gid, sizeof(gid));
 			enlargeStringInfo(&prog, PROGRAM_GROUP_HEADER + expr_encoded_len(&e));
-			program_put_group((uint8 *) prog.data + prog.len, gid, 1, 0);
+			program_put_group((uint8 *) prog.data + prog.len, gid, 1, 0, (uint8) h[i].k, (uint8) h[i].n);
 			prog.len += PROGRAM_GROUP_HEADER;
 			prog.len += expr_encode((uint8 *) prog.data + prog.len, &e);
 			need[g] = compute_need(&h[members[g]]);

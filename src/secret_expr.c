@@ -315,11 +315,14 @@ program_put_header(uint8_t *out, uint32_t ngroups)
 }
 
 void
-program_put_group(uint8_t *out, const uint8_t *result_id, uint32_t nrows, uint8_t type)
+program_put_group(uint8_t *out, const uint8_t *result_id, uint32_t nrows, uint8_t type,
+				  uint8_t k, uint8_t n)
 {
 	memcpy(out, result_id, SHARE_ID_SIZE);
 	put_u32(out + SHARE_ID_SIZE, nrows);
 	out[SHARE_ID_SIZE + 4] = type;
+	out[SHARE_ID_SIZE + 5] = k;
+	out[SHARE_ID_SIZE + 6] = n;
 }
 
 bool
@@ -357,6 +360,10 @@ program_next_group(ProgramReader *r, const uint8_t **result_id, uint32_t *nrows,
 	r->group_type = r->p[r->off + SHARE_ID_SIZE + 4];
 	if (r->group_type != 0 && r->group_type != SHARE_TYPE_INT8 && r->group_type != SHARE_TYPE_NUMERIC)
 		return FAIL("group %u asks for a result of type code %d", r->group + 1, r->group_type);
+	r->group_k = r->p[r->off + SHARE_ID_SIZE + 5];
+	r->group_n = r->p[r->off + SHARE_ID_SIZE + 6];
+	if (r->group_k < 2 || r->group_n < r->group_k)
+		return FAIL("group %u names the sharing k=%d, n=%d", r->group + 1, r->group_k, r->group_n);
 	/* every row takes at least one byte: a count beyond the rest is a lie */
 	if (*nrows > r->len - r->off - PROGRAM_GROUP_HEADER)
 		return FAIL("group %u claims %u rows in %zu bytes", r->group + 1, *nrows,

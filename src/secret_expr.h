@@ -16,8 +16,9 @@
  *     16 bytes per factor: the secret id
  *   program:    1 byte version (1), 4 bytes ngroups, then per group
  *     16 bytes the id its result share gets, 4 bytes nrows, 1 byte the result's
- *     value type (0: int8 unless an input or a scale makes it numeric), nrows
- *     expressions
+ *     value type (0: int8 unless an input or a scale makes it numeric), 1 byte k
+ *     and 1 byte n of the sharing (what a result of constants alone is shared
+ *     as), nrows expressions
  *
  * A group is what one result is made of: the sum of its rows (one row for a
  * single computed value, every row of a GROUP BY group for an aggregate).
@@ -41,7 +42,7 @@
 #define EXPR_MAX_BYTES		(1 + EXPR_MAX_TERMS * EXPR_TERM_MAX_BYTES)
 #define PROGRAM_VERSION		1
 #define PROGRAM_HEADER		5
-#define PROGRAM_GROUP_HEADER (SHARE_ID_SIZE + 5)
+#define PROGRAM_GROUP_HEADER (SHARE_ID_SIZE + 7)
 
 typedef struct ExprTerm
 {
@@ -100,11 +101,13 @@ typedef struct ProgramReader
 	uint32_t	group;			/* groups started so far */
 	uint32_t	rows_left;		/* rows of the current group not yet read */
 	uint8_t		group_type;		/* the current group's result type, or 0 */
+	uint8_t		group_k;		/* the current group's sharing */
+	uint8_t		group_n;
 } ProgramReader;
 
 extern void program_put_header(uint8_t *out, uint32_t ngroups);
 extern void program_put_group(uint8_t *out, const uint8_t *result_id, uint32_t nrows,
-							  uint8_t type);
+							  uint8_t type, uint8_t k, uint8_t n);
 
 extern bool program_begin(ProgramReader *r, const uint8_t *p, size_t len,
 						  char *err, size_t errlen);

@@ -710,6 +710,61 @@ sweep_ledger(void *arg)
 	SPI_finish();
 }
 
+void
+ssn_count_reply(const char *peer, const SsnReplyCounts *c)
+{
+	SsnReplyCounts *r = NULL;
+
+	if (ssn_shared == NULL)
+		return;					/* not preloaded: no worker to write them */
+	SpinLockAcquire(&ssn_shared->mutex);
+	for (int i = 0; i < ssn_shared->nreplies && r == NULL; i++)
+		if (strcmp(ssn_shared->replies[i].name, peer) == 0)
+			r = &ssn_shared->replies[i];
+	if (r == NULL && ssn_shared->nreplies < SSN_MAX_PEERS)
+	{
+		r = &ssn_shared->replies[ssn_shared->nreplies++];
+		memset(r, 0, sizeof(*r));
+		strlcpy(r->name, peer, sizeof(r->name));
+	}
+	if (r)
+	{
+		r->messages += c->messages;
+		r->shares += c->shares;
+		r->share_bytes += c->share_bytes;
+		r->payload_bytes += c->payload_bytes;
+		r->envelope_bytes += c->envelope_bytes;
+		r->key_bytes += c->key_bytes;
+	}
+	SpinLockRelease(&ssn_shared->mutex);
+}
+
+/* the counted replies into ssn.link_stats (direction 'receive') */
+static void
+flush_reply_counts(void *arg)
+{
+	SsnReplyCounts taken[SSN_MAX_PEERS];
+	int			n;
+
+	SpinLockAcquire(&ssn_shared->mutex);
+	n = ssn_shared->nreplies;
+	memcpy(taken, ssn_shared->replies, sizeof(SsnReplyCounts) * n);
+	ssn_shared->nreplies = 0;
+	SpinLockRelease(&ssn_shared->mutex);
+	for (int i = 0; i < n; i++)
+	{
+		LinkCounts	c = {0};
+
+		c.messages = taken[i].messages;
+		c.shares = taken[i].shares;
+		c.share_bytes = taken[i].share_bytes;
+		c.payload_bytes = taken[i].payload_bytes;
+		c.envelope_bytes = taken[i].envelope_bytes;
+		c.key_bytes = taken[i].key_bytes;
+		channel_account(taken[i].name, "receive", &c);
+	}
+}
+
 /* ---- health ---- */
 typedef struct Health
 {
@@ -790,6 +845,7 @@ health_pass(void)
 	}
 	peer_call_all(h.calls, h.cat->count, Min(ssn_peer_timeout_ms, Max(ssn_health_interval_ms * 2, 1000)));
 	guarded(health_record, &h, err, sizeof(err), NULL);
+	guarded(flush_reply_counts, NULL, err, sizeof(err), NULL);
 	/* keys announced by peers' sessions that ended before their message came */
 	{
 		int64		lost = 0;

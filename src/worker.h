@@ -18,6 +18,18 @@ typedef struct SsnPeerProgress
 	int64		min_pending;	/* smallest outbox id not yet delivered; INT64_MAX if none */
 } SsnPeerProgress;
 
+/* replies this node received as an SSA, counted until the worker adds them to ssn.link_stats */
+typedef struct SsnReplyCounts
+{
+	char		name[64];
+	int64		messages;
+	int64		shares;
+	int64		share_bytes;
+	int64		payload_bytes;
+	int64		envelope_bytes;
+	int64		key_bytes;
+} SsnReplyCounts;
+
 typedef struct SsnShared
 {
 	slock_t		mutex;
@@ -27,6 +39,8 @@ typedef struct SsnShared
 	uint64		scan_done;		/* scan_started of the last pass that finished */
 	int			npeers;
 	SsnPeerProgress peers[SSN_MAX_PEERS];
+	int			nreplies;
+	SsnReplyCounts replies[SSN_MAX_PEERS];
 } SsnShared;
 
 /* NULL unless ssn is in shared_preload_libraries */
@@ -37,6 +51,13 @@ extern void ssn_worker_register(void);
 
 /* wake the worker (after committing rows to the outbox) */
 extern void ssn_worker_wake(void);
+
+/*
+ * Count a reply received from peer (a retrieval's or a computation's).  Sessions
+ * do not write ssn.link_stats themselves: its row for the link would stay locked
+ * until their transaction ends, holding up deliveries from that peer.
+ */
+extern void ssn_count_reply(const char *peer, const SsnReplyCounts *c);
 
 /*
  * Wait (after commit) until `need` of the given peers hold every outbox row up

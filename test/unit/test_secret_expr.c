@@ -137,11 +137,11 @@ main(void)
 	/* a program of two groups */
 	program_put_header(prog, 2);
 	off = PROGRAM_HEADER;
-	program_put_group(prog + off, ida, 2, 0);
+	program_put_group(prog + off, ida, 2, 0, 3, 5);
 	off += PROGRAM_GROUP_HEADER;
 	off += expr_encode(prog + off, &a);
 	off += expr_encode(prog + off, &b);
-	program_put_group(prog + off, idb, 1, SHARE_TYPE_NUMERIC);
+	program_put_group(prog + off, idb, 1, SHARE_TYPE_NUMERIC, 3, 5);
 	off += PROGRAM_GROUP_HEADER;
 	off += expr_encode(prog + off, &r);
 	CHECK(program_check(prog, off, &ng, &nr, err, sizeof(err)) && ng == 2 && nr == 3,
@@ -152,6 +152,9 @@ main(void)
 	prog[PROGRAM_HEADER + SHARE_ID_SIZE + 4] = 99;
 	CHECK(!program_check(prog, off, &ng, &nr, err, sizeof(err)), "unknown result type refused");
 	prog[PROGRAM_HEADER + SHARE_ID_SIZE + 4] = 0;
+	prog[PROGRAM_HEADER + SHARE_ID_SIZE + 5] = 1;
+	CHECK(!program_check(prog, off, &ng, &nr, err, sizeof(err)), "k=1 refused");
+	prog[PROGRAM_HEADER + SHARE_ID_SIZE + 5] = 3;
 	prog[PROGRAM_HEADER + SHARE_ID_SIZE] = 200;
 	CHECK(!program_check(prog, off, &ng, &nr, err, sizeof(err)), "row count beyond the data refused");
 	return unit_finish("secret_expr");
