@@ -102,3 +102,16 @@ DELETE FROM ssn.held_share;
 DELETE FROM ssn.secret;
 SELECT ssn.remove_shareholder(name) FROM ssn.shareholder ORDER BY name;
 DROP FUNCTION try(text);
+
+-- upgrading: a 1.1 installation updates to 1.2 in place
+DROP EXTENSION ssn CASCADE;
+CREATE EXTENSION ssn VERSION '1.1';
+ALTER EXTENSION ssn UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'ssn';
+SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'ssn'
+WHERE p.proname IN ('ssn_sum', 'ssn_avg', 'ssn_count', 'ssn_store', 'channel_compute', 'channel_confirm')
+ORDER BY 1, 2;
+SELECT has_function_privilege('public', 'ssn.channel_compute(text, bytea)', 'EXECUTE') AS public_may_compute,
+	   has_function_privilege('ssn_peer', 'ssn.channel_compute(text, bytea)', 'EXECUTE') AS peers_may_compute;

@@ -72,8 +72,12 @@ kdiff() {	# kdiff BEFORE AFTER: the growth of the three counters
 }
 keys_of() {	# keys_of SQL: the counters' growth during one statement
 	local before
+	# node1's worker adds the replies a session received to ssn.link_stats at its
+	# next health check (ssn.health_interval, 2 s on ssn-local): let it, before and after
+	sleep 4.5
 	before=$(keys)
 	q "$1" >/dev/null
+	sleep 4.5
 	kdiff "$before" "$(keys)"
 }
 kfmt() { local a b c; read -r a b c <<<"$1"; printf '%18s %14s %16s' "$a" "$b" "$c"; }
