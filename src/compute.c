@@ -276,6 +276,10 @@ confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 	{
 		Shareholder *s = catalog_find_index(cat, h->holders[i]);
 
+		if (s == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no shareholder has share index %d", h->holders[i])));
 		if (s->is_self)
 		{
 			self_in = true;
@@ -289,9 +293,24 @@ confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 		calls[ncalls].values = vals;
 		ncalls++;
 	}
-	call_peers(calls, ncalls, "confirm computed secrets");
-	if (self_in)
-		(void) compute_confirm_local(self->name, arr);
+	peer_call_all(calls, ncalls, Max(ssn_peer_timeout_ms, 600000));
+	for (int i = 0; i < ncalls; i++)
+	{
+		const char *v = peer_call_value(&calls[i], NULL);
+		int			got = -1;
+
+		if (v == NULL || sscanf(v, "confirmed %d", &got) != 1 || got != m)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("shareholder \"%s\" could not confirm its shares of the computed secrets", calls[i].peer),
+					 errdetail("%s", v == NULL ? calls[i].error :
+							   psprintf("It confirmed %d of %d.", got, m))));
+	}
+	peer_call_reset(calls, ncalls);
+	if (self_in && compute_confirm_local(self->name, arr) != m)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("this node could not confirm its shares of the computed secrets")));
 }
 
 /* The jobs j[0..m) share k, holders and linearity: one program, one round. */
@@ -569,6 +588,11 @@ ssn_store_computed(PG_FUNCTION_ARGS)
 	int			need;
 
 	handle_read_any(PG_GETARG_DATUM(0), &in, e);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ssn_store(expression) needs isolation level READ COMMITTED"),
+				 errdetail("At commit this node must see the shares the other shareholders made meanwhile.")));
 	if (share_type_field(in.type) != SHARE_FIELD_PRIME)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),

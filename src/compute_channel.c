@@ -37,6 +37,8 @@
 #include "share_batch.h"
 #include "ssn_share.h"
 #include "utils/array.h"
+#include "common/hashfn.h"
+#include "access/xact.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
@@ -46,8 +48,13 @@ PG_FUNCTION_INFO_V1(ssn_channel_materialize);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare);
 PG_FUNCTION_INFO_V1(ssn_channel_confirm);
 
-/* serialises the parts of one receiver: the last contribution sees all the others */
-#define PARTS_LOCK_KEY 1936944752	/* "ssnp" */
+/*
+ * Serialises the parts of the same results at one receiver, so that the last
+ * contribution sees all the others.  Contributors cut their parts into messages
+ * at the same places (same program, same sizes), so one batch of results is
+ * named by its first result id; other batches (and other re-sharings) do not wait.
+ */
+#define PARTS_LOCK_CLASS 1936944752	/* "ssnp" */
 
 static uint8 *
 program_arg(FunctionCallInfo fcinfo, int argno, size_t *len)
@@ -262,6 +269,8 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 	size_t		hdr_len;
 	uint8		hdr[2 + SSN_NAME_MAXLEN + SHARE_MAX_N];
 	size_t		limit = (size_t) ssn_channel_batch_kb * 1024;
+	List	   *mine = NIL,		/* this node's own messages of parts, kept for the end */
+			   *mine_len = NIL;
 
 	for (int i = 0; i < ncontrib; i++)
 		if (contrib[i] == self->share_index)
@@ -296,47 +305,58 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 
 		/*
 		 * Send what would overflow a message, and everything at the end.  This
-		 * node's own parts go last: keeping them takes the receiver's parts lock
-		 * until this transaction ends, and other contributors may still be
-		 * delivering parts here.
+		 * node's own parts are cut at the same places but kept until the end:
+		 * keeping them takes the receiver's parts lock until this transaction
+		 * ends, and other contributors may still be delivering parts here.
 		 */
-		for (int pass = 0; pass < 2; pass++)
-			for (int j = 0; j < nrecv; j++)
+		for (int j = 0; j < nrecv; j++)
+		{
+			Shareholder *r;
+			char	   *status,
+					   *error;
+
+			if (msg[j].len == (int) hdr_len ||
+				!(last || msg[j].len + SHARE_BATCH_PREFIX + SHARE_HEADER_SIZE + FP_BYTES > limit))
+				continue;
+			if (recv[j] == self->share_index)
 			{
-				Shareholder *r;
-				char	   *status,
-						   *error;
-				bool		mine = recv[j] == self->share_index;
+				char	   *copy = palloc(msg[j].len);
 
-				if (mine != (pass == 1) || msg[j].len == (int) hdr_len)
-					continue;
-				if (mine ? !last : !(last || msg[j].len + SHARE_BATCH_PREFIX + SHARE_HEADER_SIZE + FP_BYTES > limit))
-					continue;
-				if (mine)
-				{
-					char		why[256] = "";
-
-					if (compute_receive_parts((uint8 *) msg[j].data, msg[j].len, self, self,
-											  why, sizeof(why)) < 0)
-						elog(ERROR, "ssn: own re-sharing parts refused: %s", why);
-				}
-				else
-				{
-					r = catalog_find_index(cat, recv[j]);
-					status = channel_send_now(self->name, r, MSG_KIND_PARTS, (uint8 *) msg[j].data,
-											  msg[j].len, "reshare", &error);
-					if (status == NULL)
-						ereport(ERROR,
-								(errcode(ERRCODE_CONNECTION_FAILURE),
-								 errmsg("could not deliver re-sharing parts to shareholder \"%s\"", r->name),
-								 errdetail("%s", error)));
-				}
-				/* the parts go; the header (SSA, contributors) stays for the next message */
-				sodium_memzero(msg[j].data + hdr_len, msg[j].maxlen - hdr_len);
-				msg[j].len = (int) hdr_len;
+				memcpy(copy, msg[j].data, msg[j].len);
+				mine = lappend(mine, copy);
+				mine_len = lappend_int(mine_len, msg[j].len);
 			}
+			else
+			{
+				r = catalog_find_index(cat, recv[j]);
+				status = channel_send_now(self->name, r, MSG_KIND_PARTS, (uint8 *) msg[j].data,
+										  msg[j].len, "reshare", &error);
+				if (status == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("could not deliver re-sharing parts to shareholder \"%s\"", r->name),
+							 errdetail("%s", error)));
+			}
+			/* the parts go; the header (SSA, contributors) stays for the next message */
+			sodium_memzero(msg[j].data + hdr_len, msg[j].maxlen - hdr_len);
+			msg[j].len = (int) hdr_len;
+		}
 		if (last)
+		{
+			ListCell   *lc,
+					   *ll;
+
+			forboth(lc, mine, ll, mine_len)
+			{
+				char		why[256] = "";
+				char	   *m = lfirst(lc);
+
+				if (compute_receive_parts((uint8 *) m, lfirst_int(ll), self, self, why, sizeof(why)) < 0)
+					elog(ERROR, "ssn: own re-sharing parts refused: %s", why);
+				sodium_memzero(m, lfirst_int(ll));
+			}
 			break;
+		}
 		if (g[i].degree > g[i].n - 1 || 2 * (g[i].k - 1) < g[i].degree || ncontrib < g[i].degree + 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -428,6 +448,12 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 	Oid			share_oid = catalog_type_oid("ssn_share");
 	MemoryContext caller = CurrentMemoryContext;
 
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("re-sharing parts can only be received at isolation level READ COMMITTED"),
+				 errdetail("A receiver must see the parts other contributors committed meanwhile."),
+				 errhint("Do not set default_transaction_isolation for the ssn_peer role or the SSA's session.")));
 	if (len < 2 || pt[0] > SSN_NAME_MAXLEN || len < (size_t) pt[0] + 2)
 		return snprintf(why, whylen, "truncated header of parts"), -1;
 	memcpy(origin, pt + 1, pt[0]);
@@ -483,9 +509,14 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 		values[2] = Int32GetDatum(sender->share_index);
 		values[3] = CStringGetTextDatum(origin);
 		values[4] = Int32GetDatum(ncontrib);
-		if (SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock(" CppAsString2(PARTS_LOCK_KEY) ")",
-						false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock the parts");
+		{
+			uint32		batch = hash_bytes((const unsigned char *) DatumGetUUIDP(ids[0])->data, UUID_LEN);
+
+			if (SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d, %d)",
+									 PARTS_LOCK_CLASS, (int32) batch),
+							false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not lock the parts");
+		}
 		if (SPI_execute_with_args("INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)"
 								  " SELECT u.id, $3, $4, $5, u.s FROM unnest($1, $2) AS u(id, s)"
 								  " ON CONFLICT DO NOTHING",

@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 #include "id_set.h"
 #include "secret_expr.h"
+#include "secret_handle.h"
 #include "ssn_share.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -26,6 +27,8 @@
 #include "utils/uuid.h"
 
 #define FETCH_ROWS 10000
+/* about 110 bytes of memory per reference while evaluating: at most ~1.8 GB */
+#define COMPUTE_MAX_REFS (16 * 1024 * 1024)
 #define SCAN_MIN_INPUTS 1000	/* from here on one pass over the table beats index probes */
 
 typedef struct Input
@@ -57,14 +60,6 @@ input_find(InputTable *t, const uint8 *id)
 	return pos >= 0 ? &t->items[pos] : NULL;
 }
 
-static char *
-uuid_text(const uint8 *id)
-{
-	pg_uuid_t	u;
-
-	memcpy(u.data, id, SHARE_ID_SIZE);
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&u)));
-}
 
 /* every distinct secret the program names */
 static void
@@ -87,10 +82,12 @@ collect_inputs(InputTable *t, const uint8 *program, size_t len)
 			for (int j = 0; j < e.nterms; j++)
 				refs += e.terms[j].nfactors;
 		}
-	if (refs > (uint64) 256 * 1024 * 1024)
+	if (refs > COMPUTE_MAX_REFS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a computation over %llu secrets is too large", (unsigned long long) refs)));
+				 errmsg("a computation naming secrets %llu times is too large (at most %d)",
+						(unsigned long long) refs, COMPUTE_MAX_REFS),
+				 errhint("Aggregate in parts (e.g. GROUP BY ranges of rows) and add up the results.")));
 	ids = palloc_extended((size_t) Max(refs, 1) * SHARE_ID_SIZE, MCXT_ALLOC_HUGE);
 	refs = 0;
 	(void) program_begin(&r, program, len, err, sizeof(err));
@@ -126,7 +123,7 @@ accept_share(InputTable *t, Datum d, int x)
 		if (sh.field != SHARE_FIELD_PRIME)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("secret %s is not a number", uuid_text(sh.id)),
+					 errmsg("secret %s is not a number", secret_id_text(sh.id)),
 					 errdetail("Only numbers are shared in the field where shares add and multiply.")));
 		in->found = true;
 		in->type = sh.type;
@@ -249,7 +246,7 @@ load_inputs(InputTable *t, const char *origin, int x)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("this shareholder holds no share of secret %s stored by \"%s\"",
-							uuid_text(t->set.ids[i]), origin)));
+							secret_id_text(t->set.ids[i]), origin)));
 }
 
 /* powers of ten, computed as far as needed */
@@ -275,12 +272,19 @@ pow10_of(int e)
 	return &pow10_cache[e];
 }
 
+/*
+ * A nonzero value at scale s is at least 10^-s: at a scale of 76 or more it
+ * needs more than the field's 75 digits, so the result would wrap.
+ */
+#define EXACT_MAX_SCALE 75
+
 static void
 scale_error(int scale)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("a result would have scale %d, above the maximum of %d", scale, SHARE_MAX_SCALE)));
+			 errmsg("a result would have scale %d, above the %d digits the field holds exactly", scale, EXACT_MAX_SCALE),
+			 errhint("Round the inputs or the constants to fewer decimal places.")));
 }
 
 EvalGroup *
@@ -341,17 +345,14 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 					if (in->type == SHARE_TYPE_NUMERIC)
 						o->type = SHARE_TYPE_NUMERIC;
 					if (o->k == 0)
-					{
 						o->k = in->k;
-						o->n = in->n;
-					}
 					else if (o->k != in->k)
 						ereport(ERROR,
 								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 								 errmsg("cannot combine secrets shared with different thresholds (k=%d and k=%d)",
 										o->k, in->k)));
 				}
-				if (scale > SHARE_MAX_SCALE)
+				if (scale > EXACT_MAX_SCALE)
 					scale_error(scale);
 				/* align: the group's sum and the term at the larger scale */
 				if (scale > o->scale)
@@ -370,12 +371,13 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 		}
 		if (o->scale > 0)
 			o->type = SHARE_TYPE_NUMERIC;
+		/*
+		 * A result is shared among the shareholders that hold every input: the
+		 * SSA names their number (a result of constants alone gets its k too).
+		 */
+		o->n = r.group_n;
 		if (o->k == 0)
-		{
-			/* only constants: every share is the value, in the sharing the SSA names */
 			o->k = r.group_k;
-			o->n = r.group_n;
-		}
 		else if (o->k != r.group_k)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

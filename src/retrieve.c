@@ -64,14 +64,6 @@ typedef struct PeerState
 	int			nasked;
 } PeerState;
 
-static char *
-uuid_text(const uint8 *id)
-{
-	pg_uuid_t	u;
-
-	memcpy(u.data, id, SHARE_ID_SIZE);
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&u)));
-}
 
 static bool
 holds(const SecretHandle *h, int share_index)
@@ -174,7 +166,7 @@ attach_share(Wanted *w, const uint8 *bytes, size_t len, const ShareHeader *sh, i
 			 sh->type != w->h.type)
 	{
 		snprintf(why, whylen, "its share of secret %s does not match the handle (x=%d, epoch %u, k=%d, n=%d)",
-				 uuid_text(w->h.id), sh->x, sh->epoch, sh->k, sh->n);
+				 secret_id_text(w->h.id), sh->x, sh->epoch, sh->k, sh->n);
 		return false;
 	}
 	if (w->have_x[x])
@@ -273,7 +265,19 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	/* this node works on its own part while the peers work on theirs */
 	peer_call_begin(serve, npick);
 	if (meanwhile)
-		meanwhile->fn(meanwhile->arg);
+	{
+		PG_TRY();
+		{
+			meanwhile->fn(meanwhile->arg);
+		}
+		PG_CATCH();
+		{
+			/* no request may stay in flight on a cached connection */
+			peer_call_end(serve, npick, 0);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
 	peer_call_end(serve, npick, prog ? Max(ssn_peer_timeout_ms, 600000) : ssn_peer_timeout_ms);
 	for (i = 0; i < npick; i++)
 		take[i].skip = serve[i].res == NULL;
@@ -370,7 +374,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		for (int j = 0; j < v->nkeys; j++)
 			used[nused++] = ids[i][j];
 		{
-			SsnReplyCounts rc = {{0}};
+			LinkCounts	rc = {0};
 			int			envlen;
 
 			(void) peer_call_value(&take[i], &envlen);
@@ -477,7 +481,7 @@ check_access_ids(const uint8 *ids, int n, Oid caller)
 	if (!isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to retrieve secret %s", uuid_text(DatumGetUUIDP(denied)->data)),
+				 errmsg("permission denied to retrieve secret %s", secret_id_text(DatumGetUUIDP(denied)->data)),
 				 errdetail("It belongs to role %s, which has not granted it to you.",
 						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)),
 				 errhint("Its owner can run ssn_grant(handle, role).")));
@@ -865,7 +869,7 @@ gather(Wanted *w, int nw, const Program *prog)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("cannot retrieve secret %s: %d of the %d shares needed could be collected",
-							uuid_text(w[j].h.id), w[j].have, w[j].need),
+							secret_id_text(w[j].h.id), w[j].have, w[j].need),
 					 errdetail("Shareholders that failed: %s.", d.len ? d.data : "none answered"),
 					 errhint("See ssn.channels and ssn.active_alarms; any %d of its %d shareholders are enough.",
 							 w[j].h.k, w[j].h.n)));
@@ -937,12 +941,12 @@ static void
 retrieve_computed(SecretHandle *h, Datum *handles, int m, ShareValue *out)
 {
 	bool	   *done = palloc0(sizeof(bool) * Max(m, 1));
+	int		   *members = palloc(sizeof(int) * Max(m, 1));
+	int		   *need = palloc(sizeof(int) * Max(m, 1));
 
 	for (int i = 0; i < m; i++)
 	{
 		StringInfoData prog;
-		int		   *members = palloc(sizeof(int) * m);
-		int		   *need = palloc(sizeof(int) * m);
 		ShareValue *vals;
 		int			nm = 0;
 
@@ -978,6 +982,8 @@ retrieve_computed(SecretHandle *h, Datum *handles, int m, ShareValue *out)
 							   need, vals);
 		for (int g = 0; g < nm; g++)
 			out[members[g]] = vals[g];
+		pfree(vals);
+		pfree(prog.data);
 	}
 }
 
@@ -1138,14 +1144,14 @@ grant_or_revoke(Datum handle, Oid grantee, bool grant, bool *changed)
 	if (rc != SPI_OK_SELECT || SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("secret %s is not known on this node", uuid_text(h.id))));
+				 errmsg("secret %s is not known on this node", secret_id_text(h.id))));
 	{
 		bool		isnull;
 
 		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("only the owner of secret %s can grant or revoke it", uuid_text(h.id))));
+					 errmsg("only the owner of secret %s can grant or revoke it", secret_id_text(h.id))));
 	}
 	if (grant)
 		rc = SPI_execute_with_args("INSERT INTO ssn.secret_grant (secret_id, grantee, granted_by)"

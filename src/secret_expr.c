@@ -10,21 +10,6 @@
 
 #define FAIL(...) (snprintf(err, errlen, __VA_ARGS__), false)
 
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) | ((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-	p[2] = (uint8_t) (v >> 16);
-	p[3] = (uint8_t) (v >> 24);
-}
-
 void
 expr_pow10(fp_t *r, int e)
 {
@@ -241,8 +226,8 @@ expr_encode(uint8_t *out, const SecretExpr *e)
 		*p++ = (uint8_t) (t->nfactors | (one ? 4 : 0));
 		if (!one)
 		{
-			*p++ = (uint8_t) t->cscale;
-			*p++ = (uint8_t) (t->cscale >> 8);
+			le_put_u16(p, t->cscale);
+			p += 2;
 			fp_to_bytes(p, &t->coef);
 			p += FP_BYTES;
 		}
@@ -288,7 +273,7 @@ expr_decode(const uint8_t *p, size_t len, size_t *used, SecretExpr *e,
 		{
 			if (len - off < 2 + FP_BYTES)
 				return FAIL("expression truncated in the coefficient of term %d", i + 1);
-			t->cscale = (uint16_t) (p[off] | (p[off + 1] << 8));
+			t->cscale = le_get_u16(p + off);
 			if (t->cscale > EXPR_MAX_SCALE)
 				return FAIL("term %d has scale %d, at most %d is allowed", i + 1, t->cscale, EXPR_MAX_SCALE);
 			if (!fp_from_bytes(&t->coef, p + off + 2))
@@ -311,7 +296,7 @@ void
 program_put_header(uint8_t *out, uint32_t ngroups)
 {
 	out[0] = PROGRAM_VERSION;
-	put_u32(out + 1, ngroups);
+	le_put_u32(out + 1, ngroups);
 }
 
 void
@@ -319,7 +304,7 @@ program_put_group(uint8_t *out, const uint8_t *result_id, uint32_t nrows, uint8_
 				  uint8_t k, uint8_t n)
 {
 	memcpy(out, result_id, SHARE_ID_SIZE);
-	put_u32(out + SHARE_ID_SIZE, nrows);
+	le_put_u32(out + SHARE_ID_SIZE, nrows);
 	out[SHARE_ID_SIZE + 4] = type;
 	out[SHARE_ID_SIZE + 5] = k;
 	out[SHARE_ID_SIZE + 6] = n;
@@ -335,7 +320,7 @@ program_begin(ProgramReader *r, const uint8_t *p, size_t len, char *err, size_t 
 		return FAIL("program truncated");
 	if (p[0] != PROGRAM_VERSION)
 		return FAIL("unknown program version %d", p[0]);
-	r->ngroups = get_u32(p + 1);
+	r->ngroups = le_get_u32(p + 1);
 	r->off = PROGRAM_HEADER;
 	return true;
 }
@@ -356,7 +341,7 @@ program_next_group(ProgramReader *r, const uint8_t **result_id, uint32_t *nrows,
 	if (r->len - r->off < PROGRAM_GROUP_HEADER)
 		return FAIL("program truncated in group %u", r->group + 1);
 	*result_id = r->p + r->off;
-	*nrows = get_u32(r->p + r->off + SHARE_ID_SIZE);
+	*nrows = le_get_u32(r->p + r->off + SHARE_ID_SIZE);
 	r->group_type = r->p[r->off + SHARE_ID_SIZE + 4];
 	if (r->group_type != 0 && r->group_type != SHARE_TYPE_INT8 && r->group_type != SHARE_TYPE_NUMERIC)
 		return FAIL("group %u asks for a result of type code %d", r->group + 1, r->group_type);

@@ -37,7 +37,7 @@
 
 #define EXPR_MAX_TERMS		32
 #define EXPR_MAX_FACTORS	2
-#define EXPR_MAX_SCALE		SHARE_MAX_SCALE
+#define EXPR_MAX_SCALE		75	/* the field holds 75 decimal digits exactly */
 #define EXPR_TERM_MAX_BYTES	(1 + 2 + FP_BYTES + EXPR_MAX_FACTORS * SHARE_ID_SIZE)
 #define EXPR_MAX_BYTES		(1 + EXPR_MAX_TERMS * EXPR_TERM_MAX_BYTES)
 #define PROGRAM_VERSION		1

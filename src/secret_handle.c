@@ -89,6 +89,15 @@ handle_parse_bytes(const uint8 *p, size_t len, SecretHandle *h, char *err, size_
 	return handle_check(h, err, errlen);
 }
 
+char *
+secret_id_text(const uint8 *id)
+{
+	pg_uuid_t	u;
+
+	memcpy(u.data, id, SHARE_ID_SIZE);
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&u)));
+}
+
 Datum
 handle_make_computed(const SecretHandle *h, const SecretExpr *e)
 {
@@ -109,9 +118,10 @@ handle_make_computed(const SecretHandle *h, const SecretExpr *e)
 	return PointerGetDatum(v);
 }
 
+/* header_only: the fixed part and the holders, not the expression */
 static bool
 handle_parse_computed(const uint8 *p, size_t len, SecretHandle *h, SecretExpr *e,
-					  char *err, size_t errlen)
+					  bool header_only, char *err, size_t errlen)
 {
 	SecretExpr	local;
 	size_t		used;
@@ -131,20 +141,26 @@ handle_parse_computed(const uint8 *p, size_t len, SecretHandle *h, SecretExpr *e
 	if (len < HANDLE_COMPUTED_FIXED + (size_t) h->n)
 		return snprintf(err, errlen, "length %zu does not match n=%d", len, h->n), false;
 	memcpy(h->holders, p + HANDLE_COMPUTED_FIXED, h->n);
-	if (!expr_decode(p + HANDLE_COMPUTED_FIXED + h->n, len - HANDLE_COMPUTED_FIXED - h->n,
-					 &used, e, err, errlen))
+	if (header_only)
+	{
+		if (len == HANDLE_COMPUTED_FIXED + (size_t) h->n || h->degree > EXPR_MAX_FACTORS)
+			return snprintf(err, errlen, "malformed computed secret"), false;
+	}
+	else if (!expr_decode(p + HANDLE_COMPUTED_FIXED + h->n, len - HANDLE_COMPUTED_FIXED - h->n,
+						  &used, e, err, errlen))
 		return false;
-	if (used != len - HANDLE_COMPUTED_FIXED - h->n)
+	else if (used != len - HANDLE_COMPUTED_FIXED - h->n)
 		return snprintf(err, errlen, "bytes after the expression"), false;
-	if (expr_degree(e) != h->degree)
+	else if (expr_degree(e) != h->degree)
 		return snprintf(err, errlen, "degree %d does not match the expression", h->degree), false;
 	if (h->type != SHARE_TYPE_INT8 && h->type != SHARE_TYPE_NUMERIC)
 		return snprintf(err, errlen, "a computed secret is int8 or numeric, not type code %d", h->type), false;
 	return handle_check(h, err, errlen);
 }
 
-bool
-handle_read_header(Datum d, SecretHandle *h)
+/* decode a datum; a computed secret's expression only if e is given */
+static bool
+handle_decode(Datum d, SecretHandle *h, SecretExpr *e, bool header_only)
 {
 	bytea	   *v = DatumGetByteaPP(d);
 	const uint8 *p = (const uint8 *) VARDATA_ANY(v);
@@ -153,47 +169,7 @@ handle_read_header(Datum d, SecretHandle *h)
 	bool		ok;
 
 	if (len > 0 && p[0] == HANDLE_COMPUTED_VERSION)
-	{
-		memset(h, 0, sizeof(*h));
-		h->computed = true;
-		ok = len > HANDLE_COMPUTED_FIXED;
-		if (ok)
-		{
-			h->type = p[1];
-			h->k = p[2];
-			h->n = p[3];
-			h->degree = p[4];
-			ok = len > HANDLE_COMPUTED_FIXED + (size_t) h->n && h->degree <= 2 &&
-				(h->type == SHARE_TYPE_INT8 || h->type == SHARE_TYPE_NUMERIC);
-		}
-		if (ok)
-		{
-			memcpy(h->holders, p + HANDLE_COMPUTED_FIXED, h->n);
-			ok = handle_check(h, err, sizeof(err));
-		}
-		else
-			snprintf(err, sizeof(err), "malformed computed secret");
-	}
-	else
-		ok = handle_parse_bytes(p, len, h, err, sizeof(err));
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("invalid ssn_secret: %s", err)));
-	return h->computed;
-}
-
-bool
-handle_read_any(Datum d, SecretHandle *h, SecretExpr *e)
-{
-	bytea	   *v = DatumGetByteaPP(d);
-	const uint8 *p = (const uint8 *) VARDATA_ANY(v);
-	size_t		len = VARSIZE_ANY_EXHDR(v);
-	char		err[128];
-	bool		ok;
-
-	if (len > 0 && p[0] == HANDLE_COMPUTED_VERSION)
-		ok = handle_parse_computed(p, len, h, e, err, sizeof(err));
+		ok = handle_parse_computed(p, len, h, e, header_only, err, sizeof(err));
 	else
 	{
 		ok = handle_parse_bytes(p, len, h, err, sizeof(err));
@@ -205,6 +181,18 @@ handle_read_any(Datum d, SecretHandle *h, SecretExpr *e)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid ssn_secret: %s", err)));
 	return h->computed;
+}
+
+bool
+handle_read_header(Datum d, SecretHandle *h)
+{
+	return handle_decode(d, h, NULL, true);
+}
+
+bool
+handle_read_any(Datum d, SecretHandle *h, SecretExpr *e)
+{
+	return handle_decode(d, h, e, false);
 }
 
 void
@@ -328,7 +316,7 @@ computed_in(char *s, int32 typmod)
 		SecretHandle h2;
 		SecretExpr	e2;
 
-		if (!handle_parse_computed((uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), &h2, &e2,
+		if (!handle_parse_computed((uint8 *) VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), &h2, &e2, false,
 								   err, sizeof(err)))
 			bad_text(s, err);
 		for (int i = 0; i < e.nterms; i++)
@@ -441,7 +429,7 @@ ssn_secret_recv(PG_FUNCTION_ARGS)
 
 	if (len > 0 && p[0] == HANDLE_COMPUTED_VERSION)
 	{
-		if (!handle_parse_computed(p, len, &h, &e, err, sizeof(err)))
+		if (!handle_parse_computed(p, len, &h, &e, false, err, sizeof(err)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("invalid binary ssn_secret: %s", err)));

@@ -59,6 +59,9 @@ extern bool handle_read_any(Datum d, SecretHandle *h, struct SecretExpr *e);
  */
 extern bool handle_read_header(Datum d, SecretHandle *h);
 
+/* a secret id as uuid text (for messages) */
+extern char *secret_id_text(const uint8 *id);
+
 /* a new computed handle */
 extern Datum handle_make_computed(const SecretHandle *h, const struct SecretExpr *e);
 

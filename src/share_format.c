@@ -101,35 +101,6 @@ share_field_name(int field)
 	return NULL;
 }
 
-static void
-put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) v;
-	p[1] = (uint8_t) (v >> 8);
-	p[2] = (uint8_t) (v >> 16);
-	p[3] = (uint8_t) (v >> 24);
-}
-
-static uint16_t
-get_u16(const uint8_t *p)
-{
-	return (uint16_t) (p[0] | (p[1] << 8));
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) |
-		((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
-}
-
 static uint32_t
 share_crc(const uint8_t *buf, uint32_t payload_len)
 {
@@ -149,12 +120,12 @@ share_seal(uint8_t *buf, const ShareHeader *h)
 	buf[5] = h->n;
 	buf[6] = h->degree;
 	buf[7] = h->flags;
-	put_u16(buf + 8, h->scale);
-	put_u16(buf + 10, 0);
-	put_u32(buf + 12, h->epoch);
+	le_put_u16(buf + 8, h->scale);
+	le_put_u16(buf + 10, 0);
+	le_put_u32(buf + 12, h->epoch);
 	memcpy(buf + 16, h->id, SHARE_ID_SIZE);
-	put_u32(buf + 32, h->payload_len);
-	put_u32(buf + 36, share_crc(buf, h->payload_len));
+	le_put_u32(buf + 32, h->payload_len);
+	le_put_u32(buf + 36, share_crc(buf, h->payload_len));
 }
 
 void
@@ -168,11 +139,11 @@ share_read_header(const uint8_t *buf, ShareHeader *h)
 	h->n = buf[5];
 	h->degree = buf[6];
 	h->flags = buf[7];
-	h->scale = get_u16(buf + 8);
-	h->epoch = get_u32(buf + 12);
+	h->scale = le_get_u16(buf + 8);
+	h->epoch = le_get_u32(buf + 12);
 	memcpy(h->id, buf + 16, SHARE_ID_SIZE);
-	h->payload_len = get_u32(buf + 32);
-	h->crc = get_u32(buf + 36);
+	h->payload_len = le_get_u32(buf + 32);
+	h->crc = le_get_u32(buf + 36);
 }
 
 bool
@@ -219,7 +190,7 @@ share_validate(const uint8_t *buf, size_t len, ShareHeader *h,
 		(h->scale != 0 && h->type != SHARE_TYPE_NUMERIC))
 		return fail(errbuf, errlen, "scale %d is not valid for type %s",
 					h->scale, share_type_name(h->type));
-	if (get_u16(buf + 10) != 0)
+	if (le_get_u16(buf + 10) != 0)
 		return fail(errbuf, errlen, "reserved header bytes are not zero");
 	if ((size_t) h->payload_len != len - SHARE_HEADER_SIZE)
 		return fail(errbuf, errlen,
@@ -524,7 +495,7 @@ share_from_text(const char *text, size_t textlen, size_t *outlen,
 		uint32_t	stated_crc = h.crc;
 
 		share_seal(buf, &h);
-		put_u32(buf + 36, stated_crc);
+		le_put_u32(buf + 36, stated_crc);
 	}
 	*outlen = SHARE_HEADER_SIZE + payload_len;
 	if (!share_validate(buf, *outlen, &check, errbuf, errlen))

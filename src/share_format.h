@@ -92,6 +92,36 @@ typedef struct ShareHeader
 	uint32_t	crc;
 } ShareHeader;
 
+/* little-endian integers of the wire formats */
+static inline void
+le_put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t) v;
+	p[1] = (uint8_t) (v >> 8);
+}
+
+static inline void
+le_put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t) v;
+	p[1] = (uint8_t) (v >> 8);
+	p[2] = (uint8_t) (v >> 16);
+	p[3] = (uint8_t) (v >> 24);
+}
+
+static inline uint16_t
+le_get_u16(const uint8_t *p)
+{
+	return (uint16_t) (p[0] | (p[1] << 8));
+}
+
+static inline uint32_t
+le_get_u32(const uint8_t *p)
+{
+	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) |
+		((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
+}
+
 /* Names and properties of value types; NULL / -1 / 0 for an unknown code. */
 extern const char *share_type_name(int type);
 extern int	share_type_from_name(const char *name, size_t len);

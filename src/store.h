@@ -9,7 +9,7 @@ extern void store_flush_pending(void);
 
 struct SecretHandle;
 
-/* a fresh secret id (time-ordered, 80 random bits) */
+/* a fresh secret id (time-ordered, 64 random bits) */
 extern void store_new_secret_id(uint8 *id);
 
 /* buffer the ssn.secret row of a new secret owned by the current user */

@@ -711,7 +711,7 @@ sweep_ledger(void *arg)
 }
 
 void
-ssn_count_reply(const char *peer, const SsnReplyCounts *c)
+ssn_count_reply(const char *peer, const LinkCounts *c)
 {
 	SsnReplyCounts *r = NULL;
 
@@ -729,12 +729,12 @@ ssn_count_reply(const char *peer, const SsnReplyCounts *c)
 	}
 	if (r)
 	{
-		r->messages += c->messages;
-		r->shares += c->shares;
-		r->share_bytes += c->share_bytes;
-		r->payload_bytes += c->payload_bytes;
-		r->envelope_bytes += c->envelope_bytes;
-		r->key_bytes += c->key_bytes;
+		r->c.messages += c->messages;
+		r->c.shares += c->shares;
+		r->c.share_bytes += c->share_bytes;
+		r->c.payload_bytes += c->payload_bytes;
+		r->c.envelope_bytes += c->envelope_bytes;
+		r->c.key_bytes += c->key_bytes;
 	}
 	SpinLockRelease(&ssn_shared->mutex);
 }
@@ -752,17 +752,7 @@ flush_reply_counts(void *arg)
 	ssn_shared->nreplies = 0;
 	SpinLockRelease(&ssn_shared->mutex);
 	for (int i = 0; i < n; i++)
-	{
-		LinkCounts	c = {0};
-
-		c.messages = taken[i].messages;
-		c.shares = taken[i].shares;
-		c.share_bytes = taken[i].share_bytes;
-		c.payload_bytes = taken[i].payload_bytes;
-		c.envelope_bytes = taken[i].envelope_bytes;
-		c.key_bytes = taken[i].key_bytes;
-		channel_account(taken[i].name, "receive", &c);
-	}
+		channel_account(taken[i].name, "receive", &taken[i].c);
 }
 
 /* ---- health ---- */

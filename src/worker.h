@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 
+#include "channel.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -22,12 +23,7 @@ typedef struct SsnPeerProgress
 typedef struct SsnReplyCounts
 {
 	char		name[64];
-	int64		messages;
-	int64		shares;
-	int64		share_bytes;
-	int64		payload_bytes;
-	int64		envelope_bytes;
-	int64		key_bytes;
+	LinkCounts	c;
 } SsnReplyCounts;
 
 typedef struct SsnShared
@@ -57,7 +53,7 @@ extern void ssn_worker_wake(void);
  * do not write ssn.link_stats themselves: its row for the link would stay locked
  * until their transaction ends, holding up deliveries from that peer.
  */
-extern void ssn_count_reply(const char *peer, const SsnReplyCounts *c);
+extern void ssn_count_reply(const char *peer, const LinkCounts *c);
 
 /*
  * Wait (after commit) until `need` of the given peers hold every outbox row up

@@ -390,6 +390,19 @@ step('no plaintext');
 $net->query(1, q{CREATE TABLE tx AS SELECT i, ssn_store('text ' || i) AS s, ssn_store(i::int8, 2, 5) AS k2,
 	ssn_store(i::int8 * 7, 3, 4) AS s4 FROM generate_series(1, 3) i});
 ok($net->wait_delivered(1, 60), 'text, k = 2 and (3,4) secrets delivered');
+# one transaction: products of two sharings (k = 2 and k = 3: two re-sharings), and a
+# sum of a (3,4) and a (3,5) secret (shared among the 4 shareholders holding both)
+{
+	my ($rc2, $out2, $err2) = $net->psql(1, q{BEGIN;
+CREATE TABLE two AS SELECT tx.i, ssn_store(tx.k2 * tx.k2) AS p2, ssn_store(u.sx * u.sy) AS p3,
+	ssn_store(tx.s4 + u.sx) AS l4, tx.i::numeric * tx.i AS e2, u.x::numeric * u.y AS e3, tx.i::numeric * 7 + u.x AS e4
+FROM tx JOIN (SELECT row_number() OVER (ORDER BY id) AS rn, * FROM t WHERE x IS NOT NULL AND y IS NOT NULL) u ON u.rn = tx.i;
+COMMIT}, timeout => 180);
+	is($rc2, 0, 'two re-sharings (k = 2, k = 3) and a sum over different shareholders commit in one transaction') or diag $err2;
+	is(q1(q{SELECT count(*) FILTER (WHERE ssn_retrieve(p2, NULL::numeric) = e2 AND ssn_retrieve(p3, NULL::numeric) = e3
+		AND ssn_retrieve(l4, NULL::numeric) = e4) || '|' || count(*) || '|' || min(ssn_secret_n(l4)) FROM two}),
+		'3|3|4', '...and each retrieves right; the sum is held by the 4 shareholders of both');
+}
 ($rc, $err) = fails(q{SELECT ssn_sum(s) FROM tx});
 ok($rc != 0 && $err =~ /ERROR:\s+42804/ && $err =~ /secrets? of type text/, 'ssn_sum of a text secret: 42804, type text')
   or diag $err;
