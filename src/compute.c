@@ -246,6 +246,38 @@ call_peers(PeerCall *calls, int n, const char *what)
 	peer_call_reset(calls, n);
 }
 
+/* a program of one group per job: its expression, under the new secret's id and sharing */
+static void
+jobs_program(StringInfo prog, const MatJob *j, int m)
+{
+	initStringInfo(prog);
+	enlargeStringInfo(prog, PROGRAM_HEADER);
+	program_put_header((uint8 *) prog->data, m);
+	prog->len = PROGRAM_HEADER;
+	for (int i = 0; i < m; i++)
+	{
+		enlargeStringInfo(prog, PROGRAM_GROUP_HEADER + j[i].expr_len);
+		program_put_group((uint8 *) prog->data + prog->len, j[i].h.id, 1, (uint8) j[i].h.type,
+						  (uint8) j[i].h.k, (uint8) j[i].h.n);
+		prog->len += PROGRAM_GROUP_HEADER;
+		memcpy(prog->data + prog->len, j[i].expr, j[i].expr_len);
+		prog->len += j[i].expr_len;
+	}
+}
+
+/* the catalog entry of a new secret's shareholder */
+static Shareholder *
+holder_of(ShareholderList *cat, int share_index)
+{
+	Shareholder *s = catalog_find_index(cat, share_index);
+
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no shareholder has share index %d", share_index)));
+	return s;
+}
+
 /*
  * Every shareholder made its share of the new secrets (staged): now they may
  * keep them.  Until this point a failure leaves nothing any node would serve.
@@ -274,12 +306,8 @@ confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 	vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, arr);
 	for (int i = 0; i < h->n; i++)
 	{
-		Shareholder *s = catalog_find_index(cat, h->holders[i]);
+		Shareholder *s = holder_of(cat, h->holders[i]);
 
-		if (s == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("no shareholder has share index %d", h->holders[i])));
 		if (s->is_self)
 		{
 			self_in = true;
@@ -333,46 +361,16 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 	StringInfoData cl,
 				rl;
 
-	initStringInfo(&prog);
-	enlargeStringInfo(&prog, PROGRAM_HEADER);
-	program_put_header((uint8 *) prog.data, m);
-	prog.len = PROGRAM_HEADER;
-	for (int i = 0; i < m; i++)
-	{
-		enlargeStringInfo(&prog, PROGRAM_GROUP_HEADER + j[i].expr_len);
-		program_put_group((uint8 *) prog.data + prog.len, j[i].h.id, 1, (uint8) j[i].h.type,
-						  (uint8) j[i].h.k, (uint8) j[i].h.n);
-		prog.len += PROGRAM_GROUP_HEADER;
-		memcpy(prog.data + prog.len, j[i].expr, j[i].expr_len);
-		prog.len += j[i].expr_len;
-	}
 	/* the owner may read every input: a program could otherwise copy anyone's secret */
-	for (int i = 0; i < m; i++)
-		if (i == 0 || j[i].owner != j[i - 1].owner)
-		{
-			StringInfoData one;
-
-			initStringInfo(&one);
-			enlargeStringInfo(&one, PROGRAM_HEADER);
-			program_put_header((uint8 *) one.data, 0);
-			one.len = PROGRAM_HEADER;
-			{
-				int			cnt = 0;
-
-				for (int q = i; q < m && j[q].owner == j[i].owner; q++)
-				{
-					enlargeStringInfo(&one, PROGRAM_GROUP_HEADER + j[q].expr_len);
-					program_put_group((uint8 *) one.data + one.len, j[q].h.id, 1, 0, (uint8) j[q].h.k, (uint8) j[q].h.n);
-					one.len += PROGRAM_GROUP_HEADER;
-					memcpy(one.data + one.len, j[q].expr, j[q].expr_len);
-					one.len += j[q].expr_len;
-					cnt++;
-				}
-				program_put_header((uint8 *) one.data, cnt);
-			}
-			compute_check_inputs((uint8 *) one.data, one.len, j[i].owner);
-			pfree(one.data);
-		}
+	for (int i = 0, cnt; i < m; i += cnt)
+	{
+		for (cnt = 1; i + cnt < m && j[i + cnt].owner == j[i].owner; cnt++)
+			;
+		jobs_program(&prog, &j[i], cnt);
+		compute_check_inputs((uint8 *) prog.data, prog.len, j[i].owner);
+		pfree(prog.data);
+	}
+	jobs_program(&prog, j, m);
 
 	if (!linear)
 	{
@@ -431,17 +429,14 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 	calls = palloc0(sizeof(PeerCall) * Max(h->n, 1));
 	for (int i = 0; i < h->n; i++)
 	{
-		Shareholder *s = catalog_find_index(cat, h->holders[i]);
+		Shareholder *s;
 		bool		act = linear;
 
 		for (int q = 0; q < nc && !act; q++)
 			act = contrib[q] == h->holders[i];
 		if (!act)
 			continue;
-		if (s == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("no shareholder has share index %d", h->holders[i])));
+		s = holder_of(cat, h->holders[i]);
 		if (s->is_self)
 		{
 			self_in = true;
