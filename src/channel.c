@@ -28,6 +28,8 @@ channel_kind_name(int kind)
 			return "test";
 		case MSG_KIND_PARTS:
 			return "parts";
+		case MSG_KIND_RENEW:
+			return "renew";
 	}
 	return "unknown";
 }

@@ -20,6 +20,7 @@
 #define MSG_KIND_REPLY	2		/* shares served back to the SSA that asked */
 #define MSG_KIND_TEST	3		/* a test message (ssn.channel_seal_test) */
 #define MSG_KIND_PARTS	4		/* re-sharing contributions for a degree reduction */
+#define MSG_KIND_RENEW	5		/* parts of zero-sharings: renew shares to the next epoch */
 
 extern const char *channel_kind_name(int kind);
 

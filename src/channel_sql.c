@@ -22,6 +22,7 @@
 #include "catalog.h"
 #include "catalog/pg_type.h"
 #include "channel.h"
+#include "renewal.h"
 #include "compute.h"
 #include "executor/spi.h"
 #include "key_ledger.h"
@@ -378,6 +379,27 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 				PG_RETURN_TEXT_P(refuse(sender, "malformed re-sharing parts in an authentic message", why));
 			}
 			result = cstring_to_text(psprintf("stored %d parts", total));
+			break;
+		case MSG_KIND_RENEW:
+			/* the coordinator prepares this transaction: the switch is all or nothing */
+			if (!IsTransactionBlock())
+			{
+				sodium_memzero(pt, v.len);
+				PG_RETURN_TEXT_P(refuse(sender, "renewal parts outside a transaction block",
+										"the coordinator must send them in a transaction it prepares"));
+			}
+			if (!note_message(v.msg_id, sender, v.kind, 0))
+			{
+				result = cstring_to_text("duplicate message of renewal parts");
+				break;
+			}
+			total = renewal_apply(pt, v.len, sender, self->share_index, why, sizeof(why));
+			if (total < 0)
+			{
+				sodium_memzero(pt, v.len);
+				PG_RETURN_TEXT_P(refuse(sender, "renewal parts refused", why));
+			}
+			result = cstring_to_text(psprintf("renewed %d shares", total));
 			break;
 		case MSG_KIND_TEST:
 			if (!note_message(v.msg_id, sender, v.kind, 0))

@@ -27,6 +27,7 @@
 #include "guc.h"
 #include "miscadmin.h"
 #include "peer_conn.h"
+#include "renewal.h"
 #include "secret_expr.h"
 #include "store.h"
 #include "utils/array.h"
@@ -265,16 +266,27 @@ jobs_program(StringInfo prog, const MatJob *j, int m)
 	}
 }
 
+/* shareholders whose switch to a new epoch is pending (renewal.c), while jobs run */
+static List *stale_holders = NIL;
+
 /* the catalog entry of a new secret's shareholder */
 static Shareholder *
 holder_of(ShareholderList *cat, int share_index)
 {
 	Shareholder *s = catalog_find_index(cat, share_index);
+	ListCell   *lc;
 
 	if (s == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no shareholder has share index %d", share_index)));
+	foreach(lc, stale_holders)
+		if (strcmp((char *) lfirst(lc), s->name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("shareholder \"%s\" has not committed its last renewal yet", s->name),
+					 errdetail("Its shares are of an older epoch than the other shareholders'."),
+					 errhint("The node worker commits it once the shareholder answers; see ssn.renewal_batch.")));
 	return s;
 }
 
@@ -499,7 +511,7 @@ run_jobs(void)
 	ShareholderList *cat;
 	Shareholder *self;
 	bool		pushed;
-	int			i = 0;
+	volatile int i = 0;
 
 	if (njobs == 0)
 		return;
@@ -510,16 +522,28 @@ run_jobs(void)
 		PushActiveSnapshot(GetTransactionSnapshot());
 	cat = catalog_load();
 	self = catalog_require_self(cat);
-	while (i < njobs)
+	/* no renewal switches epochs while the shareholders compute */
+	renewal_lock_shared();
+	PG_TRY();
 	{
-		int			m = 1;
+		stale_holders = renewal_stale_peers();
+		while (i < njobs)
+		{
+			int			m = 1;
 
-		while (i + m < njobs && same_class(&jobs[i], &jobs[i + m]))
-			m++;
-		run_class(&jobs[i], m, cat, self);
-		i += m;
-		CHECK_FOR_INTERRUPTS();
+			while (i + m < njobs && same_class(&jobs[i], &jobs[i + m]))
+				m++;
+			run_class(&jobs[i], m, cat, self);
+			i += m;
+			CHECK_FOR_INTERRUPTS();
+		}
 	}
+	PG_FINALLY();
+	{
+		stale_holders = NIL;
+		renewal_unlock_shared();
+	}
+	PG_END_TRY();
 	if (pushed)
 		PopActiveSnapshot();
 	catalog_end_privileged(&priv);

@@ -237,7 +237,9 @@ advance(PeerCall *c, PeerConn *pc, CallState *st)
 							return WL_SOCKET_READABLE;
 						}
 					}
-					if (first == NULL || PQresultStatus(first) != PGRES_TUPLES_OK)
+					if (first == NULL ||
+						(PQresultStatus(first) != PGRES_TUPLES_OK &&
+						 !(c->command && PQresultStatus(first) == PGRES_COMMAND_OK)))
 					{
 						const char *m = first ? PQresultErrorField(first, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 

@@ -27,6 +27,7 @@ typedef struct PeerCall
 	const int  *formats;
 	int			result_format;	/* 0 text, 1 binary */
 	bool		skip;			/* leave this one out */
+	bool		command;		/* a utility statement: COMMAND_OK is success */
 	/* out */
 	PGresult   *res;			/* one row of TUPLES_OK; NULL on failure */
 	bool		sent;			/* the request (or part of it) left this node */

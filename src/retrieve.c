@@ -25,6 +25,7 @@
 #include "key_ledger.h"
 #include "miscadmin.h"
 #include "peer_conn.h"
+#include "renewal.h"
 #include "secret_handle.h"
 #include "share_batch.h"
 #include "split_combine.h"
@@ -736,13 +737,65 @@ local_eval_fn(void *arg)
 	catalog_end_privileged(&priv);
 }
 
+/* the current epoch of each wanted secret (renewals move it on; handles keep the first) */
+static void
+load_epochs(Wanted *w, int nw)
+{
+	Oid			types[1] = {UUIDARRAYOID};
+	Datum		values[1];
+
+	values[0] = uuid_array(w, NULL, nw);
+	/* a fresh snapshot: a switch committed before this gathering took the renewal lock counts */
+	if (SPI_execute_with_args("SELECT id, epoch FROM ssn.secret WHERE id = ANY($1)",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.secret");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		pg_uuid_t  *id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		Wanted	   *t = find_wanted(w, nw, id->data);
+
+		if (t)
+			t->h.epoch = (uint32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+}
+
+static bool
+name_in(List *l, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, l)
+		if (strcmp((char *) lfirst(lc), name) == 0)
+		return true;
+	return false;
+}
+
+static void gather_locked(Wanted *w, int nw, const Program *prog);
+
 /*
  * Gather enough shares of every wanted secret (or result of prog), or fail
- * naming the peers.
+ * naming the peers.  Under the renewal lock: no batch switches epochs meanwhile.
  */
 static void
 gather(Wanted *w, int nw, const Program *prog)
 {
+	renewal_lock_shared();
+	PG_TRY();
+	{
+		gather_locked(w, nw, prog);
+	}
+	PG_FINALLY();
+	{
+		renewal_unlock_shared();
+	}
+	PG_END_TRY();
+}
+
+static void
+gather_locked(Wanted *w, int nw, const Program *prog)
+{
+	List	   *stale;
 	PrivilegedScope priv;
 	ShareholderList *cat;
 	Shareholder *self;
@@ -761,6 +814,7 @@ gather(Wanted *w, int nw, const Program *prog)
 	catalog_begin_privileged(&priv);
 	cat = catalog_load();
 	self = catalog_require_self(cat);
+	stale = renewal_stale_peers();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (prog)
@@ -775,6 +829,7 @@ gather(Wanted *w, int nw, const Program *prog)
 	else
 	{
 		check_access(w, nw, priv.caller);
+		load_epochs(w, nw);
 		load_local(w, nw, self, caller);
 	}
 	SPI_finish();
@@ -788,7 +843,8 @@ gather(Wanted *w, int nw, const Program *prog)
 			Shareholder *s = &cat->items[i];
 			bool		any = false;
 
-			if (s->is_self || s->share_index <= 0 || peer_rank(s) != rank)
+			/* a holder whose switch to the new epoch is pending would answer stale */
+			if (s->is_self || s->share_index <= 0 || peer_rank(s) != rank || name_in(stale, s->name))
 				continue;
 			for (j = 0; j < nw && !any; j++)
 				any = holds(&w[j].h, s->share_index);

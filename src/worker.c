@@ -39,6 +39,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "worker.h"
+#include "renewal.h"
 
 PGDLLEXPORT void ssn_node_worker_main(Datum main_arg);
 
@@ -237,8 +238,8 @@ ssn_table_exists(const char *name)
 }
 
 /* Run fn in its own transaction; on error, report it into err and roll back. */
-static bool
-guarded(void (*fn) (void *), void *arg, char *err, size_t errlen, int *sqlstate)
+bool
+worker_guarded(void (*fn) (void *), void *arg, char *err, size_t errlen, int *sqlstate)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile bool ok = true;
@@ -553,7 +554,7 @@ delivery_pass(void)
 	gen = ++ssn_shared->scan_started;
 	SpinLockRelease(&ssn_shared->mutex);
 
-	if (!guarded(pass_collect, &ps, err, sizeof(err), NULL) || !ps.ready)
+	if (!worker_guarded(pass_collect, &ps, err, sizeof(err), NULL) || !ps.ready)
 		return -1;
 
 	t_collect = GetCurrentTimestamp();
@@ -591,7 +592,7 @@ delivery_pass(void)
 
 		if (!d->unreachable)
 		{
-			if (!guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
+			if (!worker_guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
 			{
 				d->msg = NULL;
 				backoff(d->rt);
@@ -650,7 +651,7 @@ delivery_pass(void)
 	peer_call_reset(rcv, ps.nd);
 
 	t_send = GetCurrentTimestamp();
-	if (!guarded(pass_settle, &ps, err, sizeof(err), NULL))
+	if (!worker_guarded(pass_settle, &ps, err, sizeof(err), NULL))
 	{
 		/*
 		 * Nothing settled: the rows stay and will be resent (receivers store
@@ -821,7 +822,7 @@ health_pass(void)
 	char		err[256];
 
 	memset(&h, 0, sizeof(h));
-	if (!guarded(health_load, &h, err, sizeof(err), NULL) || h.cat == NULL)
+	if (!worker_guarded(health_load, &h, err, sizeof(err), NULL) || h.cat == NULL)
 		return;
 	h.calls = palloc0(sizeof(PeerCall) * Max(h.cat->count, 1));
 	for (int i = 0; i < h.cat->count; i++)
@@ -834,13 +835,13 @@ health_pass(void)
 		h.calls[i].sql = "SELECT ssn.channel_ping()";
 	}
 	peer_call_all(h.calls, h.cat->count, Min(ssn_peer_timeout_ms, Max(ssn_health_interval_ms * 2, 1000)));
-	guarded(health_record, &h, err, sizeof(err), NULL);
-	guarded(flush_reply_counts, NULL, err, sizeof(err), NULL);
+	worker_guarded(health_record, &h, err, sizeof(err), NULL);
+	worker_guarded(flush_reply_counts, NULL, err, sizeof(err), NULL);
 	/* keys announced by peers' sessions that ended before their message came */
 	{
 		int64		lost = 0;
 
-		if (guarded(sweep_ledger, &lost, err, sizeof(err), NULL) && lost > 0)
+		if (worker_guarded(sweep_ledger, &lost, err, sizeof(err), NULL) && lost > 0)
 			ereport(LOG, (errmsg("ssn: %lld QKD key IDs held by sessions that ended are now marked lost",
 								 (long long) lost)));
 	}
@@ -886,7 +887,7 @@ ssn_node_worker_main(Datum main_arg)
 			int64		lost = 0;
 			char		err[256];
 
-			if (guarded(sweep_ledger, &lost, err, sizeof(err), NULL))
+			if (worker_guarded(sweep_ledger, &lost, err, sizeof(err), NULL))
 			{
 				swept = true;
 				if (lost > 0)
@@ -900,6 +901,12 @@ ssn_node_worker_main(Datum main_arg)
 			next_health = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ssn_health_interval_ms);
 		}
 		due = delivery_pass();
+		{
+			long		renew = renewal_pass();
+
+			if (renew >= 0 && (due < 0 || renew < due))
+				due = renew;
+		}
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(loop);
 		wait = Min(wait, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_health)));

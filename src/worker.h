@@ -48,6 +48,9 @@ extern void ssn_worker_register(void);
 /* wake the worker (after committing rows to the outbox) */
 extern void ssn_worker_wake(void);
 
+/* run fn in a transaction of the worker; on error: logged, reported in err, rolled back */
+extern bool worker_guarded(void (*fn) (void *), void *arg, char *err, size_t errlen, int *sqlstate);
+
 /*
  * Count a reply received from peer (a retrieval's or a computation's).  Sessions
  * do not write ssn.link_stats themselves: its row for the link would stay locked
