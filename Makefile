@@ -3,17 +3,18 @@
 
 MODULE_big = ssn
 EXTENSION = ssn
-DATA = ssn--1.0.sql ssn--1.0--1.1.sql ssn--1.1--1.2.sql
+DATA = ssn--1.0.sql ssn--1.0--1.1.sql ssn--1.1--1.2.sql ssn--1.2--1.3.sql
 PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
 
 # plain C core: no PostgreSQL headers, shared with unit tests, fuzzers, benchmark
 CORE_SRCS = src/gf256.c src/field_p.c src/random.c src/crc32c.c src/shamir.c src/envelope.c \
-	src/share_format.c src/share_batch.c src/secret_expr.c src/id_set.c
+	src/share_format.c src/share_batch.c src/secret_expr.c src/id_set.c src/pedersen.c src/commitment.c
 PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
 	src/share_algebra.c src/guc.c src/kme_client.c src/key_ledger.c src/kme_sql.c \
 	src/catalog.c src/alarm.c src/peer_conn.c src/channel.c src/secret_handle.c src/store.c \
 	src/retrieve.c src/channel_sql.c src/worker.c \
-	src/secret_ops.c src/compute_eval.c src/compute_channel.c src/compute.c
+	src/secret_ops.c src/compute_eval.c src/compute_channel.c src/compute.c \
+	src/renewal_apply.c src/renewal.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
 REGRESS = types split_combine algebra errors statistics kme network compute
