@@ -125,3 +125,51 @@ CREATE VIEW ssn.job_history AS
 		   r.error
 	FROM ssn.renewal_run r;
 COMMENT ON VIEW ssn.job_history IS 'Every renewal run, newest last: progress, duration, QKD key consumed';
+
+---------------------------------------------------------------------------
+-- verifiable shares (Y.3808 §8.3, §10.3): Pedersen commitments over
+-- ristretto255, signed (Ed25519) and timestamped by this node as the SSA
+---------------------------------------------------------------------------
+CREATE TABLE ssn.signing_key (
+	id serial PRIMARY KEY,
+	public_key bytea NOT NULL UNIQUE CHECK (length(public_key) = 32),
+	secret_key bytea NOT NULL CHECK (length(secret_key) = 64),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	retired_at timestamptz
+);
+CREATE UNIQUE INDEX signing_key_current ON ssn.signing_key ((true)) WHERE retired_at IS NULL;
+REVOKE ALL ON ssn.signing_key FROM PUBLIC;
+COMMENT ON TABLE ssn.signing_key IS
+	'Ed25519 keys with which this node signs the commitments of the secrets it stores; one current, older ones retired (still trusted)';
+-- Not dumped: a restored node makes a new key and re-signs (ssn.renew_signatures).
+
+CREATE VIEW ssn.signing_keys AS
+	SELECT id, encode(public_key, 'hex') AS public_key, created_at, retired_at FROM ssn.signing_key;
+
+CREATE FUNCTION ssn.rotate_signing_key() RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_rotate_signing_key' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn.rotate_signing_key() IS
+	'Retire the current signing key and make a new one; returns the new public key (hex)';
+CREATE FUNCTION ssn.renew_signatures() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_renew_signatures' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn.renew_signatures() IS
+	'Re-sign and re-timestamp the commitments of every verifiable secret with the current key (the signature chain of §8.3)';
+REVOKE ALL ON FUNCTION ssn.rotate_signing_key(), ssn.renew_signatures(), ssn_renew(int) FROM PUBLIC;
+
+ALTER TABLE ssn.secret ADD COLUMN commitment bytea;
+COMMENT ON COLUMN ssn.secret.commitment IS
+	'The signed Pedersen commitment record of its current epoch (NULL: stored without verification)';
+
+-- ssn_store gains a per-store switch for verification (NULL: ssn.verify_shares)
+DROP FUNCTION ssn_store(anyelement, int, int);
+DROP FUNCTION ssn_store(text, int, int);
+CREATE FUNCTION ssn_store(value anyelement, k int DEFAULT NULL, n int DEFAULT NULL, verify boolean DEFAULT NULL)
+	RETURNS ssn_secret AS 'MODULE_PATHNAME', 'ssn_store' LANGUAGE C VOLATILE;
+CREATE FUNCTION ssn_store(value text, k int DEFAULT NULL, n int DEFAULT NULL, verify boolean DEFAULT NULL)
+	RETURNS ssn_secret AS 'MODULE_PATHNAME', 'ssn_store' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ssn_verify(h ssn_secret,
+		OUT shareholder text, OUT share_index int, OUT epoch bigint, OUT status text)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'ssn_verify' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn_verify(ssn_secret) IS
+	'Check a secret end to end: its signed commitments, and every shareholder''s share against them';

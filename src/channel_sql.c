@@ -23,6 +23,8 @@
 #include "catalog/pg_type.h"
 #include "channel.h"
 #include "renewal.h"
+#include "verify.h"
+#include "secret_handle.h"
 #include "compute.h"
 #include "executor/spi.h"
 #include "key_ledger.h"
@@ -213,10 +215,12 @@ store_shares(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	Datum	   *ids = palloc(sizeof(Datum) * cap);
 	Datum	   *epochs = palloc(sizeof(Datum) * cap);
 	Datum	   *shares = palloc(sizeof(Datum) * cap);
+	const uint8 **raw = palloc(sizeof(uint8 *) * cap);
 	Oid			share_oid = catalog_type_oid("ssn_share");
 	Oid			types[4];
 	Datum		values[4];
 	int			stored;
+	int			bad;
 
 	*share_bytes = 0;
 	while (share_batch_next(pt, len, &off, &sb, &sblen, &sh, why, whylen))
@@ -236,7 +240,9 @@ store_shares(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 			ids = repalloc(ids, sizeof(Datum) * cap);
 			epochs = repalloc(epochs, sizeof(Datum) * cap);
 			shares = repalloc(shares, sizeof(Datum) * cap);
+			raw = repalloc(raw, sizeof(uint8 *) * cap);
 		}
+		raw[n] = sb;
 		u = palloc(sizeof(pg_uuid_t));
 		memcpy(u->data, sh.id, SHARE_ID_SIZE);
 		s = palloc(VARHDRSZ + sblen);
@@ -250,6 +256,17 @@ store_shares(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	}
 	if (why[0])
 		return -1;
+	/* verifiable shares are checked against their commitments before they are kept */
+	bad = verify_received(raw, n);
+	if (bad >= 0)
+	{
+		ShareHeader bh;
+
+		share_read_header(raw[bad], &bh);
+		snprintf(why, whylen, "the share of secret %s does not match its signed commitments",
+				 secret_id_text(bh.id));
+		return -1;
+	}
 	*total = n;
 	if (n == 0)
 		return 0;

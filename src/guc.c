@@ -25,6 +25,7 @@ char	   *ssn_database = NULL;
 int			ssn_default_k = 3;
 int			ssn_default_n = 0;
 int			ssn_synchronous_store = SSN_SYNC_LOCAL;
+bool		ssn_verify_shares = true;
 int			ssn_synchronous_store_timeout_ms = 30000;
 int			ssn_peer_connect_timeout_s = 3;
 int			ssn_peer_timeout_ms = 10000;
@@ -163,6 +164,11 @@ ssn_guc_init(void)
 							"0 means every shareholder in service.",
 							&ssn_default_n, 0, 0, 255,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("ssn.verify_shares",
+							 "Whether ssn_store() makes numbers verifiable (signed Pedersen commitments).",
+							 "Off saves the commitments' cost at store, renewal and retrieval; ssn_store(..., verify => ...) decides per store.",
+							 &ssn_verify_shares, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("ssn.synchronous_store",
 							 "What a committing transaction that stored values waits for.",
 							 "off or local: the local shareholder and the outbox hold the shares at commit; "

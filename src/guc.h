@@ -27,6 +27,7 @@ extern char *ssn_database;
 extern int	ssn_default_k;
 extern int	ssn_default_n;
 extern int	ssn_synchronous_store;
+extern bool ssn_verify_shares;
 extern int	ssn_synchronous_store_timeout_ms;
 extern int	ssn_peer_connect_timeout_s;
 extern int	ssn_peer_timeout_ms;

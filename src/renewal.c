@@ -34,7 +34,10 @@
 #include "miscadmin.h"
 #include "peer_conn.h"
 #include "renewal.h"
+#include "commitment.h"
+#include "pedersen.h"
 #include "shamir.h"
+#include "verify.h"
 #include "share_batch.h"
 #include "ssn_share.h"
 #include "storage/lmgr.h"
@@ -199,6 +202,8 @@ typedef struct Batch
 	StringInfoData self_pt;		/* this node's own parts */
 	int			nsecrets;
 	Datum	   *ids;
+	Datum	   *records;		/* new signed commitments (verifiable secrets) */
+	bool	   *norecord;
 	pg_uuid_t	last;
 	int			skipped;
 	char		skip_reason[256];
@@ -278,9 +283,9 @@ put_part(StringInfo pt, const ShareHeader *like, int x, const uint8 *payload)
 	pfree(buf);
 }
 
-/* deal the zero-sharing of one secret among its holders */
+/* deal the zero-sharing of one secret among its holders (own: this node's share) */
 static bool
-deal_secret(Batch *b, const ShareHeader *sh, const int *xs, int nx)
+deal_secret(Batch *b, const ShareHeader *sh, const uint8 *own, const int *xs, int nx)
 {
 	Holder	   *who[SHARE_MAX_N];
 	uint8		xb[SHARE_MAX_N] = {0};
@@ -308,7 +313,44 @@ deal_secret(Batch *b, const ShareHeader *sh, const int *xs, int nx)
 		who[i] = &b->h[s - b->cat->items];
 		who[i]->s = s;
 	}
-	if (sh->field == SHARE_FIELD_PRIME)
+	b->norecord[b->nsecrets] = true;
+	if (share_is_verifiable(sh))
+	{
+		/* with the zero-sharing's commitments added: the new epoch's signed record */
+		size_t		reclen = COMMIT_RECORD_SIZE(sh->k);
+		fp_t		coeffs[SHARE_MAX_N],
+					blind[SHARE_MAX_N];
+		bytea	   *rec = palloc(VARHDRSZ + reclen);
+		uint8	   *payload = palloc(sh->payload_len);
+
+		SET_VARSIZE(rec, VARHDRSZ + reclen);
+		verify_zero_sharing(own + SHARE_HEADER_SIZE + 2 * FP_BYTES, reclen, sh->epoch + 1,
+							coeffs, blind, (uint8 *) VARDATA(rec));
+		memcpy(payload + 2 * FP_BYTES, VARDATA(rec), reclen);
+		for (i = 0; i < nx; i++)
+		{
+			fp_t		d,
+						t;
+
+			pedersen_eval(&d, coeffs, sh->k, xb[i]);
+			pedersen_eval(&t, blind, sh->k, xb[i]);
+			fp_to_bytes(payload, &d);
+			fp_to_bytes(payload + FP_BYTES, &t);
+			if (who[i])
+			{
+				put_part(&who[i]->pt, sh, xb[i], payload);
+				who[i]->nparts++;
+			}
+			else
+				put_part(&b->self_pt, sh, xb[i], payload);
+		}
+		sodium_memzero(payload, 2 * FP_BYTES);
+		sodium_memzero(coeffs, sizeof(coeffs));
+		sodium_memzero(blind, sizeof(blind));
+		b->records[b->nsecrets] = PointerGetDatum(rec);
+		b->norecord[b->nsecrets] = false;
+	}
+	else if (sh->field == SHARE_FIELD_PRIME)
 	{
 		fp_t		ys[SHARE_MAX_N];
 
@@ -403,6 +445,8 @@ batch_collect(void *arg)
 		return;
 	}
 	b->ids = MemoryContextAlloc(outer, sizeof(Datum) * nrows);
+	b->records = MemoryContextAlloc(outer, sizeof(Datum) * nrows);
+	b->norecord = MemoryContextAlloc(outer, sizeof(bool) * nrows);
 	for (uint64 r = 0; r < nrows; r++)
 	{
 		MemoryContext spi;
@@ -414,10 +458,10 @@ batch_collect(void *arg)
 		int			nx = ArrayGetNItems(ARR_NDIM(ha), ARR_DIMS(ha));
 
 		memcpy(b->last.data, id->data, UUID_LEN);
-		sodium_memzero(SHARE_PAYLOAD(own), sh.payload_len);
+		sodium_memzero(SHARE_PAYLOAD(own), Min(sh.payload_len, 2 * FP_BYTES));
 		spi = MemoryContextSwitchTo(outer);
 		if (sh.degree != sh.k - 1 || nx != sh.n || ARR_HASNULL(ha) ||
-			!deal_secret(b, &sh, (int *) ARR_DATA_PTR(ha), nx))
+			!deal_secret(b, &sh, SHARE_BYTES(own), (int *) ARR_DATA_PTR(ha), nx))
 			b->skipped++;
 		else
 		{
@@ -685,8 +729,10 @@ batch_decide(void *arg)
 	char		why[256];
 	Datum	   *peers = palloc(sizeof(Datum) * Max(b->cat->count, 1));
 	int			np = 0;
-	Oid			t[7] = {INT8OID, INT4OID, UUIDARRAYOID, TEXTARRAYOID, UUIDOID, INT8OID, INT4OID};
-	Datum		v[7];
+	Oid			t[8] = {INT8OID, INT4OID, UUIDARRAYOID, TEXTARRAYOID, UUIDOID, INT8OID, INT4OID, BYTEAARRAYOID};
+	Datum		v[8];
+	int			dims[1] = {b->nsecrets},
+				lbs[1] = {1};
 
 	if (renewal_apply((uint8 *) b->self_pt.data, b->self_pt.len, b->self->name,
 					  b->self->share_index, why, sizeof(why)) < 0)
@@ -707,12 +753,14 @@ batch_decide(void *arg)
 	v[4] = UUIDPGetDatum(&b->last);
 	v[5] = Int64GetDatum(b->key_bytes);
 	v[6] = Int32GetDatum(b->messages);
-	spi_exec("UPDATE ssn.secret SET epoch = epoch + 1 WHERE id = ANY($3)", 7, t, v, SPI_OK_UPDATE);
+	v[7] = PointerGetDatum(construct_md_array(b->records, b->norecord, 1, dims, lbs, BYTEAOID, -1, false, TYPALIGN_INT));
+	spi_exec("UPDATE ssn.secret s SET epoch = s.epoch + 1, commitment = u.c"
+			 " FROM unnest($3, $8) AS u(id, c) WHERE s.id = u.id", 8, t, v, SPI_OK_UPDATE);
 	spi_exec("UPDATE ssn.renewal_batch SET state = 'committing', pending = $4 WHERE run_id = $1 AND batch = $2",
-			 7, t, v, SPI_OK_UPDATE);
+			 8, t, v, SPI_OK_UPDATE);
 	spi_exec("UPDATE ssn.renewal_run SET cursor = $5, batches = batches + 1, secrets_renewed = secrets_renewed + cardinality($3),"
 			 " key_bytes = key_bytes + $6, messages = messages + $7 WHERE id = $1",
-			 7, t, v, SPI_OK_UPDATE);
+			 8, t, v, SPI_OK_UPDATE);
 	SPI_finish();
 }
 

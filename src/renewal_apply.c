@@ -19,6 +19,7 @@
 #include "secret_handle.h"
 #include "share_batch.h"
 #include "ssn_share.h"
+#include "verify.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -73,11 +74,17 @@ renew_share(const uint8 *old, size_t oldlen, const ShareHeader *oh, const Part *
 		fp_t		x,
 					y;
 
-		/* both validated canonical by share_validate */
-		(void) fp_from_bytes(&x, a);
-		(void) fp_from_bytes(&y, d);
-		fp_add(&x, &x, &y);
-		fp_to_bytes(out, &x);
+		/* value, and blinding of a verifiable share; both validated canonical */
+		for (int part = 0; part < (share_is_verifiable(oh) ? 2 : 1); part++)
+		{
+			(void) fp_from_bytes(&x, a + part * FP_BYTES);
+			(void) fp_from_bytes(&y, d + part * FP_BYTES);
+			fp_add(&x, &x, &y);
+			fp_to_bytes(out + part * FP_BYTES, &x);
+		}
+		/* the new epoch's signed commitments come with the parts */
+		if (share_is_verifiable(oh))
+			memcpy(out + 2 * FP_BYTES, d + 2 * FP_BYTES, oh->payload_len - 2 * FP_BYTES);
 		sodium_memzero(&x, sizeof(x));
 		sodium_memzero(&y, sizeof(y));
 	}
@@ -193,6 +200,25 @@ renewal_apply(const uint8 *pt, size_t len, const char *origin, int self_x,
 		ids[done] = UUIDPGetDatum((pg_uuid_t *) p->h.id);
 		epochs[done] = Int64GetDatum((int64) p->h.epoch);
 		done++;
+	}
+	{
+		/* renewed verifiable shares must open the new commitments */
+		const uint8 **raw = palloc(sizeof(uint8 *) * Max(done, 1));
+		int			bad;
+
+		for (int i = 0; i < done; i++)
+			raw[i] = SHARE_BYTES(DatumGetPointer(newshares[i]));
+		bad = verify_received(raw, done);
+		if (bad >= 0)
+		{
+			ShareHeader bh;
+
+			share_read_header(raw[bad], &bh);
+			snprintf(why, whylen, "the renewed share of secret %s does not match its new signed commitments",
+					 secret_id_text(bh.id));
+			SPI_finish();
+			return -1;
+		}
 	}
 	if (done < n)
 	{

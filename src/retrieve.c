@@ -26,6 +26,11 @@
 #include "miscadmin.h"
 #include "peer_conn.h"
 #include "renewal.h"
+#include "verify.h"
+#include "alarm.h"
+#include "commitment.h"
+#include "utils/timestamp.h"
+#include "catalog/namespace.h"
 #include "secret_handle.h"
 #include "share_batch.h"
 #include "split_combine.h"
@@ -45,15 +50,19 @@ PG_FUNCTION_INFO_V1(ssn_retrieve_text);
 PG_FUNCTION_INFO_V1(ssn_retrieve_array);
 PG_FUNCTION_INFO_V1(ssn_grant);
 PG_FUNCTION_INFO_V1(ssn_revoke);
+PG_FUNCTION_INFO_V1(ssn_verify);
 
 typedef struct Wanted
 {
 	SecretHandle h;
 	int			need;			/* shares to rebuild: k, or more for a product */
 	bool		computed;		/* a result of a program: no handle to match */
+	bool		all;			/* ssn_verify: every holder's share, and no error for missing ones */
 	int			have;
 	struct varlena *shares[SHARE_MAX_N];
 	uint8		have_x[SHARE_MAX_N + 1];
+	bytea	   *record;			/* signed commitments of its epoch (NULL: not verifiable) */
+	uint8		bad_x[SHARE_MAX_N + 1];	/* shareholders whose share failed verification */
 } Wanted;
 
 typedef struct PeerState
@@ -739,14 +748,17 @@ local_eval_fn(void *arg)
 
 /* the current epoch of each wanted secret (renewals move it on; handles keep the first) */
 static void
-load_epochs(Wanted *w, int nw)
+load_epochs(Wanted *w, int nw, MemoryContext caller)
 {
 	Oid			types[1] = {UUIDARRAYOID};
 	Datum		values[1];
+	Oid			relid = get_relname_relid("secret", get_namespace_oid("ssn", false));
+	bool		has_commitments = get_attnum(relid, "commitment") != InvalidAttrNumber;
 
 	values[0] = uuid_array(w, NULL, nw);
 	/* a fresh snapshot: a switch committed before this gathering took the renewal lock counts */
-	if (SPI_execute_with_args("SELECT id, epoch FROM ssn.secret WHERE id = ANY($1)",
+	if (SPI_execute_with_args(has_commitments ? "SELECT id, epoch, commitment FROM ssn.secret WHERE id = ANY($1)"
+							  : "SELECT id, epoch, NULL::bytea FROM ssn.secret WHERE id = ANY($1)",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.secret");
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -754,10 +766,91 @@ load_epochs(Wanted *w, int nw)
 		bool		isnull;
 		pg_uuid_t  *id = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 		Wanted	   *t = find_wanted(w, nw, id->data);
+		Datum		rec;
 
-		if (t)
-			t->h.epoch = (uint32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		if (t == NULL)
+			continue;
+		t->h.epoch = (uint32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		rec = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
+		if (!isnull)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			t->record = DatumGetByteaPCopy(rec);
+			MemoryContextSwitchTo(spi);
+		}
 	}
+}
+
+/*
+ * Check the shares gathered of verifiable secrets against their signed
+ * commitments; a share that fails is dropped (its holder is not asked again)
+ * and named.  Returns how many failed.
+ */
+static int
+verify_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
+{
+	VerifyItem *items = palloc(sizeof(VerifyItem) * Max(nw, 1));
+	int		   *of = palloc(sizeof(int) * Max(nw, 1));
+	int			n = 0,
+				total = 0;
+
+	for (int j = 0; j < nw; j++)
+		if (w[j].record && w[j].have > 0 && !w[j].all)
+		{
+			items[n].record = (uint8 *) VARDATA_ANY(w[j].record);
+			items[n].reclen = VARSIZE_ANY_EXHDR(w[j].record);
+			items[n].shares = w[j].shares;
+			items[n].m = w[j].have;
+			items[n].bad = palloc(sizeof(bool) * w[j].have);
+			of[n++] = j;
+		}
+	if (n == 0)
+		return 0;
+	verify_items(items, n);
+	for (int i = 0; i < n; i++)
+	{
+		Wanted	   *t = &w[of[i]];
+		int			keep = 0;
+
+		if (items[i].nbad == 0)
+			continue;
+		for (int q = 0; q < t->have; q++)
+		{
+			ShareHeader sh;
+			Shareholder *s;
+
+			if (!items[i].bad[q])
+			{
+				t->shares[keep++] = t->shares[q];
+				continue;
+			}
+			share_read_header(SHARE_BYTES(t->shares[q]), &sh);
+			s = catalog_find_index(cat, sh.x);
+			t->bad_x[sh.x] = 1;
+			appendStringInfo(named, "%s%s (share index %d) for secret %s", named->len ? "; " : "",
+							 s ? s->name : "?", sh.x, secret_id_text(t->h.id));
+			sodium_memzero(VARDATA(t->shares[q]), VARSIZE(t->shares[q]) - VARHDRSZ);
+			total++;
+		}
+		t->have = keep;
+	}
+	return total;
+}
+
+static void
+raise_bad_shares(const char *named)
+{
+	PrivilegedScope priv;
+
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("shares that fail verification were left out: %s", named),
+			 errdetail("They do not match the signed Pedersen commitments of their secrets; the secrets were rebuilt from other shareholders' shares."),
+			 errhint("Check the shareholders named (ssn_verify(handle) shows every share of a secret); see ssn.active_alarms.")));
+	catalog_begin_privileged(&priv);
+	(void) alarm_raise("peer", "shares", "major", "share fails verification", named);
+	catalog_end_privileged(&priv);
 }
 
 static bool
@@ -796,6 +889,7 @@ static void
 gather_locked(Wanted *w, int nw, const Program *prog)
 {
 	List	   *stale;
+	StringInfoData badnames;
 	PrivilegedScope priv;
 	ShareholderList *cat;
 	Shareholder *self;
@@ -829,7 +923,7 @@ gather_locked(Wanted *w, int nw, const Program *prog)
 	else
 	{
 		check_access(w, nw, priv.caller);
-		load_epochs(w, nw);
+		load_epochs(w, nw, caller);
 		load_local(w, nw, self, caller);
 	}
 	SPI_finish();
@@ -866,7 +960,9 @@ gather_locked(Wanted *w, int nw, const Program *prog)
 		ps[j] = t;
 	}
 	pick = palloc(sizeof(int) * Max(np, 1));
+	initStringInfo(&badnames);
 
+again:
 	for (;;)
 	{
 		int			deficit = 0,
@@ -901,13 +997,27 @@ gather_locked(Wanted *w, int nw, const Program *prog)
 		local_pending = false;
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* shares that fail verification are dropped: ask other shareholders */
+	if (prog == NULL && verify_gathered(w, nw, cat, &badnames) > 0)
+		goto again;
+	if (badnames.len > 0)
+	{
+		bool		short_of = false;
+
+		for (j = 0; j < nw; j++)
+			short_of |= !w[j].all && w[j].have < w[j].need;
+		if (!short_of)
+			raise_bad_shares(badnames.data);
+	}
 
 	for (j = 0; j < nw; j++)
-		if (w[j].have < w[j].need)
+		if (w[j].have < w[j].need && !w[j].all)
 		{
 			StringInfoData d;
 
 			initStringInfo(&d);
+			if (badnames.len > 0)
+				appendStringInfo(&d, "shares failing verification: %s; ", badnames.data);
 			for (i = 0; i < np; i++)
 				if (ps[i].tried && ps[i].error[0] && holds(&w[j].h, ps[i].s->share_index))
 					appendStringInfo(&d, "%s%s: %s", d.len ? "; " : "", ps[i].s->name, ps[i].error);
@@ -1251,4 +1361,95 @@ compute_check_inputs(const uint8 *program, size_t len, Oid role)
 	check_access_ids(ids, n, role);
 	SPI_finish();
 	pfree(ids);
+}
+
+/*
+ * ssn_verify(handle): the secret's signed commitments, and every shareholder's
+ * share checked against them; one row per check, nothing rebuilt.
+ */
+Datum
+ssn_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Wanted	   *w = palloc0(sizeof(Wanted));
+	ShareholderList *cat;
+	PrivilegedScope priv;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	const char *rec_problem = NULL;
+
+	if (handle_read_any(PG_GETARG_DATUM(0), &w->h, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ssn_verify() checks stored secrets, not computed ones"),
+				 errhint("Verify each stored secret the expression uses.")));
+	InitMaterializedSRF(fcinfo, 0);
+	w->need = w->h.n;
+	w->all = true;
+	gather(w, 1, NULL);
+	catalog_begin_privileged(&priv);
+	cat = catalog_load();
+	catalog_end_privileged(&priv);
+
+	values[0] = CStringGetTextDatum("(commitments)");
+	nulls[1] = true;
+	values[2] = Int64GetDatum((int64) w->h.epoch);
+	if (w->record == NULL)
+		values[3] = CStringGetTextDatum("not verifiable: stored without commitments");
+	else
+	{
+		CommitRecord r;
+		char		why[160];
+
+		rec_problem = verify_record((uint8 *) VARDATA_ANY(w->record), VARSIZE_ANY_EXHDR(w->record),
+									w->h.id, w->h.epoch);
+		if (rec_problem == NULL &&
+			commit_record_parse(&r, (uint8 *) VARDATA_ANY(w->record), VARSIZE_ANY_EXHDR(w->record), why, sizeof(why)))
+		{
+			char		hex[17];
+
+			sodium_bin2hex(hex, sizeof(hex), r.signer, 8);
+			values[3] = CStringGetTextDatum(psprintf("valid: signed by key %s at %s", hex,
+													 timestamptz_to_str((TimestampTz) (r.signed_at -
+																					   ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)))));
+		}
+		else
+			values[3] = CStringGetTextDatum(psprintf("invalid: %s", rec_problem));
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	nulls[1] = false;
+
+	for (int i = 0; i < w->h.n; i++)
+	{
+		int			x = w->h.holders[i];
+		Shareholder *s = catalog_find_index(cat, x);
+		const char *status = NULL;
+
+		values[0] = CStringGetTextDatum(s ? s->name : "(no shareholder has this index)");
+		values[1] = Int32GetDatum(x);
+		for (int q = 0; q < w->have; q++)
+		{
+			ShareHeader sh;
+
+			share_read_header(SHARE_BYTES(w->shares[q]), &sh);
+			if (sh.x != x)
+				continue;
+			if (w->record == NULL)
+				status = "present (not verifiable)";
+			else if (rec_problem)
+				status = "not checked: the commitments are not valid";
+			else
+			{
+				status = verify_one((uint8 *) VARDATA_ANY(w->record), VARSIZE_ANY_EXHDR(w->record),
+									SHARE_BYTES(w->shares[q]), SHARE_SIZE(w->shares[q]));
+				status = status ? psprintf("invalid: %s", status) : "valid";
+			}
+			sodium_memzero(VARDATA(w->shares[q]), VARSIZE(w->shares[q]) - VARHDRSZ);
+		}
+		if (status == NULL)
+			status = "missing: the shareholder did not answer or holds no share of this epoch";
+		values[3] = CStringGetTextDatum(status);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -10,6 +10,7 @@
 
 #include "errbuf.h"
 
+#include "commitment.h"
 #include "crc32c.h"
 #include "field_p.h"
 
@@ -199,7 +200,30 @@ share_validate(const uint8_t *buf, size_t len, ShareHeader *h,
 					"truncated" : "too long",
 					h->payload_len, len - SHARE_HEADER_SIZE);
 	fixed = share_type_fixed_len(h->type);
-	if (fixed >= 0 && h->payload_len != (uint32_t) fixed)
+	if (share_is_verifiable(h))
+	{
+		CommitRecord r;
+		char		why[160];
+		fp_t		t;
+		bool		ok;
+
+		if (h->payload_len != SHARE_VERIFIABLE_PAYLOAD(h->k))
+			return fail(errbuf, errlen,
+						"payload of a verifiable share with k=%d must be %zu bytes, not %u",
+						h->k, SHARE_VERIFIABLE_PAYLOAD(h->k), h->payload_len);
+		if (h->degree != h->k - 1)
+			return fail(errbuf, errlen, "a verifiable share must have degree k-1=%d, not %d",
+						h->k - 1, h->degree);
+		if (!commit_record_parse(&r, buf + SHARE_HEADER_SIZE + 64, h->payload_len - 64, why, sizeof(why)))
+			return fail(errbuf, errlen, "its commitment record is malformed: %s", why);
+		if (r.k != h->k || r.epoch != h->epoch || memcmp(r.id, h->id, SHARE_ID_SIZE) != 0)
+			return fail(errbuf, errlen, "its commitment record is for another secret, epoch or k");
+		ok = fp_from_bytes(&t, buf + SHARE_HEADER_SIZE + 32);
+		sodium_memzero(&t, sizeof(t));
+		if (!ok)
+			return fail(errbuf, errlen, "its blinding value is not a canonical element of the prime field");
+	}
+	else if (fixed >= 0 && h->payload_len != (uint32_t) fixed)
 		return fail(errbuf, errlen,
 					"payload of a share of type %s must be %d bytes, not %u",
 					share_type_name(h->type), fixed, h->payload_len);

@@ -122,6 +122,19 @@ le_get_u32(const uint8_t *p)
 		((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
 }
 
+/*
+ * A verifiable share (prime field only): its payload is the 32-byte value, the
+ * 32-byte value of the Pedersen blinding polynomial at x, and the SSA's signed
+ * commitment record (commitment.h) for this secret and epoch.  Its degree is k-1.
+ */
+#define SHARE_VERIFIABLE_PAYLOAD(k)	(64 + 128 + 32 * (size_t) (k))
+
+static inline bool
+share_is_verifiable(const ShareHeader *h)
+{
+	return h->field == SHARE_FIELD_PRIME && h->payload_len > 32;
+}
+
 /* Names and properties of value types; NULL / -1 / 0 for an unknown code. */
 extern const char *share_type_name(int type);
 extern int	share_type_from_name(const char *name, size_t len);

@@ -16,6 +16,7 @@
 
 #include "access/xact.h"
 #include "catalog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "guc.h"
@@ -24,6 +25,7 @@
 #include "share_batch.h"
 #include "split_combine.h"
 #include "store.h"
+#include "verify.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -70,6 +72,8 @@ typedef struct PendingStore
 	Datum	   *sec_n;
 	Datum	   *sec_holders;
 	Datum	   *sec_owner;
+	Datum	   *sec_commit;		/* signed commitment record, or NULL */
+	bool	   *sec_commit_null;
 	/* ssn.held_share rows (this node's shares) */
 	int			nloc;
 	Datum	   *loc_id;
@@ -218,8 +222,15 @@ flush_pending(void)
 		elog(ERROR, "SPI_connect failed");
 	if (pend->nsec > 0)
 	{
-		Oid			types[6] = {UUIDARRAYOID, OIDARRAYOID, OIDARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
-		Datum		values[6];
+		Oid			types[7] = {UUIDARRAYOID, OIDARRAYOID, OIDARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		BYTEAARRAYOID};
+		Datum		values[7];
+		int			dims[1] = {pend->nsec},
+					lbs[1] = {1};
+		bool		any_commit = false;
+
+		for (i = 0; i < pend->nsec; i++)
+			any_commit |= !pend->sec_commit_null[i];
 
 		values[0] = array_of(pend->sec_id, pend->nsec, UUIDOID);
 		values[1] = array_of(pend->sec_owner, pend->nsec, OIDOID);
@@ -227,10 +238,20 @@ flush_pending(void)
 		values[3] = array_of(pend->sec_k, pend->nsec, INT4OID);
 		values[4] = array_of(pend->sec_n, pend->nsec, INT4OID);
 		values[5] = array_of(pend->sec_holders, pend->nsec, TEXTOID);
-		spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders)"
-				 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[]"
-				 " FROM unnest($1, $2, $3, $4, $5, $6) AS u(id, owner, t, k, n, h)",
-				 6, types, values, SPI_OK_INSERT);
+		if (any_commit)
+		{
+			values[6] = PointerGetDatum(construct_md_array(pend->sec_commit, pend->sec_commit_null, 1, dims, lbs,
+														   BYTEAOID, -1, false, TYPALIGN_INT));
+			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders, commitment)"
+					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[], u.c"
+					 " FROM unnest($1, $2, $3, $4, $5, $6, $7) AS u(id, owner, t, k, n, h, c)",
+					 7, types, values, SPI_OK_INSERT);
+		}
+		else
+			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders)"
+					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[]"
+					 " FROM unnest($1, $2, $3, $4, $5, $6) AS u(id, owner, t, k, n, h)",
+					 6, types, values, SPI_OK_INSERT);
 	}
 	if (pend->nloc > 0)
 	{
@@ -408,6 +429,8 @@ pending_get(void)
 		pend->sec_n = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_holders = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_owner = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_commit = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_commit_null = palloc(sizeof(bool) * FLUSH_SECRETS);
 		pend->loc_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_share = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->blob_peer = palloc(sizeof(Datum) * MAX_BLOBS);
@@ -504,9 +527,19 @@ choose_holders(ShareholderList *cat, int n, Shareholder **chosen)
 	return m;
 }
 
+/* ssn.secret has its commitment column (the extension is at 1.3 or later) */
+static bool
+store_schema_verifies(void)
+{
+	Oid			nsp = get_namespace_oid("ssn", false);
+	Oid			rel = get_relname_relid("secret", nsp);
+
+	return OidIsValid(rel) && get_attnum(rel, "commitment") != InvalidAttrNumber;
+}
+
 /* the ssn.secret row of a new secret (in the level's data context) */
 static void
-note_secret(PendingStore *p, const SecretHandle *h, pg_uuid_t *uuid)
+note_secret(PendingStore *p, const SecretHandle *h, pg_uuid_t *uuid, bytea *commitment)
 {
 	StringInfoData hl;
 
@@ -521,6 +554,8 @@ note_secret(PendingStore *p, const SecretHandle *h, pg_uuid_t *uuid)
 	p->sec_n[p->nsec] = Int32GetDatum(h->n);
 	p->sec_holders[p->nsec] = CStringGetTextDatum(hl.data);
 	p->sec_owner[p->nsec] = ObjectIdGetDatum(GetUserId());	/* SET ROLE may change it */
+	p->sec_commit[p->nsec] = PointerGetDatum(commitment);
+	p->sec_commit_null[p->nsec] = commitment == NULL;
 	p->nsec++;
 }
 
@@ -532,7 +567,7 @@ store_note_secret(const SecretHandle *h)
 	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
 
 	memcpy(uuid->data, h->id, SHARE_ID_SIZE);
-	note_secret(p, h, uuid);
+	note_secret(p, h, uuid, NULL);
 	MemoryContextSwitchTo(old);
 	if (p->nsec >= FLUSH_SECRETS)
 		flush_pending();
@@ -554,6 +589,8 @@ ssn_store(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	pg_uuid_t  *uuid;
 	int			i;
+	bool		verifiable;
+	bytea	   *record = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -583,7 +620,12 @@ ssn_store(PG_FUNCTION_ARGS)
 	store_new_secret_id(h.id);
 	for (i = 0; i < n; i++)
 		xs[i] = h.holders[i] = (uint8) chosen[i]->share_index;
-	payload_len = v.field == SHARE_FIELD_PRIME ? FP_BYTES : (uint32) v.len;
+	/* verifiable unless turned off for this store, or the schema predates it */
+	verifiable = v.field == SHARE_FIELD_PRIME &&
+		(PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_BOOL(3) : ssn_verify_shares) &&
+		store_schema_verifies();
+	payload_len = v.field != SHARE_FIELD_PRIME ? (uint32) v.len :
+		verifiable ? (uint32) SHARE_VERIFIABLE_PAYLOAD(k) : FP_BYTES;
 	/* a share travels in one message: one that no message can hold would never leave */
 	if ((int64) payload_len + SHARE_HEADER_SIZE > (int64) ssn_channel_batch_kb * 1024)
 	{
@@ -596,7 +638,12 @@ ssn_store(PG_FUNCTION_ARGS)
 	}
 	for (i = 0; i < n; i++)
 		shares[i] = share_alloc(payload_len);
-	split_into(&v, k, n, xs, h.id, 0, shares);
+	old = MemoryContextSwitchTo(p->data);
+	if (verifiable)
+		record = verify_split(&v, k, n, xs, h.id, 0, shares);
+	else
+		split_into(&v, k, n, xs, h.id, 0, shares);
+	MemoryContextSwitchTo(old);
 	value_wipe(&v);
 
 	old = MemoryContextSwitchTo(p->data);
@@ -626,7 +673,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	}
 	sync_need_k = Max(sync_need_k, k - (p->nloc > 0 ? 1 : 0));
 
-	note_secret(p, &h, uuid);
+	note_secret(p, &h, uuid, record);
 	MemoryContextSwitchTo(old);
 
 	for (i = 0; i < n; i++)
