@@ -14,7 +14,7 @@ PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
 	src/catalog.c src/alarm.c src/peer_conn.c src/channel.c src/secret_handle.c src/store.c \
 	src/retrieve.c src/channel_sql.c src/worker.c \
 	src/secret_ops.c src/compute_eval.c src/compute_channel.c src/compute.c \
-	src/renewal_apply.c src/renewal.c src/signing_key.c src/verify.c
+	src/renewal_apply.c src/renewal.c src/signing_key.c src/verify.c src/reshare.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
 REGRESS = types split_combine algebra errors statistics kme network compute

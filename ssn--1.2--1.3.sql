@@ -173,3 +173,35 @@ CREATE FUNCTION ssn_verify(h ssn_secret,
 	RETURNS SETOF record AS 'MODULE_PATHNAME', 'ssn_verify' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION ssn_verify(ssn_secret) IS
 	'Check a secret end to end: its signed commitments, and every shareholder''s share against them';
+
+---------------------------------------------------------------------------
+-- re-sharing (Y.3808 §9.2 Req_SSN_C 3): a failed shareholder's shares rebuilt
+-- on a replacement from masked Lagrange contributions of k other holders
+---------------------------------------------------------------------------
+CREATE FUNCTION ssn.reshare(failed text, replacement text, batch_size int DEFAULT 1000) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_reshare' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn.reshare(text, text, int) IS
+	'Rebuild the shares the failed shareholder held of this node''s secrets on the replacement, then give it the failed one''s share index';
+REVOKE ALL ON FUNCTION ssn.reshare(text, text, int) FROM PUBLIC;
+
+CREATE FUNCTION ssn.channel_reshare_finish(origin text, ids uuid[]) RETURNS int
+	AS 'MODULE_PATHNAME', 'ssn_channel_reshare_finish' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ssn.channel_reshare_finish(text, uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_reshare_finish(text, uuid[]) TO ssn_peer;
+
+CREATE TABLE ssn.reshare_request (
+	message_id uuid PRIMARY KEY,
+	origin text NOT NULL,
+	request bytea NOT NULL,			-- the SSA's request: secrets, helpers, mask seeds
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON ssn.reshare_request FROM PUBLIC;
+COMMENT ON TABLE ssn.reshare_request IS
+	'Re-sharing requests received from an SSA until it asks for the contributions (ssn.channel_reshare_help)';
+
+CREATE FUNCTION ssn.channel_reshare_help(origin text) RETURNS int
+	AS 'MODULE_PATHNAME', 'ssn_channel_reshare_help' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ssn.channel_reshare_help(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;

@@ -30,6 +30,10 @@ channel_kind_name(int kind)
 			return "parts";
 		case MSG_KIND_RENEW:
 			return "renew";
+		case MSG_KIND_RESHARE_REQ:
+			return "re-share request";
+		case MSG_KIND_RESHARE:
+			return "re-share";
 	}
 	return "unknown";
 }

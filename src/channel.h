@@ -21,6 +21,8 @@
 #define MSG_KIND_TEST	3		/* a test message (ssn.channel_seal_test) */
 #define MSG_KIND_PARTS	4		/* re-sharing contributions for a degree reduction */
 #define MSG_KIND_RENEW	5		/* parts of zero-sharings: renew shares to the next epoch */
+#define MSG_KIND_RESHARE_REQ 6	/* the SSA asks a helper for a re-sharing contribution */
+#define MSG_KIND_RESHARE 7		/* a helper's contributions to a replacement's shares */
 
 extern const char *channel_kind_name(int kind);
 

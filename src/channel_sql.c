@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "channel.h"
 #include "renewal.h"
+#include "reshare.h"
 #include "verify.h"
 #include "secret_handle.h"
 #include "compute.h"
@@ -417,6 +418,24 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 				PG_RETURN_TEXT_P(refuse(sender, "renewal parts refused", why));
 			}
 			result = cstring_to_text(psprintf("renewed %d shares", total));
+			break;
+		case MSG_KIND_RESHARE_REQ:
+		case MSG_KIND_RESHARE:
+			if (!note_message(v.msg_id, sender, v.kind, 0))
+			{
+				result = cstring_to_text("duplicate re-sharing message");
+				break;
+			}
+			/* a request waits for ssn.channel_reshare_help: its sends must not run in this transaction */
+			total = v.kind == MSG_KIND_RESHARE_REQ ?
+				reshare_queue(pt, v.len, v.msg_id, sender) :
+				reshare_receive(pt, v.len, self, peer, why, sizeof(why));
+			if (total < 0)
+			{
+				sodium_memzero(pt, v.len);
+				PG_RETURN_TEXT_P(refuse(sender, "re-sharing message refused", why));
+			}
+			result = cstring_to_text(psprintf("re-shared %d", total));
 			break;
 		case MSG_KIND_TEST:
 			if (!note_message(v.msg_id, sender, v.kind, 0))

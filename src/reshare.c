@@ -1,0 +1,737 @@
+/*
+ * reshare.c - rebuilding a failed shareholder's shares on a replacement
+ * (Y.3808 §9.2 Req_SSN_C 3), without any node learning a secret.
+ *
+ * For each secret the failed node held at share index xf, k of its other holders
+ * (the helpers, share indexes X) each send the replacement
+ *
+ *     c_i = lambda_i(xf) * s_i + m_i        (lambda over X, evaluated at xf)
+ *
+ * where the masks m_i sum to zero.  The replacement adds the k contributions:
+ * sum c_i = f(xf), its share; alone each c_i is uniformly random.  The SSA deals
+ * the masks as seeds over one-time-pad channels, m_i = G(seed_i) - G(seed_i+1)
+ * (indexes mod k), so no helper knows another's mask.  A verifiable share comes
+ * with its blinding rebuilt the same way and is checked against the signed
+ * commitments before the replacement keeps it.  Then the SSA's catalog gives
+ * the failed node's index to the replacement.
+ *
+ * Request (SSA to helper): 1-byte length + replacement name, 1-byte xf, then per
+ * secret: 16-byte id, 1-byte k, k share indexes, two 32-byte seeds.
+ * Contributions (helper to replacement): 1-byte length + SSA name, then a share
+ * batch of contribution shares (x = xf; the share format of the secret).
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "catalog.h"
+#include "catalog/pg_type.h"
+#include "channel.h"
+#include "executor/spi.h"
+#include "field_p.h"
+#include "funcapi.h"
+#include "gf256.h"
+#include "guc.h"
+#include "miscadmin.h"
+#include "peer_conn.h"
+#include "renewal.h"
+#include "reshare.h"
+#include "secret_handle.h"
+#include "shamir.h"
+#include "share_batch.h"
+#include "ssn_share.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+#include "verify.h"
+
+PG_FUNCTION_INFO_V1(ssn_reshare);
+PG_FUNCTION_INFO_V1(ssn_channel_reshare_finish);
+PG_FUNCTION_INFO_V1(ssn_channel_reshare_help);
+
+#define SEED_BYTES 32
+
+/* the mask stream of one seed: field elements (value, blinding) or bytes */
+static void
+mask_expand(const uint8 *seed, const uint8 *id, const ShareHeader *h, uint8 *out)
+{
+	uint8		nonce[crypto_stream_chacha20_NONCEBYTES];
+
+	memcpy(nonce, id, sizeof(nonce));
+	if (h->field == SHARE_FIELD_PRIME)
+	{
+		uint8		wide[128];
+
+		crypto_stream_chacha20(wide, sizeof(wide), nonce, seed);
+		crypto_core_ristretto255_scalar_reduce(out, wide);
+		crypto_core_ristretto255_scalar_reduce(out + FP_BYTES, wide + 64);
+		sodium_memzero(wide, sizeof(wide));
+	}
+	else
+		crypto_stream_chacha20(out, h->payload_len, nonce, seed);
+}
+
+/*
+ * Helper: this node's contribution for one secret, from its share (bytes) and the
+ * two seeds; written as a share at xf into out (room for the share's size).
+ */
+static void
+contribute(const uint8 *share, const ShareHeader *h, const uint8 *xs, int k, int xf,
+		   const uint8 *seed_a, const uint8 *seed_b, uint8 *out)
+{
+	const uint8 *y = share + SHARE_HEADER_SIZE;
+	uint8	   *c = out + SHARE_HEADER_SIZE;
+	size_t		mlen = h->field == SHARE_FIELD_PRIME ? 2 * FP_BYTES : h->payload_len;
+	uint8	   *ma = palloc(Max(mlen, 1));
+	uint8	   *mb = palloc(Max(mlen, 1));
+	ShareHeader nh = *h;
+	int			me = 0;
+
+	for (int i = 0; i < k; i++)
+		if (xs[i] == h->x)
+			me = i;
+	mask_expand(seed_a, h->id, h, ma);
+	mask_expand(seed_b, h->id, h, mb);
+	if (h->field == SHARE_FIELD_PRIME)
+	{
+		fp_t		lambda[SHARE_MAX_N];
+		int			parts = share_is_verifiable(h) ? 2 : 1;
+
+		shamir_lagrange_fp(xs, k, (uint8) xf, lambda);
+		for (int p = 0; p < parts; p++)
+		{
+			fp_t		v,
+						a,
+						b;
+
+			(void) fp_from_bytes(&v, y + p * FP_BYTES);
+			(void) fp_from_bytes(&a, ma + p * FP_BYTES);
+			(void) fp_from_bytes(&b, mb + p * FP_BYTES);
+			fp_mul(&v, &v, &lambda[me]);
+			fp_add(&v, &v, &a);
+			fp_sub(&v, &v, &b);
+			fp_to_bytes(c + p * FP_BYTES, &v);
+			sodium_memzero(&v, sizeof(v));
+		}
+		if (parts == 2)
+			memcpy(c + 2 * FP_BYTES, y + 2 * FP_BYTES, h->payload_len - 2 * FP_BYTES);
+	}
+	else
+	{
+		uint8		lambda[SHARE_MAX_N];
+
+		shamir_lagrange_gf256(xs, k, (uint8) xf, lambda);
+		gf256_region_mul(c, lambda[me], y, h->payload_len);
+		for (uint32 i = 0; i < h->payload_len; i++)
+			c[i] ^= ma[i] ^ mb[i];
+	}
+	sodium_memzero(ma, mlen);
+	sodium_memzero(mb, mlen);
+	nh.x = (uint8) xf;
+	share_seal(out, &nh);
+}
+
+/* helper side of a request (channel_receive, or the SSA's own part): returns contributions made */
+int
+reshare_help(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
+			 char *why, size_t whylen)
+{
+	size_t		off;
+	char		repl[SSN_NAME_MAXLEN + 1];
+	int			xf;
+	ShareholderList *cat = catalog_load();
+	Shareholder *to;
+	StringInfoData msg;
+	int			n = 0;
+	char	   *err;
+	Oid			types[2] = {UUIDOID, TEXTOID};
+	Datum		values[2];
+
+	if (len < 2 || pt[0] > SSN_NAME_MAXLEN || len < (size_t) pt[0] + 2)
+		return snprintf(why, whylen, "truncated re-sharing request"), -1;
+	memcpy(repl, pt + 1, pt[0]);
+	repl[pt[0]] = '\0';
+	off = 1 + pt[0];
+	xf = pt[off++];
+	to = catalog_find(cat, repl);
+	if (to == NULL || to->is_self || xf < 1)
+		return snprintf(why, whylen, "re-sharing to \"%s\", which is not a peer of this node", repl), -1;
+	initStringInfo(&msg);
+	appendStringInfoChar(&msg, (char) strlen(origin));
+	appendStringInfoString(&msg, origin);
+	values[1] = CStringGetTextDatum(origin);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	while (off < len)
+	{
+		const uint8 *id,
+				   *xs,
+				   *seeds;
+		int			k;
+		bool		isnull,
+					member = false;
+		ShareHeader h;
+		struct varlena *own;
+		uint8	   *c;
+		MemoryContext spi;
+
+		if (len - off < SHARE_ID_SIZE + 1)
+			return SPI_finish(), snprintf(why, whylen, "truncated re-sharing request"), -1;
+		id = pt + off;
+		k = pt[off + SHARE_ID_SIZE];
+		off += SHARE_ID_SIZE + 1;
+		if (k < 1 || len - off < (size_t) k + 2 * SEED_BYTES)
+			return SPI_finish(), snprintf(why, whylen, "truncated re-sharing request"), -1;
+		xs = pt + off;
+		seeds = xs + k;
+		off += k + 2 * SEED_BYTES;
+		for (int i = 0; i < k; i++)
+		{
+			member |= xs[i] == self->share_index;
+			for (int j = 0; j < i; j++)
+				if (xs[i] == xs[j] || xs[i] == xf)
+					return SPI_finish(), snprintf(why, whylen, "re-sharing request with repeated share indexes"), -1;
+		}
+		if (!member)
+			return SPI_finish(), snprintf(why, whylen, "this node is not among the helpers of the request"), -1;
+		values[0] = UUIDPGetDatum((pg_uuid_t *) id);
+		if (SPI_execute_with_args("SELECT share FROM ssn.held_share WHERE secret_id = $1 AND origin = $2"
+								  " ORDER BY epoch DESC LIMIT 1", 2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read ssn.held_share");
+		if (SPI_processed == 0)
+			return SPI_finish(), snprintf(why, whylen, "this node holds no share of secret %s", secret_id_text(id)), -1;
+		own = share_open(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), &h);
+		if (h.k != k || h.degree != k - 1)
+			return SPI_finish(), snprintf(why, whylen, "secret %s has k=%d, the request says %d",
+										  secret_id_text(id), h.k, k), -1;
+		spi = MemoryContextSwitchTo(SPI_tuptable->tuptabcxt);
+		c = palloc(SHARE_SIZE(own));
+		contribute(SHARE_BYTES(own), &h, xs, k, xf, seeds, seeds + SEED_BYTES, c);
+		MemoryContextSwitchTo(spi);
+		sodium_memzero(SHARE_BYTES(own), SHARE_SIZE(own));
+		enlargeStringInfo(&msg, SHARE_BATCH_PREFIX + SHARE_SIZE(own));
+		msg.len += share_batch_put((uint8 *) msg.data + msg.len, c, SHARE_SIZE(own));
+		sodium_memzero(c, SHARE_SIZE(own));
+		n++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	/* straight to the replacement, sealed for that link: the SSA never sees it */
+	if (channel_send_now(self->name, to, MSG_KIND_RESHARE, (uint8 *) msg.data, msg.len,
+						 "re-share", &err) == NULL)
+	{
+		sodium_memzero(msg.data, msg.maxlen);
+		return snprintf(why, whylen, "could not send the contributions to \"%s\": %s", repl, err), -1;
+	}
+	sodium_memzero(msg.data, msg.maxlen);
+	return n;
+}
+
+int
+reshare_queue(const uint8 *pt, size_t len, const uint8 *msg_id, const char *origin)
+{
+	Oid			types[3] = {UUIDOID, TEXTOID, BYTEAOID};
+	Datum		values[3];
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), pt, len);
+	values[0] = UUIDPGetDatum((pg_uuid_t *) msg_id);
+	values[1] = CStringGetTextDatum(origin);
+	values[2] = PointerGetDatum(b);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO ssn.reshare_request (message_id, origin, request) VALUES ($1, $2, $3)"
+							  " ON CONFLICT DO NOTHING", 3, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store into ssn.reshare_request");
+	SPI_finish();
+	sodium_memzero(VARDATA(b), len);
+	return 1;
+}
+
+/* ssn.channel_reshare_help(origin): the helper makes and sends the contributions asked for */
+Datum
+ssn_channel_reshare_help(PG_FUNCTION_ARGS)
+{
+	char	   *origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ShareholderList *cat = catalog_load();
+	Shareholder *self = catalog_require_self(cat);
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int			total = 0;
+	SPITupleTable *tt;
+	uint64		nrows;
+	MemoryContext caller = CurrentMemoryContext;
+	bytea	  **reqs;
+
+	(void) catalog_require_peer(cat, origin);
+	values[0] = CStringGetTextDatum(origin);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("DELETE FROM ssn.reshare_request WHERE origin = $1 RETURNING request",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not read ssn.reshare_request");
+	tt = SPI_tuptable;
+	nrows = SPI_processed;
+	reqs = MemoryContextAlloc(caller, sizeof(bytea *) * Max(nrows, 1));
+	for (uint64 r = 0; r < nrows; r++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull);
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		reqs[r] = DatumGetByteaPCopy(d);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	for (uint64 r = 0; r < nrows; r++)
+	{
+		char		why[256];
+		int			n = reshare_help((uint8 *) VARDATA_ANY(reqs[r]), VARSIZE_ANY_EXHDR(reqs[r]), self,
+									 origin, why, sizeof(why));
+
+		sodium_memzero(VARDATA_ANY(reqs[r]), VARSIZE_ANY_EXHDR(reqs[r]));
+		if (n < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("cannot contribute to the re-sharing: %s", why)));
+		total += n;
+	}
+	PG_RETURN_INT32(total);
+}
+
+/* replacement side: keep the contributions until the SSA asks to finish */
+int
+reshare_receive(const uint8 *pt, size_t len, Shareholder *self, Shareholder *sender,
+				char *why, size_t whylen)
+{
+	char		origin[SSN_NAME_MAXLEN + 1];
+	size_t		off;
+	const uint8 *sb;
+	size_t		sblen;
+	ShareHeader sh;
+	int			n = 0;
+	Oid			types[5] = {UUIDOID, INT4OID, TEXTOID, INT4OID, catalog_type_oid("ssn_share")};
+	Datum		values[5];
+
+	if (len < 1 || pt[0] > SSN_NAME_MAXLEN || len < (size_t) pt[0] + 1)
+		return snprintf(why, whylen, "truncated contributions"), -1;
+	memcpy(origin, pt + 1, pt[0]);
+	origin[pt[0]] = '\0';
+	off = 1 + pt[0];
+	values[1] = Int32GetDatum(sender->share_index);
+	values[2] = CStringGetTextDatum(origin);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	why[0] = '\0';
+	while (share_batch_next(pt, len, &off, &sb, &sblen, &sh, why, whylen))
+	{
+		struct varlena *s = palloc(VARHDRSZ + sblen);
+
+		SET_VARSIZE(s, VARHDRSZ + sblen);
+		memcpy(VARDATA(s), sb, sblen);
+		values[0] = UUIDPGetDatum((pg_uuid_t *) sh.id);
+		values[3] = Int32GetDatum(sh.k);
+		values[4] = PointerGetDatum(s);
+		if (SPI_execute_with_args("INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)"
+								  " VALUES ($1, $2, $3, -$4, $5) ON CONFLICT (result_id, contributor)"
+								  " DO UPDATE SET share = excluded.share, received_at = now()",
+								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store into ssn.held_part");
+		sodium_memzero(VARDATA(s), sblen);
+		n++;
+	}
+	SPI_finish();
+	return why[0] ? -1 : n;
+}
+
+/*
+ * ssn.channel_reshare_finish(origin, ids): the replacement adds the k
+ * contributions of each secret into its share, checks a verifiable one against
+ * its commitments, and keeps it.  Returns how many shares it now holds.
+ */
+Datum
+ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
+{
+	char	   *origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Datum		idarr = PG_GETARG_DATUM(1);
+	Oid			types[3] = {TEXTOID, UUIDARRAYOID, catalog_type_oid("ssn_share")};
+	Datum		values[3];
+	int			done = 0;
+	SPITupleTable *tt;
+	uint64		nrows;
+	struct varlena *acc = NULL;
+	ShareHeader ah;
+	int			got = 0;
+
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = idarr;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("WITH d AS (DELETE FROM ssn.held_part WHERE origin = $1 AND result_id = ANY($2)"
+							  "           AND contributors < 0 RETURNING result_id, contributors, share)"
+							  " SELECT * FROM d ORDER BY result_id",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.held_part");
+	tt = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 r = 0; r <= nrows; r++)
+	{
+		bool		isnull;
+		ShareHeader sh;
+		struct varlena *s = NULL;
+
+		if (r < nrows)
+			s = share_open(SPI_getbinval(tt->vals[r], tt->tupdesc, 3, &isnull), &sh);
+		if (acc && (r == nrows || memcmp(sh.id, ah.id, SHARE_ID_SIZE) != 0))
+		{
+			/* one secret complete: k contributions make its share */
+			const uint8 *raw = SHARE_BYTES(acc);
+
+			if (got != ah.k)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("secret %s has %d of its %d contributions", secret_id_text(ah.id), got, ah.k)));
+			share_seal(SHARE_BYTES(acc), &ah);
+			if (verify_received(&raw, 1) >= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the rebuilt share of secret %s does not match its signed commitments",
+								secret_id_text(ah.id)),
+						 errdetail("A helper sent a wrong contribution, or the masks did not cancel.")));
+			{
+				Oid			it[4] = {UUIDOID, INT8OID, TEXTOID, types[2]};
+				Datum		iv[4];
+
+				iv[0] = UUIDPGetDatum((pg_uuid_t *) ah.id);
+				iv[1] = Int64GetDatum((int64) ah.epoch);
+				iv[2] = values[0];
+				iv[3] = PointerGetDatum(acc);
+				if (SPI_execute_with_args("INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+										  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+										  4, it, iv, NULL, false, 0) != SPI_OK_INSERT)
+					elog(ERROR, "could not store into ssn.held_share");
+			}
+			sodium_memzero(VARDATA(acc), VARSIZE(acc) - VARHDRSZ);
+			acc = NULL;
+			done++;
+		}
+		if (r == nrows)
+			break;
+		/* the SSA's catalog decides the index; this node's own catalog follows it (ssn.reshare's hint) */
+		if (acc != NULL && sh.x != ah.x)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the contributions for secret %s are for different share indexes", secret_id_text(ah.id))));
+		if (acc == NULL)
+		{
+			acc = (struct varlena *) PG_DETOAST_DATUM_COPY(PointerGetDatum(s));
+			ah = sh;
+			got = 1;
+			continue;
+		}
+		if (sh.payload_len != ah.payload_len || sh.field != ah.field || sh.epoch != ah.epoch)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the contributions for secret %s do not agree", secret_id_text(ah.id))));
+		if (sh.field == SHARE_FIELD_PRIME)
+		{
+			for (int p = 0; p < (share_is_verifiable(&sh) ? 2 : 1); p++)
+			{
+				fp_t		a,
+							b;
+
+				(void) fp_from_bytes(&a, SHARE_PAYLOAD(acc) + p * FP_BYTES);
+				(void) fp_from_bytes(&b, SHARE_PAYLOAD(s) + p * FP_BYTES);
+				fp_add(&a, &a, &b);
+				fp_to_bytes(SHARE_PAYLOAD(acc) + p * FP_BYTES, &a);
+				sodium_memzero(&a, sizeof(a));
+				sodium_memzero(&b, sizeof(b));
+			}
+		}
+		else
+			for (uint32 i = 0; i < sh.payload_len; i++)
+				SHARE_PAYLOAD(acc)[i] ^= SHARE_PAYLOAD(s)[i];
+		sodium_memzero(SHARE_BYTES(s), SHARE_SIZE(s));
+		got++;
+	}
+	SPI_finish();
+	PG_RETURN_INT32(done);
+}
+
+/* ---- the SSA: ssn.reshare(failed, replacement) ---- */
+
+typedef struct Helper
+{
+	Shareholder *s;
+	StringInfoData req;
+	int			n;
+} Helper;
+
+static bool
+is_stale(List *stale, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, stale)
+		if (strcmp((char *) lfirst(lc), name) == 0)
+		return true;
+	return false;
+}
+
+Datum
+ssn_reshare(PG_FUNCTION_ARGS)
+{
+	char	   *failed_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *repl_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int32		batch = PG_GETARG_INT32(2);
+	PrivilegedScope priv;
+	ShareholderList *cat;
+	Shareholder *self,
+			   *failed,
+			   *repl;
+	List	   *stale;
+	int			xf;
+	pg_uuid_t	last;
+	int64		total = 0;
+	Helper	   *hp;
+
+	if (batch < 1 || batch > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be between 1 and 100000, not %d", batch)));
+	catalog_begin_privileged(&priv);
+	cat = catalog_load();
+	self = catalog_require_self(cat);
+	failed = catalog_find(cat, failed_name);
+	repl = catalog_find(cat, repl_name);
+	if (failed == NULL || failed->share_index <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("\"%s\" is not a shareholder with a share index", failed_name)));
+	if (failed->is_self)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("this node cannot replace itself"),
+				 errhint("Run ssn.reshare on a node that stays in the network.")));
+	if (repl == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("replacement \"%s\" is not in the shareholder catalog", repl_name),
+				 errhint("Add it first with ssn.add_shareholder(name, sae_id, conninfo) and no share index.")));
+	if (repl->is_self || repl->share_index > 0 || repl->conninfo == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("replacement \"%s\" must be another node without a share index and with a conninfo",
+						repl_name)));
+	xf = failed->share_index;
+	stale = renewal_stale_peers();
+	memset(last.data, 0, UUID_LEN);
+	hp = palloc0(sizeof(Helper) * cat->count);
+
+	for (;;)
+	{
+		Oid			types[3] = {INT4OID, UUIDOID, INT4OID};
+		Datum		values[3];
+		uint64		nrows;
+		Datum	   *ids;
+		int			nids = 0;
+		SPITupleTable *tt;
+		MemoryContext outer = CurrentMemoryContext;
+
+		for (int i = 0; i < cat->count; i++)
+		{
+			hp[i].s = &cat->items[i];
+			hp[i].n = 0;
+			initStringInfo(&hp[i].req);
+			appendStringInfoChar(&hp[i].req, (char) strlen(repl->name));
+			appendStringInfoString(&hp[i].req, repl->name);
+			appendStringInfoChar(&hp[i].req, (char) xf);
+		}
+		values[0] = Int32GetDatum(xf);
+		values[1] = UUIDPGetDatum(&last);
+		values[2] = Int32GetDatum(batch);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT id, k, holders FROM ssn.secret WHERE $1 = ANY(holders) AND id > $2"
+								  " ORDER BY id LIMIT $3", 3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read ssn.secret");
+		tt = SPI_tuptable;
+		nrows = SPI_processed;
+		if (nrows == 0)
+		{
+			SPI_finish();
+			break;
+		}
+		ids = MemoryContextAlloc(outer, sizeof(Datum) * nrows);
+		for (uint64 r = 0; r < nrows; r++)
+		{
+			bool		isnull;
+			pg_uuid_t  *id = DatumGetUUIDP(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
+			int			k = DatumGetInt32(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
+			ArrayType  *ha = DatumGetArrayTypeP(SPI_getbinval(tt->vals[r], tt->tupdesc, 3, &isnull));
+			int			nx = ArrayGetNItems(ARR_NDIM(ha), ARR_DIMS(ha));
+			int		   *hx = (int *) ARR_DATA_PTR(ha);
+			uint8		xs[SHARE_MAX_N];
+			Helper	   *who[SHARE_MAX_N];
+			uint8		seeds[SHARE_MAX_N][SEED_BYTES];
+			int			m = 0;
+			pg_uuid_t  *copy;
+
+			memcpy(last.data, id->data, UUID_LEN);
+			/* k helpers: in service, reachable, not waiting for a renewal's commit */
+			for (int i = 0; i < nx && m < k; i++)
+			{
+				Shareholder *s = catalog_find_index(cat, hx[i]);
+
+				if (s == NULL || hx[i] == xf || !s->in_service || (!s->is_self && !s->reachable) ||
+					is_stale(stale, s->name))
+					continue;
+				xs[m] = (uint8) hx[i];
+				who[m] = &hp[s - cat->items];
+				m++;
+			}
+			if (m < k)
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("cannot re-share secret %s: %d of the %d shareholders needed are available",
+								SPI_getvalue(tt->vals[r], tt->tupdesc, 1), m, k),
+						 errhint("See ssn.peer_health; bring back enough of its shareholders first.")));
+			for (int i = 0; i < k; i++)
+				randombytes_buf(seeds[i], SEED_BYTES);
+			for (int i = 0; i < k; i++)
+			{
+				StringInfo q = &who[i]->req;
+				MemoryContext spi = MemoryContextSwitchTo(outer);
+
+				appendBinaryStringInfo(q, (char *) id->data, UUID_LEN);
+				appendStringInfoChar(q, (char) k);
+				appendBinaryStringInfo(q, (char *) xs, k);
+				/* mask_i = G(seed_i) - G(seed_i+1): they cancel in the sum */
+				appendBinaryStringInfo(q, (char *) seeds[i], SEED_BYTES);
+				appendBinaryStringInfo(q, (char *) seeds[(i + 1) % k], SEED_BYTES);
+				who[i]->n++;
+				MemoryContextSwitchTo(spi);
+			}
+			sodium_memzero(seeds, sizeof(seeds));
+			copy = MemoryContextAlloc(outer, sizeof(pg_uuid_t));
+			memcpy(copy->data, id->data, UUID_LEN);
+			ids[nids++] = UUIDPGetDatum(copy);
+		}
+		SPI_finish();
+
+		/* every helper contributes straight to the replacement */
+		for (int i = 0; i < cat->count; i++)
+		{
+			char		why[256];
+			char	   *err;
+
+			if (hp[i].n == 0)
+				continue;
+			if (hp[i].s->is_self)
+			{
+				if (reshare_help((uint8 *) hp[i].req.data, hp[i].req.len, self, self->name, why, sizeof(why)) < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("cannot re-share: this node's contribution failed: %s", why)));
+			}
+			else
+			{
+				PeerCall	c;
+				static Oid	ht[1] = {TEXTOID};
+				const char **hv = palloc(sizeof(char *));
+				const char *v;
+
+				if (channel_send_now(self->name, hp[i].s, MSG_KIND_RESHARE_REQ, (uint8 *) hp[i].req.data,
+									 hp[i].req.len, "re-share", &err) == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("cannot re-share: helper \"%s\" failed: %s", hp[i].s->name, err)));
+				hv[0] = self->name;
+				memset(&c, 0, sizeof(c));
+				c.peer = hp[i].s->name;
+				c.conninfo = hp[i].s->conninfo;
+				c.sql = "SELECT ssn.channel_reshare_help($1)";
+				c.nparams = 1;
+				c.types = ht;
+				c.values = hv;
+				peer_call_all(&c, 1, Max(ssn_peer_timeout_ms, 60000));
+				v = peer_call_value(&c, NULL);
+				if (v == NULL || atoi(v) != hp[i].n)
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("cannot re-share: helper \"%s\" made %s of %d contributions",
+									hp[i].s->name, v ? v : "none", hp[i].n),
+							 errdetail("%s", c.error)));
+				peer_call_reset(&c, 1);
+			}
+			sodium_memzero(hp[i].req.data, hp[i].req.maxlen);
+		}
+		/* the replacement adds the contributions and keeps its shares */
+		{
+			PeerCall	c;
+			static Oid	ft[2] = {TEXTOID, UUIDARRAYOID};
+			const char **fv = palloc(sizeof(char *) * 2);
+			Datum		arr = PointerGetDatum(construct_array(ids, nids, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+			const char *v;
+
+			fv[0] = self->name;
+			{
+				Oid			out;
+				bool		varlena;
+
+				getTypeOutputInfo(UUIDARRAYOID, &out, &varlena);
+				fv[1] = OidOutputFunctionCall(out, arr);
+			}
+			memset(&c, 0, sizeof(c));
+			c.peer = repl->name;
+			c.conninfo = repl->conninfo;
+			c.sql = "SELECT ssn.channel_reshare_finish($1, $2)";
+			c.nparams = 2;
+			c.types = ft;
+			c.values = fv;
+			peer_call_all(&c, 1, Max(ssn_peer_timeout_ms, 60000));
+			v = peer_call_value(&c, NULL);
+			if (v == NULL || atoi(v) != nids)
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("cannot re-share: the replacement \"%s\" rebuilt %s of %d shares",
+								repl->name, v ? v : "none", nids),
+						 errdetail("%s", c.error[0] ? c.error : "")));
+			peer_call_reset(&c, 1);
+		}
+		total += nids;
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	/* the catalog: the failed node's index is the replacement's now */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+		Datum		values[3];
+
+		values[0] = CStringGetTextDatum(failed->name);
+		values[1] = CStringGetTextDatum(repl->name);
+		values[2] = Int32GetDatum(xf);
+		if (SPI_execute_with_args("UPDATE ssn.shareholder SET share_index = NULL, state = 'out of service' WHERE name = $1",
+								  3, types, values, NULL, false, 0) != SPI_OK_UPDATE ||
+			SPI_execute_with_args("UPDATE ssn.shareholder SET share_index = $3, state = 'in service' WHERE name = $2",
+								  3, types, values, NULL, false, 0) != SPI_OK_UPDATE ||
+			SPI_execute_with_args("UPDATE ssn.renewal_batch SET pending = array_remove(pending, $1),"
+								  " state = CASE WHEN cardinality(array_remove(pending, $1)) = 0 AND state = 'committing'"
+								  "              THEN 'done' ELSE state END"
+								  " WHERE $1 = ANY(pending)",
+								  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update the shareholder catalog");
+	}
+	SPI_finish();
+	catalog_end_privileged(&priv);
+	ereport(NOTICE,
+			(errmsg("share index %d moved from \"%s\" to \"%s\" after re-sharing %lld secrets",
+					xf, failed->name, repl->name, (long long) total),
+			 errhint("Give \"%s\" share index %d in the other nodes' catalogs too, and run ssn.reshare on every other node that stored secrets with \"%s\" as a shareholder.",
+					 repl->name, xf, failed->name)));
+	PG_RETURN_INT64(total);
+}
