@@ -17,7 +17,7 @@ PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
 	src/renewal_apply.c src/renewal.c src/signing_key.c src/verify.c src/reshare.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 
-REGRESS = types split_combine algebra errors statistics kme network compute
+REGRESS = types split_combine algebra errors statistics kme network compute renewal
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Isrc -I$(shell $(PG_CONFIG) --includedir)

@@ -17,7 +17,7 @@ my $CHUNK = 1000;
 my $net = SsnNet->new(n => $N);
 my $t0 = time;
 
-if (!is($net->query(1, q{SELECT extversion FROM pg_extension WHERE extname = 'ssn'}), '1.2', 'ssn 1.2 installed'))
+if (!is($net->query(1, q{SELECT extversion FROM pg_extension WHERE extname = 'ssn'}), '1.3', 'ssn 1.3 installed'))
 {
 	$net->teardown;
 	done_testing();
