@@ -86,6 +86,11 @@ DECLARE
 	st text;
 	deadline timestamptz := clock_timestamp() + timeout;
 BEGIN
+	IF (SELECT age(r.xmin) = 0 FROM ssn.renewal_run r WHERE r.id = run) THEN
+		RAISE EXCEPTION 'renewal run % was queued by this transaction', run
+			USING ERRCODE = 'active_sql_transaction',
+				  HINT = 'The node worker sees it once this transaction commits: wait in the next one.';
+	END IF;
 	LOOP
 		SELECT r.state INTO st FROM ssn.renewal_run r WHERE r.id = run;
 		IF NOT FOUND THEN

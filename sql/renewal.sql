@@ -92,6 +92,7 @@ SELECT ssn_renew(100) > 0 AS queued;
 SELECT kind, name, batch_size, last_state FROM ssn.jobs ORDER BY name NULLS LAST;
 SELECT job, state, batches, secrets_renewed FROM ssn.job_history;
 SELECT try($$SELECT ssn.wait_renewal(-1)$$);
+SELECT try($$SELECT ssn.wait_renewal(ssn_renew())$$);
 SELECT ssn.cancel_renewal(id) FROM ssn.renewal_run;
 SELECT ssn.wait_renewal(id, '1 s') FROM ssn.renewal_run;
 SELECT ssn.unschedule_renewal('nightly'), ssn.unschedule_renewal('nightly');
