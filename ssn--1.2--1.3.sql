@@ -34,6 +34,7 @@ CREATE TABLE ssn.renewal_run (
 	batches int NOT NULL DEFAULT 0,
 	messages bigint NOT NULL DEFAULT 0,
 	key_bytes bigint NOT NULL DEFAULT 0,	-- QKD key material consumed
+	skipped uuid[] NOT NULL DEFAULT '{}',	-- secrets a shareholder refused to renew (its share fails its checks)
 	error text
 );
 CREATE INDEX renewal_run_active ON ssn.renewal_run (id) WHERE state IN ('queued', 'running');
@@ -125,7 +126,7 @@ COMMENT ON VIEW ssn.jobs IS 'Scheduled jobs with their last run, and on-demand r
 CREATE VIEW ssn.job_history AS
 	SELECT r.id AS run, coalesce(r.job, '(on demand)') AS job, r.requested_by::regrole AS requested_by,
 		   r.state, r.requested_at, r.started_at, r.finished_at, r.finished_at - r.started_at AS duration,
-		   r.secrets_total, r.secrets_renewed, r.batches, r.messages, r.key_bytes,
+		   r.secrets_total, r.secrets_renewed, cardinality(r.skipped) AS secrets_refused, r.batches, r.messages, r.key_bytes,
 		   CASE WHEN r.secrets_renewed > 0 THEN r.key_bytes::numeric / r.secrets_renewed END AS key_bytes_per_secret,
 		   r.error
 	FROM ssn.renewal_run r;

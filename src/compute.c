@@ -526,6 +526,8 @@ run_jobs(void)
 	renewal_lock_shared();
 	PG_TRY();
 	{
+		/* this node's shares as of now, under the lock, as the peers read theirs */
+		PushActiveSnapshot(GetLatestSnapshot());
 		stale_holders = renewal_stale_peers();
 		while (i < njobs)
 		{
@@ -537,6 +539,7 @@ run_jobs(void)
 			i += m;
 			CHECK_FOR_INTERRUPTS();
 		}
+		PopActiveSnapshot();
 	}
 	PG_FINALLY();
 	{

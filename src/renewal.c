@@ -427,12 +427,14 @@ batch_collect(void *arg)
 	values[0] = CStringGetTextDatum(b->self->name);
 	values[1] = UUIDPGetDatum(&b->last);
 	values[2] = Int32GetDatum(b->batch_size);
+	values[3] = Int64GetDatum(b->run);
 	/* the newest secrets whose shares are still in the outbox wait for the next run */
 	spi_exec("SELECT s.id, s.holders, h.share FROM ssn.secret s"
 			 " JOIN ssn.held_share h ON h.secret_id = s.id AND h.origin = $1 AND h.epoch = s.epoch"
 			 " WHERE s.id > $2 AND s.stored_at < coalesce((SELECT min(queued_at) FROM ssn.outbox), 'infinity')"
+			 "   AND s.id <> ALL ((SELECT skipped FROM ssn.renewal_run WHERE id = $4)::uuid[])"
 			 " ORDER BY s.id LIMIT $3",
-			 3, types, values, SPI_OK_SELECT);
+			 4, types, values, SPI_OK_SELECT);
 	nrows = SPI_processed;
 	tt = SPI_tuptable;
 	if (nrows == 0)
@@ -694,7 +696,22 @@ typedef struct Abort
 	Batch	   *b;
 	const char *why;
 	List	   *left;
+	pg_uuid_t  *refused;		/* a holder refused this secret: skip it, go on */
 } Abort;
+
+/* the first secret id a refusal names (the holder's check failed for it), or NULL */
+static pg_uuid_t *
+refused_secret(const char *error)
+{
+	const char *p = strstr(error, "secret ");
+
+	if (p == NULL || strncmp(error, "rejected", 8) != 0)
+		return NULL;
+	p += 7;
+	if (strspn(p, "0123456789abcdef-") < 36)
+		return NULL;
+	return DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(pnstrdup(p, 36))));
+}
 
 static void
 batch_record_abort(void *arg)
@@ -715,6 +732,18 @@ batch_record_abort(void *arg)
 	spi_exec("UPDATE ssn.renewal_batch SET state = CASE WHEN cardinality($4) = 0 THEN 'aborted' ELSE state END,"
 			 " pending = $4, finished_at = CASE WHEN cardinality($4) = 0 THEN now() END"
 			 " WHERE run_id = $1 AND batch = $2", 4, t, v, SPI_OK_UPDATE);
+	if (a->refused)
+	{
+		Oid			rt[3] = {INT8OID, TEXTOID, UUIDOID};
+		Datum		rv[3] = {v[0], v[2], UUIDPGetDatum(a->refused)};
+
+		/* one secret a holder cannot renew (its share there fails its checks): the rest go on */
+		spi_exec("UPDATE ssn.renewal_run SET skipped = skipped || $3, error = $2 WHERE id = $1",
+				 3, rt, rv, SPI_OK_UPDATE);
+		SPI_finish();
+		(void) alarm_raise("peer", "shares", "major", "share cannot be renewed", a->why);
+		return;
+	}
 	spi_exec("UPDATE ssn.renewal_run SET state = 'failed', finished_at = now(), error = $3,"
 			 " messages = messages + 0 WHERE id = $1 AND state = 'running'", 4, t, v, SPI_OK_UPDATE);
 	SPI_finish();
@@ -902,9 +931,10 @@ recover(void)
 		{
 			lock_exclusive();
 			f.left = finish_prepared(r.cat, o->gid, o->peers, true, &errors);
-			unlock_exclusive();
 			f.error = errors.data;
+			/* recorded before the lock goes: gatherings then see who is still pending */
 			(void) worker_guarded(batch_record_finish, &f, err, sizeof(err), NULL);
+			unlock_exclusive();
 		}
 		else
 		{
@@ -972,7 +1002,7 @@ renewal_pass(void)
 		(void) worker_guarded(batch_record_skips, &b, err, sizeof(err), NULL);
 	if (!worker_guarded(batch_seal, &b, err, sizeof(err), NULL))
 	{
-		Abort		a = {&b, psprintf("sealing the renewal parts failed: %s", err), NIL};
+		Abort		a = {&b, psprintf("sealing the renewal parts failed: %s", err), NIL, NULL};
 
 		for (int i = 0; i < b.cat->count; i++)
 			b.h[i].m = NULL;
@@ -985,13 +1015,19 @@ renewal_pass(void)
 		StringInfoData failed;
 		List	   *all = NIL;
 
+		pg_uuid_t  *refused = NULL;
+
 		initStringInfo(&failed);
 		for (int i = 0; i < b.cat->count; i++)
 			if (b.h[i].s)
 			{
 				all = lappend(all, b.h[i].s->name);
 				if (b.h[i].error[0])
+				{
 					appendStringInfo(&failed, "%s%s: %s", failed.len ? "; " : "", b.h[i].s->name, b.h[i].error);
+					if (refused == NULL)
+						refused = refused_secret(b.h[i].error);
+				}
 			}
 		if (failed.len == 0)
 		{
@@ -1003,9 +1039,9 @@ renewal_pass(void)
 
 				initStringInfo(&errors);
 				f.left = finish_prepared(b.cat, b.gid, all, true, &errors);
-				unlock_exclusive();
 				f.error = errors.data;
 				(void) worker_guarded(batch_record_finish, &f, err, sizeof(err), NULL);
+				unlock_exclusive();
 				return 0;
 			}
 			unlock_exclusive();
@@ -1014,13 +1050,15 @@ renewal_pass(void)
 		/* no decision: roll back wherever it was prepared */
 		{
 			StringInfoData errors;
-			Abort		a = {&b, NULL, NIL};
+			Abort		a = {&b, NULL, NIL, refused};
 
 			initStringInfo(&errors);
 			a.left = finish_prepared(b.cat, b.gid, all, false, &errors);
 			a.why = psprintf("renewal batch %d stopped: %s", b.batch_no, failed.data);
 			(void) worker_guarded(batch_record_abort, &a, err, sizeof(err), NULL);
 			ereport(LOG, (errmsg("ssn: %s", a.why)));
+			if (refused)
+				return 0;		/* the batch again, without that secret */
 		}
 	}
 	return 5000;

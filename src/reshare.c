@@ -15,10 +15,9 @@
  * commitments before the replacement keeps it.  Then the SSA's catalog gives
  * the failed node's index to the replacement.
  *
- * Request (SSA to helper): 1-byte length + replacement name, 1-byte xf, then per
- * secret: 16-byte id, 1-byte k, k share indexes, two 32-byte seeds.
- * Contributions (helper to replacement): 1-byte length + SSA name, then a share
- * batch of contribution shares (x = xf; the share format of the secret).
+ * The request's format: reshare_format.h.  Contributions (helper to
+ * replacement): 1-byte length + SSA name, then a share batch of contribution
+ * shares (x = xf; the share format of the secret).
  */
 #include "postgres.h"
 
@@ -36,6 +35,7 @@
 #include "peer_conn.h"
 #include "renewal.h"
 #include "reshare.h"
+#include "reshare_format.h"
 #include "secret_handle.h"
 #include "shamir.h"
 #include "share_batch.h"
@@ -50,7 +50,7 @@ PG_FUNCTION_INFO_V1(ssn_reshare);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_finish);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_help);
 
-#define SEED_BYTES 32
+#define SEED_BYTES RESHARE_SEED_BYTES
 
 /* the mask stream of one seed: field elements (value, blinding) or bytes */
 static void
@@ -147,15 +147,12 @@ reshare_help(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	char	   *err;
 	Oid			types[2] = {UUIDOID, TEXTOID};
 	Datum		values[2];
+	ReshareItem item;
 
-	if (len < 2 || pt[0] > SSN_NAME_MAXLEN || len < (size_t) pt[0] + 2)
-		return snprintf(why, whylen, "truncated re-sharing request"), -1;
-	memcpy(repl, pt + 1, pt[0]);
-	repl[pt[0]] = '\0';
-	off = 1 + pt[0];
-	xf = pt[off++];
+	if (!reshare_request_header(pt, len, repl, &xf, &off, why, whylen))
+		return -1;
 	to = catalog_find(cat, repl);
-	if (to == NULL || to->is_self || xf < 1)
+	if (to == NULL || to->is_self)
 		return snprintf(why, whylen, "re-sharing to \"%s\", which is not a peer of this node", repl), -1;
 	initStringInfo(&msg);
 	appendStringInfoChar(&msg, (char) strlen(origin));
@@ -163,12 +160,10 @@ reshare_help(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	values[1] = CStringGetTextDatum(origin);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	while (off < len)
+	while (reshare_request_next(pt, len, &off, xf, &item, why, whylen))
 	{
-		const uint8 *id,
-				   *xs,
-				   *seeds;
-		int			k;
+		const uint8 *id = item.id;
+		int			k = item.k;
 		bool		isnull,
 					member = false;
 		ShareHeader h;
@@ -176,23 +171,8 @@ reshare_help(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 		uint8	   *c;
 		MemoryContext spi;
 
-		if (len - off < SHARE_ID_SIZE + 1)
-			return SPI_finish(), snprintf(why, whylen, "truncated re-sharing request"), -1;
-		id = pt + off;
-		k = pt[off + SHARE_ID_SIZE];
-		off += SHARE_ID_SIZE + 1;
-		if (k < 1 || len - off < (size_t) k + 2 * SEED_BYTES)
-			return SPI_finish(), snprintf(why, whylen, "truncated re-sharing request"), -1;
-		xs = pt + off;
-		seeds = xs + k;
-		off += k + 2 * SEED_BYTES;
 		for (int i = 0; i < k; i++)
-		{
-			member |= xs[i] == self->share_index;
-			for (int j = 0; j < i; j++)
-				if (xs[i] == xs[j] || xs[i] == xf)
-					return SPI_finish(), snprintf(why, whylen, "re-sharing request with repeated share indexes"), -1;
-		}
+			member |= item.xs[i] == self->share_index;
 		if (!member)
 			return SPI_finish(), snprintf(why, whylen, "this node is not among the helpers of the request"), -1;
 		values[0] = UUIDPGetDatum((pg_uuid_t *) id);
@@ -207,7 +187,7 @@ reshare_help(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 										  secret_id_text(id), h.k, k), -1;
 		spi = MemoryContextSwitchTo(SPI_tuptable->tuptabcxt);
 		c = palloc(SHARE_SIZE(own));
-		contribute(SHARE_BYTES(own), &h, xs, k, xf, seeds, seeds + SEED_BYTES, c);
+		contribute(SHARE_BYTES(own), &h, item.xs, k, xf, item.seed_a, item.seed_b, c);
 		MemoryContextSwitchTo(spi);
 		sodium_memzero(SHARE_BYTES(own), SHARE_SIZE(own));
 		enlargeStringInfo(&msg, SHARE_BATCH_PREFIX + SHARE_SIZE(own));
@@ -217,6 +197,8 @@ reshare_help(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_finish();
+	if (why[0])
+		return -1;
 	/* straight to the replacement, sealed for that link: the SSA never sees it */
 	if (channel_send_now(self->name, to, MSG_KIND_RESHARE, (uint8 *) msg.data, msg.len,
 						 "re-share", &err) == NULL)

@@ -19,6 +19,7 @@
 #include "compute_eval.h"
 #include "id_set.h"
 #include "secret_expr.h"
+#include "shamir.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "guc.h"
@@ -56,6 +57,7 @@ typedef struct Wanted
 {
 	SecretHandle h;
 	int			need;			/* shares to rebuild: k, or more for a product */
+	int			extra;			/* more asked for, to check the results agree */
 	bool		computed;		/* a result of a program: no handle to match */
 	bool		all;			/* ssn_verify: every holder's share, and no error for missing ones */
 	int			have;
@@ -756,10 +758,10 @@ load_epochs(Wanted *w, int nw, MemoryContext caller)
 	bool		has_commitments = get_attnum(relid, "commitment") != InvalidAttrNumber;
 
 	values[0] = uuid_array(w, NULL, nw);
-	/* a fresh snapshot: a switch committed before this gathering took the renewal lock counts */
+	/* the gathering's own snapshot (gather): a switch committed before the renewal lock counts */
 	if (SPI_execute_with_args(has_commitments ? "SELECT id, epoch, commitment FROM ssn.secret WHERE id = ANY($1)"
 							  : "SELECT id, epoch, NULL::bytea FROM ssn.secret WHERE id = ANY($1)",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.secret");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -838,6 +840,122 @@ verify_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
 	return total;
 }
 
+/* the m result shares lie on one polynomial of degree need-1 */
+static bool
+results_agree(struct varlena **s, int m, int need, int skip)
+{
+	uint8		xs[SHARE_MAX_N];
+	fp_t		ys[SHARE_MAX_N];
+	fp_t		lambda[SHARE_MAX_N];
+	int			n = 0;
+	bool		ok = true;
+
+	for (int i = 0; i < m && n < need; i++)
+	{
+		ShareHeader h;
+
+		if (i == skip)
+			continue;
+		share_read_header(SHARE_BYTES(s[i]), &h);
+		xs[n] = h.x;
+		(void) fp_from_bytes(&ys[n], SHARE_PAYLOAD(s[i]));
+		n++;
+	}
+	for (int i = 0; i < m && ok; i++)
+	{
+		ShareHeader h;
+		fp_t		want,
+					got;
+		bool		base = false;
+
+		if (i == skip)
+			continue;
+		share_read_header(SHARE_BYTES(s[i]), &h);
+		for (int j = 0; j < n; j++)
+			base |= xs[j] == h.x;
+		if (base)
+			continue;
+		shamir_lagrange_fp(xs, n, h.x, lambda);
+		shamir_combine_fp(&want, n, lambda, ys);
+		(void) fp_from_bytes(&got, SHARE_PAYLOAD(s[i]));
+		ok = fp_equal(&want, &got);
+		sodium_memzero(&want, sizeof(want));
+		sodium_memzero(&got, sizeof(got));
+	}
+	sodium_memzero(ys, sizeof(ys));
+	return ok;
+}
+
+/*
+ * Computed results come from one more shareholder than they need when there is
+ * one: all must lie on one polynomial.  A lone wrong result (a corrupted share, a
+ * lying shareholder) is left out and named when the others agree without it;
+ * with just one extra, one more shareholder is asked.  Returns how many results
+ * changed the gathering (0: all agree, or nothing more to try).
+ */
+static int
+check_results(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
+{
+	int			changed = 0;
+
+	for (int j = 0; j < nw; j++)
+	{
+		Wanted	   *t = &w[j];
+		int			culprit = -1,
+					found = 0;
+
+		if (!t->computed || t->have <= t->need || results_agree(t->shares, t->have, t->need, -1))
+			continue;
+		if (t->have >= t->need + 2)
+			for (int i = 0; i < t->have; i++)
+				if (results_agree(t->shares, t->have, t->need, i))
+				{
+					culprit = i;
+					found++;
+				}
+		if (found == 1)
+		{
+			ShareHeader sh;
+			Shareholder *s;
+
+			share_read_header(SHARE_BYTES(t->shares[culprit]), &sh);
+			s = catalog_find_index(cat, sh.x);
+			t->bad_x[sh.x] = 1;
+			appendStringInfo(named, "%s%s (share index %d) for a computed result", named->len ? "; " : "",
+							 s ? s->name : "?", sh.x);
+			sodium_memzero(VARDATA(t->shares[culprit]), VARSIZE(t->shares[culprit]) - VARHDRSZ);
+			t->shares[culprit] = t->shares[--t->have];
+			changed++;
+		}
+		else if (t->need + t->extra < t->h.n && t->have == t->need + t->extra)
+		{
+			t->extra++;
+			changed++;
+		}
+		else
+		{
+			StringInfoData d;
+
+			initStringInfo(&d);
+			for (int i = 0; i < t->have; i++)
+			{
+				ShareHeader sh;
+				Shareholder *s;
+
+				share_read_header(SHARE_BYTES(t->shares[i]), &sh);
+				s = catalog_find_index(cat, sh.x);
+				appendStringInfo(&d, "%s%s (share index %d)", i ? ", " : "", s ? s->name : "?", sh.x);
+			}
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the shareholders' results do not agree: a shareholder computed on a wrong share"),
+					 errdetail("Results from %s; no single one can be left out.", d.data),
+					 errhint("Check the inputs with ssn_verify(handle); see ssn.active_alarms.")));
+		}
+	}
+	return changed;
+}
+
 static void
 raise_bad_shares(const char *named)
 {
@@ -876,7 +994,15 @@ gather(Wanted *w, int nw, const Program *prog)
 	renewal_lock_shared();
 	PG_TRY();
 	{
+		/*
+		 * This node's shares, epochs and local evaluation are read as of now,
+		 * under the lock, like the peers read theirs: not as of the statement's
+		 * (or, in REPEATABLE READ, the transaction's) older snapshot, which may
+		 * predate a renewal's switch.
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
 		gather_locked(w, nw, prog);
+		PopActiveSnapshot();
 	}
 	PG_FINALLY();
 	{
@@ -969,7 +1095,7 @@ again:
 					npick = 0;
 
 		for (j = 0; j < nw; j++)
-			deficit = Max(deficit, w[j].need - w[j].have - (local_pending ? 1 : 0));
+			deficit = Max(deficit, w[j].need + w[j].extra - w[j].have - (local_pending ? 1 : 0));
 		if (deficit <= 0)
 			break;
 		for (i = 0; i < np && npick < deficit; i++)
@@ -980,7 +1106,7 @@ again:
 				continue;
 			p->nasked = 0;
 			for (j = 0; j < nw; j++)
-				if (w[j].have < w[j].need && holds(&w[j].h, p->s->share_index) &&
+				if (w[j].have < w[j].need + w[j].extra && holds(&w[j].h, p->s->share_index) &&
 					!w[j].have_x[p->s->share_index])
 					p->asked[p->nasked++] = j;
 			if (p->nasked > 0)
@@ -999,6 +1125,9 @@ again:
 	}
 	/* shares that fail verification are dropped: ask other shareholders */
 	if (prog == NULL && verify_gathered(w, nw, cat, &badnames) > 0)
+		goto again;
+	/* results that do not agree: leave out the wrong one, or ask one more */
+	if (prog != NULL && check_results(w, nw, cat, &badnames) > 0)
 		goto again;
 	if (badnames.len > 0)
 	{
@@ -1083,6 +1212,8 @@ compute_gather_rebuild(const uint8 *program, size_t len, const uint8 *holders, i
 		t->h.computed = true;
 		t->computed = true;
 		t->need = need[ng];
+		/* one more than needed, when there is one, to check the results agree */
+		t->extra = nholders > need[ng] ? 1 : 0;
 		index_add(w, ng);
 		ng++;
 		/* skip the rows: only the group headers matter here */
