@@ -81,13 +81,17 @@ CREATE FUNCTION ssn_renew(batch_size int DEFAULT 1000) RETURNS bigint
 COMMENT ON FUNCTION ssn_renew(int) IS
 	'Queue a renewal of every secret stored from this node; returns the run id (see ssn.jobs, ssn.wait_renewal)';
 
+-- whether xid is this transaction's (or one of its subtransactions')
+CREATE FUNCTION ssn.xid_is_current(xid) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ssn_xid_is_current' LANGUAGE C STABLE STRICT;
+
 CREATE FUNCTION ssn.wait_renewal(run bigint, timeout interval DEFAULT '10 min') RETURNS text
 	LANGUAGE plpgsql AS $$
 DECLARE
 	st text;
 	deadline timestamptz := clock_timestamp() + timeout;
 BEGIN
-	IF (SELECT age(r.xmin) = 0 FROM ssn.renewal_run r WHERE r.id = run) THEN
+	IF (SELECT ssn.xid_is_current(r.xmin) FROM ssn.renewal_run r WHERE r.id = run) THEN
 		RAISE EXCEPTION 'renewal run % was queued by this transaction', run
 			USING ERRCODE = 'active_sql_transaction',
 				  HINT = 'The node worker sees it once this transaction commits: wait in the next one.';

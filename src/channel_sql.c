@@ -25,6 +25,7 @@
 #include "renewal.h"
 #include "reshare.h"
 #include "verify.h"
+#include "commitment.h"
 #include "secret_handle.h"
 #include "compute.h"
 #include "executor/spi.h"
@@ -535,10 +536,24 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 		bool		isnull;
 		struct varlena *s = PG_DETOAST_DATUM(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 		size_t		len = VARSIZE(s) - VARHDRSZ;
+		ShareHeader h;
 
+		share_read_header((uint8 *) VARDATA(s), &h);
+		if (share_has_record(&h))
+		{
+			/* the SSA keeps the signed commitments itself: y, t and a digest of ours */
+			uint8	   *p = (uint8 *) VARDATA(s) + SHARE_HEADER_SIZE;
+
+			crypto_generichash(p + 64, SHARE_SERVED_DIGEST, p + 64 + COMMIT_RECORD_HEADER,
+							   (size_t) COMMIT_RECORD_POINT * h.k, NULL, 0);
+			h.payload_len = SHARE_SERVED_PAYLOAD;
+			len = SHARE_HEADER_SIZE + SHARE_SERVED_PAYLOAD;
+			share_seal((uint8 *) VARDATA(s), &h);
+		}
 		/* pt's buffer stays in the function's context: repalloc keeps a chunk's context */
 		enlargeStringInfo(&pt, SHARE_BATCH_PREFIX + len);
 		pt.len += share_batch_put((uint8 *) pt.data + pt.len, (uint8 *) VARDATA(s), len);
+		sodium_memzero(VARDATA(s), len);
 		c.share_bytes += len;
 		n++;
 	}

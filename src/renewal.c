@@ -50,6 +50,7 @@
 #include "worker.h"
 
 PG_FUNCTION_INFO_V1(ssn_renew);
+PG_FUNCTION_INFO_V1(ssn_xid_is_current);
 
 #define RENEWAL_LOCK_CLASS 1936945774	/* "ssnr" + 1 */
 
@@ -174,6 +175,13 @@ ssn_renew(PG_FUNCTION_ARGS)
 	}
 	wake_at_commit = true;
 	PG_RETURN_INT64(id);
+}
+
+/* a run queued by the caller's own transaction is not seen by the worker yet */
+Datum
+ssn_xid_is_current(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(TransactionIdIsCurrentTransactionId(PG_GETARG_TRANSACTIONID(0)));
 }
 
 /* ---- the coordinator ---- */

@@ -1174,6 +1174,20 @@ again:
 static void
 rebuild_wanted(Wanted *w, ShareValue *v)
 {
+	/* checked already: the value alone, in one form whether served or this node's own */
+	for (int i = 0; i < w->have; i++)
+	{
+		ShareHeader h;
+
+		share_read_header(SHARE_BYTES(w->shares[i]), &h);
+		if (share_is_verifiable(&h))
+		{
+			sodium_memzero(SHARE_PAYLOAD(w->shares[i]) + FP_BYTES, h.payload_len - FP_BYTES);
+			h.payload_len = FP_BYTES;
+			SET_VARSIZE(w->shares[i], VARHDRSZ + SHARE_HEADER_SIZE + FP_BYTES);
+			share_seal_varlena(w->shares[i], &h);
+		}
+	}
 	shares_rebuild(w->shares, w->have, v);
 	for (int i = 0; i < w->have; i++)
 		sodium_memzero(VARDATA(w->shares[i]), VARSIZE(w->shares[i]) - VARHDRSZ);

@@ -207,17 +207,20 @@ share_validate(const uint8_t *buf, size_t len, ShareHeader *h,
 		fp_t		t;
 		bool		ok;
 
-		if (h->payload_len != SHARE_VERIFIABLE_PAYLOAD(h->k))
+		if (h->payload_len != SHARE_VERIFIABLE_PAYLOAD(h->k) && h->payload_len != SHARE_SERVED_PAYLOAD)
 			return fail(errbuf, errlen,
-						"payload of a verifiable share with k=%d must be %zu bytes, not %u",
-						h->k, SHARE_VERIFIABLE_PAYLOAD(h->k), h->payload_len);
+						"payload of a verifiable share with k=%d must be %zu (or, served, %d) bytes, not %u",
+						h->k, SHARE_VERIFIABLE_PAYLOAD(h->k), SHARE_SERVED_PAYLOAD, h->payload_len);
 		if (h->degree != h->k - 1)
 			return fail(errbuf, errlen, "a verifiable share must have degree k-1=%d, not %d",
 						h->k - 1, h->degree);
-		if (!commit_record_parse(&r, buf + SHARE_HEADER_SIZE + 64, h->payload_len - 64, why, sizeof(why)))
-			return fail(errbuf, errlen, "its commitment record is malformed: %s", why);
-		if (r.k != h->k || r.epoch != h->epoch || memcmp(r.id, h->id, SHARE_ID_SIZE) != 0)
-			return fail(errbuf, errlen, "its commitment record is for another secret, epoch or k");
+		if (share_has_record(h))
+		{
+			if (!commit_record_parse(&r, buf + SHARE_HEADER_SIZE + 64, h->payload_len - 64, why, sizeof(why)))
+				return fail(errbuf, errlen, "its commitment record is malformed: %s", why);
+			if (r.k != h->k || r.epoch != h->epoch || memcmp(r.id, h->id, SHARE_ID_SIZE) != 0)
+				return fail(errbuf, errlen, "its commitment record is for another secret, epoch or k");
+		}
 		ok = fp_from_bytes(&t, buf + SHARE_HEADER_SIZE + 32);
 		sodium_memzero(&t, sizeof(t));
 		if (!ok)

@@ -126,13 +126,26 @@ le_get_u32(const uint8_t *p)
  * A verifiable share (prime field only): its payload is the 32-byte value, the
  * 32-byte value of the Pedersen blinding polynomial at x, and the SSA's signed
  * commitment record (commitment.h) for this secret and epoch.  Its degree is k-1.
+ * Served back to the SSA, it travels without the record (the SSA keeps its own).
  */
 #define SHARE_VERIFIABLE_PAYLOAD(k)	(64 + 128 + 32 * (size_t) (k))
+/*
+ * As a shareholder serves it back to its SSA: y, t and a 16-byte BLAKE2b digest of
+ * the commitment points its record holds (the SSA has the record itself).
+ */
+#define SHARE_SERVED_PAYLOAD		80
+#define SHARE_SERVED_DIGEST			16
 
 static inline bool
 share_is_verifiable(const ShareHeader *h)
 {
 	return h->field == SHARE_FIELD_PRIME && h->payload_len > 32;
+}
+
+static inline bool
+share_has_record(const ShareHeader *h)
+{
+	return h->field == SHARE_FIELD_PRIME && h->payload_len > SHARE_SERVED_PAYLOAD;
 }
 
 /* Names and properties of value types; NULL / -1 / 0 for an unknown code. */

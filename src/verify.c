@@ -56,7 +56,7 @@ verify_split(ShareValue *v, int k, int n, const uint8 *xs, const uint8 *id, uint
 	return rec;
 }
 
-/* the value, blinding and commitment points of a verifiable share */
+/* the value, blinding and commitment points (NULL if served without them) of a verifiable share */
 static void
 share_parts(const uint8 *share, ShareHeader *h, fp_t *y, fp_t *t, const uint8 **points)
 {
@@ -66,7 +66,20 @@ share_parts(const uint8 *share, ShareHeader *h, fp_t *y, fp_t *t, const uint8 **
 	p = share + SHARE_HEADER_SIZE;
 	(void) fp_from_bytes(y, p);
 	(void) fp_from_bytes(t, p + FP_BYTES);
-	*points = p + 2 * FP_BYTES + COMMIT_RECORD_HEADER;
+	*points = share_has_record(h) ? p + 2 * FP_BYTES + COMMIT_RECORD_HEADER : NULL;
+}
+
+/* a share carries the commitment points of record r (in full, or as a served digest) */
+static bool
+same_points(const uint8 *share, const ShareHeader *h, const CommitRecord *r)
+{
+	const uint8 *p = share + SHARE_HEADER_SIZE + 2 * FP_BYTES;
+	uint8		d[SHARE_SERVED_DIGEST];
+
+	if (share_has_record(h))
+		return memcmp(p + COMMIT_RECORD_HEADER, r->points, (size_t) COMMIT_RECORD_POINT * r->k) == 0;
+	crypto_generichash(d, sizeof(d), r->points, (size_t) COMMIT_RECORD_POINT * r->k, NULL, 0);
+	return memcmp(p, d, sizeof(d)) == 0;
 }
 
 int
@@ -84,12 +97,17 @@ verify_received(const uint8 *const *shares, int m)
 		share_read_header(shares[i], &h);
 		if (!share_is_verifiable(&h))
 			continue;
+		if (!share_has_record(&h))
+		{
+			bad = i;			/* a shareholder keeps a share only with its commitments */
+			break;
+		}
 		share_parts(shares[i], &h, &ps[n].y, &ps[n].t, &ps[n].points);
 		ps[n].k = h.k;
 		ps[n].x = h.x;
 		idx[n++] = i;
 	}
-	if (n > 0 && !pedersen_verify_batch(ps, n))
+	if (bad < 0 && n > 0 && !pedersen_verify_batch(ps, n))
 	{
 		for (int i = 0; i < n && bad < 0; i++)
 			if (!pedersen_verify_share(ps[i].points, ps[i].k, ps[i].x, &ps[i].y, &ps[i].t))
@@ -122,7 +140,7 @@ verify_one(const uint8 *record, size_t reclen, const uint8 *share, size_t len)
 	if (h.k != r.k || h.epoch != r.epoch || memcmp(h.id, r.id, SHARE_ID_SIZE) != 0)
 		return "the share is of another secret or epoch than the commitments";
 	share_parts(share, &h, &y, &t, &points);
-	if (memcmp(points, r.points, (size_t) COMMIT_RECORD_POINT * r.k) != 0)
+	if (!same_points(share, &h, &r))
 		ok = false;
 	else
 		ok = pedersen_verify_share(r.points, r.k, h.x, &y, &t);
@@ -187,7 +205,7 @@ verify_items(VerifyItem *items, int n)
 			if (!it->bad[j])
 			{
 				share_parts(SHARE_BYTES(it->shares[j]), &h, &ys[good], &ts[good], &points);
-				if (memcmp(points, r.points, (size_t) COMMIT_RECORD_POINT * r.k) != 0)
+				if (!same_points(SHARE_BYTES(it->shares[j]), &h, &r))
 					it->bad[j] = true;
 				else if (good >= r.k)
 				{
