@@ -10,6 +10,8 @@
 #include "postgres.h"
 
 #include "guc.h"
+
+#include <limits.h>
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -30,6 +32,7 @@ int			ssn_synchronous_store_timeout_ms = 30000;
 int			ssn_peer_connect_timeout_s = 3;
 int			ssn_peer_timeout_ms = 10000;
 int			ssn_health_interval_ms = 5000;
+int			ssn_failover_after_ms = 0;
 int			ssn_channel_batch_kb = 1024;
 int			ssn_channel_retry_max_ms = 10000;
 
@@ -169,6 +172,11 @@ ssn_guc_init(void)
 							 "Off saves the commitments' cost at store, renewal and retrieval; ssn_store(..., verify => ...) decides per store.",
 							 &ssn_verify_shares, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.failover_after",
+							"How long a shareholder may stay unreachable before the node worker re-shares this node's secrets onto a standby.",
+							"0 (the default) never does it by itself: an operator runs ssn.reshare(failed, replacement).",
+							&ssn_failover_after_ms, 0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomEnumVariable("ssn.synchronous_store",
 							 "What a committing transaction that stored values waits for.",
 							 "off or local: the local shareholder and the outbox hold the shares at commit; "

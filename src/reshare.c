@@ -45,6 +45,10 @@
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 #include "verify.h"
+#include "worker.h"
+#include "alarm.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(ssn_reshare);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_finish);
@@ -716,4 +720,90 @@ ssn_reshare(PG_FUNCTION_ARGS)
 			 errhint("Give \"%s\" share index %d in the other nodes' catalogs too, and run ssn.reshare on every other node that stored secrets with \"%s\" as a shareholder.",
 					 repl->name, xf, failed->name)));
 	PG_RETURN_INT64(total);
+}
+
+/* ---- the node worker: failover onto a standby (ssn.failover_after) ---- */
+
+typedef struct Failover
+{
+	char	   *failed;
+	char	   *standby;
+	int64		count;
+} Failover;
+
+/* the shareholder unreachable longest beyond the limit, and the first reachable standby */
+static void
+failover_pick(void *arg)
+{
+	Failover   *f = (Failover *) arg;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(ssn_failover_after_ms)};
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT (SELECT s.name FROM ssn.shareholder s JOIN ssn.peer_health h ON h.peer = s.name"
+							  "         WHERE s.share_index IS NOT NULL AND s.state = 'in service' AND NOT h.reachable"
+							  "           AND s.sae_id IS DISTINCT FROM current_setting('ssn.sae_id', true)"
+							  "           AND coalesce(h.last_ok, s.added_at) < now() - make_interval(secs => $1 / 1000.0)"
+							  "           AND EXISTS (SELECT FROM ssn.secret x WHERE s.share_index = ANY(x.holders))"
+							  "         ORDER BY coalesce(h.last_ok, s.added_at) LIMIT 1),"
+							  "  (SELECT s.name FROM ssn.shareholder s JOIN ssn.peer_health h ON h.peer = s.name"
+							  "    WHERE s.state = 'standby' AND s.share_index IS NULL AND s.conninfo IS NOT NULL AND h.reachable"
+							  "    ORDER BY s.name LIMIT 1)",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.shareholder");
+	{
+		char	   *a = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *b = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		f->failed = a ? MemoryContextStrdup(caller, a) : NULL;
+		f->standby = b ? MemoryContextStrdup(caller, b) : NULL;
+	}
+	SPI_finish();
+}
+
+static void
+failover_run(void *arg)
+{
+	Failover   *f = (Failover *) arg;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(f->failed);
+	values[1] = CStringGetTextDatum(f->standby);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT ssn.reshare($1, $2)", 2, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not re-share");
+	f->count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	(void) alarm_raise("peer", f->failed, "critical", "shareholder replaced",
+					   psprintf("unreachable for longer than ssn.failover_after: %lld secrets of this node re-shared onto standby \"%s\", which took its share index",
+								(long long) f->count, f->standby));
+	SPI_finish();
+}
+
+void
+reshare_failover_pass(void)
+{
+	static TimestampTz next_try = 0;
+	Failover	f = {0};
+	char		err[256];
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (ssn_failover_after_ms <= 0 || GetCurrentTimestamp() < next_try)
+		return;
+	if (!worker_guarded(failover_pick, &f, err, sizeof(err), NULL) || f.failed == NULL || f.standby == NULL)
+		return;
+	MemoryContextSwitchTo(cxt);
+	ereport(LOG, (errmsg("ssn: shareholder \"%s\" unreachable for longer than ssn.failover_after: re-sharing onto standby \"%s\"",
+						 f.failed, f.standby)));
+	if (!worker_guarded(failover_run, &f, err, sizeof(err), NULL))
+	{
+		/* not again before the next health checks settle */
+		next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(ssn_failover_after_ms, 30000));
+		return;
+	}
+	ereport(LOG, (errmsg("ssn: %lld secrets re-shared from \"%s\" onto \"%s\"", (long long) f.count, f.failed, f.standby)));
 }

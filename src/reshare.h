@@ -19,4 +19,7 @@ extern int	reshare_queue(const uint8 *pt, size_t len, const uint8 *msg_id, const
 extern int	reshare_receive(const uint8 *pt, size_t len, Shareholder *self, Shareholder *sender,
 							char *why, size_t whylen);
 
+/* node worker: re-share onto a standby a shareholder unreachable beyond ssn.failover_after */
+extern void reshare_failover_pass(void);
+
 #endif							/* SSN_RESHARE_H */

@@ -40,6 +40,7 @@
 #include "utils/timestamp.h"
 #include "worker.h"
 #include "renewal.h"
+#include "reshare.h"
 
 PGDLLEXPORT void ssn_node_worker_main(Datum main_arg);
 
@@ -898,6 +899,7 @@ ssn_node_worker_main(Datum main_arg)
 		if (GetCurrentTimestamp() >= next_health)
 		{
 			health_pass();
+			reshare_failover_pass();
 			next_health = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ssn_health_interval_ms);
 		}
 		due = delivery_pass();
