@@ -114,4 +114,8 @@ extern void channel_account(const char *peer, const char *direction, const LinkC
  */
 extern ErrorData *try_in_subxact(void (*fn) (void *), void *arg);
 
+/* the parameters ($1 ids, $2 epochs, $3 shares, $4 origin) of a bulk insert into ssn.held_share */
+extern void held_share_args(Oid *types, Datum *values, Datum *ids, Datum *epochs, Datum *shares,
+							int n, const char *origin);
+
 #endif							/* SSN_CHANNEL_H */

@@ -203,6 +203,23 @@ insert_shares(Oid *types, Datum *values)
 	return a.stored;
 }
 
+/* the parameters ($1 ids, $2 epochs, $3 shares, $4 origin) of a bulk insert into ssn.held_share */
+void
+held_share_args(Oid *types, Datum *values, Datum *ids, Datum *epochs, Datum *shares, int n,
+				const char *origin)
+{
+	Oid			share_oid = catalog_type_oid("ssn_share");
+
+	types[0] = UUIDARRAYOID;
+	types[1] = INT8ARRAYOID;
+	types[2] = get_array_type(share_oid);
+	types[3] = TEXTOID;
+	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(construct_array(epochs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(shares, n, share_oid, -1, false, TYPALIGN_INT));
+	values[3] = CStringGetTextDatum(origin);
+}
+
 /* Store the shares of a batch; returns how many were new, or -1 (why set). */
 static int
 store_shares(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
@@ -218,11 +235,9 @@ store_shares(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	Datum	   *epochs = palloc(sizeof(Datum) * cap);
 	Datum	   *shares = palloc(sizeof(Datum) * cap);
 	const uint8 **raw = palloc(sizeof(uint8 *) * cap);
-	Oid			share_oid = catalog_type_oid("ssn_share");
 	Oid			types[4];
 	Datum		values[4];
 	int			stored;
-	int			bad;
 
 	*share_bytes = 0;
 	while (share_batch_next(pt, len, &off, &sb, &sblen, &sh, why, whylen))
@@ -259,27 +274,12 @@ store_shares(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	if (why[0])
 		return -1;
 	/* verifiable shares are checked against their commitments before they are kept */
-	bad = verify_received(raw, n);
-	if (bad >= 0)
-	{
-		ShareHeader bh;
-
-		share_read_header(raw[bad], &bh);
-		snprintf(why, whylen, "the share of secret %s does not match its signed commitments",
-				 secret_id_text(bh.id));
+	if (!verify_received_why(raw, n, "share", why, whylen))
 		return -1;
-	}
 	*total = n;
 	if (n == 0)
 		return 0;
-	types[0] = UUIDARRAYOID;
-	types[1] = INT8ARRAYOID;
-	types[2] = get_array_type(share_oid);
-	types[3] = TEXTOID;
-	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[1] = PointerGetDatum(construct_array(epochs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(shares, n, share_oid, -1, false, TYPALIGN_INT));
-	values[3] = CStringGetTextDatum(origin);
+	held_share_args(types, values, ids, epochs, shares, n, origin);
 	stored = insert_shares(types, values);
 	for (int i = 0; i < n; i++)
 		sodium_memzero(VARDATA(DatumGetPointer(shares[i])), VARSIZE(DatumGetPointer(shares[i])) - VARHDRSZ);

@@ -699,6 +699,29 @@ settle_keys(Batch *b, bool account)
 	}
 }
 
+/*
+ * The peers of a batch still to finish; with none left the batch ends in
+ * end_state ('done' after a commit, 'aborted' after a roll back).
+ */
+static void
+record_pending(int64 run, int batch, List *left, const char *end_state)
+{
+	Oid			t[4] = {INT8OID, INT4OID, TEXTARRAYOID, TEXTOID};
+	Datum		v[4];
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	v[0] = Int64GetDatum(run);
+	v[1] = Int32GetDatum(batch);
+	v[2] = text_array_of_list(left);
+	v[3] = CStringGetTextDatum(end_state);
+	spi_exec("UPDATE ssn.renewal_batch SET pending = $3,"
+			 " state = CASE WHEN cardinality($3) = 0 THEN $4 ELSE state END,"
+			 " finished_at = CASE WHEN cardinality($3) = 0 THEN now() END"
+			 " WHERE run_id = $1 AND batch = $2", 4, t, v, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
 typedef struct Abort
 {
 	Batch	   *b;
@@ -726,34 +749,28 @@ batch_record_abort(void *arg)
 {
 	Abort	   *a = (Abort *) arg;
 	Batch	   *b = a->b;
-	Oid			t[4] = {INT8OID, INT4OID, TEXTOID, TEXTARRAYOID};
-	Datum		v[4];
+	Oid			t[3] = {INT8OID, TEXTOID, UUIDOID};
+	Datum		v[3];
 
 	settle_keys(b, false);
+	/* a batch rolled back everywhere is aborted; else the next pass finishes the rollback */
+	record_pending(b->run, b->batch_no, a->left, "aborted");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	v[0] = Int64GetDatum(b->run);
-	v[1] = Int32GetDatum(b->batch_no);
-	v[2] = CStringGetTextDatum(a->why);
-	v[3] = text_array_of_list(a->left);
-	/* a batch rolled back everywhere is aborted; else the next pass finishes the rollback */
-	spi_exec("UPDATE ssn.renewal_batch SET state = CASE WHEN cardinality($4) = 0 THEN 'aborted' ELSE state END,"
-			 " pending = $4, finished_at = CASE WHEN cardinality($4) = 0 THEN now() END"
-			 " WHERE run_id = $1 AND batch = $2", 4, t, v, SPI_OK_UPDATE);
+	v[1] = CStringGetTextDatum(a->why);
 	if (a->refused)
 	{
-		Oid			rt[3] = {INT8OID, TEXTOID, UUIDOID};
-		Datum		rv[3] = {v[0], v[2], UUIDPGetDatum(a->refused)};
-
 		/* one secret a holder cannot renew (its share there fails its checks): the rest go on */
+		v[2] = UUIDPGetDatum(a->refused);
 		spi_exec("UPDATE ssn.renewal_run SET skipped = skipped || $3, error = $2 WHERE id = $1",
-				 3, rt, rv, SPI_OK_UPDATE);
+				 3, t, v, SPI_OK_UPDATE);
 		SPI_finish();
 		(void) alarm_raise("peer", "shares", "major", "share cannot be renewed", a->why);
 		return;
 	}
-	spi_exec("UPDATE ssn.renewal_run SET state = 'failed', finished_at = now(), error = $3,"
-			 " messages = messages + 0 WHERE id = $1 AND state = 'running'", 4, t, v, SPI_OK_UPDATE);
+	spi_exec("UPDATE ssn.renewal_run SET state = 'failed', finished_at = now(), error = $2"
+			 " WHERE id = $1 AND state = 'running'", 2, t, v, SPI_OK_UPDATE);
 	SPI_finish();
 	(void) alarm_raise("channel", b->self->name, "major", "renewal failed", a->why);
 }
@@ -813,19 +830,8 @@ static void
 batch_record_finish(void *arg)
 {
 	Finish	   *f = (Finish *) arg;
-	Oid			t[3] = {INT8OID, INT4OID, TEXTARRAYOID};
-	Datum		v[3];
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	v[0] = Int64GetDatum(f->run);
-	v[1] = Int32GetDatum(f->batch);
-	v[2] = text_array_of_list(f->left);
-	spi_exec("UPDATE ssn.renewal_batch SET pending = $3,"
-			 " state = CASE WHEN cardinality($3) = 0 THEN 'done' ELSE state END,"
-			 " finished_at = CASE WHEN cardinality($3) = 0 THEN now() END"
-			 " WHERE run_id = $1 AND batch = $2", 3, t, v, SPI_OK_UPDATE);
-	SPI_finish();
+	record_pending(f->run, f->batch, f->left, "done");
 	if (f->left != NIL)
 		(void) alarm_raise("channel", "renewal", "major", "renewal switch pending on a shareholder", f->error);
 }
@@ -902,19 +908,8 @@ static void
 record_abort_done(void *arg)
 {
 	Finish	   *f = (Finish *) arg;
-	Oid			t[3] = {INT8OID, INT4OID, TEXTARRAYOID};
-	Datum		v[3];
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	v[0] = Int64GetDatum(f->run);
-	v[1] = Int32GetDatum(f->batch);
-	v[2] = text_array_of_list(f->left);
-	spi_exec("UPDATE ssn.renewal_batch SET pending = $3,"
-			 " state = CASE WHEN cardinality($3) = 0 THEN 'aborted' ELSE state END,"
-			 " finished_at = CASE WHEN cardinality($3) = 0 THEN now() END"
-			 " WHERE run_id = $1 AND batch = $2", 3, t, v, SPI_OK_UPDATE);
-	SPI_finish();
+	record_pending(f->run, f->batch, f->left, "aborted");
 }
 
 /* finish what a crash or a lost peer left open; true if nothing stays open */

@@ -15,6 +15,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "field_p.h"
+#include "channel.h"
 #include "renewal.h"
 #include "secret_handle.h"
 #include "share_batch.h"
@@ -112,7 +113,6 @@ renewal_apply(const uint8 *pt, size_t len, const char *origin, int self_x,
 	Datum	   *ids;
 	Datum	   *newshares;
 	Datum	   *epochs;
-	Oid			share_oid = catalog_type_oid("ssn_share");
 	Oid			types[4];
 	Datum		values[4];
 	MemoryContext caller = CurrentMemoryContext;
@@ -204,18 +204,11 @@ renewal_apply(const uint8 *pt, size_t len, const char *origin, int self_x,
 	{
 		/* renewed verifiable shares must open the new commitments */
 		const uint8 **raw = palloc(sizeof(uint8 *) * Max(done, 1));
-		int			bad;
 
 		for (int i = 0; i < done; i++)
 			raw[i] = SHARE_BYTES(DatumGetPointer(newshares[i]));
-		bad = verify_received(raw, done);
-		if (bad >= 0)
+		if (!verify_received_why(raw, done, "renewed share", why, whylen))
 		{
-			ShareHeader bh;
-
-			share_read_header(raw[bad], &bh);
-			snprintf(why, whylen, "the renewed share of secret %s does not match its new signed commitments",
-					 secret_id_text(bh.id));
 			SPI_finish();
 			return -1;
 		}
@@ -232,14 +225,7 @@ renewal_apply(const uint8 *pt, size_t len, const char *origin, int self_x,
 		SPI_finish();
 		return -1;
 	}
-	types[0] = UUIDARRAYOID;
-	types[1] = INT8ARRAYOID;
-	types[2] = get_array_type(share_oid);
-	types[3] = TEXTOID;
-	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[1] = PointerGetDatum(construct_array(epochs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(newshares, n, share_oid, -1, false, TYPALIGN_INT));
-	values[3] = CStringGetTextDatum(origin);
+	held_share_args(types, values, ids, epochs, newshares, n, origin);
 	if (SPI_execute_with_args("INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
 							  " SELECT u.id, u.e, $4, u.s FROM unnest($1, $2, $3) AS u(id, e, s)",
 							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)

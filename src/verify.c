@@ -7,6 +7,7 @@
 
 #include "commitment.h"
 #include "pedersen.h"
+#include "secret_handle.h"
 #include "shamir.h"
 #include "signing_key.h"
 #include "ssn_share.h"
@@ -119,6 +120,20 @@ verify_received(const uint8 *const *shares, int m)
 	pfree(ps);
 	pfree(idx);
 	return bad;
+}
+
+bool
+verify_received_why(const uint8 *const *shares, int m, const char *what, char *why, size_t whylen)
+{
+	int			bad = verify_received(shares, m);
+	ShareHeader h;
+
+	if (bad < 0)
+		return true;
+	share_read_header(shares[bad], &h);
+	snprintf(why, whylen, "the %s of secret %s does not match its signed commitments",
+			 what, secret_id_text(h.id));
+	return false;
 }
 
 const char *

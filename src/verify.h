@@ -25,6 +25,10 @@ extern bytea *verify_split(ShareValue *v, int k, int n, const uint8 *xs, const u
  * with their commitments?  Returns the index of one that is not, or -1. */
 extern int	verify_received(const uint8 *const *shares, int m);
 
+/* the same, with why set naming the secret ("the <what> of secret <id> does not match ...") */
+extern bool verify_received_why(const uint8 *const *shares, int m, const char *what,
+								char *why, size_t whylen);
+
 /* SSA: the shares gathered for one secret, checked against its signed record */
 typedef struct VerifyItem
 {
