@@ -9,7 +9,7 @@ PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
 # plain C core: no PostgreSQL headers, shared with unit tests, fuzzers, benchmark
 CORE_SRCS = src/gf256.c src/field_p.c src/random.c src/crc32c.c src/shamir.c src/envelope.c \
 	src/share_format.c src/share_batch.c src/secret_expr.c src/id_set.c src/pedersen.c src/commitment.c \
-	src/reshare_format.c
+	src/reshare_format.c src/ristretto_msm.c
 PG_SRCS = src/ssn.c src/share_type.c src/value_codec.c src/split_combine.c \
 	src/share_algebra.c src/guc.c src/kme_client.c src/key_ledger.c src/kme_sql.c \
 	src/catalog.c src/alarm.c src/peer_conn.c src/channel.c src/secret_handle.c src/store.c \

@@ -28,6 +28,7 @@
  * or a small value, and libsodium's own test of the product never sees it.
  */
 #include "pedersen.h"
+#include "ristretto_msm.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@
 #include "shamir.h"
 
 #define PT PEDERSEN_POINT_BYTES
+/* from this many commitments on, the multi-scalar multiplication is faster */
+#define MSM_MIN_POINTS 4
 
 static const char h_tag[] = "ssn/pedersen/H/v1";
 
@@ -275,6 +278,9 @@ pedersen_verify_batch(const PedersenShare *s, int m)
 	int			g,
 				j,
 				i;
+	const uint8_t **mpts = NULL;
+	uint8_t    *msc = NULL;
+	size_t		npts = 0;
 
 	if (m == 0)
 		return true;
@@ -298,6 +304,18 @@ pedersen_verify_batch(const PedersenShare *s, int m)
 	qsort(ord, (size_t) m, sizeof(*ord), share_points_cmp);
 	generators_init();
 
+	/* the public side as one multi-scalar multiplication: the points and their scalars */
+	{
+		size_t		total = 0;
+
+		for (j = 0; j < m; j++)
+			total += (size_t) s[j].k;
+		if (total >= MSM_MIN_POINTS)
+		{
+			mpts = malloc(sizeof(uint8_t *) * total);
+			msc = malloc(total * FP_BYTES);
+		}
+	}
 	for (g = 0; g < m; g = j)
 	{
 		int			k = ord[g]->k;
@@ -321,14 +339,26 @@ pedersen_verify_batch(const PedersenShare *s, int m)
 			}
 		}
 		for (i = 0; i < k; i++)
-			if (!accumulate(rhs, &have, ord[g]->points + (size_t) i * PT, &e[i]))
+		{
+			if (mpts && msc)
+			{
+				mpts[npts] = ord[g]->points + (size_t) i * PT;
+				fp_to_bytes(msc + npts * FP_BYTES, &e[i]);
+				npts++;
+			}
+			else if (!accumulate(rhs, &have, ord[g]->points + (size_t) i * PT, &e[i]))
 				goto done;
+		}
 	}
+	if (mpts && msc && !ristretto_msm(rhs, mpts, msc, FP_BYTES, npts))
+		goto done;
 	commit_one(lhs, &sum_y, &sum_t);
 	ok = crypto_verify_32(lhs, rhs) == 0;
 
 done:
 	free(ord);
+	free(mpts);
+	free(msc);
 	sodium_memzero(&sum_y, sizeof(sum_y));
 	sodium_memzero(&sum_t, sizeof(sum_t));
 	sodium_memzero(&tmp, sizeof(tmp));
@@ -354,22 +384,56 @@ pedersen_verify_openings(int m, const uint8_t *const *c0, const fp_t *s, const f
 	if (m < 0 || c0 == NULL)
 		return false;
 	generators_init();
-	for (j = 0; j < m; j++)
+	if (m >= MSM_MIN_POINTS)
 	{
-		if (c0[j] == NULL)
+		/* many commitments: one multi-scalar multiplication of the public side */
+		uint8_t		(*w)[RISTRETTO_MSM_SCALAR_BYTES] = malloc((size_t) m * RISTRETTO_MSM_SCALAR_BYTES);
+		bool		msm_ok;
+
+		if (w == NULL)
 			goto done;
-		/* the first weight may be 1: any error left is still multiplied by chance */
-		if (j == 0)
-			rho = fp_one;
-		else
-			random_weight(&rho);
-		fp_mul(&tmp, &rho, &s[j]);
-		fp_add(&sum_s, &sum_s, &tmp);
-		fp_mul(&tmp, &rho, &t[j]);
-		fp_add(&sum_t, &sum_t, &tmp);
-		if (!accumulate(rhs, &have, c0[j], &rho))
+		for (j = 0; j < m; j++)
+		{
+			uint8_t		b[FP_BYTES] = {0};
+
+			if (c0[j] == NULL)
+			{
+				free(w);
+				goto done;
+			}
+			if (j == 0)
+				b[0] = 1;
+			else
+				randombytes_buf(b, RISTRETTO_MSM_SCALAR_BYTES);
+			memcpy(w[j], b, RISTRETTO_MSM_SCALAR_BYTES);
+			(void) fp_from_bytes(&rho, b);
+			fp_mul(&tmp, &rho, &s[j]);
+			fp_add(&sum_s, &sum_s, &tmp);
+			fp_mul(&tmp, &rho, &t[j]);
+			fp_add(&sum_t, &sum_t, &tmp);
+		}
+		msm_ok = ristretto_msm128(rhs, c0, (const uint8_t (*)[RISTRETTO_MSM_SCALAR_BYTES]) w, (size_t) m);
+		free(w);
+		if (!msm_ok)
 			goto done;
 	}
+	else
+		for (j = 0; j < m; j++)
+		{
+			if (c0[j] == NULL)
+				goto done;
+			/* the first weight may be 1: any error left is still multiplied by chance */
+			if (j == 0)
+				rho = fp_one;
+			else
+				random_weight(&rho);
+			fp_mul(&tmp, &rho, &s[j]);
+			fp_add(&sum_s, &sum_s, &tmp);
+			fp_mul(&tmp, &rho, &t[j]);
+			fp_add(&sum_t, &sum_t, &tmp);
+			if (!accumulate(rhs, &have, c0[j], &rho))
+				goto done;
+		}
 	commit_one(lhs, &sum_s, &sum_t);
 	ok = crypto_verify_32(lhs, rhs) == 0;
 
