@@ -342,6 +342,9 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 {
 	char	   *origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Datum		idarr = PG_GETARG_DATUM(1);
+	ShareholderList *cat = catalog_load();
+	Shareholder *self = catalog_require_self(cat);
+	int			ah_x = 0;
 	Oid			types[3] = {TEXTOID, UUIDARRAYOID, catalog_type_oid("ssn_share")};
 	Datum		values[3];
 	int			done = 0;
@@ -414,6 +417,7 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 		{
 			acc = (struct varlena *) PG_DETOAST_DATUM_COPY(PointerGetDatum(s));
 			ah = sh;
+			ah_x = sh.x;
 			got = 1;
 			continue;
 		}
@@ -441,6 +445,23 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 				SHARE_PAYLOAD(acc)[i] ^= SHARE_PAYLOAD(s)[i];
 		sodium_memzero(SHARE_BYTES(s), SHARE_SIZE(s));
 		got++;
+	}
+	/*
+	 * A standby (no share index of its own) that now holds shares at xf takes
+	 * the index in its own catalog too, so that it computes and renews with it.
+	 */
+	if (done > 0 && self->share_index <= 0)
+	{
+		Oid			ct[2] = {INT4OID, TEXTOID};
+		Datum		cv[2];
+
+		cv[0] = Int32GetDatum(ah_x);
+		cv[1] = CStringGetTextDatum(self->name);
+		if (SPI_execute_with_args("UPDATE ssn.shareholder SET share_index = NULL, state = 'out of service'"
+								  " WHERE share_index = $1 AND name <> $2", 2, ct, cv, NULL, false, 0) != SPI_OK_UPDATE ||
+			SPI_execute_with_args("UPDATE ssn.shareholder SET share_index = $1, state = 'in service'"
+								  " WHERE name = $2", 2, ct, cv, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update the shareholder catalog");
 	}
 	SPI_finish();
 	PG_RETURN_INT32(done);
@@ -705,10 +726,12 @@ ssn_reshare(PG_FUNCTION_ARGS)
 								  3, types, values, NULL, false, 0) != SPI_OK_UPDATE ||
 			SPI_execute_with_args("UPDATE ssn.shareholder SET share_index = $3, state = 'in service' WHERE name = $2",
 								  3, types, values, NULL, false, 0) != SPI_OK_UPDATE ||
+			/* the failed node's prepared switches went with it: nothing to finish there */
 			SPI_execute_with_args("UPDATE ssn.renewal_batch SET pending = array_remove(pending, $1),"
+								  " peers = array_remove(peers, $1),"
 								  " state = CASE WHEN cardinality(array_remove(pending, $1)) = 0 AND state = 'committing'"
 								  "              THEN 'done' ELSE state END"
-								  " WHERE $1 = ANY(pending)",
+								  " WHERE state IN ('preparing', 'committing') AND ($1 = ANY(pending) OR $1 = ANY(peers))",
 								  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not update the shareholder catalog");
 	}
