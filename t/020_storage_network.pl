@@ -17,9 +17,8 @@ my $CHUNK = 1000;
 my $net = SsnNet->new(n => $N);
 my $t0 = time;
 
-if (!is($net->query(1, q{SELECT extversion FROM pg_extension WHERE extname = 'ssn'}), '1.3', 'ssn 1.3 installed'))
+if (!$net->has_version('1.3'))
 {
-	$net->teardown;
 	done_testing();
 	exit 1;
 }

@@ -20,9 +20,8 @@ my $t0 = time;
 my $step_t = time;
 sub step { diag sprintf('%s (%.1f s)', $_[0], time - $step_t); $step_t = time; }
 
-if (!is($net->query(1, q{SELECT extversion FROM pg_extension WHERE extname = 'ssn'}), '1.3', 'ssn 1.3 installed'))
+if (!$net->has_version('1.3'))
 {
-	$net->teardown;
 	done_testing();
 	exit 1;
 }

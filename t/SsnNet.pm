@@ -132,6 +132,26 @@ $reg});
 
 
 
+# true if node1 runs ssn at version V; else a failed test, the network torn down
+sub has_version
+{
+	my ($self, $v) = @_;
+	return 1
+	  if Test::More::is($self->query(1, q{SELECT extversion FROM pg_extension WHERE extname = 'ssn'}),
+		$v, "ssn $v installed");
+	$self->teardown;
+	return 0;
+}
+
+# the random seed of a test (SSN_TEST_SEED repeats a run), seeded and reported
+sub seed
+{
+	my $seed = $ENV{SSN_TEST_SEED} // int(rand(1_000_000));
+	srand($seed);
+	Test::More::diag("random seed $seed (SSN_TEST_SEED=$seed repeats this run's random moments)");
+	return $seed;
+}
+
 sub n { return $_[0]{n}; }
 sub dir { return $_[0]{dir}; }
 sub pki { return $_[0]{pki}; }
