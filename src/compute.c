@@ -274,19 +274,17 @@ static Shareholder *
 holder_of(ShareholderList *cat, int share_index)
 {
 	Shareholder *s = catalog_find_index(cat, share_index);
-	ListCell   *lc;
 
 	if (s == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no shareholder has share index %d", share_index)));
-	foreach(lc, stale_holders)
-		if (strcmp((char *) lfirst(lc), s->name) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("shareholder \"%s\" has not committed its last renewal yet", s->name),
-					 errdetail("Its shares are of an older epoch than the other shareholders'."),
-					 errhint("The node worker commits it once the shareholder answers; see ssn.renewal_batch.")));
+	if (renewal_is_stale(stale_holders, s->name))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shareholder \"%s\" has not committed its last renewal yet", s->name),
+				 errdetail("Its shares are of an older epoch than the other shareholders'."),
+				 errhint("The node worker commits it once the shareholder answers; see ssn.renewal_batch.")));
 	return s;
 }
 

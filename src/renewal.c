@@ -129,6 +129,17 @@ renewal_stale_peers(void)
 	return l;
 }
 
+bool
+renewal_is_stale(List *stale, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, stale)
+		if (strcmp((char *) lfirst(lc), name) == 0)
+		return true;
+	return false;
+}
+
 /* ---- on demand ---- */
 
 static bool wake_registered = false;

@@ -38,4 +38,7 @@ extern void renewal_unlock_shared(void);
 /* peers whose prepared switch to a new epoch is not committed yet (do not ask them) */
 extern List *renewal_stale_peers(void);
 
+/* name is one of renewal_stale_peers() */
+extern bool renewal_is_stale(List *stale, const char *name);
+
 #endif							/* SSN_RENEWAL_H */

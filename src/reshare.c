@@ -476,17 +476,6 @@ typedef struct Helper
 	int			n;
 } Helper;
 
-static bool
-is_stale(List *stale, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, stale)
-		if (strcmp((char *) lfirst(lc), name) == 0)
-		return true;
-	return false;
-}
-
 Datum
 ssn_reshare(PG_FUNCTION_ARGS)
 {
@@ -593,7 +582,7 @@ ssn_reshare(PG_FUNCTION_ARGS)
 				Shareholder *s = catalog_find_index(cat, hx[i]);
 
 				if (s == NULL || hx[i] == xf || !s->in_service || (!s->is_self && !s->reachable) ||
-					is_stale(stale, s->name))
+					renewal_is_stale(stale, s->name))
 					continue;
 				xs[m] = (uint8) hx[i];
 				who[m] = &hp[s - cat->items];

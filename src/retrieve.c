@@ -971,17 +971,6 @@ raise_bad_shares(const char *named)
 	catalog_end_privileged(&priv);
 }
 
-static bool
-name_in(List *l, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, l)
-		if (strcmp((char *) lfirst(lc), name) == 0)
-		return true;
-	return false;
-}
-
 static void gather_locked(Wanted *w, int nw, const Program *prog);
 
 /*
@@ -1064,7 +1053,7 @@ gather_locked(Wanted *w, int nw, const Program *prog)
 			bool		any = false;
 
 			/* a holder whose switch to the new epoch is pending would answer stale */
-			if (s->is_self || s->share_index <= 0 || peer_rank(s) != rank || name_in(stale, s->name))
+			if (s->is_self || s->share_index <= 0 || peer_rank(s) != rank || renewal_is_stale(stale, s->name))
 				continue;
 			for (j = 0; j < nw && !any; j++)
 				any = holds(&w[j].h, s->share_index);
