@@ -56,6 +56,8 @@ typedef struct PeerQueue
  * commits into its parent; rolled back, they are dropped.  So a buffered row is
  * always written by the level it belongs to.
  */
+static bool store_schema_verifies(void);
+
 typedef struct PendingStore
 {
 	struct PendingStore *parent;
@@ -64,6 +66,7 @@ typedef struct PendingStore
 	SubTransactionId subid;
 	ShareholderList *catalog;
 	Oid			share_array_oid;
+	bool		schema_verifies;	/* ssn.secret has its commitment column (1.3) */
 	/* ssn.secret rows */
 	int			nsec;
 	Datum	   *sec_id;
@@ -423,6 +426,7 @@ pending_get(void)
 			catalog_end_privileged(&ps);
 		}
 		pend->share_array_oid = get_array_type(catalog_type_oid("ssn_share"));
+		pend->schema_verifies = store_schema_verifies();
 		pend->sec_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_type = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_k = palloc(sizeof(Datum) * FLUSH_SECRETS);
@@ -623,7 +627,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	/* verifiable unless turned off for this store, or the schema predates it */
 	verifiable = v.field == SHARE_FIELD_PRIME &&
 		(PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_BOOL(3) : ssn_verify_shares) &&
-		store_schema_verifies();
+		p->schema_verifies;
 	payload_len = v.field != SHARE_FIELD_PRIME ? (uint32) v.len :
 		verifiable ? (uint32) SHARE_VERIFIABLE_PAYLOAD(k) : FP_BYTES;
 	/* a share travels in one message: one that no message can hold would never leave */

@@ -19,7 +19,7 @@ verify_split(ShareValue *v, int k, int n, const uint8 *xs, const uint8 *id, uint
 {
 	fp_t		coeffs[SHARE_MAX_N];
 	fp_t		blind[SHARE_MAX_N];
-	uint8	   *points = palloc(PEDERSEN_POINT_BYTES * k);
+	uint8		points[PEDERSEN_POINT_BYTES * SHARE_MAX_N];
 	uint8		sk[crypto_sign_SECRETKEYBYTES];
 	size_t		reclen = COMMIT_RECORD_SIZE(k);
 	bytea	   *rec = palloc(VARHDRSZ + reclen);
