@@ -54,7 +54,6 @@ PG_FUNCTION_INFO_V1(ssn_reshare);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_finish);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_help);
 
-#define SEED_BYTES RESHARE_SEED_BYTES
 
 /* the mask stream of one seed: field elements (value, blinding) or bytes */
 static void
@@ -149,9 +148,15 @@ reshare_help(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	StringInfoData msg;
 	int			n = 0;
 	char	   *err;
-	Oid			types[2] = {UUIDOID, TEXTOID};
+	Oid			types[2] = {UUIDARRAYOID, TEXTOID};
 	Datum		values[2];
 	ReshareItem item;
+	size_t		first;
+	Datum	   *ids;
+	int			nids = 0,
+				cap = 64;
+	SPITupleTable *tt;
+	uint64		nrows;
 
 	if (!reshare_request_header(pt, len, repl, &xf, &off, why, whylen))
 		return -1;
@@ -161,35 +166,71 @@ reshare_help(const uint8 *pt, size_t len, Shareholder *self, const char *origin,
 	initStringInfo(&msg);
 	appendStringInfoChar(&msg, (char) strlen(origin));
 	appendStringInfoString(&msg, origin);
+	/* first the secrets asked for, then this node's shares of them in one read */
+	first = off;
+	ids = palloc(sizeof(Datum) * cap);
+	while (reshare_request_next(pt, len, &off, xf, &item, why, whylen))
+	{
+		bool		member = false;
+
+		for (int i = 0; i < item.k; i++)
+			member |= item.xs[i] == self->share_index;
+		if (!member)
+			return snprintf(why, whylen, "this node is not among the helpers of the request"), -1;
+		if (nids == cap)
+		{
+			cap *= 2;
+			ids = repalloc(ids, sizeof(Datum) * cap);
+		}
+		ids[nids++] = UUIDPGetDatum((pg_uuid_t *) item.id);
+	}
+	if (why[0])
+		return -1;
+	values[0] = PointerGetDatum(construct_array(ids, nids, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[1] = CStringGetTextDatum(origin);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT DISTINCT ON (secret_id) secret_id, share FROM ssn.held_share"
+							  " WHERE secret_id = ANY($1) AND origin = $2 ORDER BY secret_id, epoch DESC",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.held_share");
+	tt = SPI_tuptable;
+	nrows = SPI_processed;
+	off = first;
 	while (reshare_request_next(pt, len, &off, xf, &item, why, whylen))
 	{
 		const uint8 *id = item.id;
 		int			k = item.k;
-		bool		isnull,
-					member = false;
+		bool		isnull;
 		ShareHeader h;
 		struct varlena *own;
 		uint8	   *c;
 		MemoryContext spi;
+		int64		lo = 0,
+					hi = (int64) nrows - 1,
+					row = -1;
 
-		for (int i = 0; i < k; i++)
-			member |= item.xs[i] == self->share_index;
-		if (!member)
-			return SPI_finish(), snprintf(why, whylen, "this node is not among the helpers of the request"), -1;
-		values[0] = UUIDPGetDatum((pg_uuid_t *) id);
-		if (SPI_execute_with_args("SELECT share FROM ssn.held_share WHERE secret_id = $1 AND origin = $2"
-								  " ORDER BY epoch DESC LIMIT 1", 2, types, values, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read ssn.held_share");
-		if (SPI_processed == 0)
+		/* the rows come ordered by secret id */
+		while (lo <= hi && row < 0)
+		{
+			int64		mid = (lo + hi) / 2;
+			int			cmp = memcmp(DatumGetUUIDP(SPI_getbinval(tt->vals[mid], tt->tupdesc, 1, &isnull))->data,
+									 id, UUID_LEN);
+
+			if (cmp == 0)
+				row = mid;
+			else if (cmp < 0)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+		if (row < 0)
 			return SPI_finish(), snprintf(why, whylen, "this node holds no share of secret %s", secret_id_text(id)), -1;
-		own = share_open(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), &h);
+		own = share_open(SPI_getbinval(tt->vals[row], tt->tupdesc, 2, &isnull), &h);
 		if (h.k != k || h.degree != k - 1)
 			return SPI_finish(), snprintf(why, whylen, "secret %s has k=%d, the request says %d",
 										  secret_id_text(id), h.k, k), -1;
-		spi = MemoryContextSwitchTo(SPI_tuptable->tuptabcxt);
+		spi = MemoryContextSwitchTo(tt->tuptabcxt);
 		c = palloc(SHARE_SIZE(own));
 		contribute(SHARE_BYTES(own), &h, item.xs, k, xf, item.seed_a, item.seed_b, c);
 		MemoryContextSwitchTo(spi);
@@ -469,6 +510,30 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 
 /* ---- the SSA: ssn.reshare(failed, replacement) ---- */
 
+/* run sql (text parameters) on a peer: its integer answer, or -1 with why set */
+static int
+call_count(const Shareholder *s, const char *sql, int nparams, const Oid *types,
+		   const char *const *values, char *why, size_t whylen)
+{
+	PeerCall	c;
+	const char *v;
+	int			n;
+
+	memset(&c, 0, sizeof(c));
+	c.peer = s->name;
+	c.conninfo = s->conninfo;
+	c.sql = sql;
+	c.nparams = nparams;
+	c.types = types;
+	c.values = values;
+	peer_call_all(&c, 1, Max(ssn_peer_timeout_ms, 60000));
+	v = peer_call_value(&c, NULL);
+	n = v ? atoi(v) : -1;
+	snprintf(why, whylen, "%s", c.error);
+	peer_call_reset(&c, 1);
+	return n;
+}
+
 typedef struct Helper
 {
 	Shareholder *s;
@@ -571,7 +636,7 @@ ssn_reshare(PG_FUNCTION_ARGS)
 			int		   *hx = (int *) ARR_DATA_PTR(ha);
 			uint8		xs[SHARE_MAX_N];
 			Helper	   *who[SHARE_MAX_N];
-			uint8		seeds[SHARE_MAX_N][SEED_BYTES];
+			uint8		seeds[SHARE_MAX_N][RESHARE_SEED_BYTES];
 			int			m = 0;
 			pg_uuid_t  *copy;
 
@@ -595,7 +660,7 @@ ssn_reshare(PG_FUNCTION_ARGS)
 								SPI_getvalue(tt->vals[r], tt->tupdesc, 1), m, k),
 						 errhint("See ssn.peer_health; bring back enough of its shareholders first.")));
 			for (int i = 0; i < k; i++)
-				randombytes_buf(seeds[i], SEED_BYTES);
+				randombytes_buf(seeds[i], RESHARE_SEED_BYTES);
 			for (int i = 0; i < k; i++)
 			{
 				StringInfo q = &who[i]->req;
@@ -605,8 +670,8 @@ ssn_reshare(PG_FUNCTION_ARGS)
 				appendStringInfoChar(q, (char) k);
 				appendBinaryStringInfo(q, (char *) xs, k);
 				/* mask_i = G(seed_i) - G(seed_i+1): they cancel in the sum */
-				appendBinaryStringInfo(q, (char *) seeds[i], SEED_BYTES);
-				appendBinaryStringInfo(q, (char *) seeds[(i + 1) % k], SEED_BYTES);
+				appendBinaryStringInfo(q, (char *) seeds[i], RESHARE_SEED_BYTES);
+				appendBinaryStringInfo(q, (char *) seeds[(i + 1) % k], RESHARE_SEED_BYTES);
 				who[i]->n++;
 				MemoryContextSwitchTo(spi);
 			}
@@ -634,68 +699,45 @@ ssn_reshare(PG_FUNCTION_ARGS)
 			}
 			else
 			{
-				PeerCall	c;
 				static Oid	ht[1] = {TEXTOID};
-				const char **hv = palloc(sizeof(char *));
-				const char *v;
+				const char *hv[1] = {self->name};
+				int			made;
 
 				if (channel_send_now(self->name, hp[i].s, MSG_KIND_RESHARE_REQ, (uint8 *) hp[i].req.data,
 									 hp[i].req.len, "re-share", &err) == NULL)
 					ereport(ERROR,
 							(errcode(ERRCODE_CONNECTION_FAILURE),
 							 errmsg("cannot re-share: helper \"%s\" failed: %s", hp[i].s->name, err)));
-				hv[0] = self->name;
-				memset(&c, 0, sizeof(c));
-				c.peer = hp[i].s->name;
-				c.conninfo = hp[i].s->conninfo;
-				c.sql = "SELECT ssn.channel_reshare_help($1)";
-				c.nparams = 1;
-				c.types = ht;
-				c.values = hv;
-				peer_call_all(&c, 1, Max(ssn_peer_timeout_ms, 60000));
-				v = peer_call_value(&c, NULL);
-				if (v == NULL || atoi(v) != hp[i].n)
+				made = call_count(hp[i].s, "SELECT ssn.channel_reshare_help($1)", 1, ht, hv, why, sizeof(why));
+				if (made != hp[i].n)
 					ereport(ERROR,
 							(errcode(ERRCODE_CONNECTION_FAILURE),
 							 errmsg("cannot re-share: helper \"%s\" made %s of %d contributions",
-									hp[i].s->name, v ? v : "none", hp[i].n),
-							 errdetail("%s", c.error)));
-				peer_call_reset(&c, 1);
+									hp[i].s->name, made < 0 ? "none" : psprintf("%d", made), hp[i].n),
+							 errdetail("%s", why)));
 			}
 			sodium_memzero(hp[i].req.data, hp[i].req.maxlen);
 		}
 		/* the replacement adds the contributions and keeps its shares */
 		{
-			PeerCall	c;
 			static Oid	ft[2] = {TEXTOID, UUIDARRAYOID};
-			const char **fv = palloc(sizeof(char *) * 2);
+			const char *fv[2];
 			Datum		arr = PointerGetDatum(construct_array(ids, nids, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-			const char *v;
+			Oid			out;
+			bool		varlena;
+			char		why[256];
+			int			rebuilt;
 
+			getTypeOutputInfo(UUIDARRAYOID, &out, &varlena);
 			fv[0] = self->name;
-			{
-				Oid			out;
-				bool		varlena;
-
-				getTypeOutputInfo(UUIDARRAYOID, &out, &varlena);
-				fv[1] = OidOutputFunctionCall(out, arr);
-			}
-			memset(&c, 0, sizeof(c));
-			c.peer = repl->name;
-			c.conninfo = repl->conninfo;
-			c.sql = "SELECT ssn.channel_reshare_finish($1, $2)";
-			c.nparams = 2;
-			c.types = ft;
-			c.values = fv;
-			peer_call_all(&c, 1, Max(ssn_peer_timeout_ms, 60000));
-			v = peer_call_value(&c, NULL);
-			if (v == NULL || atoi(v) != nids)
+			fv[1] = OidOutputFunctionCall(out, arr);
+			rebuilt = call_count(repl, "SELECT ssn.channel_reshare_finish($1, $2)", 2, ft, fv, why, sizeof(why));
+			if (rebuilt != nids)
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_FAILURE),
 						 errmsg("cannot re-share: the replacement \"%s\" rebuilt %s of %d shares",
-								repl->name, v ? v : "none", nids),
-						 errdetail("%s", c.error[0] ? c.error : "")));
-			peer_call_reset(&c, 1);
+								repl->name, rebuilt < 0 ? "none" : psprintf("%d", rebuilt), nids),
+						 errdetail("%s", why)));
 		}
 		total += nids;
 		CHECK_FOR_INTERRUPTS();
