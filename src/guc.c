@@ -32,6 +32,7 @@ int			ssn_synchronous_store_timeout_ms = 30000;
 int			ssn_peer_connect_timeout_s = 3;
 int			ssn_peer_timeout_ms = 10000;
 int			ssn_health_interval_ms = 5000;
+int			ssn_peer_alarm_after = 2;
 int			ssn_failover_after_ms = 0;
 int			ssn_channel_batch_kb = 1024;
 int			ssn_channel_retry_max_ms = 10000;
@@ -199,6 +200,11 @@ ssn_guc_init(void)
 							"How often the worker checks that the peers answer.",
 							NULL, &ssn_health_interval_ms, 5000, 100, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.peer_alarm_after",
+							"How many health checks in a row a peer must fail before it is alarmed as unreachable.",
+							"One lost ping on a loaded host is not an outage; ssn.peer_health shows every check.",
+							&ssn_peer_alarm_after, 2, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("ssn.channel_batch_size",
 							"Most share bytes in one message on a channel.",
 							NULL, &ssn_channel_batch_kb, 1024, 16, 65536,

@@ -32,6 +32,7 @@ extern int	ssn_synchronous_store_timeout_ms;
 extern int	ssn_peer_connect_timeout_s;
 extern int	ssn_peer_timeout_ms;
 extern int	ssn_health_interval_ms;
+extern int	ssn_peer_alarm_after;
 extern int	ssn_failover_after_ms;
 extern int	ssn_channel_batch_kb;
 extern int	ssn_channel_retry_max_ms;

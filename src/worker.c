@@ -769,6 +769,38 @@ typedef struct Health
 	PeerCall   *calls;
 } Health;
 
+/* failed health checks in a row, per peer (this worker's lifetime) */
+typedef struct PeerMisses
+{
+	char		name[NAMEDATALEN];
+	int			misses;
+} PeerMisses;
+
+static PeerMisses *peer_misses = NULL;
+static int	peer_misses_len = 0;
+
+/* count one check of a peer; returns its failures in a row, 0 after a success */
+static int
+peer_misses_count(const char *peer, bool ok)
+{
+	PeerMisses *m = NULL;
+
+	for (int i = 0; i < peer_misses_len; i++)
+		if (strcmp(peer_misses[i].name, peer) == 0)
+			m = &peer_misses[i];
+	if (m == NULL)
+	{
+		peer_misses = peer_misses == NULL
+			? MemoryContextAllocZero(TopMemoryContext, sizeof(PeerMisses))
+			: repalloc(peer_misses, sizeof(PeerMisses) * (peer_misses_len + 1));
+		m = &peer_misses[peer_misses_len++];
+		strlcpy(m->name, peer, sizeof(m->name));
+		m->misses = 0;
+	}
+	m->misses = ok ? 0 : m->misses + 1;
+	return m->misses;
+}
+
 static void
 health_load(void *arg)
 {
@@ -815,7 +847,7 @@ health_record(void *arg)
 			elog(ERROR, "could not update ssn.peer_health");
 		if (ok)
 			alarm_clear("peer", s->name, NULL);
-		else
+		if (peer_misses_count(s->name, ok) >= ssn_peer_alarm_after)
 			alarm_raise("peer", s->name, "major", "shareholder unreachable", c->error);
 	}
 	SPI_finish();
