@@ -7,8 +7,9 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use Time::HiRes qw(usleep time);
 use SsnKme;
+use SsnNet ();
 
 my $pki = SsnKme::make_pki("$PostgreSQL::Test::Utils::tmp_check/pki", qw(SAE_A SAE_B));
 my $port = SsnKme::start_sim($pki, q{
@@ -71,8 +72,12 @@ ok($a->poll_query_until('postgres', $writer_paused), 'sender: keys fetched and r
 is($a->safe_psql('postgres', q{SELECT count(*) FROM ssn.key_ledger WHERE purpose = 'crash test' AND state = 'fetched'}),
 	'3', 'sender: the 3 key IDs are committed as fetched before use');
 my $holder = $a->safe_psql('postgres', q{SELECT DISTINCT holder_pid FROM ssn.key_ledger WHERE purpose = 'crash test'});
+my $log_offset = -s $a->logfile;
 kill 'KILL', $holder;
 $bg->{run}->finish;
+# the postmaster must have noticed the crash and reset everything: until then a new
+# session may still get in (and be thrown out by the reset a moment later)
+$a->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
 ok($a->poll_query_until('postgres', 'SELECT 1', '1'), 'sender: server back after crash recovery');
 is($a->safe_psql('postgres', q{SELECT count(*) FROM ssn.key_ledger WHERE purpose = 'crash test' AND state = 'fetched'}),
 	'3', 'sender: after the crash the rows are still fetched (durable)');
@@ -91,16 +96,19 @@ $bg = $b->background_psql('postgres', on_error_stop => 0);
 $bg->query_until(qr/started/, "\\echo started\nSELECT * FROM ssn.kme_dec_keys('a', ARRAY[$ids], 256, 'crash test');\n");
 ok($b->poll_query_until('postgres', $writer_paused), 'receiver: keys fetched, writer held before "used"');
 my $pmpid = $b->{_pid};
+my @children = SsnNet::children_of($pmpid);
 $b->kill9;
 $bg->{run}->finish;
-# the killed postmaster (and its children) must be gone before a restart
-for (1 .. 300)
+# the killed postmaster and its children (they exit once they see it gone) must all
+# be gone before a restart: they hold the old shared memory
+my $deadline = time + 180;
+while (grep { kill 0, $_ } ($pmpid, @children))
 {
-	last unless kill 0, $pmpid;
+	last if time > $deadline;
 	usleep(100_000);
 }
 ok(!kill(0, $pmpid), 'receiver: postmaster killed with SIGKILL');
-usleep(500_000);
+is(join(',', grep { kill 0, $_ } @children), '', "receiver: all the postmaster's children exited (" . scalar(@children) . ')');
 $b->start;
 is($b->safe_psql('postgres', q{SELECT count(*) FROM ssn.key_ledger WHERE purpose = 'crash test' AND state = 'fetched'}),
 	'2', 'receiver: after kill -9 of the postmaster the IDs are recorded');

@@ -67,7 +67,7 @@ my ($nx, $ny, $nxneg, $nyneg) = split /\|/, q1(q{SELECT count(x) || '|' || count
 	|| '|' || count(*) FILTER (WHERE y < 0) FROM t});
 ok($nxneg > 20 && $nyneg > 20, "the data has negative x ($nxneg) and y ($nyneg)");
 is(q1(q{SELECT count(*) FROM t WHERE g = 5 AND (x IS NOT NULL OR y IS NOT NULL)}), '0', 'group 5 is all NULL');
-ok($net->wait_delivered(1, 120), 'the shares are delivered');
+ok($net->wait_delivered(1, 300), 'the shares are delivered');
 is(q1(q{WITH a AS (SELECT array_agg(id ORDER BY id) AS ids, ssn_retrieve(array_agg(sx ORDER BY id)) AS vx,
 		ssn_retrieve(array_agg(sy ORDER BY id)) AS vy FROM t),
 	r AS (SELECT u.* FROM a, unnest(a.ids, a.vx, a.vy) AS u(id, vx, vy))
@@ -226,18 +226,35 @@ sub keys_now
 	}
 	return { ledger => $ledger, ls => $ls, lsmsg => $lsmsg, sent => $sent, sentmsg => $sentmsg };
 }
+# The node worker adds the replies a session received to ssn.link_stats after its
+# health check (ssn.peer_health.checked_at is that check's time): once a check has
+# started after a statement, and the one after it has been recorded, the first one's
+# flush of the replies is committed.
+sub health_passes
+{
+	my ($passes) = @_;
+	my $since = q1(q{SELECT clock_timestamp()});
+	for (1 .. $passes)
+	{
+		$net->poll(1, qq{SELECT max(checked_at) > '$since' FROM ssn.peer_health}, 't', 120)
+		  or diag "node1: no health check recorded after $since";
+		$since = q1(q{SELECT max(checked_at) FROM ssn.peer_health});
+	}
+}
 sub keys_used
 {
 	my ($sql) = @_;
-	# replies of earlier statements reach ssn.link_stats at the worker's next health check
-	select(undef, undef, undef, 1.5);
+	# replies of earlier statements reach ssn.link_stats after the worker's next health check
+	health_passes(2);
 	my $b = keys_now();
 	my $r = q1($sql);
+	health_passes(2);
 	my $a = keys_now();
-	# the node worker adds the replies a session received to ssn.link_stats at its next health check
-	for (my $t = 0; $t < 100 && $a->{ls} - $b->{ls} < $a->{ledger} - $b->{ledger}; $t++)
+	# (and should one flush come late after all: wait for it, within bounds)
+	my $deadline = time + 60;
+	while ($a->{ls} - $b->{ls} < $a->{ledger} - $b->{ledger} && time < $deadline)
 	{
-		select(undef, undef, undef, 0.1);
+		select(undef, undef, undef, 0.2);
 		$a = keys_now();
 	}
 	return ($r, { map { $_ => $a->{$_} - $b->{$_} } keys %$a });
@@ -357,7 +374,7 @@ my $V = '987654321987';
 is(q1(qq{CREATE TABLE m (id int, v int8, sv ssn_secret);
 INSERT INTO m SELECT i, CASE i WHEN 1 THEN $V ELSE i END, ssn_store(CASE i WHEN 1 THEN $V ELSE i END) FROM generate_series(1, 5) i;
 SELECT count(*) FROM m}), '5', "a distinctive value ($V) stored among 4 small ones");
-ok($net->wait_delivered(1, 60), 'delivered');
+ok($net->wait_delivered(1, 180), 'delivered');
 my ($msum, $msq, $mavg) = split /\|/, q1(q{SELECT sum(v) || '|' || sum(v::numeric * v) || '|' || avg(v) FROM m});
 is(q1(q{SELECT ssn_sum(sv) || '|' || ssn_sum(sv * sv) || '|' || ssn_avg(sv) FROM m}), "$msum|$msq|$mavg",
 	"ssn_sum ($msum), ssn_sum(sv * sv) ($msq), ssn_avg: right");
@@ -388,7 +405,7 @@ step('no plaintext');
 # text secrets, k = 2 secrets, and (3,4) secrets (held by shareholders 1..4)
 $net->query(1, q{CREATE TABLE tx AS SELECT i, ssn_store('text ' || i) AS s, ssn_store(i::int8, 2, 5) AS k2,
 	ssn_store(i::int8 * 7, 3, 4) AS s4 FROM generate_series(1, 3) i});
-ok($net->wait_delivered(1, 60), 'text, k = 2 and (3,4) secrets delivered');
+ok($net->wait_delivered(1, 180), 'text, k = 2 and (3,4) secrets delivered');
 # one transaction: products of two sharings (k = 2 and k = 3: two re-sharings), and a
 # sum of a (3,4) and a (3,5) secret (shared among the 4 shareholders holding both)
 {
@@ -450,7 +467,7 @@ step('errors');
 # ---- 4. two shareholders down: n - k tolerated for sums, not for products
 $net->stop(4);
 $net->stop(5);
-ok($net->poll(1, q{SELECT string_agg(peer, ',' ORDER BY peer) FROM ssn.peer_health WHERE NOT reachable}, 'node4,node5', 20),
+ok($net->poll(1, q{SELECT string_agg(peer, ',' ORDER BY peer) FROM ssn.peer_health WHERE NOT reachable}, 'node4,node5', 120),
 	'node4 and node5 stopped: node1 sees them unreachable');
 agg_check('node4, node5 down: ssn_sum(sx), ssn_avg(sy), ssn_avg(sx), ssn_count, ssn_sum(2 * sx - sy + 1) still right',
 	q{ssn_sum(sx), ssn_avg(sy), ssn_avg(sx), ssn_count(sy), ssn_sum(2 * sx - sy + 1)},
@@ -502,7 +519,7 @@ diag 'ssn.held_part on node1..node3 after the failed re-sharing: '
 $net->query($_, "DELETE FROM ssn.held_part WHERE result_id = '$k2id'") for 1 .. 3;
 $net->start(4);
 $net->start(5);
-ok($net->poll(1, q{SELECT count(*) FROM ssn.peer_health WHERE NOT reachable}, '0', 30), 'node4, node5 back: reachable');
+ok($net->poll(1, q{SELECT count(*) FROM ssn.peer_health WHERE NOT reachable}, '0', 120), 'node4, node5 back: reachable');
 agg_check('node4, node5 back: ssn_sum(sx * sy) works again', q{ssn_sum(sx * sy)}, q{sum(x::numeric * y)}, 'FROM t');
 step('two down');
 
@@ -517,7 +534,7 @@ for my $i (1 .. $N)
 	  or diag 'orphans: ' . join(',', @orphans[0 .. ($#orphans > 4 ? 4 : $#orphans)]);
 	is($net->query($i, q{SELECT count(*) FROM ssn.held_part}), '0', "node$i: no re-sharing part left over");
 }
-ok($net->wait_all_delivered(60), 'all outboxes empty');
+ok($net->wait_all_delivered(180), 'all outboxes empty');
 {
 	is($replays, 0, 'no commit of ssn_store(product) failed because a receiver refused parts');
 }

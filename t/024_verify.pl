@@ -265,7 +265,7 @@ is("$rc $out", '0 on|24', 'stored int8, numeric, bool, int4, text values, some w
   or diag $err;
 like($err, qr/^\s*$/, '...without a warning or notice') or diag $err;
 load_ids();
-ok($net->wait_delivered(1, 60), 'delivered');
+ok($net->wait_delivered(1, 180), 'delivered');
 
 my %ver = map { split /\|/ } split /\n/, q1(q{SELECT id || '|' || verifiable FROM t});
 my @vids = sort { $a <=> $b } grep { $ver{$_} eq 'true' } keys %ver;
@@ -428,7 +428,7 @@ my %o25 = map { $_ => (share_of($_, $sid{25}))[1] } 3 .. 5;
 my $rec26_e0 = q1(qq{SELECT encode(commitment, 'hex') FROM ssn.secret WHERE id = '$sid{26}'});
 my $at25_e0 = q1(qq{SELECT le_u64(commitment, 24) || '|' || encode(substr(commitment, 65, 96), 'hex') FROM ssn.secret WHERE id = '$sid{25}'});
 my $run = q1(q{SELECT ssn_renew()});
-is(q1(qq{SELECT ssn.wait_renewal($run, '2 min')}), 'done', "a renewal of node1's secrets (run $run): done")
+is(q1(qq{SELECT ssn.wait_renewal($run, '10 min')}, timeout => 700), 'done', "a renewal of node1's secrets (run $run): done")
   or diag q1(qq{SELECT error FROM ssn.renewal_run WHERE id = $run});
 is(q1(qq{SELECT epoch || '|' || get_byte(commitment, 4) || '|' || (le_u64(commitment, 24) > split_part('$at25_e0', '|', 1)::numeric)
 		|| '|' || (encode(substr(commitment, 65, 96), 'hex') <> split_part('$at25_e0', '|', 2)) FROM ssn.secret WHERE id = '$sid{25}'}),
@@ -561,7 +561,7 @@ is(q1(qq{SELECT count(*) || '|' || count(*) FILTER (WHERE retired_at IS NULL AND
 	'ssn.signing_keys: the new one current, the old one retired');
 q1(q{INSERT INTO t VALUES (40, 'int8', true, '-40', ssn_store(-40::int8, 3, 5))});
 load_ids();
-ok($net->wait_delivered(1, 60), 'a new secret (40) stored and delivered');
+ok($net->wait_delivered(1, 180), 'a new secret (40) stored and delivered');
 is(vsum(40), $ALL_VALID, 'the new secret: valid');
 is(q1(qq{SELECT encode(substr(commitment, 33, 32), 'hex') FROM ssn.secret WHERE id = '$sid{40}'}), $key_new, '...its record names the new key as signer');
 is(vstatus(40, '(commitments)') =~ s/^valid: signed by key (\w+) .*/$1/r, substr($key_new, 0, 16), '...signed by the new key');
@@ -596,7 +596,7 @@ my $ts = time;
 is(q1(qq{CREATE TABLE many AS SELECT g AS id, ssn_store(g * 1000003::int8, 3, 5) AS h FROM generate_series(1, $MANY) g;
 	SELECT count(*) FROM many m JOIN ssn.secret s ON s.id = ssn_secret_id(m.h) WHERE length(s.commitment) = 224}), $MANY,
 	"$MANY verifiable secrets stored");
-ok($net->wait_delivered(1, 120), '...and delivered');
+ok($net->wait_delivered(1, 300), '...and delivered');
 diag sprintf("storing and delivering $MANY verifiable secrets: %.1f s", time - $ts);
 my $want = q1(q{SELECT count(*) || '|' || count(commitment) FROM ssn.secret});
 for my $i (2 .. 5)
@@ -633,15 +633,15 @@ substr($tampered, $pos, $slen) = $fs;
 is(q1(qq{UPDATE ssn.outbox SET blob = '\\x} . unpack('H*', $tampered) . qq{' WHERE id = $oid RETURNING shares}), '1',
 	"...its y changed there (+1, CRC recomputed)");
 $net->start(3);
-ok($net->poll(3, q{SELECT coalesce(sum(rejected), 0) > } . $rej3 . q{ FROM ssn.link_stats WHERE peer = 'node1' AND direction = 'receive'}, 't', 30),
+ok($net->poll(3, q{SELECT coalesce(sum(rejected), 0) > } . $rej3 . q{ FROM ssn.link_stats WHERE peer = 'node1' AND direction = 'receive'}, 't', 120),
 	'node3 started: it rejects the message from node1 (ssn.link_stats)');
 is(qn(3, q{SELECT count(*) FROM ssn.active_alarms WHERE source = 'message' AND object = 'node1' AND detail LIKE '%does not match its signed commitments%'}),
 	'1', "...with an alarm: 'the share of secret ... does not match its signed commitments'");
 is(qn(3, qq{SELECT count(*) FROM ssn.held_share WHERE secret_id = '$sid{50}'}), '0', '...and does not keep the share');
-ok($net->poll(1, qq{SELECT last_error LIKE '%does not match its signed commitments%' FROM ssn.outbox WHERE id = $oid}, 't', 30),
+ok($net->poll(1, qq{SELECT last_error LIKE '%does not match its signed commitments%' FROM ssn.outbox WHERE id = $oid}, 't', 120),
 	"node1's outbox keeps the message, with the rejection as its last error");
 q1(qq{UPDATE ssn.outbox SET blob = '\\x$blobhex' WHERE id = $oid});
-ok($net->wait_delivered(1, 60), 'the original blob put back: delivered');
+ok($net->wait_delivered(1, 180), 'the original blob put back: delivered');
 is(vsum(50) . ' ' . q1(q{SELECT ssn_retrieve(h) FROM t WHERE id = 50}), "$ALL_VALID 5050", 'secret 50: valid on all 5, retrieves');
 step('5b. refused on receipt');
 

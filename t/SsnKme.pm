@@ -5,7 +5,7 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use Time::HiRes qw(usleep time);
 
 my @sims;
 
@@ -45,9 +45,11 @@ sub start_sim
 	close $fh;
 	system(tool('kme-sim') . " -c $cf -P $portfile -p $pidfile -d 2>>$pki/../$name.log") == 0
 	  or die "kme-sim $name did not start: " . slurp_file("$pki/../$name.log");
-	for (1 .. 200)
+	# the daemon writes its files once it listens; on a loaded machine that may take
+	# a while (the bound only matters when it never comes)
+	my $deadline = time + 120;
+	until ((-s $portfile && -s $pidfile) || time > $deadline)
 	{
-		last if -s $portfile && -s $pidfile;
 		usleep(50_000);
 	}
 	my $port = slurp_file($portfile);
@@ -71,7 +73,10 @@ ssn.sae_cert = '$pki/sae/$sae.crt'
 ssn.sae_key = '$pki/sae/$sae.key'
 ssn.kme_ca = '$pki/ca.crt'
 ssn.kme_crl = '$pki/crl.pem'
-ssn.kme_timeout = '5s'
+# generous: on a loaded machine an answer may take a while (010 sets short
+# timeouts where it tests them)
+ssn.kme_timeout = '30s'
+ssn.kme_connect_timeout = '30s'
 };
 }
 

@@ -7,7 +7,7 @@
 #   my $net = SsnNet->new(n => 5);          # or SsnNet->new(5)
 #   $net->sql(1, 'SELECT ...');             # stdout, dies on error
 #   my ($rc, $out, $err) = $net->psql(1, 'SELECT ...', user => 'alice');
-#   $net->wait_delivered(1, 60);            # outbox of node1 empty?
+#   $net->wait_delivered(1, 180);           # outbox of node1 empty?
 #   $net->stop(3); $net->start(3); $net->kill9(1);
 #   $net->kme_restart(rate => '1', initial_keys => 0);   $net->kme_stop;
 package SsnNet;
@@ -91,8 +91,14 @@ ssl_key_file = '$pki/server/node$i.key'
 ssl_ca_file = '$pki/ca.crt'
 ssl_crl_file = '$pki/crl.pem'
 ssn.database = 'postgres'
-ssn.health_interval = 500
+# a health check every second, each allowed 2 s (twice the interval): often enough
+# for the tests to see a peer go and come back soon, and not so tight that a loaded
+# machine fails pings of peers that are up
+ssn.health_interval = 1000
 ssn.peer_connect_timeout = 2
+# a request to a peer may take a while on a loaded machine: up (refused at once)
+# or down is what the tests change, never a peer that hangs
+ssn.peer_timeout = 60000
 ssn.channel_retry_max = 1000
 $sae
 } . ($o{conf} // ''));
@@ -110,7 +116,17 @@ $sae
 	$self->{ports} = [ map { $_->port } @{ $self->{nodes} } ];
 	$_->start for @{ $self->{nodes} };
 
+	# the extension on every node first, then the catalogs: a node's health worker
+	# starts checking its peers once it knows them, and they answer only once they
+	# have the extension
 	my $ext = defined $self->{version} ? " VERSION '$self->{version}'" : '';
+	for my $i (1 .. $n)
+	{
+		$self->node($i)->safe_psql('postgres', qq{
+SET client_min_messages = warning;
+CREATE ROLE ssn_peer LOGIN;
+CREATE EXTENSION ssn$ext;});
+	}
 	for my $i (1 .. $n)
 	{
 		my $reg = '';
@@ -119,15 +135,35 @@ $sae
 			my $ci = $self->conninfo($i, $j);
 			$reg .= "SELECT ssn.add_shareholder('node$j', 'SAE_$j', '$ci', $j, 'node$j');\n";
 		}
-		$self->node($i)->safe_psql('postgres', qq{
-SET client_min_messages = warning;
-CREATE ROLE ssn_peer LOGIN;
-CREATE EXTENSION ssn$ext;
-$reg});
+		$self->node($i)->safe_psql('postgres', "SET client_min_messages = warning;\n$reg");
 	}
+	$self->wait_settled;
 	note sprintf('SsnNet: %d nodes up (ports %s), KME on %s, %.1f s', $n,
 		join(',', @{ $self->{ports} }), $self->kme_url, time - $t0);
 	return $self;
+}
+
+# wait_settled(TIMEOUT_S): until every running node's health worker has found every
+# other running node reachable (ssn.peer_health, from ssn 1.1), so that a test starts
+# from a network that has settled; croaks if it does not within the time (180 s)
+sub wait_settled
+{
+	my ($self, $timeout) = @_;
+	$timeout //= 180;
+	my $deadline = time + $timeout;
+	my @up = grep { $self->running($_) } 1 .. $self->{n};
+	for my $i (@up)
+	{
+		next unless ($self->query($i, q{SELECT to_regclass('ssn.peer_health') IS NOT NULL}) // '') eq 't';
+		my $others = join(',', map { "'node$_'" } grep { $_ != $i } @up);
+		next unless $others;
+		my $left = int($deadline - time);
+		$left = 1 if $left < 1;
+		next if $self->poll($i, qq{SELECT count(*) FROM ssn.peer_health WHERE reachable AND peer IN ($others)},
+			scalar(@up) - 1, $left);
+		croak "SsnNet: node$i does not see every other node reachable within ${timeout}s\n" . $self->channel_report($i);
+	}
+	return 1;
 }
 
 
@@ -168,7 +204,7 @@ sub conninfo
 	return "host=127.0.0.1 port=" . $self->port($to) . " dbname=postgres user=ssn_peer"
 	  . " sslmode=verify-full sslrootcert=$pki/ca.crt sslcrl=$pki/crl.pem"
 	  . " sslcert=$pki/client/node${from}_peer.crt sslkey=$pki/client/node${from}_peer.key"
-	  . " connect_timeout=5";
+	  . " connect_timeout=30";
 }
 
 # sql(I, SQL, user => ROLE, db => DB): stdout of psql -XAtq, dies (with the error) on failure
@@ -208,11 +244,12 @@ sub psql
 }
 
 # poll(I, SQL, EXPECTED, TIMEOUT_S): true once SQL on node I returns EXPECTED (a string
-# or a qr//); on timeout a diag with the last answer.  Polls every 100 ms.
+# or a qr//); on timeout (default 120 s: it only matters when the event never comes)
+# a diag with the last answer.  Polls every 100 ms.
 sub poll
 {
 	my ($self, $i, $sql, $expected, $timeout) = @_;
-	$timeout //= 30;
+	$timeout //= 120;
 	my $deadline = time + $timeout;
 	my ($rc, $out, $err);
 	while (1)
@@ -234,7 +271,7 @@ sub poll
 sub wait_delivered
 {
 	my ($self, $i, $timeout, $peer) = @_;
-	$timeout //= 60;
+	$timeout //= 180;
 	my $p = defined $peer ? ", '$peer'" : '';
 	my ($rc, $out, $err) = $self->psql($i, "SELECT ssn.wait_delivered('$timeout s'$p)",
 		timeout => $timeout + 30);
@@ -268,7 +305,7 @@ sub channel_report
 		q{SELECT source, object, severity, problem, detail, count FROM ssn.active_alarms},
 		q{SELECT pid, backend_type, state, wait_event FROM pg_stat_activity WHERE backend_type LIKE 'ssn%'})
 	{
-		my ($rc, $out, $err) = $self->psql($i, "\\pset tuples_only off\n\\pset footer off\n\\pset format aligned\n$q", timeout => 20);
+		my ($rc, $out, $err) = $self->psql($i, "\\pset tuples_only off\n\\pset footer off\n\\pset format aligned\n$q", timeout => 60);
 		$out =~ s/^(?:Pager usage|Default footer|Output format).*\n//mg;
 		$r .= "node$i> $q\n" . ($rc == 0 ? $out : $err) . "\n";
 	}
@@ -299,7 +336,8 @@ sub kill9
 	croak "node$i is not running" unless $pm;
 	my @children = children_of($pm);
 	$node->kill9;
-	my $deadline = time + ($timeout // 30);
+	$timeout //= 180;
+	my $deadline = time + $timeout;
 	my @alive;
 	while (1)
 	{
@@ -309,7 +347,7 @@ sub kill9
 	}
 	if (@alive)
 	{
-		diag "node$i: processes still alive " . ($timeout // 30) . " s after kill -9 of the postmaster $pm: "
+		diag "node$i: processes still alive $timeout s after kill -9 of the postmaster $pm: "
 		  . join(', ', map { "$_ " . (slurp_proc("/proc/$_/cmdline") =~ tr/\0/ /r) } @alive);
 		kill 'KILL', @alive;    # our own node's processes
 		usleep(200_000);
@@ -388,7 +426,7 @@ sub kme_start
 	print $fh $self->kme_conf(%link);
 	close $fh;
 	unlink "$dir/kme.port", "$dir/kme.pid";
-	my $deadline = time + 15;
+	my $deadline = time + 60;
 	while (1)
 	{
 		last if system(tool('kme-sim') . " -c $cf -P $dir/kme.port -p $dir/kme.pid -d 2>>$dir/kme.log") == 0;
@@ -396,9 +434,9 @@ sub kme_start
 		croak 'kme-sim did not start: ' . slurp_file("$dir/kme.log") if time > $deadline;
 		usleep(200_000);
 	}
-	for (1 .. 200)
+	$deadline = time + 120;
+	until ((-s "$dir/kme.port" && -s "$dir/kme.pid") || time > $deadline)
 	{
-		last if -s "$dir/kme.port" && -s "$dir/kme.pid";
 		usleep(50_000);
 	}
 	my $port = slurp_file("$dir/kme.port");
@@ -416,12 +454,18 @@ sub kme_stop
 	my ($self) = @_;
 	my $pid = $self->{kme_pid} or return;
 	kill 'TERM', $pid;
-	for (1 .. 100)
+	my $deadline = time + 60;
+	while (kill 0, $pid)
 	{
-		last unless kill 0, $pid;
+		last if time > $deadline;
 		usleep(50_000);
 	}
-	kill 'KILL', $pid if kill 0, $pid;
+	if (kill 0, $pid)
+	{
+		kill 'KILL', $pid;
+		$deadline = time + 60;
+		usleep(50_000) while kill(0, $pid) && time < $deadline;
+	}
 	$self->{kme_pid} = undef;
 }
 
@@ -445,12 +489,15 @@ sub check_key_ledger
 	my ($net, $when) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my @up = grep { $net->running($_) } 1 .. $net->n;
-	my $wait = 30;
+	# one bound for all nodes together (keys in flight settle within moments; the
+	# bound only matters when they never do)
+	my $deadline = time + 120;
 	for my $i (@up)
 	{
+		my $wait = int($deadline - time);
+		$wait = 1 if $wait < 1;
 		next if ok($net->poll($i, q{SELECT count(*) FROM ssn.key_ledger WHERE state = 'fetched'}, '0', $wait),
 			"node$i: no key left 'fetched' ($when)");
-		$wait = 3;
 		diag "node$i: fetched keys: " . ($net->query($i, q{SELECT string_agg(n || ' ' || direction || ' ' || peer || ' ' || purpose
 			|| ' holder ' || coalesce(holder_pid::text, '-') || ' ' || alive, '; ') FROM (SELECT direction, peer, purpose, holder_pid,
 			count(*) AS n, EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.holder_pid) AS alive

@@ -120,7 +120,7 @@ target_kme_id = KME_PEER
 direction = oneway
 
 [link SAE_E SAE_F]
-rate = 1280
+rate = 128
 max_key_count = 4
 
 [link SAE_R SAE_B]
@@ -143,8 +143,9 @@ start_sim() {  # CONFIG PORTFILE LOG -> sets SIM_PID
     "$SIM" -c "$1" -P "$2" 2>>"$3" &
     SIM_PID=$!
     PIDS+=("$SIM_PID")
-    local i
-    for i in $(seq 1 100); do
+    # the port file comes once it listens: a moment, or longer on a loaded machine
+    local deadline=$((SECONDS + 120))
+    while [ $SECONDS -lt $deadline ]; do
         [[ -s $2 ]] && return 0
         kill -0 "$SIM_PID" 2>/dev/null || return 1
         sleep 0.05
@@ -159,6 +160,9 @@ BASE="https://127.0.0.1:$PORT/api/v1/keys"
 
 # call WHO URL [curl args...]: sets CODE (HTTP status, 000 if none), RC (curl exit),
 # body in $T/body.  WHO is an SAE name, "none" (no client cert) or "foreign".
+# MAXTIME: generous, an answer may be slow on a loaded machine (the bound only
+# matters when none comes)
+MAXTIME=60
 call() {
     local who=$1 url=$2
     shift 2
@@ -168,7 +172,7 @@ call() {
         foreign) cert=(--cert "$T/foreign/sae/SAE_A.crt" --key "$T/foreign/sae/SAE_A.key") ;;
         *) cert=(--cert "$PKI/sae/$who.crt" --key "$PKI/sae/$who.key") ;;
     esac
-    CODE=$(curl -sS -o "$T/body" -w '%{http_code}' --max-time 10 --cacert "$PKI/ca.crt" \
+    CODE=$(curl -sS -o "$T/body" -w '%{http_code}' --max-time "$MAXTIME" --cacert "$PKI/ca.crt" \
         "${cert[@]}" "$@" "$url" 2>"$T/curl.err")
     RC=$?
 }
@@ -330,28 +334,32 @@ else
 fi
 
 # ---------------------------------------------------------------- pool exhaustion and refill
-# SAE_E - SAE_F: 4 keys of 256 bits, refilled at 1280 bit/s = 5 keys/s (0.8 s from empty).
+# SAE_E - SAE_F: 4 keys of 256 bits, refilled at 128 bit/s = a key every 2 s (8 s from
+# empty: the second request, a moment after the first, finds the pool short even on a
+# loaded machine).  t0 is taken before the pool is emptied, so the refill cannot be
+# seen complete less than 8 s after it.
+t0=$(date +%s%N)
 call SAE_E "$BASE/SAE_F/enc_keys?number=4"
 check "exhaustion: take the whole pool (4 keys)" [ "$CODE" = 200 ]
-t0=$(date +%s%N)
 call SAE_E "$BASE/SAE_F/enc_keys?number=4"
 check "exhaustion: 503 when the pool has fewer keys than asked" [ "$CODE" = 503 ]
 check "exhaustion: the 503 message says so" bash -c "jq -r .message '$T/body' | grep -q 'not enough key material'"
 full=0
-for i in $(seq 1 60); do
+deadline=$((SECONDS + 120))
+while [ $SECONDS -lt $deadline ]; do
     call SAE_E "$BASE/SAE_F/status"
     if [[ $(jbody .stored_key_count) == 4 ]]; then full=1; break; fi
-    sleep 0.05
+    sleep 0.2
 done
 dt_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-check "refill: pool full again after ${dt_ms} ms (rate says 800 ms)" \
-    bash -c "[ $full = 1 ] && [ $dt_ms -ge 600 ] && [ $dt_ms -le 3000 ]"
+check "refill: pool full again after ${dt_ms} ms (rate says 8000 ms)" \
+    bash -c "[ $full = 1 ] && [ $dt_ms -ge 7900 ]"
 call SAE_E "$BASE/SAE_F/enc_keys?number=4"
 check "refill: enc_keys succeeds again" [ "$CODE" = 200 ]
 
 # ---------------------------------------------------------------- concurrency
 for i in $(seq 1 20); do
-    curl -sS --max-time 10 --cacert "$PKI/ca.crt" --cert "$PKI/sae/SAE_A.crt" --key "$PKI/sae/SAE_A.key" \
+    curl -sS --max-time "$MAXTIME" --cacert "$PKI/ca.crt" --cert "$PKI/sae/SAE_A.crt" --key "$PKI/sae/SAE_A.key" \
         "$BASE/SAE_C/enc_keys?number=5" -o "$T/par.$i" &
 done
 wait_ok=1
@@ -392,7 +400,8 @@ check "the log never contains key material" bash -c "! grep -qF '$key' '$T/kme.l
 kill "$SIM_PID" 2>/dev/null
 kill "${PIDS[0]}" 2>/dev/null
 stopped=0
-for i in $(seq 1 40); do
+deadline=$((SECONDS + 60))
+while [ $SECONDS -lt $deadline ]; do
     if ! kill -0 "${PIDS[0]}" 2>/dev/null; then stopped=1; break; fi
     sleep 0.05
 done
