@@ -49,7 +49,7 @@ max_pending_keys = 10000000
 CONF
 ./kme-sim -c kme.conf -P kme.port -p kme.pid -d 2>kme.log
 for i in \$(seq 1 100); do [ -s kme.port ] && break; sleep 0.05; done
-'$PG_BIN/initdb' -D data -A trust >/dev/null
+'$PG_BIN/initdb' -D data -A trust -E UTF8 --locale=C >/dev/null
 cat >> data/postgresql.conf <<CONF
 port = $PGPORT
 unix_socket_directories = '$S'
