@@ -1,15 +1,23 @@
 /*
  * ssn.c - module entry point of the ssn extension (ITU-T Y.3808 secure storage
- * network).  _PG_init only initialises each module.
+ * network).  _PG_init only initialises each module: the settings, the node worker,
+ * and what each subsystem registers with the planes below it (the message kinds
+ * it handles, the worker passes it runs).
  */
 #include "postgres.h"
 
 #include <sodium.h>
 
+#include "base/guc.h"
+#include "compute/compute_channel.h"
 #include "fmgr.h"
-#include "guc.h"
+#include "lifecycle/hold.h"
+#include "lifecycle/renewal.h"
+#include "lifecycle/renewal_apply.h"
+#include "lifecycle/reshare.h"
 #include "miscadmin.h"
-#include "worker.h"
+#include "net/receiver.h"
+#include "net/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -24,6 +32,12 @@ _PG_init(void)
 				 errmsg("ssn could not initialise libsodium"),
 				 errdetail("Without a working random number generator no secret can be shared.")));
 	ssn_guc_init();
+	receiver_init();
+	hold_init();
+	compute_channel_init();
+	renewal_apply_init();
+	renewal_init();
+	reshare_init();
 	if (process_shared_preload_libraries_in_progress)
 		ssn_worker_register();
 }

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commitment.h"
-#include "pedersen.h"
+#include "crypto/commitment.h"
+#include "crypto/pedersen.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

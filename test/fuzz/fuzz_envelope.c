@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "envelope.h"
+#include "crypto/envelope.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

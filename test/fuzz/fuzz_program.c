@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "secret_expr.h"
+#include "share/secret_expr.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

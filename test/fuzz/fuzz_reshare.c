@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reshare_format.h"
+#include "lifecycle/reshare_format.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "share_batch.h"
+#include "share/share_batch.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "share_format.h"
+#include "share/share_format.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "share_format.h"
+#include "share/share_format.h"
 
 /* the parser allocates through a callback: keep every block and free them after */
 static void *blocks[8];

@@ -8,7 +8,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "commitment.h"
+#include "crypto/commitment.h"
 #include "unit.h"
 
 static uint8_t pk_a[crypto_sign_PUBLICKEYBYTES],

@@ -5,7 +5,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "envelope.h"
+#include "crypto/envelope.h"
 #include "unit.h"
 
 static uint8_t *

@@ -9,7 +9,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "field_p.h"
+#include "math/field_p.h"
 #include "unit.h"
 
 #define NRAND 100000

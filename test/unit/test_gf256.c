@@ -7,7 +7,7 @@
  * against the product table, at many lengths and offsets, with guard bytes around
  * the output.  Kernels the CPU lacks are reported as skipped (not failed).
  */
-#include "gf256.h"
+#include "math/gf256.h"
 #include "unit.h"
 
 #include <string.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "id_set.h"
+#include "share/id_set.h"
 #include "unit.h"
 
 #define N 5000

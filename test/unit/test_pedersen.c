@@ -8,8 +8,8 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "pedersen.h"
-#include "shamir.h"
+#include "crypto/pedersen.h"
+#include "math/shamir.h"
 #include "unit.h"
 
 #define KMAX 5

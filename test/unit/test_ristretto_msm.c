@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ristretto_msm.h"
+#include "crypto/ristretto_msm.h"
 #include "unit.h"
 
 /* sum s_i P_i with libsodium alone (scalars widened to 32 bytes) */

@@ -6,7 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "secret_expr.h"
+#include "share/secret_expr.h"
 #include "unit.h"
 
 static uint8_t ida[SHARE_ID_SIZE],

@@ -13,10 +13,10 @@
  * shamir_split_fp and shamir_combine_fp.  Also: the keystream a split draws its
  * coefficients from is not repeated by a forked child.
  */
-#include "field_p.h"
-#include "gf256.h"
-#include "random.h"
-#include "shamir.h"
+#include "math/field_p.h"
+#include "math/gf256.h"
+#include "math/random.h"
+#include "math/shamir.h"
 #include "unit.h"
 
 #include <sodium.h>

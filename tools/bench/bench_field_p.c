@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "field_p.h"
+#include "math/field_p.h"
 
 #define K 3
 #define N 5

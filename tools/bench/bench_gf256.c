@@ -17,9 +17,9 @@
  * GB here means 10^9 bytes.  Each figure is the best of REPEAT runs of at least
  * MIN_SECONDS each, since a shared machine adds noise only one way.
  */
-#include "gf256.h"
-#include "random.h"
-#include "shamir.h"
+#include "math/gf256.h"
+#include "math/random.h"
+#include "math/shamir.h"
 
 #include <sodium.h>
 #include <stdio.h>

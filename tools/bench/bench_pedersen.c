@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "commitment.h"
-#include "pedersen.h"
+#include "crypto/commitment.h"
+#include "crypto/pedersen.h"
 
 #define ROUNDS 5
 #define ROUND_US 200000.0		/* ~0.2 s per round */

@@ -28,7 +28,8 @@ ssn_install_packages() {
 # Build and install the extension (as the caller, normally root).
 ssn_build_install() {
 	say "building and installing the extension"
-	make -C "$SSN_ROOT" -s -j2 >/dev/null
+	# CI builds with every warning an error
+	make -C "$SSN_ROOT" -s -j2 ${CI:+WERROR=1} >/dev/null
 	make -C "$SSN_ROOT" -s install >/dev/null
 }
 

@@ -1,0 +1,623 @@
+/*
+ * compute_channel.c - the shareholder's side of computing on shares, called by the
+ * SSA over libpq as role ssn_peer (SECURITY DEFINER, like net/receiver.c):
+ *
+ *   channel_compute      evaluate a program on this node's shares and seal the
+ *                        result shares for the SSA (taken by channel_take)
+ *   channel_materialize  evaluate a linear program and keep each result as a new
+ *                        secret's share (no share leaves this node)
+ *   channel_reshare      degree reduction: evaluate products, multiply by this
+ *                        node's Lagrange coefficient among the contributors, and
+ *                        re-share the result among the receivers, each part sealed
+ *                        with one-time pads on the link to its receiver
+ *
+ * and compute_receive_parts(), the handler of message kind 'parts' (registered with
+ * net/message_kind.h): a receiver keeps the parts until every contributor's has
+ * arrived, then sums them into its share of the new secret.  Each part is a fresh random
+ * sharing, so a receiver (or anyone holding fewer than k of a contributor's
+ * parts) learns nothing; the sum over the contributors is a degree-(k-1) sharing
+ * of the product (Gennaro-Rabin-Rabin).
+ *
+ * Message of parts: 1 byte length + SSA name, 1 byte number of contributors + their
+ * share indexes, then the parts as a share batch (share_batch.h).
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "access/xact.h"
+#include "base/guc.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "compute/compute_channel.h"
+#include "compute/compute_eval.h"
+#include "executor/spi.h"
+#include "math/shamir.h"
+#include "miscadmin.h"
+#include "net/catalog.h"
+#include "net/channel.h"
+#include "net/message_kind.h"
+#include "net/reply.h"
+#include "share/share_batch.h"
+#include "share/ssn_share.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+static int	compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self,
+								  Shareholder *sender, char *why, size_t whylen);
+
+PG_FUNCTION_INFO_V1(ssn_channel_compute);
+PG_FUNCTION_INFO_V1(ssn_channel_materialize);
+PG_FUNCTION_INFO_V1(ssn_channel_reshare);
+PG_FUNCTION_INFO_V1(ssn_channel_confirm);
+
+/*
+ * Serialises the parts of the same results at one receiver, so that the last
+ * contribution sees all the others.  Contributors cut their parts into messages
+ * at the same places (same program, same sizes), so one batch of results is
+ * named by its first result id; other batches (and other re-sharings) do not wait.
+ */
+#define PARTS_LOCK_CLASS 1936944752	/* "ssnp" */
+
+static uint8 *
+program_arg(FunctionCallInfo fcinfo, int argno, size_t *len)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(argno);
+
+	*len = VARSIZE_ANY_EXHDR(b);
+	return (uint8 *) VARDATA_ANY(b);
+}
+
+Datum
+ssn_channel_compute(PG_FUNCTION_ARGS)
+{
+	char	   *requester = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	size_t		plen;
+	uint8	   *prog = program_arg(fcinfo, 1, &plen);
+	ShareholderList *cat = catalog_load();
+	Shareholder *self = catalog_require_self(cat);
+	Shareholder *peer = catalog_require_peer(cat, requester);
+	EvalGroup  *g;
+	int			ng;
+	StringInfoData pt;
+	int64		bytes = 0;
+
+	/* only the SSA's own secrets, and the results only sealed for it */
+	g = compute_evaluate(prog, plen, requester, self->share_index, &ng);
+	initStringInfo(&pt);
+	for (int i = 0; i < ng; i++)
+	{
+		struct varlena *s = compute_result_share(&g[i], self->share_index);
+
+		enlargeStringInfo(&pt, SHARE_BATCH_PREFIX + SHARE_SIZE(s));
+		pt.len += share_batch_put((uint8 *) pt.data + pt.len, SHARE_BYTES(s), SHARE_SIZE(s));
+		bytes += SHARE_SIZE(s);
+		sodium_memzero(VARDATA(s), VARSIZE(s) - VARHDRSZ);
+		pfree(s);
+	}
+	compute_wipe(g, ng);
+	channel_reply_pending(self, peer, (uint8 *) pt.data, pt.len, ng, bytes, "compute");
+	sodium_memzero(pt.data, pt.maxlen);
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ready: %d results", ng)));
+}
+
+/*
+ * Shares of new secrets wait in ssn.held_part (as contributors = 0: complete)
+ * until the SSA confirms them, once every shareholder has made its share; a
+ * store that fails half way leaves nothing in ssn.held_share, and the worker
+ * prunes what was never confirmed.
+ */
+static void
+stage_held(Datum *ids, Datum *shares, int n, const char *origin, int x)
+{
+	Oid			share_oid = catalog_type_oid("ssn_share");
+	Oid			types[4] = {UUIDARRAYOID, get_array_type(share_oid), TEXTOID, INT4OID};
+	Datum		values[4];
+
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(construct_array(shares, n, share_oid, -1, false, TYPALIGN_INT));
+	values[2] = CStringGetTextDatum(origin);
+	values[3] = Int32GetDatum(x);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)"
+							  " SELECT u.id, $4, $3, 0, u.s FROM unnest($1, $2) AS u(id, s)"
+							  " ON CONFLICT DO NOTHING",
+							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store into ssn.held_part");
+	SPI_finish();
+	sodium_memzero(VARDATA(DatumGetPointer(values[1])), VARSIZE(DatumGetPointer(values[1])) - VARHDRSZ);
+}
+
+int
+compute_confirm_local(const char *origin, Datum idarr)
+{
+	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
+	Datum		values[2];
+	int			n;
+
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = idarr;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("WITH s AS (DELETE FROM ssn.held_part WHERE origin = $1 AND contributors = 0"
+							  "           AND result_id = ANY($2) RETURNING result_id, share)"
+							  " INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+							  " SELECT result_id, 0, $1, share FROM s ON CONFLICT DO NOTHING",
+							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not confirm shares into ssn.held_share");
+	n = (int) SPI_processed;
+	SPI_finish();
+	return n;
+}
+
+Datum
+ssn_channel_confirm(PG_FUNCTION_ARGS)
+{
+	char	   *requester = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ShareholderList *cat = catalog_load();
+
+	(void) catalog_require_self(cat);
+	(void) catalog_require_peer(cat, requester);
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("confirmed %d",
+											  compute_confirm_local(requester, PG_GETARG_DATUM(1)))));
+}
+
+static Datum
+uuid_datum(const uint8 *id)
+{
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+	memcpy(u->data, id, SHARE_ID_SIZE);
+	return UUIDPGetDatum(u);
+}
+
+/* results of a linear program kept here as shares of new secrets */
+void
+compute_materialize_local(const uint8 *prog, size_t plen, const char *origin, int x)
+{
+	EvalGroup  *g;
+	int			ng;
+	Datum	   *ids,
+			   *shares;
+
+	g = compute_evaluate(prog, plen, origin, x, &ng);
+	ids = palloc(sizeof(Datum) * Max(ng, 1));
+	shares = palloc(sizeof(Datum) * Max(ng, 1));
+	for (int i = 0; i < ng; i++)
+	{
+		if (g[i].degree != g[i].k - 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a result of degree %d needs re-sharing, not local evaluation", g[i].degree)));
+		ids[i] = uuid_datum(g[i].id);
+		shares[i] = PointerGetDatum(compute_result_share(&g[i], x));
+	}
+	compute_wipe(g, ng);
+	stage_held(ids, shares, ng, origin, x);
+	for (int i = 0; i < ng; i++)
+		sodium_memzero(VARDATA(DatumGetPointer(shares[i])), VARSIZE(DatumGetPointer(shares[i])) - VARHDRSZ);
+}
+
+Datum
+ssn_channel_materialize(PG_FUNCTION_ARGS)
+{
+	char	   *requester = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	size_t		plen;
+	uint8	   *prog = program_arg(fcinfo, 1, &plen);
+	ShareholderList *cat = catalog_load();
+	Shareholder *self = catalog_require_self(cat);
+
+	(void) catalog_require_peer(cat, requester);
+	compute_materialize_local(prog, plen, requester, self->share_index);
+	PG_RETURN_TEXT_P(cstring_to_text("stored"));
+}
+
+static int
+int_array(ArrayType *a, uint8 *out, const char *what)
+{
+	Datum	   *d;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(a, INT4OID, 4, true, TYPALIGN_INT, &d, &nulls, &n);
+	if (n < 1 || n > SHARE_MAX_N)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%d %s: 1 to %d are allowed", n, what, SHARE_MAX_N)));
+	for (int i = 0; i < n; i++)
+	{
+		int			v = nulls[i] ? 0 : DatumGetInt32(d[i]);
+
+		if (v < 1 || v > SHARE_MAX_N)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("share index %d of the %s is outside 1..%d", v, what, SHARE_MAX_N)));
+		for (int j = 0; j < i; j++)
+			if (out[j] == v)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("share index %d appears twice among the %s", v, what)));
+		out[i] = (uint8) v;
+	}
+	return n;
+}
+
+/* the header of a message of parts */
+static size_t
+parts_header(uint8 *out, const char *origin, const uint8 *contrib, int ncontrib)
+{
+	size_t		nl = strlen(origin);
+
+	out[0] = (uint8) nl;
+	memcpy(out + 1, origin, nl);
+	out[1 + nl] = (uint8) ncontrib;
+	memcpy(out + 2 + nl, contrib, ncontrib);
+	return 2 + nl + ncontrib;
+}
+
+void
+compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
+					  ShareholderList *cat, Shareholder *self,
+					  const uint8 *contrib, int ncontrib, const uint8 *recv, int nrecv)
+{
+	EvalGroup  *g;
+	int			ng,
+				me = -1;
+	fp_t		lambda[SHARE_MAX_N];
+	fp_t	   *parts;
+	StringInfoData *msg;
+	size_t		hdr_len;
+	uint8		hdr[2 + SSN_NAME_MAXLEN + SHARE_MAX_N];
+	size_t		limit = (size_t) ssn_channel_batch_kb * 1024;
+	List	   *mine = NIL,		/* this node's own messages of parts, kept for the end */
+			   *mine_len = NIL;
+
+	for (int i = 0; i < ncontrib; i++)
+		if (contrib[i] == self->share_index)
+			me = i;
+	if (me < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("this node (share index %d) is not among the contributors", self->share_index)));
+	if (strlen(origin) > SSN_NAME_MAXLEN)
+		elog(ERROR, "node name too long");
+	/* the peers of every receiver, before any evaluation */
+	for (int j = 0; j < nrecv; j++)
+		if (recv[j] != self->share_index && catalog_find_index(cat, recv[j]) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no shareholder has share index %d", recv[j])));
+
+	g = compute_evaluate(prog, plen, origin, self->share_index, &ng);
+	shamir_lagrange_fp(contrib, ncontrib, 0, lambda);
+	hdr_len = parts_header(hdr, origin, contrib, ncontrib);
+	msg = palloc0(sizeof(StringInfoData) * nrecv);
+	parts = palloc(sizeof(fp_t) * nrecv);
+	for (int j = 0; j < nrecv; j++)
+	{
+		initStringInfo(&msg[j]);
+		appendBinaryStringInfo(&msg[j], (char *) hdr, hdr_len);
+	}
+
+	for (int i = 0; i <= ng; i++)
+	{
+		bool		last = i == ng;
+
+		/*
+		 * Send what would overflow a message, and everything at the end.  This
+		 * node's own parts are cut at the same places but kept until the end:
+		 * keeping them takes the receiver's parts lock until this transaction
+		 * ends, and other contributors may still be delivering parts here.
+		 */
+		for (int j = 0; j < nrecv; j++)
+		{
+			Shareholder *r;
+			char	   *status,
+					   *error;
+
+			if (msg[j].len == (int) hdr_len ||
+				!(last || msg[j].len + SHARE_BATCH_PREFIX + SHARE_HEADER_SIZE + FP_BYTES > limit))
+				continue;
+			if (recv[j] == self->share_index)
+			{
+				char	   *copy = palloc(msg[j].len);
+
+				memcpy(copy, msg[j].data, msg[j].len);
+				mine = lappend(mine, copy);
+				mine_len = lappend_int(mine_len, msg[j].len);
+			}
+			else
+			{
+				r = catalog_find_index(cat, recv[j]);
+				status = channel_send_now(self->name, r, MSG_KIND_PARTS, (uint8 *) msg[j].data,
+										  msg[j].len, "reshare", &error);
+				if (status == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("could not deliver re-sharing parts to shareholder \"%s\"", r->name),
+							 errdetail("%s", error)));
+			}
+			/* the parts go; the header (SSA, contributors) stays for the next message */
+			sodium_memzero(msg[j].data + hdr_len, msg[j].maxlen - hdr_len);
+			msg[j].len = (int) hdr_len;
+		}
+		if (last)
+		{
+			ListCell   *lc,
+					   *ll;
+
+			forboth(lc, mine, ll, mine_len)
+			{
+				char		why[256] = "";
+				char	   *m = lfirst(lc);
+
+				if (compute_receive_parts((uint8 *) m, lfirst_int(ll), self, self, why, sizeof(why)) < 0)
+					elog(ERROR, "ssn: own re-sharing parts refused: %s", why);
+				sodium_memzero(m, lfirst_int(ll));
+			}
+			break;
+		}
+		if (g[i].degree > g[i].n - 1 || 2 * (g[i].k - 1) < g[i].degree || ncontrib < g[i].degree + 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a result of degree %d cannot be re-shared by %d contributors",
+							g[i].degree, ncontrib)));
+		{
+			fp_t		s;
+			ShareHeader h;
+
+			/* this node's weighted contribution, shared afresh at degree k-1 */
+			fp_mul(&s, &g[i].y, &lambda[me]);
+			shamir_split_fp(&s, g[i].k - 1, nrecv, recv, parts);
+			sodium_memzero(&s, sizeof(s));
+			for (int j = 0; j < nrecv; j++)
+			{
+				uint8	   *p;
+
+				share_header_init(&h, SHARE_FIELD_PRIME, g[i].type, g[i].k, nrecv, g[i].k - 1,
+								  recv[j], 0, g[i].id);
+				h.scale = (uint16) g[i].scale;
+				h.payload_len = FP_BYTES;
+				enlargeStringInfo(&msg[j], SHARE_BATCH_PREFIX + SHARE_HEADER_SIZE + FP_BYTES);
+				p = palloc(SHARE_HEADER_SIZE + FP_BYTES);
+				fp_to_bytes(p + SHARE_HEADER_SIZE, &parts[j]);
+				share_seal(p, &h);
+				msg[j].len += share_batch_put((uint8 *) msg[j].data + msg[j].len, p,
+											  SHARE_HEADER_SIZE + FP_BYTES);
+				sodium_memzero(p, SHARE_HEADER_SIZE + FP_BYTES);
+				pfree(p);
+			}
+			sodium_memzero(parts, sizeof(fp_t) * nrecv);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	compute_wipe(g, ng);
+}
+
+Datum
+ssn_channel_reshare(PG_FUNCTION_ARGS)
+{
+	char	   *requester = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	size_t		plen;
+	uint8	   *prog = program_arg(fcinfo, 1, &plen);
+	uint8		contrib[SHARE_MAX_N],
+				recv[SHARE_MAX_N];
+	int			nc = int_array(PG_GETARG_ARRAYTYPE_P(2), contrib, "contributors");
+	int			nr = int_array(PG_GETARG_ARRAYTYPE_P(3), recv, "receivers");
+	ShareholderList *cat = catalog_load();
+	Shareholder *self = catalog_require_self(cat);
+
+	(void) catalog_require_peer(cat, requester);
+	compute_reshare_local(prog, plen, requester, cat, self, contrib, nc, recv, nr);
+	PG_RETURN_TEXT_P(cstring_to_text("re-shared"));
+}
+
+/* a share from the sum of a result's parts (in the caller's context) */
+static Datum
+finish_sum(ShareHeader *h, fp_t *acc)
+{
+	struct varlena *s = share_alloc(FP_BYTES);
+
+	h->payload_len = FP_BYTES;
+	fp_to_bytes(SHARE_PAYLOAD(s), acc);
+	share_seal_varlena(s, h);
+	sodium_memzero(acc, sizeof(fp_t));
+	return PointerGetDatum(s);
+}
+
+/*
+ * Parts from one contributor: keep them, then turn every result whose parts
+ * have all arrived into this node's share of the new secret.  Returns the number
+ * of parts, or -1 with why set.
+ */
+static int
+compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholder *sender,
+					  char *why, size_t whylen)
+{
+	size_t		off;
+	char		origin[SSN_NAME_MAXLEN + 1];
+	int			ncontrib;
+	bool		member = false;
+	const uint8 *sb;
+	size_t		sblen;
+	ShareHeader sh;
+	int			n = 0,
+				cap = 64;
+	Datum	   *ids,
+			   *shares;
+	Oid			share_oid = catalog_type_oid("ssn_share");
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("re-sharing parts can only be received at isolation level READ COMMITTED"),
+				 errdetail("A receiver must see the parts other contributors committed meanwhile."),
+				 errhint("Do not set default_transaction_isolation for the ssn_peer role or the SSA's session.")));
+	if (len < 2 || pt[0] > SSN_NAME_MAXLEN || len < (size_t) pt[0] + 2)
+		return snprintf(why, whylen, "truncated header of parts"), -1;
+	memcpy(origin, pt + 1, pt[0]);
+	origin[pt[0]] = '\0';
+	off = 1 + pt[0];
+	ncontrib = pt[off++];
+	if (ncontrib < 1 || len - off < (size_t) ncontrib)
+		return snprintf(why, whylen, "truncated list of contributors"), -1;
+	for (int i = 0; i < ncontrib; i++)
+		member |= pt[off + i] == sender->share_index;
+	off += ncontrib;
+	if (!member)
+		return snprintf(why, whylen, "the sender (share index %d) is not among the contributors it names",
+						sender->share_index), -1;
+	if (strlen(origin) == 0 || memchr(origin, '\0', pt[0]) != NULL)
+		return snprintf(why, whylen, "a part names no SSA"), -1;
+
+	ids = palloc(sizeof(Datum) * cap);
+	shares = palloc(sizeof(Datum) * cap);
+	while (share_batch_next(pt, len, &off, &sb, &sblen, &sh, why, whylen))
+	{
+		struct varlena *s;
+
+		if (sh.x != self->share_index || sh.field != SHARE_FIELD_PRIME || sh.degree != sh.k - 1)
+			return snprintf(why, whylen, "a part for x=%d of degree %d arrived at share index %d",
+							sh.x, sh.degree, self->share_index), -1;
+		if (n == cap)
+		{
+			cap *= 2;
+			ids = repalloc(ids, sizeof(Datum) * cap);
+			shares = repalloc(shares, sizeof(Datum) * cap);
+		}
+		s = palloc(VARHDRSZ + sblen);
+		SET_VARSIZE(s, VARHDRSZ + sblen);
+		memcpy(VARDATA(s), sb, sblen);
+		ids[n] = uuid_datum(sh.id);
+		shares[n] = PointerGetDatum(s);
+		n++;
+	}
+	if (why[0])
+		return -1;
+	if (n == 0)
+		return 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	{
+		Oid			types[5] = {UUIDARRAYOID, get_array_type(share_oid), INT4OID, TEXTOID, INT4OID};
+		Datum		values[5];
+
+		values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+		values[1] = PointerGetDatum(construct_array(shares, n, share_oid, -1, false, TYPALIGN_INT));
+		values[2] = Int32GetDatum(sender->share_index);
+		values[3] = CStringGetTextDatum(origin);
+		values[4] = Int32GetDatum(ncontrib);
+		{
+			uint32		batch = hash_bytes((const unsigned char *) DatumGetUUIDP(ids[0])->data, UUID_LEN);
+
+			if (SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d, %d)",
+									 PARTS_LOCK_CLASS, (int32) batch),
+							false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not lock the parts");
+		}
+		if (SPI_execute_with_args("INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)"
+								  " SELECT u.id, $3, $4, $5, u.s FROM unnest($1, $2) AS u(id, s)"
+								  " ON CONFLICT DO NOTHING",
+								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store into ssn.held_part");
+		sodium_memzero(VARDATA(DatumGetPointer(values[1])), VARSIZE(DatumGetPointer(values[1])) - VARHDRSZ);
+
+		/* every result now complete: the sum of its parts is this node's share */
+		if (SPI_execute_with_args("WITH done AS (DELETE FROM ssn.held_part WHERE contributors > 0 AND result_id IN"
+								  "   (SELECT result_id FROM ssn.held_part WHERE result_id = ANY($1) AND contributors > 0"
+								  "    GROUP BY result_id HAVING count(*) >= max(contributors))"
+								  "  RETURNING result_id, origin, share)"
+								  " SELECT result_id, origin = $4, share FROM done ORDER BY result_id",
+								  4, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read ssn.held_part");
+	}
+	{
+		uint64		nt = SPI_processed;
+		SPITupleTable *tt = SPI_tuptable;
+		/* what outlives SPI_finish lives in the caller's context */
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		Datum	   *done_ids = palloc(sizeof(Datum) * Max(nt, 1));
+		Datum	   *done_shares = palloc(sizeof(Datum) * Max(nt, 1));
+		int			nd = 0;
+		fp_t		acc = fp_zero;
+		ShareHeader first;
+
+		/* the rows of one result are adjacent: sum each run */
+		for (uint64 r = 0; r < nt; r++)
+		{
+			bool		isnull;
+			pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
+			bool		same_origin = DatumGetBool(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
+			ShareHeader ph;
+			struct varlena *s = share_open(SPI_getbinval(tt->vals[r], tt->tupdesc, 3, &isnull), &ph);
+			fp_t		y;
+
+			if (!same_origin)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("re-sharing parts of secret %s name different SSAs",
+								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u))))));
+			if (r == 0 || memcmp(first.id, u->data, UUID_LEN) != 0)
+			{
+				if (r > 0)
+					done_shares[nd - 1] = finish_sum(&first, &acc);
+				first = ph;
+				acc = fp_zero;
+				done_ids[nd++] = uuid_datum(u->data);
+			}
+			else if (ph.scale != first.scale || ph.type != first.type || ph.k != first.k || ph.n != first.n)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the re-sharing parts of secret %s disagree",
+								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u))))));
+			(void) fp_from_bytes(&y, SHARE_PAYLOAD(s));
+			fp_add(&acc, &acc, &y);
+			sodium_memzero(&y, sizeof(y));
+		}
+		if (nd > 0)
+			done_shares[nd - 1] = finish_sum(&first, &acc);
+		MemoryContextSwitchTo(spi);
+		SPI_finish();
+		stage_held(done_ids, done_shares, nd, origin, self->share_index);
+		for (int d = 0; d < nd; d++)
+			sodium_memzero(VARDATA(DatumGetPointer(done_shares[d])), VARSIZE(DatumGetPointer(done_shares[d])) - VARHDRSZ);
+	}
+	for (int i = 0; i < n; i++)
+		sodium_memzero(VARDATA(DatumGetPointer(shares[i])), VARSIZE(DatumGetPointer(shares[i])) - VARHDRSZ);
+	return n;
+}
+
+/* kind 'parts': re-sharing parts of a degree reduction from one contributor */
+static bool
+receive_parts(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
+{
+	int			n = compute_receive_parts(m->pt, m->len, m->self, m->sender, why, whylen);
+
+	if (n < 0)
+		return false;
+	out->items = n;
+	out->reply = psprintf("stored %d parts", n);
+	return true;
+}
+
+void
+compute_channel_init(void)
+{
+	static const MessageKind parts = {
+		.kind = MSG_KIND_PARTS,
+		.handle = receive_parts,
+		.what = "re-sharing parts",
+		.refusal = "malformed re-sharing parts in an authentic message",
+		.duplicate = "duplicate message of parts",
+		.touches = "ssn.held_part, ssn.held_share (staged results)",
+	};
+
+	message_kind_register(&parts);
+}

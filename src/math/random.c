@@ -1,0 +1,117 @@
+/*
+ * random.c - randomness for coefficients and identifiers.  See random.h.
+ */
+#include "math/random.h"
+
+#include <openssl/evp.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Requests up to this size are served from a per-process buffer. */
+#define POOL_SIZE 4096
+
+static unsigned char pool[POOL_SIZE];
+static size_t pool_left;		/* unread bytes at the end of pool */
+static pid_t pool_pid;			/* a forked child must never reuse its parent's pool */
+
+void
+ssn_random_stream_init(ssn_random_stream *s)
+{
+	unsigned char key[32 + 16];
+	EVP_CIPHER_CTX *ctx;
+
+	s->pid = (long) getpid();
+	randombytes_buf(key, sizeof(key));
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx != NULL &&
+		EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, key, key + 32) != 1)
+	{
+		EVP_CIPHER_CTX_free(ctx);
+		ctx = NULL;
+	}
+	/* the context holds the expanded key now; it wipes it when freed */
+	sodium_memzero(key, sizeof(key));
+	s->ctx = ctx;
+}
+
+void
+ssn_random_stream_free(ssn_random_stream *s)
+{
+	if (s->ctx != NULL)
+		EVP_CIPHER_CTX_free((EVP_CIPHER_CTX *) s->ctx);
+	s->ctx = NULL;
+}
+
+void
+ssn_random_stream_next(ssn_random_stream *s, void *buf, size_t len)
+{
+	unsigned char *out = buf;
+	int			outl;
+
+	/* a forked child must not produce the keystream its parent produces */
+	if (s->pid != (long) getpid())
+	{
+		ssn_random_stream_free(s);
+		ssn_random_stream_init(s);
+	}
+
+	/* the keystream is the encryption of zeros: zero the buffer, encrypt in place */
+	while (len > 0 && s->ctx != NULL)
+	{
+		int			chunk = len > (1 << 30) ? (1 << 30) : (int) len;
+
+		memset(out, 0, chunk);
+		if (EVP_EncryptUpdate((EVP_CIPHER_CTX *) s->ctx, out, &outl, out, chunk) != 1 ||
+			outl != chunk)
+		{
+			ssn_random_stream_free(s);
+			break;
+		}
+		out += chunk;
+		len -= chunk;
+	}
+
+	/* never hand out predictable bytes: after a failure, the slow, certain path */
+	if (len > 0)
+		randombytes_buf(out, len);
+}
+
+/* len bytes of AES-256-CTR keystream under a fresh random key and nonce */
+static void
+random_stream(void *buf, size_t len)
+{
+	ssn_random_stream s;
+
+	ssn_random_stream_init(&s);
+	ssn_random_stream_next(&s, buf, len);
+	ssn_random_stream_free(&s);
+}
+
+void
+ssn_random_bytes(void *buf, size_t len)
+{
+	pid_t		pid = getpid();
+
+	if (len > POOL_SIZE / 4)
+	{
+		random_stream(buf, len);
+		return;
+	}
+	if (pool_pid != pid)
+	{
+		sodium_memzero(pool, sizeof(pool));
+		pool_left = 0;
+		pool_pid = pid;
+	}
+	if (pool_left < len)
+	{
+		random_stream(pool, POOL_SIZE);
+		pool_left = POOL_SIZE;
+	}
+	/* hand out bytes from the end and wipe them: no byte is given twice */
+	memcpy(buf, pool + pool_left - len, len);
+	sodium_memzero(pool + pool_left - len, len);
+	pool_left -= len;
+}

@@ -1,0 +1,370 @@
+/*
+ * channel.c - sealing and opening channel messages with QKD keys.
+ */
+#include "net/channel.h"
+
+#include <sodium.h>
+
+#include "access/xact.h"
+#include "base/guc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "net/peer_conn.h"
+#include "qkd/key_ledger.h"
+#include "qkd/kme_client.h"
+#include "utils/builtins.h"
+#include "utils/resowner.h"
+
+const char *
+channel_kind_name(int kind)
+{
+	switch (kind)
+	{
+		case MSG_KIND_SHARES:
+			return "shares";
+		case MSG_KIND_REPLY:
+			return "reply";
+		case MSG_KIND_TEST:
+			return "test";
+		case MSG_KIND_PARTS:
+			return "parts";
+		case MSG_KIND_RENEW:
+			return "renew";
+		case MSG_KIND_RESHARE_REQ:
+			return "re-share request";
+		case MSG_KIND_RESHARE:
+			return "re-share";
+	}
+	return "unknown";
+}
+
+static int
+channel_key_size_bits(size_t len, int nkeys, int min_bits)
+{
+	size_t		need = envelope_key_bytes(len);
+	size_t		per = (need + nkeys - 1) / nkeys;
+
+	if ((int64) per * 8 < min_bits)
+		per = (size_t) min_bits / 8;
+	return (int) (per * 8);
+}
+
+SealedMessage *
+channel_seal(const char *self_name, const Shareholder *peer, int kind,
+			 const uint8 *plaintext, size_t len, const char *purpose, bool autonomous)
+{
+	SealedMessage *m = palloc0(sizeof(SealedMessage));
+	int			min_bits,
+				max_bits,
+				max_req;
+	size_t		need = envelope_key_bytes(len);
+	KmeKeyBatch *batch;
+	EnvelopeHeader h;
+	LedgerEntries e;
+	size_t		size;
+	int			i;
+
+	if (len > ENVELOPE_MAX_PAYLOAD)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message to \"%s\" is too large: %zu bytes", peer->name, len)));
+	kme_link_limits(peer->sae_id, &min_bits, &max_bits, &max_req);
+	m->nkeys = (int) ((need * 8 + max_bits - 1) / max_bits);
+	if (m->nkeys < 1)
+		m->nkeys = 1;
+	if (m->nkeys > ENVELOPE_MAX_KEYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message to \"%s\" would need %d keys (at most %d)",
+						peer->name, m->nkeys, ENVELOPE_MAX_KEYS),
+				 errhint("Lower ssn.channel_batch_size or raise the link's max_key_size.")));
+	m->size_bits = channel_key_size_bits(len, m->nkeys, min_bits);
+
+	batch = kme_get_enc_keys(peer->sae_id, m->nkeys, m->size_bits);
+	m->key_ids = palloc(sizeof(char *) * m->nkeys);
+	for (i = 0; i < m->nkeys; i++)
+		m->key_ids[i] = batch->keys[i].key_id;
+
+	e.direction = LEDGER_SEND;
+	e.peer = peer->name;
+	e.peer_sae = peer->sae_id;
+	e.purpose = purpose;
+	e.size_bits = m->size_bits;
+	e.nids = m->nkeys;
+	e.key_ids = (const char *const *) m->key_ids;
+	ledger_record(&e, autonomous);
+
+	randombytes_buf(m->msg_id, sizeof(m->msg_id));
+	h.kind = (uint8) kind;
+	memcpy(h.msg_id, m->msg_id, sizeof(h.msg_id));
+	h.seq = 0;
+	h.sender = self_name;
+	h.receiver = peer->name;
+	h.nkeys = m->nkeys;
+	h.key_ids = (const char *const *) m->key_ids;
+	size = envelope_size(&h, len);
+	if (size == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot address a message from \"%s\" to \"%s\"", self_name, peer->name),
+				 errdetail("A node name or key ID is empty or longer than %d bytes.", ENVELOPE_MAX_NAME)));
+	m->envelope = palloc(VARHDRSZ + size);
+	SET_VARSIZE(m->envelope, VARHDRSZ + size);
+	envelope_seal((uint8 *) VARDATA(m->envelope), &h, batch->material, batch->material_len,
+				  plaintext, len);
+	m->key_bytes = batch->material_len;
+	kme_batch_free(batch);
+	return m;
+}
+
+int
+channel_received_key_bits(const EnvelopeView *v, const char *sender_sae)
+{
+	int			min_bits,
+				max_bits,
+				max_req;
+
+	kme_link_limits(sender_sae, &min_bits, &max_bits, &max_req);
+	return channel_key_size_bits(v->len, v->nkeys, min_bits);
+}
+
+void
+channel_settle(SealedMessage *m, const char *state, bool autonomous)
+{
+	ledger_finish((const char *const *) m->key_ids, m->nkeys, state, autonomous);
+}
+
+char *
+channel_name(const uint8 *p, size_t len)
+{
+	char	   *s = palloc(len + 1);
+
+	memcpy(s, p, len);
+	s[len] = '\0';
+	return s;
+}
+
+char **
+channel_key_ids(const EnvelopeView *v)
+{
+	char	  **ids = palloc(sizeof(char *) * v->nkeys);
+	int			i;
+
+	for (i = 0; i < v->nkeys; i++)
+	{
+		const uint8 *id;
+		size_t		len;
+
+		envelope_key_id(v, i, &id, &len);
+		ids[i] = channel_name(id, len);
+	}
+	return ids;
+}
+
+uint8 *
+channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids, size_t *key_bytes)
+{
+	KmeKeyBatch *batch;
+	uint8	   *pt = palloc(Max(v->len, 1));
+	bool		ok;
+
+	batch = kme_get_dec_keys(sender_sae, (const char *const *) key_ids, v->nkeys,
+							 channel_received_key_bits(v, sender_sae));
+	ok = envelope_open(v, batch->material, batch->material_len, pt);
+	*key_bytes = batch->material_len;
+	kme_batch_free(batch);
+	if (!ok)
+	{
+		pfree(pt);
+		return NULL;
+	}
+	return pt;
+}
+
+void
+channel_account(const char *peer, const char *direction, const LinkCounts *c)
+{
+	Oid			types[9] = {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[9];
+
+	values[0] = CStringGetTextDatum(peer);
+	values[1] = CStringGetTextDatum(direction);
+	values[2] = Int64GetDatum(c->messages);
+	values[3] = Int64GetDatum(c->shares);
+	values[4] = Int64GetDatum(c->share_bytes);
+	values[5] = Int64GetDatum(c->payload_bytes);
+	values[6] = Int64GetDatum(c->envelope_bytes);
+	values[7] = Int64GetDatum(c->key_bytes);
+	values[8] = Int64GetDatum(c->rejected);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("INSERT INTO ssn.link_stats AS l (peer, direction, messages, shares, share_bytes,"
+							  " payload_bytes, envelope_bytes, key_bytes, rejected)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+							  " ON CONFLICT (peer, direction) DO UPDATE SET"
+							  " messages = l.messages + $3, shares = l.shares + $4, share_bytes = l.share_bytes + $5,"
+							  " payload_bytes = l.payload_bytes + $6, envelope_bytes = l.envelope_bytes + $7,"
+							  " key_bytes = l.key_bytes + $8, rejected = l.rejected + $9, updated_at = now()",
+							  9, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not update ssn.link_stats");
+	SPI_finish();
+}
+
+/*
+ * Run fn(arg) in a subtransaction: NULL if it succeeded, else its error (the
+ * subtransaction rolled back), for a failure that must not abort the caller.
+ */
+ErrorData *
+try_in_subxact(void (*fn) (void *), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile ed = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ed;
+}
+
+typedef struct OpenArgs
+{
+	const EnvelopeView *v;
+	const char *sae;
+	char	  **ids;
+	size_t		key_bytes;
+	uint8	   *pt;
+} OpenArgs;
+
+static void
+open_fn(void *arg)
+{
+	OpenArgs   *a = (OpenArgs *) arg;
+
+	a->pt = channel_open(a->v, a->sae, a->ids, &a->key_bytes);
+}
+
+uint8 *
+channel_open_guarded(const EnvelopeView *v, const char *sender_sae, char **key_ids,
+					 size_t *key_bytes, char **failure)
+{
+	OpenArgs	a = {v, sender_sae, key_ids, 0, NULL};
+	ErrorData  *ed = try_in_subxact(open_fn, &a);
+
+	*failure = NULL;
+	*key_bytes = a.key_bytes;
+	if (ed)
+	{
+		*failure = pstrdup(ed->message ? ed->message : "KME error");
+		FreeErrorData(ed);
+		return NULL;
+	}
+	return a.pt;
+}
+
+void
+channel_prepare_calls(const SealedMessage *m, const Shareholder *peer, const char *self,
+					  PeerCall *ann, PeerCall *rcv)
+{
+	static Oid	ann_types[3] = {TEXTOID, TEXTARRAYOID, INT4OID};
+	static Oid	rcv_types[1] = {BYTEAOID};
+	static const int binary = 1;
+	const char **av = palloc(sizeof(char *) * 3);
+	const char **rv = palloc(sizeof(char *));
+	int		   *rl = palloc(sizeof(int));
+	StringInfoData ids;
+
+	/* the key IDs as a text[] literal */
+	initStringInfo(&ids);
+	appendStringInfoChar(&ids, '{');
+	for (int j = 0; j < m->nkeys; j++)
+	{
+		appendStringInfo(&ids, "%s\"", j ? "," : "");
+		for (const char *c = m->key_ids[j]; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				appendStringInfoChar(&ids, '\\');
+			appendStringInfoChar(&ids, *c);
+		}
+		appendStringInfoChar(&ids, '"');
+	}
+	appendStringInfoChar(&ids, '}');
+	av[0] = self;
+	av[1] = ids.data;
+	av[2] = psprintf("%d", m->size_bits);
+	ann->peer = rcv->peer = peer->name;
+	ann->conninfo = rcv->conninfo = peer->conninfo;
+	ann->sql = "SELECT ssn.channel_announce($1, $2, $3)";
+	ann->nparams = 3;
+	ann->types = ann_types;
+	ann->values = av;
+	rv[0] = VARDATA(m->envelope);
+	*rl = VARSIZE(m->envelope) - VARHDRSZ;
+	rcv->sql = "SELECT ssn.channel_receive($1)";
+	rcv->nparams = 1;
+	rcv->types = rcv_types;
+	rcv->values = rv;
+	rcv->lengths = rl;
+	rcv->formats = &binary;
+}
+
+char *
+channel_send_now(const char *self_name, const Shareholder *peer, int kind,
+				 const uint8 *plaintext, size_t len, const char *purpose, char **error)
+{
+	SealedMessage *m;
+	PeerCall	ann,
+				rcv;
+	const char *v;
+	char	   *status = NULL;
+	LinkCounts	c = {0};
+
+	*error = NULL;
+	m = channel_seal(self_name, peer, kind, plaintext, len, purpose, true);
+	memset(&ann, 0, sizeof(ann));
+	memset(&rcv, 0, sizeof(rcv));
+	channel_prepare_calls(m, peer, self_name, &ann, &rcv);
+	/* the receiver's ledger rows commit before its dec_keys */
+	peer_call_all(&ann, 1, ssn_peer_timeout_ms);
+	v = peer_call_value(&ann, NULL);
+	if (v == NULL || strncmp(v, "announced", 9) != 0)
+		*error = pstrdup(v ? v : ann.error);
+	else
+	{
+		peer_call_all(&rcv, 1, Max(ssn_peer_timeout_ms, 60000));
+		v = peer_call_value(&rcv, NULL);
+		if (v == NULL)
+			*error = pstrdup(rcv.error);
+		else if (strncmp(v, "rejected", 8) == 0)
+			*error = pstrdup(v);
+		else
+			status = pstrdup(v);
+	}
+	/* a message that may have arrived spent its keys; one never sent did too (OTP) */
+	channel_settle(m, status ? "used" : "discarded", true);
+	if (status)
+	{
+		c.messages = 1;
+		c.payload_bytes = len;
+		c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
+		c.key_bytes = m->key_bytes;
+		channel_account(peer->name, "send", &c);
+	}
+	peer_call_reset(&ann, 1);
+	peer_call_reset(&rcv, 1);
+	return status;
+}

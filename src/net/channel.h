@@ -1,0 +1,109 @@
+/*
+ * channel.h - messages between nodes: QKD keys fetched and recorded in the key
+ * ledger, then an envelope (envelope.h) sealed or opened with them.
+ *
+ * Key plan: a message of L plaintext bytes needs 32 + L bytes of key.  The sender
+ * asks for the fewest keys the link allows (each at most max_key_size) of equal
+ * size; the receiver derives the same size from L and the number of key IDs, so
+ * no key size travels in the message.
+ */
+#ifndef SSN_CHANNEL_H
+#define SSN_CHANNEL_H
+
+#include "postgres.h"
+
+#include "crypto/envelope.h"
+#include "net/catalog.h"
+
+/* what a message carries (the envelope's public kind byte) */
+#define MSG_KIND_SHARES 1		/* shares for the receiver to hold */
+#define MSG_KIND_REPLY	2		/* shares served back to the SSA that asked */
+#define MSG_KIND_TEST	3		/* a test message (ssn.channel_seal_test) */
+#define MSG_KIND_PARTS	4		/* re-sharing contributions for a degree reduction */
+#define MSG_KIND_RENEW	5		/* parts of zero-sharings: renew shares to the next epoch */
+#define MSG_KIND_RESHARE_REQ 6	/* the SSA asks a helper for a re-sharing contribution */
+#define MSG_KIND_RESHARE 7		/* a helper's contributions to a replacement's shares */
+
+extern const char *channel_kind_name(int kind);
+
+typedef struct SealedMessage
+{
+	bytea	   *envelope;
+	char	  **key_ids;
+	int			nkeys;
+	int			size_bits;
+	size_t		key_bytes;		/* key material consumed */
+	uint8		msg_id[ENVELOPE_ID_SIZE];
+} SealedMessage;
+
+/*
+ * Fetch keys for a message to peer, record them in the ledger as 'fetched' (in
+ * the current transaction, or committed at once if autonomous), and seal.  The
+ * caller settles the keys with channel_settle once the message was sent or not.
+ */
+extern SealedMessage *channel_seal(const char *self_name, const Shareholder *peer, int kind,
+								   const uint8 *plaintext, size_t len, const char *purpose,
+								   bool autonomous);
+
+extern void channel_settle(SealedMessage *m, const char *state, bool autonomous);
+
+/* the size in bits of each key of a received message (the sender's key plan) */
+extern int	channel_received_key_bits(const EnvelopeView *v, const char *sender_sae);
+
+/* the key IDs of a parsed envelope, as palloc'd strings */
+extern char **channel_key_ids(const EnvelopeView *v);
+
+/* a parsed envelope's sender or receiver name as a string */
+extern char *channel_name(const uint8 *p, size_t len);
+
+/*
+ * Fetch the keys of a received envelope from the KME (dec_keys from the sender's
+ * SAE) and open it: the plaintext (palloc'd; wipe it) or NULL if the tag does not
+ * verify.  KME errors are raised.
+ */
+extern uint8 *channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids,
+						   size_t *key_bytes);
+
+/*
+ * channel_open in a subtransaction: a KME that refuses the keys (unknown or
+ * already delivered IDs) fails this message only; *failure says why.
+ */
+extern uint8 *channel_open_guarded(const EnvelopeView *v, const char *sender_sae,
+								   char **key_ids, size_t *key_bytes, char **failure);
+
+struct PeerCall;
+
+/* the announcement and the message calls of a sealed message (peer_conn.h) */
+extern void channel_prepare_calls(const SealedMessage *m, const Shareholder *peer,
+								  const char *self, struct PeerCall *ann, struct PeerCall *rcv);
+
+/*
+ * Seal a message for peer and deliver it now (announce, then receive), from a
+ * backend rather than the worker; the keys are settled either way.  Returns the
+ * receiver's status, or NULL with *error set if it could not be delivered.
+ */
+extern char *channel_send_now(const char *self_name, const Shareholder *peer, int kind,
+							  const uint8 *plaintext, size_t len, const char *purpose,
+							  char **error);
+
+/* add to ssn.link_stats (current transaction) */
+typedef struct LinkCounts
+{
+	int64		messages;
+	int64		shares;
+	int64		share_bytes;
+	int64		payload_bytes;
+	int64		envelope_bytes;
+	int64		key_bytes;
+	int64		rejected;
+} LinkCounts;
+
+extern void channel_account(const char *peer, const char *direction, const LinkCounts *c);
+
+/*
+ * Run fn(arg) in a subtransaction: NULL if it succeeded, else its error (the
+ * subtransaction rolled back), for a failure that must not abort the caller.
+ */
+extern ErrorData *try_in_subxact(void (*fn) (void *), void *arg);
+
+#endif							/* SSN_CHANNEL_H */

@@ -1,0 +1,600 @@
+/*
+ * key_ledger.c - the durable ledger of QKD key IDs.
+ *
+ * A one-time pad is safe only if its key is used once, ever.  The KME helps on
+ * one side only (dec_keys hands a key out once); nothing stops this node from
+ * using a key twice after a crash and a retry, or a KME from handing out an ID it
+ * handed out before.  So every key ID this node obtains is a row of ssn.key_ledger
+ * (key_id PRIMARY KEY: "never twice" is a database fact, also across dump and
+ * restore, the table being dumped with the extension's configuration), written and
+ * committed BEFORE its key material is used:
+ *
+ *	 'fetched' --use--> 'used'          (the material was used, then wiped)
+ *	           --------> 'discarded'    (wiped unused on purpose)
+ *	           --------> 'lost'         (the material is gone without a recorded
+ *	                                     use: its holder crashed, or failed)
+ *
+ * A 'fetched' row names its holder: the process (pid and start time, which rule
+ * out a recycled pid) whose memory has the material.  Key material lives only in
+ * memory, so when that process no longer exists the material is gone:
+ * ledger_sweep() turns such rows into 'lost', and no code path ever turns a 'lost'
+ * row back.  A crash (kill -9 of a backend, or of the postmaster) between fetching
+ * and using keys thus leaves 'fetched' rows that the next sweep, run by every
+ * ledger write and by ssn.key_ledger_recover(), settles as 'lost'.
+ *
+ * Sending (enc_keys): the IDs are unknown until the KME answers, so the order is
+ * fetch, record, use, finish.  A crash before the record commits loses keys that
+ * nobody knows the IDs of and that were never used: harmless.
+ *
+ * Receiving (dec_keys): the IDs are known before the request, and the KME hands
+ * a key out once, so the order is record, fetch, use, finish.  An ID already in
+ * the ledger is refused locally, without asking the KME.  If the request fails or
+ * its answer is lost (timeout, crash, dropped connection), the KME may already
+ * have handed the keys out: the IDs stay burnt ('lost' after the sweep) and the
+ * answer to the sender is always the same - resend under fresh keys (the same
+ * plaintext under independent pads leaks nothing; the receiver deduplicates by
+ * message ID).  Retrying dec_keys would at best get 400 "not found" from the KME;
+ * burning the IDs makes that outcome immediate and final, so no peer is left
+ * waiting for a key that can never come.
+ *
+ * Durability for SQL callers.  The channel workers of the next issue record in
+ * their own transaction and commit before use.  A user calling ssn.kme_enc_keys()
+ * is inside a transaction we do not control: recording there would let a later
+ * ROLLBACK erase the record of a key whose fingerprint was already returned.  So
+ * the SQL functions record autonomously: a short-lived dynamic background worker,
+ * connected to the same database as the bootstrap superuser, gets the rows through
+ * a DSM segment, runs the sweep and the INSERT (or the UPDATE) in its own
+ * transaction and commits; the caller waits for it (interruptibly) and reads the
+ * outcome, including a refusal, from the segment.  No shared_preload_libraries
+ * needed; it costs a process start (a few ms) per write, fine for operators'
+ * calls.  If the caller's transaction is in the way (it updated ledger rows
+ * itself), the worker waits for it; cancel the call.
+ *
+ * Sweeping in a backend: between two SQL-level calls a backend holds no key
+ * material, so those calls sweep their own leftovers too ('fetched' rows of a
+ * call that failed half way).  Liveness comes from the backend status array
+ * (cluster-wide, independent of the caller's privileges).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "base/guc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "qkd/key_ledger.h"
+#include "qkd/kme_client.h"
+#include "storage/dsm.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PGDLLEXPORT void ssn_ledger_writer_main(Datum main_arg);
+
+#define LEDGER_ID_SLOT (KME_KEY_ID_MAXLEN + 1)
+
+typedef enum LedgerOp
+{
+	LEDGER_OP_RECORD,
+	LEDGER_OP_FINISH
+} LedgerOp;
+
+/* the request to the ledger writer, and its answer */
+typedef struct LedgerShared
+{
+	LedgerOp	op;
+	Oid			dboid;
+	int			holder_pid;
+	TimestampTz holder_start;
+	LedgerDirection direction;
+	char		peer[LEDGER_NAME_MAXLEN + 1];
+	char		peer_sae[SSN_SAE_ID_MAXLEN + 1];
+	char		purpose[LEDGER_NAME_MAXLEN + 1];
+	char		state[16];
+	int			size_bits;
+	int			nids;
+	/* answer */
+	bool		done;			/* committed */
+	bool		failed;			/* error copied below */
+	int			sqlerrcode;
+	char		message[1024];
+	char		detail[1024];
+	char		hint[1024];
+	int			nentries;		/* RECORD: 1 (the fields above), or more (below) */
+	char		ids[FLEXIBLE_ARRAY_MEMBER]; /* nids * LEDGER_ID_SLOT, then nentries
+											 * LedgerEntryDesc if nentries > 1 */
+} LedgerShared;
+
+/* one LedgerEntries of a multi-entry RECORD request */
+typedef struct LedgerEntryDesc
+{
+	LedgerDirection direction;
+	char		peer[LEDGER_NAME_MAXLEN + 1];
+	char		peer_sae[SSN_SAE_ID_MAXLEN + 1];
+	char		purpose[LEDGER_NAME_MAXLEN + 1];
+	int			size_bits;
+	int			first;			/* its IDs: ids[first .. first + count) */
+	int			count;
+} LedgerEntryDesc;
+
+static ArrayType *
+text_array(const char *const *s, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(s[i]);
+	return construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/* ---------------------------------------------------------------------------
+ * the SQL, in the current transaction
+ *
+ * Each write is one set-oriented statement per batch over unnest()/= ANY() of
+ * the batch's IDs.  The statements of the hot path are prepared once per process
+ * and kept (SPI_keepplan), so a batch does not pay for parsing them (the plan
+ * cache re-plans them if the table changes), nor for planning them: their plans
+ * are generic, and find the rows through the primary key, one index probe per ID,
+ * whatever the batch size and the ledger's history.  The UPDATE tests 'fetched'
+ * as "settled_at IS NULL", which the table's CHECK makes the same, so that the
+ * planner does not pick the partial index on holder_pid: that index still has the
+ * entries of the holder's rows settled earlier in the same transaction (dead, not
+ * yet prunable), and walking them made each batch slower than the last.
+ * ------------------------------------------------------------------------- */
+static SPIPlanPtr plan_seen = NULL;
+static SPIPlanPtr plan_insert = NULL;
+static SPIPlanPtr plan_finish = NULL;
+
+/* the saved plan for sql, prepared on first use (call inside SPI_connect) */
+static SPIPlanPtr
+saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes, int plan_option)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, plan_option);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*cache = p;
+	}
+	return *cache;
+}
+
+static int64
+sweep_spi(int self_pid, TimestampTz self_start)
+{
+	/*
+	 * A process that starts after this instant is missing from the list below
+	 * but may be alive and hold keys: only holders that started before it are
+	 * judged.  The status array is read afresh, not from this transaction's
+	 * cached copy.
+	 */
+	TimestampTz listed_at = GetCurrentTimestamp();
+	int			nb;
+	Datum	   *pids;
+	Datum	   *starts;
+	int			n = 0;
+	int			i;
+	Oid			argtypes[3] = {INT4ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID};
+	Datum		args[3];
+	int			rc;
+
+	pgstat_clear_backend_activity_snapshot();
+	nb = pgstat_fetch_stat_numbackends();
+	pids = palloc(sizeof(Datum) * Max(nb, 1));
+	starts = palloc(sizeof(Datum) * Max(nb, 1));
+
+	for (i = 1; i <= nb; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+
+		if (l == NULL || l->backendStatus.st_procpid <= 0)
+			continue;
+		if (l->backendStatus.st_procpid == self_pid &&
+			l->backendStatus.st_proc_start_timestamp == self_start)
+			continue;
+		pids[n] = Int32GetDatum(l->backendStatus.st_procpid);
+		starts[n] = TimestampTzGetDatum(l->backendStatus.st_proc_start_timestamp);
+		n++;
+	}
+	args[0] = PointerGetDatum(construct_array(pids, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = PointerGetDatum(construct_array(starts, n, TIMESTAMPTZOID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = TimestampTzGetDatum(listed_at);
+	SPI_connect();
+	rc = SPI_execute_with_args(
+							   "UPDATE ssn.key_ledger l SET state = 'lost', settled_at = clock_timestamp() "
+							   "WHERE l.state = 'fetched' AND (l.holder_start IS NULL OR l.holder_start < $3) AND NOT EXISTS ("
+							   " SELECT 1 FROM unnest($1, $2) AS a(pid, started)"
+							   " WHERE a.pid = l.holder_pid AND a.started = l.holder_start)",
+							   3, argtypes, args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	n = SPI_processed;
+	SPI_finish();
+	return n;
+}
+
+int64
+ledger_sweep(bool self_holds_nothing)
+{
+	return sweep_spi(self_holds_nothing ? MyProcPid : 0, MyStartTimestamp);
+}
+
+static void
+record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
+{
+	Oid			argtypes[8] = {TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	INT4OID, TIMESTAMPTZOID};
+	Datum		args[8];
+	const char *dir = e->direction == LEDGER_SEND ? "send" : "receive";
+	int			rc;
+
+	args[0] = PointerGetDatum(text_array(e->key_ids, e->nids));
+	SPI_connect();
+
+	/* a clear refusal for an ID we have seen (the primary key backs it up) */
+	rc = SPI_execute_plan(saved_plan(&plan_seen,
+									 "SELECT key_id, direction, peer, state, coalesce(settled_at, fetched_at)::text "
+									 "FROM ssn.key_ledger WHERE key_id IN (SELECT unnest($1)) LIMIT 1",
+									 1, argtypes, CURSOR_OPT_GENERIC_PLAN),
+						  args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		HeapTuple	t = SPI_tuptable->vals[0];
+		char	   *id = SPI_getvalue(t, td, 1);
+		char	   *odir = SPI_getvalue(t, td, 2);
+		char	   *opeer = SPI_getvalue(t, td, 3);
+		char	   *ostate = SPI_getvalue(t, td, 4);
+		char	   *oat = SPI_getvalue(t, td, 5);
+
+		if (e->direction == LEDGER_RECEIVE)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("key ID \"%s\" from SAE \"%s\" is already in the key ledger", id, e->peer_sae),
+					 errdetail("It was recorded for %s with peer \"%s\" and is %s (since %s); a QKD key is used at most once, and dec_keys delivers it only once.",
+							   odir, opeer, ostate, oat),
+					 errhint("The sender must resend under fresh keys.")));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("KME \"%s\" handed out key ID \"%s\", which is already in the key ledger",
+							kme_base_url(), id),
+					 errdetail("It was recorded for %s with peer \"%s\" and is %s (since %s).",
+							   odir, opeer, ostate, oat),
+					 errhint("None of the keys of this answer was used.")));
+	}
+
+	args[1] = CStringGetTextDatum(dir);
+	args[2] = CStringGetTextDatum(e->peer);
+	args[3] = CStringGetTextDatum(e->peer_sae);
+	args[4] = CStringGetTextDatum(e->purpose);
+	args[5] = Int32GetDatum(e->size_bits);
+	args[6] = Int32GetDatum(holder_pid);
+	args[7] = TimestampTzGetDatum(holder_start);
+	rc = SPI_execute_plan(saved_plan(&plan_insert,
+									 "INSERT INTO ssn.key_ledger (key_id, direction, peer, peer_sae_id, purpose, size_bits,"
+									 " state, holder_pid, holder_start) "
+									 "SELECT id, $2, $3, $4, $5, $6, 'fetched', $7, $8 FROM unnest($1) AS id",
+									 8, argtypes, CURSOR_OPT_GENERIC_PLAN),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	SPI_finish();
+}
+
+static int64
+finish_spi(const char *const *ids, int n, const char *state, int holder_pid, TimestampTz holder_start)
+{
+	Oid			argtypes[4] = {TEXTARRAYOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	Datum		args[4];
+	int			rc;
+	int64		done;
+
+	if (strcmp(state, "used") != 0 && strcmp(state, "discarded") != 0 && strcmp(state, "lost") != 0)
+		elog(ERROR, "invalid key ledger state \"%s\"", state);
+	args[0] = PointerGetDatum(text_array(ids, n));
+	args[1] = CStringGetTextDatum(state);
+	args[2] = Int32GetDatum(holder_pid);
+	args[3] = TimestampTzGetDatum(holder_start);
+	SPI_connect();
+	rc = SPI_execute_plan(saved_plan(&plan_finish,
+									 "UPDATE ssn.key_ledger SET state = $2, settled_at = clock_timestamp() "
+									 "WHERE key_id IN (SELECT unnest($1)) AND settled_at IS NULL"	/* = 'fetched' */
+									 " AND holder_pid = $3 AND holder_start = $4",
+									 4, argtypes, CURSOR_OPT_GENERIC_PLAN),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	done = SPI_processed;
+	SPI_finish();
+	if (done != n)
+		ereport(WARNING,
+				(errmsg("%d of %d key IDs were no longer 'fetched' by this process in the key ledger",
+						n - (int) done, n),
+				 errdetail("They were settled as 'lost' meanwhile; their keys were not used again.")));
+	return done;
+}
+
+/* ---------------------------------------------------------------------------
+ * autonomous writes: a dynamic background worker
+ * ------------------------------------------------------------------------- */
+static void
+copy_bounded(char *dst, const char *src, size_t size, const char *what)
+{
+	if (strlen(src) >= size)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s \"%s\" is longer than %zu bytes", what, src, size - 1)));
+	strlcpy(dst, src, size);
+}
+
+static void
+run_writer(LedgerShared *req_template, const char *const *ids, int nids,
+		   const LedgerEntryDesc *descs, int ndescs)
+{
+	Size		ids_size = (Size) nids * LEDGER_ID_SLOT;
+	Size		size = offsetof(LedgerShared, ids) + MAXALIGN(ids_size) +
+		sizeof(LedgerEntryDesc) * Max(ndescs, 0);
+	dsm_segment *seg;
+	LedgerShared *sh;
+	BackgroundWorker w;
+	BackgroundWorkerHandle *handle;
+	BgwHandleStatus st;
+	int			i;
+
+	seg = dsm_create(size, 0);
+	sh = dsm_segment_address(seg);
+	memcpy(sh, req_template, offsetof(LedgerShared, ids));
+	sh->nids = nids;
+	sh->dboid = MyDatabaseId;
+	sh->holder_pid = MyProcPid;
+	sh->holder_start = MyStartTimestamp;
+	sh->done = sh->failed = false;
+	for (i = 0; i < nids; i++)
+		copy_bounded(sh->ids + (Size) i * LEDGER_ID_SLOT, ids[i], LEDGER_ID_SLOT, "key ID");
+	sh->nentries = Max(ndescs, 1);
+	if (ndescs > 1)
+		memcpy(sh->ids + MAXALIGN(ids_size), descs, sizeof(LedgerEntryDesc) * ndescs);
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(w.bgw_library_name, "ssn", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "ssn_ledger_writer_main", BGW_MAXLEN);
+	snprintf(w.bgw_name, BGW_MAXLEN, "ssn key ledger writer for PID %d", MyProcPid);
+	strlcpy(w.bgw_type, "ssn key ledger writer", BGW_MAXLEN);
+	w.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	w.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&w, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start the key ledger writer"),
+				 errdetail("No key was used."),
+				 errhint("All background worker slots are in use; raise max_worker_processes.")));
+	st = WaitForBackgroundWorkerShutdown(handle);
+	if (st == BGWH_POSTMASTER_DIED)
+		ereport(FATAL,
+				(errcode(ERRCODE_ADMIN_SHUTDOWN),
+				 errmsg("postmaster exited while the key ledger writer ran")));
+	if (sh->failed)
+	{
+		int			code = sh->sqlerrcode;
+
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg_internal("%s", sh->message),
+				 sh->detail[0] ? errdetail_internal("%s", sh->detail) : 0,
+				 sh->hint[0] ? errhint("%s", sh->hint) : 0));
+	}
+	if (!sh->done)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("the key ledger writer exited without committing"),
+				 errdetail("No key was used."),
+				 errhint("See the server log.")));
+	dsm_detach(seg);
+}
+
+void
+ledger_record(const LedgerEntries *e, bool autonomous)
+{
+	LedgerShared req;
+	int			i;
+
+	if (e->nids <= 0)
+		return;
+	for (i = 0; i < e->nids; i++)
+		if (strlen(e->key_ids[i]) > KME_KEY_ID_MAXLEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					 errmsg("key ID \"%s\" is longer than %d bytes", e->key_ids[i], KME_KEY_ID_MAXLEN)));
+	if (!autonomous)
+	{
+		record_spi(e, MyProcPid, MyStartTimestamp);
+		return;
+	}
+	memset(&req, 0, offsetof(LedgerShared, ids));
+	req.op = LEDGER_OP_RECORD;
+	req.direction = e->direction;
+	copy_bounded(req.peer, e->peer, sizeof(req.peer), "shareholder name");
+	copy_bounded(req.peer_sae, e->peer_sae, sizeof(req.peer_sae), "SAE ID");
+	copy_bounded(req.purpose, e->purpose, sizeof(req.purpose), "purpose");
+	req.size_bits = e->size_bits;
+	run_writer(&req, e->key_ids, e->nids, NULL, 0);
+}
+
+void
+ledger_record_many(const LedgerEntries *e, int n, bool autonomous)
+{
+	LedgerShared req;
+	LedgerEntryDesc *descs;
+	const char **ids;
+	int			total = 0,
+				i,
+				j;
+
+	if (n == 1 || !autonomous)
+	{
+		for (i = 0; i < n; i++)
+			ledger_record(&e[i], autonomous);
+		return;
+	}
+	descs = palloc0(sizeof(LedgerEntryDesc) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		total += e[i].nids;
+	if (total == 0)
+		return;
+	ids = palloc(sizeof(char *) * total);
+	total = 0;
+	for (i = 0; i < n; i++)
+	{
+		descs[i].direction = e[i].direction;
+		copy_bounded(descs[i].peer, e[i].peer, sizeof(descs[i].peer), "shareholder name");
+		copy_bounded(descs[i].peer_sae, e[i].peer_sae, sizeof(descs[i].peer_sae), "SAE ID");
+		copy_bounded(descs[i].purpose, e[i].purpose, sizeof(descs[i].purpose), "purpose");
+		descs[i].size_bits = e[i].size_bits;
+		descs[i].first = total;
+		descs[i].count = e[i].nids;
+		for (j = 0; j < e[i].nids; j++)
+		{
+			if (strlen(e[i].key_ids[j]) > KME_KEY_ID_MAXLEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+						 errmsg("key ID \"%s\" is longer than %d bytes", e[i].key_ids[j], KME_KEY_ID_MAXLEN)));
+			ids[total++] = e[i].key_ids[j];
+		}
+	}
+	memset(&req, 0, offsetof(LedgerShared, ids));
+	req.op = LEDGER_OP_RECORD;
+	run_writer(&req, ids, total, descs, n);
+}
+
+void
+ledger_finish(const char *const *key_ids, int nids, const char *state, bool autonomous)
+{
+	LedgerShared req;
+
+	if (nids <= 0)
+		return;
+	if (!autonomous)
+	{
+		finish_spi(key_ids, nids, state, MyProcPid, MyStartTimestamp);
+		return;
+	}
+	memset(&req, 0, offsetof(LedgerShared, ids));
+	req.op = LEDGER_OP_FINISH;
+	copy_bounded(req.state, state, sizeof(req.state), "state");
+	run_writer(&req, key_ids, nids, NULL, 0);
+}
+
+void
+ssn_ledger_writer_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	LedgerShared *sh;
+	const char **ids;
+	int			i;
+	MemoryContext oldcxt;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("key ledger writer: the requesting backend is gone")));
+	sh = dsm_segment_address(seg);
+	BackgroundWorkerInitializeConnectionByOid(sh->dboid, InvalidOid, 0);
+	/* a database owner's ALTER DATABASE ... SET search_path must not reach us */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	ids = palloc(sizeof(char *) * Max(sh->nids, 1));
+	for (i = 0; i < sh->nids; i++)
+		ids[i] = sh->ids + (Size) i * LEDGER_ID_SLOT;
+
+	oldcxt = CurrentMemoryContext;
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "ssn key ledger write");
+		if (sh->op == LEDGER_OP_RECORD)
+		{
+			LedgerEntries e;
+
+			/* the requester holds no keys of an earlier call */
+			sweep_spi(sh->holder_pid, sh->holder_start);
+			if (sh->nentries <= 1)
+			{
+				e.direction = sh->direction;
+				e.peer = sh->peer;
+				e.peer_sae = sh->peer_sae;
+				e.purpose = sh->purpose;
+				e.size_bits = sh->size_bits;
+				e.nids = sh->nids;
+				e.key_ids = ids;
+				record_spi(&e, sh->holder_pid, sh->holder_start);
+			}
+			else
+			{
+				const LedgerEntryDesc *d = (const LedgerEntryDesc *)
+					(sh->ids + MAXALIGN((Size) sh->nids * LEDGER_ID_SLOT));
+
+				for (i = 0; i < sh->nentries; i++)
+				{
+					e.direction = d[i].direction;
+					e.peer = d[i].peer;
+					e.peer_sae = d[i].peer_sae;
+					e.purpose = d[i].purpose;
+					e.size_bits = d[i].size_bits;
+					e.nids = d[i].count;
+					e.key_ids = ids + d[i].first;
+					record_spi(&e, sh->holder_pid, sh->holder_start);
+				}
+			}
+		}
+		else
+		{
+			finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
+			/* only rows of ended processes: the requester may settle more next */
+			sweep_spi(0, sh->holder_start);
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		sh->done = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(oldcxt);
+		ed = CopyErrorData();
+		sh->sqlerrcode = ed->sqlerrcode;
+		strlcpy(sh->message, ed->message ? ed->message : "key ledger write failed", sizeof(sh->message));
+		strlcpy(sh->detail, ed->detail ? ed->detail : "", sizeof(sh->detail));
+		strlcpy(sh->hint, ed->hint ? ed->hint : "", sizeof(sh->hint));
+		sh->failed = true;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	dsm_detach(seg);
+}

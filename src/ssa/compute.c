@@ -1,0 +1,662 @@
+/*
+ * compute.c - the SSA's side of computing on shares: aggregates over secrets and
+ * ssn_store(expression).
+ *
+ * ssn_sum / ssn_avg collect, per group of the query, the expressions of their
+ * rows (a stored secret is 1 * its id; a * b is one term of two factors) into a
+ * program; the final function sends it to as many shareholders as the result
+ * needs (k, or 2k-1 for products), each sums its shares of all rows at once and
+ * returns one sealed result share, and only the result is rebuilt.  The cost in
+ * messages and key material is per group, not per row.
+ *
+ * ssn_store(expression) makes a result a stored secret with its own id and
+ * shares, created at commit by the shareholders: a linear expression each of them
+ * evaluates on its own shares; a product (degree 2(k-1)) is reduced to degree k-1
+ * by 2k-1 contributors re-sharing their weighted results among all holders
+ * (compute_channel.c), so no node ever sees the value.
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "access/xact.h"
+#include "base/guc.h"
+#include "catalog/pg_type.h"
+#include "compute/compute_channel.h"
+#include "executor/spi.h"
+#include "lifecycle/renewal.h"
+#include "miscadmin.h"
+#include "net/catalog.h"
+#include "net/peer_conn.h"
+#include "share/secret_expr.h"
+#include "ssa/compute.h"
+#include "ssa/store.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/snapmgr.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(ssn_agg_add);
+PG_FUNCTION_INFO_V1(ssn_agg_sum_final);
+PG_FUNCTION_INFO_V1(ssn_agg_avg_final);
+PG_FUNCTION_INFO_V1(ssn_store_computed);
+
+/* ---------------------------------------------------------------------------
+ * aggregates
+ * ------------------------------------------------------------------------- */
+
+typedef struct SecretAggState
+{
+	StringInfoData prog;		/* room for the program's headers, then the rows */
+	uint32		nrows;
+	int			k;
+	int			degree;
+	int			nholders;
+	uint8		holders[SHARE_MAX_N];
+} SecretAggState;
+
+#define AGG_PREFIX (PROGRAM_HEADER + PROGRAM_GROUP_HEADER)
+
+/* the expression of a handle, in wire form, without decoding it */
+static void
+append_expression(StringInfo buf, Datum d, const SecretHandle *h)
+{
+	bytea	   *v = DatumGetByteaPP(d);
+
+	if (h->computed)
+	{
+		size_t		off = HANDLE_COMPUTED_FIXED + h->n;
+
+		appendBinaryStringInfo(buf, VARDATA_ANY(v) + off, VARSIZE_ANY_EXHDR(v) - off);
+	}
+	else
+	{
+		char		one[2 + SHARE_ID_SIZE] = {1, 1 | 4};
+
+		memcpy(one + 2, h->id, SHARE_ID_SIZE);
+		appendBinaryStringInfo(buf, one, sizeof(one));
+	}
+}
+
+/* read a handle's header fields only (the expression was checked when it was made) */
+static void
+agg_operand(Datum d, SecretHandle *h)
+{
+	handle_read_header(d, h);
+	if (share_type_field(h->type) != SHARE_FIELD_PRIME)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cannot aggregate secrets of type %s", format_type_be(value_type_oid(h->type))),
+				 errdetail("Only numbers (boolean, smallint, integer, bigint, numeric) are shared in the field where shares add up."),
+				 errhint("Use ssn_count() to count secrets of any type.")));
+	if (!h->computed)
+		h->degree = 1;
+}
+
+Datum
+ssn_agg_add(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt,
+				old;
+	SecretAggState   *st = PG_ARGISNULL(0) ? NULL : (SecretAggState *) PG_GETARG_POINTER(0);
+	SecretHandle h;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "ssn_agg_add called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);
+	agg_operand(PG_GETARG_DATUM(1), &h);
+	old = MemoryContextSwitchTo(aggcxt);
+	if (st == NULL)
+	{
+		st = palloc0(sizeof(SecretAggState));
+		initStringInfo(&st->prog);
+		appendStringInfoSpaces(&st->prog, AGG_PREFIX);
+		st->k = h.k;
+		st->nholders = h.n;
+		memcpy(st->holders, h.holders, h.n);
+	}
+	else
+	{
+		if (h.k != st->k)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot aggregate secrets shared with different thresholds (k=%d and k=%d)",
+							st->k, h.k)));
+		if (h.n != st->nholders || memcmp(h.holders, st->holders, h.n) != 0)
+		{
+			/* only shareholders of every row can add them up */
+			int			m = 0;
+
+			for (int i = 0; i < st->nholders; i++)
+				for (int j = 0; j < h.n; j++)
+					if (st->holders[i] == h.holders[j])
+						st->holders[m++] = st->holders[i];
+			st->nholders = m;
+		}
+	}
+	st->degree = Max(st->degree, h.degree);
+	append_expression(&st->prog, PG_GETARG_DATUM(1), &h);
+	st->nrows++;
+	MemoryContextSwitchTo(old);
+	PG_RETURN_POINTER(st);
+}
+
+/* the rebuilt sum of the rows, as numeric; false if there were none */
+static bool
+agg_sum(FunctionCallInfo fcinfo, Datum *result, uint32 *rows)
+{
+	SecretAggState   *st = PG_ARGISNULL(0) ? NULL : (SecretAggState *) PG_GETARG_POINTER(0);
+	SecretHandle h;
+	uint8		gid[SHARE_ID_SIZE];
+	int			need;
+	ShareValue	v;
+
+	if (st == NULL || st->nrows == 0)
+		return false;
+	memset(&h, 0, sizeof(h));
+	h.k = st->k;
+	h.degree = st->degree;
+	need = compute_need(&h);
+	if (st->nholders < need)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot aggregate these secrets: the result needs %d shareholders that hold every row's secrets, but %d do",
+						need, st->nholders),
+				 errhint("Store the secrets on the same shareholders%s.",
+						 st->degree > 1 ? ", with n >= 2k-1 for products" : "")));
+	randombytes_buf(gid, sizeof(gid));
+	program_put_header((uint8 *) st->prog.data, 1);
+	program_put_group((uint8 *) st->prog.data + PROGRAM_HEADER, gid, st->nrows, SHARE_TYPE_NUMERIC,
+					  (uint8) st->k, (uint8) st->nholders);
+	compute_gather_rebuild((uint8 *) st->prog.data, st->prog.len, st->holders, st->nholders,
+						   st->k, &need, &v);
+	*result = value_decode(&v, NUMERICOID);
+	value_wipe(&v);
+	*rows = st->nrows;
+	return true;
+}
+
+Datum
+ssn_agg_sum_final(PG_FUNCTION_ARGS)
+{
+	Datum		sum;
+	uint32		rows;
+
+	if (!agg_sum(fcinfo, &sum, &rows))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(sum);
+}
+
+Datum
+ssn_agg_avg_final(PG_FUNCTION_ARGS)
+{
+	Datum		sum;
+	uint32		rows;
+
+	if (!agg_sum(fcinfo, &sum, &rows))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(DirectFunctionCall2(numeric_div, sum,
+										NumericGetDatum(int64_to_numeric(rows))));
+}
+
+/* ---------------------------------------------------------------------------
+ * ssn_store(expression): new secrets made by the shareholders at commit
+ * ------------------------------------------------------------------------- */
+
+typedef struct MatJob
+{
+	SubTransactionId subid;
+	Oid			owner;
+	SecretHandle h;				/* the new secret: id, type, k, n, holders */
+	int			degree;			/* of the expression */
+	uint8	   *expr;
+	size_t		expr_len;
+} MatJob;
+
+static MatJob *jobs = NULL;
+static int	njobs = 0,
+			jobs_cap = 0;
+static bool mat_callbacks = false;
+
+static void
+forget_jobs(void)
+{
+	jobs = NULL;				/* TopTransactionContext goes with the transaction */
+	njobs = jobs_cap = 0;
+}
+
+/* run calls on peers; raise naming the first that failed */
+static void
+call_peers(PeerCall *calls, int n, const char *what)
+{
+	peer_call_all(calls, n, Max(ssn_peer_timeout_ms, 600000));
+	for (int i = 0; i < n; i++)
+	{
+		if (calls[i].skip)
+			continue;
+		if (calls[i].res == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not %s at shareholder \"%s\"", what, calls[i].peer),
+					 errdetail("%s", calls[i].error),
+					 errhint("Every shareholder of the new secrets must be reachable at commit; see ssn.channels.")));
+	}
+	peer_call_reset(calls, n);
+}
+
+/* a program of one group per job: its expression, under the new secret's id and sharing */
+static void
+jobs_program(StringInfo prog, const MatJob *j, int m)
+{
+	initStringInfo(prog);
+	enlargeStringInfo(prog, PROGRAM_HEADER);
+	program_put_header((uint8 *) prog->data, m);
+	prog->len = PROGRAM_HEADER;
+	for (int i = 0; i < m; i++)
+	{
+		enlargeStringInfo(prog, PROGRAM_GROUP_HEADER + j[i].expr_len);
+		program_put_group((uint8 *) prog->data + prog->len, j[i].h.id, 1, (uint8) j[i].h.type,
+						  (uint8) j[i].h.k, (uint8) j[i].h.n);
+		prog->len += PROGRAM_GROUP_HEADER;
+		memcpy(prog->data + prog->len, j[i].expr, j[i].expr_len);
+		prog->len += j[i].expr_len;
+	}
+}
+
+/* shareholders whose switch to a new epoch is pending (renewal.c), while jobs run */
+static List *stale_holders = NIL;
+
+/* the catalog entry of a new secret's shareholder */
+static Shareholder *
+holder_of(ShareholderList *cat, int share_index)
+{
+	Shareholder *s = catalog_find_index(cat, share_index);
+
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no shareholder has share index %d", share_index)));
+	if (renewal_is_stale(stale_holders, s->name))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shareholder \"%s\" has not committed its last renewal yet", s->name),
+				 errdetail("Its shares are of an older epoch than the other shareholders'."),
+				 errhint("The node worker commits it once the shareholder answers; see ssn.renewal_batch.")));
+	return s;
+}
+
+/*
+ * Every shareholder made its share of the new secrets (staged): now they may
+ * keep them.  Until this point a failure leaves nothing any node would serve.
+ */
+static void
+confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
+{
+	const SecretHandle *h = &j[0].h;
+	Datum	   *d = palloc(sizeof(Datum) * m);
+	Datum		arr;
+	PeerCall   *calls = palloc0(sizeof(PeerCall) * Max(h->n, 1));
+	int			ncalls = 0;
+	bool		self_in = false;
+	static Oid	types[2] = {TEXTOID, UUIDARRAYOID};
+	const char **vals = palloc(sizeof(char *) * 2);
+
+	for (int i = 0; i < m; i++)
+	{
+		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+		memcpy(u->data, j[i].h.id, SHARE_ID_SIZE);
+		d[i] = UUIDPGetDatum(u);
+	}
+	arr = PointerGetDatum(construct_array(d, m, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	vals[0] = self->name;
+	vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, arr);
+	for (int i = 0; i < h->n; i++)
+	{
+		Shareholder *s = holder_of(cat, h->holders[i]);
+
+		if (s->is_self)
+		{
+			self_in = true;
+			continue;
+		}
+		calls[ncalls].peer = s->name;
+		calls[ncalls].conninfo = s->conninfo;
+		calls[ncalls].sql = "SELECT ssn.channel_confirm($1, $2::uuid[])";
+		calls[ncalls].nparams = 2;
+		calls[ncalls].types = types;
+		calls[ncalls].values = vals;
+		ncalls++;
+	}
+	peer_call_all(calls, ncalls, Max(ssn_peer_timeout_ms, 600000));
+	for (int i = 0; i < ncalls; i++)
+	{
+		const char *v = peer_call_value(&calls[i], NULL);
+		int			got = -1;
+
+		if (v == NULL || sscanf(v, "confirmed %d", &got) != 1 || got != m)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("shareholder \"%s\" could not confirm its shares of the computed secrets", calls[i].peer),
+					 errdetail("%s", v == NULL ? calls[i].error :
+							   psprintf("It confirmed %d of %d.", got, m))));
+	}
+	peer_call_reset(calls, ncalls);
+	if (self_in && compute_confirm_local(self->name, arr) != m)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("this node could not confirm its shares of the computed secrets")));
+}
+
+/* The jobs j[0..m) share k, holders and linearity: one program, one round. */
+static void
+run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
+{
+	StringInfoData prog;
+	bool		linear = j[0].degree <= 1;
+	const SecretHandle *h = &j[0].h;
+	uint8		contrib[SHARE_MAX_N];
+	int			nc = 0;
+	PeerCall   *calls;
+	int			ncalls = 0;
+	bool		self_in = false;
+	static Oid	mtypes[2] = {TEXTOID, BYTEAOID};
+	static Oid	rtypes[4] = {TEXTOID, BYTEAOID, INT4ARRAYOID, INT4ARRAYOID};
+	static const int formats[4] = {0, 1, 0, 0};
+	int		   *lengths = palloc0(sizeof(int) * 4);
+	const char **vals = palloc(sizeof(char *) * 4);
+	StringInfoData cl,
+				rl;
+
+	/* the owner may read every input: a program could otherwise copy anyone's secret */
+	for (int i = 0, cnt; i < m; i += cnt)
+	{
+		for (cnt = 1; i + cnt < m && j[i + cnt].owner == j[i].owner; cnt++)
+			;
+		jobs_program(&prog, &j[i], cnt);
+		compute_check_inputs((uint8 *) prog.data, prog.len, j[i].owner);
+		pfree(prog.data);
+	}
+	jobs_program(&prog, j, m);
+
+	if (!linear)
+	{
+		/* 2k-1 contributors: this node first, then reachable peers by share index */
+		int			want = 2 * (h->k - 1) + 1;
+
+		for (int pass = 0; pass < 2 && nc < want; pass++)
+			for (int i = 0; i < h->n && nc < want; i++)
+			{
+				Shareholder *s = catalog_find_index(cat, h->holders[i]);
+
+				if (s == NULL || (pass == 0) != s->is_self)
+					continue;
+				if (!s->is_self && (!s->in_service || !s->reachable || s->conninfo == NULL))
+					continue;
+				contrib[nc++] = h->holders[i];
+			}
+		if (nc < want)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("cannot reduce the degree of a product: %d of the %d shareholders needed are reachable",
+							nc, want),
+					 errdetail("Re-sharing a product of two secrets needs 2k-1 = %d of its shareholders.", want),
+					 errhint("See ssn.channels and ssn.active_alarms.")));
+		for (int i = 1; i < nc; i++)
+		{
+			uint8		t = contrib[i];
+			int			q = i;
+
+			while (q > 0 && contrib[q - 1] > t)
+			{
+				contrib[q] = contrib[q - 1];
+				q--;
+			}
+			contrib[q] = t;
+		}
+	}
+
+	initStringInfo(&cl);
+	initStringInfo(&rl);
+	appendStringInfoChar(&cl, '{');
+	for (int i = 0; i < nc; i++)
+		appendStringInfo(&cl, i ? ",%d" : "%d", contrib[i]);
+	appendStringInfoChar(&cl, '}');
+	appendStringInfoChar(&rl, '{');
+	for (int i = 0; i < h->n; i++)
+		appendStringInfo(&rl, i ? ",%d" : "%d", h->holders[i]);
+	appendStringInfoChar(&rl, '}');
+	vals[0] = self->name;
+	vals[1] = prog.data;
+	vals[2] = cl.data;
+	vals[3] = rl.data;
+	lengths[1] = prog.len;
+
+	/* the peers first: this node's own part goes last (compute_channel.c) */
+	calls = palloc0(sizeof(PeerCall) * Max(h->n, 1));
+	for (int i = 0; i < h->n; i++)
+	{
+		Shareholder *s;
+		bool		act = linear;
+
+		for (int q = 0; q < nc && !act; q++)
+			act = contrib[q] == h->holders[i];
+		if (!act)
+			continue;
+		s = holder_of(cat, h->holders[i]);
+		if (s->is_self)
+		{
+			self_in = true;
+			continue;
+		}
+		calls[ncalls].peer = s->name;
+		calls[ncalls].conninfo = s->conninfo;
+		calls[ncalls].sql = linear ? "SELECT ssn.channel_materialize($1, $2)"
+			: "SELECT ssn.channel_reshare($1, $2, $3, $4)";
+		calls[ncalls].nparams = linear ? 2 : 4;
+		calls[ncalls].types = linear ? mtypes : rtypes;
+		calls[ncalls].values = vals;
+		calls[ncalls].lengths = lengths;
+		calls[ncalls].formats = formats;
+		ncalls++;
+	}
+	call_peers(calls, ncalls, linear ? "store computed secrets" : "re-share products");
+	if (self_in)
+	{
+		if (linear)
+			compute_materialize_local((uint8 *) prog.data, prog.len, self->name, self->share_index);
+		else
+			compute_reshare_local((uint8 *) prog.data, prog.len, self->name, cat, self,
+								  contrib, nc, h->holders, h->n);
+	}
+	pfree(prog.data);
+	confirm_class(j, m, cat, self);
+}
+
+static int
+job_order(const void *a, const void *b)
+{
+	const MatJob *x = a,
+			   *y = b;
+	int			c;
+
+	if ((x->degree > 1) != (y->degree > 1))
+		return (x->degree > 1) - (y->degree > 1);
+	if (x->h.k != y->h.k)
+		return x->h.k - y->h.k;
+	if (x->h.n != y->h.n)
+		return x->h.n - y->h.n;
+	c = memcmp(x->h.holders, y->h.holders, x->h.n);
+	if (c != 0)
+		return c;
+	return (x->owner > y->owner) - (x->owner < y->owner);
+}
+
+static bool
+same_class(const MatJob *x, const MatJob *y)
+{
+	return (x->degree > 1) == (y->degree > 1) && x->h.k == y->h.k && x->h.n == y->h.n &&
+		memcmp(x->h.holders, y->h.holders, x->h.n) == 0;
+}
+
+static void
+run_jobs(void)
+{
+	PrivilegedScope priv;
+	ShareholderList *cat;
+	Shareholder *self;
+	bool		pushed;
+	volatile int i = 0;
+
+	if (njobs == 0)
+		return;
+	qsort(jobs, njobs, sizeof(MatJob), job_order);
+	catalog_begin_privileged(&priv);
+	pushed = !ActiveSnapshotSet();
+	if (pushed)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	cat = catalog_load();
+	self = catalog_require_self(cat);
+	/* no renewal switches epochs while the shareholders compute */
+	renewal_lock_shared();
+	PG_TRY();
+	{
+		/* this node's shares as of now, under the lock, as the peers read theirs */
+		PushActiveSnapshot(GetLatestSnapshot());
+		stale_holders = renewal_stale_peers();
+		while (i < njobs)
+		{
+			int			m = 1;
+
+			while (i + m < njobs && same_class(&jobs[i], &jobs[i + m]))
+				m++;
+			run_class(&jobs[i], m, cat, self);
+			i += m;
+			CHECK_FOR_INTERRUPTS();
+		}
+		PopActiveSnapshot();
+	}
+	PG_FINALLY();
+	{
+		stale_holders = NIL;
+		renewal_unlock_shared();
+	}
+	PG_END_TRY();
+	if (pushed)
+		PopActiveSnapshot();
+	catalog_end_privileged(&priv);
+	forget_jobs();
+}
+
+static void
+mat_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			run_jobs();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (njobs > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that stores computed secrets")));
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			forget_jobs();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+mat_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	int			m = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	for (int i = 0; i < njobs; i++)
+	{
+		if (jobs[i].subid == mySubid)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				continue;		/* rolled back with its savepoint */
+			jobs[i].subid = parentSubid;
+		}
+		jobs[m++] = jobs[i];
+	}
+	njobs = m;
+}
+
+Datum
+ssn_store_computed(PG_FUNCTION_ARGS)
+{
+	SecretHandle in,
+				out;
+	SecretExpr *e = palloc(sizeof(SecretExpr));
+	MatJob	   *j;
+	MemoryContext old;
+	int			need;
+
+	handle_read_any(PG_GETARG_DATUM(0), &in, e);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ssn_store(expression) needs isolation level READ COMMITTED"),
+				 errdetail("At commit this node must see the shares the other shareholders made meanwhile.")));
+	if (share_type_field(in.type) != SHARE_FIELD_PRIME)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("only a computed number can be stored from an expression"),
+				 errhint("Retrieve the value and store it again with ssn_store(value).")));
+	if (!in.computed)
+		in.degree = 1;
+	need = compute_need(&in);
+	if (in.n < need)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot store this result: it needs %d shareholders that hold every input, but %d do",
+						need, in.n)));
+	if (!mat_callbacks)
+	{
+		RegisterXactCallback(mat_xact_callback, NULL);
+		RegisterSubXactCallback(mat_subxact_callback, NULL);
+		mat_callbacks = true;
+	}
+
+	memset(&out, 0, sizeof(out));
+	out.type = in.computed ? in.type : (in.type == SHARE_TYPE_NUMERIC ? SHARE_TYPE_NUMERIC : SHARE_TYPE_INT8);
+	out.k = in.k;
+	out.n = in.n;
+	memcpy(out.holders, in.holders, in.n);
+	store_new_secret_id(out.id);
+	store_note_secret(&out);
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	if (njobs == jobs_cap)
+	{
+		jobs_cap = jobs_cap ? jobs_cap * 2 : 256;
+		jobs = jobs ? repalloc_huge(jobs, sizeof(MatJob) * jobs_cap)
+			: palloc_extended(sizeof(MatJob) * jobs_cap, MCXT_ALLOC_HUGE);
+	}
+	j = &jobs[njobs++];
+	j->subid = GetCurrentSubTransactionId();
+	j->owner = GetUserId();
+	j->h = out;
+	j->degree = expr_degree(e);
+	j->expr_len = expr_encoded_len(e);
+	j->expr = palloc(j->expr_len);
+	expr_encode(j->expr, e);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_DATUM(handle_make(&out));
+}

@@ -1,0 +1,706 @@
+/*
+ * store.c - ssn_store(): the SSA's half of Y.3808 §12.1.  A value is split at
+ * the share indexes of n shareholders in service; this node's share goes straight
+ * into its own share table (no OTP inside a trusted node), the others into the
+ * outbox, and the secret's owner into ssn.secret - all in the caller's
+ * transaction, so "stored" and "will be delivered" are one atomic fact.  The
+ * worker delivers the outbox after commit; ssn.synchronous_store can make the
+ * commit wait for it.
+ *
+ * Rows are buffered per (sub)transaction and written in bulk: one statement per
+ * table for thousands of values, blobs of many shares per peer in the outbox.
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "access/xact.h"
+#include "base/guc.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lifecycle/verify.h"
+#include "miscadmin.h"
+#include "net/catalog.h"
+#include "net/worker.h"
+#include "share/secret_handle.h"
+#include "share/share_batch.h"
+#include "share/split_combine.h"
+#include "ssa/store.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(ssn_store);
+PG_FUNCTION_INFO_V1(ssn_store_check_committed);
+
+#define BLOB_TARGET		(16 * 1024)		/* outbox blob size: delivery granularity */
+#define FLUSH_SECRETS	2000
+#define FLUSH_BYTES		(8 * 1024 * 1024)
+#define MAX_BLOBS		4096	/* flushed before a value could overflow it */
+
+typedef struct PeerQueue
+{
+	char		name[SSN_NAME_MAXLEN + 1];
+	StringInfoData blob;
+	int			count;
+} PeerQueue;
+
+/*
+ * The rows buffered at one (sub)transaction level.  A savepoint's stores get a
+ * level of their own: released, its rows are written inside it just before it
+ * commits into its parent; rolled back, they are dropped.  So a buffered row is
+ * always written by the level it belongs to.
+ */
+static bool store_schema_verifies(void);
+
+typedef struct PendingStore
+{
+	struct PendingStore *parent;
+	MemoryContext cxt;
+	MemoryContext data;			/* the values' copies until the next flush */
+	SubTransactionId subid;
+	ShareholderList *catalog;
+	Oid			share_array_oid;
+	bool		schema_verifies;	/* ssn.secret has its commitment column (1.3) */
+	/* ssn.secret rows */
+	int			nsec;
+	Datum	   *sec_id;
+	Datum	   *sec_type;
+	Datum	   *sec_k;
+	Datum	   *sec_n;
+	Datum	   *sec_holders;
+	Datum	   *sec_owner;
+	Datum	   *sec_commit;		/* signed commitment record, or NULL */
+	bool	   *sec_commit_null;
+	/* ssn.held_share rows (this node's shares) */
+	int			nloc;
+	Datum	   *loc_id;
+	Datum	   *loc_share;
+	/* outbox: finished blobs, and one open blob per peer */
+	int			nblob;
+	Datum	   *blob_peer;
+	Datum	   *blob_count;
+	Datum	   *blob_data;
+	int			npq;
+	PeerQueue	pq[SHARE_MAX_N];
+	size_t		bytes;
+} PendingStore;
+
+static PendingStore *pend = NULL;
+static bool callbacks_registered = false;
+
+/* what the commit waits for (ssn.synchronous_store) */
+static bool outbox_written = false;
+static int64 sync_max_id = 0;
+static int	sync_need_k = 0;
+static int	sync_npeers = 0;
+static char *sync_peers[SHARE_MAX_N];
+
+static void
+wipe_pending(void)
+{
+	int			i;
+
+	if (pend == NULL)
+		return;
+	for (i = 0; i < pend->nloc; i++)
+	{
+		struct varlena *s = (struct varlena *) DatumGetPointer(pend->loc_share[i]);
+
+		sodium_memzero(VARDATA(s), VARSIZE(s) - VARHDRSZ);
+	}
+	for (i = 0; i < pend->nblob; i++)
+	{
+		bytea	   *b = DatumGetByteaPP(pend->blob_data[i]);
+
+		sodium_memzero(VARDATA(b), VARSIZE(b) - VARHDRSZ);
+	}
+	for (i = 0; i < pend->npq; i++)
+		if (pend->pq[i].blob.data)
+			sodium_memzero(pend->pq[i].blob.data, pend->pq[i].blob.maxlen);
+}
+
+/* close a peer's open blob into the list of blobs to write */
+static void
+close_blob(PeerQueue *q)
+{
+	bytea	   *b;
+	MemoryContext old;
+
+	if (q->count == 0)
+		return;
+	Assert(pend->nblob < MAX_BLOBS);
+	old = MemoryContextSwitchTo(pend->data);
+	b = palloc(VARHDRSZ + q->blob.len);
+	SET_VARSIZE(b, VARHDRSZ + q->blob.len);
+	memcpy(VARDATA(b), q->blob.data, q->blob.len);
+	sodium_memzero(q->blob.data, q->blob.len);
+	pend->blob_peer[pend->nblob] = PointerGetDatum(cstring_to_text_with_len(q->name, strlen(q->name)));
+	pend->blob_count[pend->nblob] = Int32GetDatum(q->count);
+	pend->blob_data[pend->nblob] = PointerGetDatum(b);
+	pend->nblob++;
+	resetStringInfo(&q->blob);
+	q->count = 0;
+	MemoryContextSwitchTo(old);
+}
+
+static PeerQueue *
+peer_queue(const char *name)
+{
+	int			i;
+	PeerQueue  *q;
+	MemoryContext old;
+
+	for (i = 0; i < pend->npq; i++)
+		if (strcmp(pend->pq[i].name, name) == 0)
+			return &pend->pq[i];
+	q = &pend->pq[pend->npq++];
+	strlcpy(q->name, name, sizeof(q->name));
+	old = MemoryContextSwitchTo(pend->cxt);	/* lives as long as the level */
+	initStringInfo(&q->blob);
+	MemoryContextSwitchTo(old);
+	q->count = 0;
+	return q;
+}
+
+static void
+note_sync_peer(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < sync_npeers; i++)
+		if (strcmp(sync_peers[i], name) == 0)
+			return;
+	sync_peers[sync_npeers++] = MemoryContextStrdup(TopMemoryContext, name);
+}
+
+static void
+spi_exec(const char *sql, int nargs, Oid *types, Datum *values, int expect)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
+
+	if (rc != expect)
+		elog(ERROR, "ssn: storing shares failed: %s", SPI_result_code_string(rc));
+}
+
+static Datum
+array_of(Datum *d, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(d, n, elemtype, typlen, typbyval, typalign));
+}
+
+/* Write the buffered rows (privileged, in the current (sub)transaction). */
+static void
+flush_pending(void)
+{
+	PrivilegedScope ps;
+	MemoryContext old;
+	bool		pushed;
+	int			i;
+
+	if (pend == NULL)
+		return;
+	for (i = 0; i < pend->npq; i++)
+		close_blob(&pend->pq[i]);
+	if (pend->nsec == 0 && pend->nloc == 0 && pend->nblob == 0)
+		return;
+
+	old = MemoryContextSwitchTo(pend->cxt);
+	catalog_begin_privileged(&ps);
+	/* at pre-commit no snapshot is active any more */
+	pushed = !ActiveSnapshotSet();
+	if (pushed)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (pend->nsec > 0)
+	{
+		Oid			types[7] = {UUIDARRAYOID, OIDARRAYOID, OIDARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		BYTEAARRAYOID};
+		Datum		values[7];
+		int			dims[1] = {pend->nsec},
+					lbs[1] = {1};
+		bool		any_commit = false;
+
+		for (i = 0; i < pend->nsec; i++)
+			any_commit |= !pend->sec_commit_null[i];
+
+		values[0] = array_of(pend->sec_id, pend->nsec, UUIDOID);
+		values[1] = array_of(pend->sec_owner, pend->nsec, OIDOID);
+		values[2] = array_of(pend->sec_type, pend->nsec, OIDOID);
+		values[3] = array_of(pend->sec_k, pend->nsec, INT4OID);
+		values[4] = array_of(pend->sec_n, pend->nsec, INT4OID);
+		values[5] = array_of(pend->sec_holders, pend->nsec, TEXTOID);
+		if (any_commit)
+		{
+			values[6] = PointerGetDatum(construct_md_array(pend->sec_commit, pend->sec_commit_null, 1, dims, lbs,
+														   BYTEAOID, -1, false, TYPALIGN_INT));
+			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders, commitment)"
+					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[], u.c"
+					 " FROM unnest($1, $2, $3, $4, $5, $6, $7) AS u(id, owner, t, k, n, h, c)",
+					 7, types, values, SPI_OK_INSERT);
+		}
+		else
+			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders)"
+					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[]"
+					 " FROM unnest($1, $2, $3, $4, $5, $6) AS u(id, owner, t, k, n, h)",
+					 6, types, values, SPI_OK_INSERT);
+	}
+	if (pend->nloc > 0)
+	{
+		Oid			types[3] = {UUIDARRAYOID, pend->share_array_oid, TEXTOID};
+		Datum		values[3];
+		char	   *self = pend->catalog->self >= 0 ? pend->catalog->items[pend->catalog->self].name : "";
+
+		values[0] = array_of(pend->loc_id, pend->nloc, UUIDOID);
+		values[1] = array_of(pend->loc_share, pend->nloc, get_element_type(pend->share_array_oid));
+		values[2] = CStringGetTextDatum(self);
+		spi_exec("INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+				 " SELECT u.id, 0, $3, u.s FROM unnest($1, $2) AS u(id, s)",
+				 3, types, values, SPI_OK_INSERT);
+		sodium_memzero(VARDATA(DatumGetPointer(values[1])), VARSIZE(DatumGetPointer(values[1])) - VARHDRSZ);
+	}
+	if (pend->nblob > 0)
+	{
+		Oid			types[3] = {TEXTARRAYOID, INT4ARRAYOID, BYTEAARRAYOID};
+		Datum		values[3];
+
+		values[0] = array_of(pend->blob_peer, pend->nblob, TEXTOID);
+		values[1] = array_of(pend->blob_count, pend->nblob, INT4OID);
+		values[2] = array_of(pend->blob_data, pend->nblob, BYTEAOID);
+		spi_exec("INSERT INTO ssn.outbox (peer, shares, blob)"
+				 " SELECT * FROM unnest($1, $2, $3) RETURNING id",
+				 3, types, values, SPI_OK_INSERT_RETURNING);
+		for (i = 0; i < (int) SPI_processed; i++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+
+			sync_max_id = Max(sync_max_id, id);
+		}
+		sodium_memzero(VARDATA(DatumGetPointer(values[2])), VARSIZE(DatumGetPointer(values[2])) - VARHDRSZ);
+		outbox_written = true;
+	}
+	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
+	catalog_end_privileged(&ps);
+	MemoryContextSwitchTo(old);
+
+	wipe_pending();
+	MemoryContextReset(pend->data);
+	pend->nsec = pend->nloc = pend->nblob = 0;
+	pend->bytes = 0;
+}
+
+/* drop the current level (its rows go with its (sub)transaction) */
+static void
+pop_level(void)
+{
+	PendingStore *parent = pend->parent;
+
+	wipe_pending();
+	MemoryContextDelete(pend->cxt);
+	pend = parent;
+}
+
+static void
+store_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			flush_pending();
+			break;
+		case XACT_EVENT_COMMIT:
+			if (outbox_written)
+			{
+				ssn_worker_wake();
+				if ((ssn_synchronous_store == SSN_SYNC_K || ssn_synchronous_store == SSN_SYNC_ALL) &&
+					sync_npeers > 0)
+				{
+					int			need = ssn_synchronous_store == SSN_SYNC_ALL ? sync_npeers
+						: Min(sync_need_k, sync_npeers);
+					int			got = ssn_worker_wait_delivered(sync_peers, sync_npeers, need, sync_max_id,
+																ssn_synchronous_store_timeout_ms);
+
+					if (got < need)
+						ereport(WARNING,
+								(errmsg("committed, but only %d of the %d shareholders needed hold their shares yet",
+										got, need),
+								 errdetail("The outbox keeps the rest; the worker goes on delivering them."),
+								 errhint("See ssn.channels and ssn.active_alarms.")));
+				}
+			}
+			/* FALLTHROUGH */
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the levels' memory goes with TopTransactionContext; wipe it first */
+			for (; pend; pend = pend->parent)
+				wipe_pending();
+			outbox_written = false;
+			sync_max_id = 0;
+			sync_need_k = 0;
+			for (int i = 0; i < sync_npeers; i++)
+				pfree(sync_peers[i]);
+			sync_npeers = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+store_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (pend == NULL || pend->subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+	{
+		/* written inside the savepoint, they become its parent's rows */
+		flush_pending();
+		pop_level();
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		pop_level();
+}
+
+/*
+ * Only the current level is written: an outer level's rows written inside a
+ * savepoint would vanish with it (they stay buffered until their level ends).
+ */
+void
+store_flush_pending(void)
+{
+	if (pend && pend->subid == GetCurrentSubTransactionId() &&
+		(pend->nsec > 0 || pend->nloc > 0 || pend->nblob > 0 || pend->npq > 0))
+		flush_pending();
+}
+
+static PendingStore *
+pending_get(void)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(store_xact_callback, NULL);
+		RegisterSubXactCallback(store_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	if (pend == NULL || pend->subid != cur)
+	{
+		/* a new level: the first store of this transaction or of a savepoint */
+		MemoryContext cxt = AllocSetContextCreate(TopTransactionContext, "ssn pending store",
+												  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		PendingStore *parent = pend;
+
+		pend = palloc0(sizeof(PendingStore));
+		pend->parent = parent;
+		pend->cxt = cxt;
+		pend->data = AllocSetContextCreate(cxt, "ssn pending values", ALLOCSET_DEFAULT_SIZES);
+		pend->subid = cur;
+		if (parent)
+			pend->catalog = parent->catalog;
+		else
+		{
+			PrivilegedScope ps;
+
+			catalog_begin_privileged(&ps);
+			pend->catalog = catalog_load();
+			catalog_end_privileged(&ps);
+		}
+		pend->share_array_oid = get_array_type(catalog_type_oid("ssn_share"));
+		pend->schema_verifies = store_schema_verifies();
+		pend->sec_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_type = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_k = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_n = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_holders = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_owner = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_commit = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_commit_null = palloc(sizeof(bool) * FLUSH_SECRETS);
+		pend->loc_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->loc_share = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->blob_peer = palloc(sizeof(Datum) * MAX_BLOBS);
+		pend->blob_count = palloc(sizeof(Datum) * MAX_BLOBS);
+		pend->blob_data = palloc(sizeof(Datum) * MAX_BLOBS);
+		MemoryContextSwitchTo(old);
+	}
+	return pend;
+}
+
+/*
+ * A secret id: 48 bits of Unix time in milliseconds, big-endian, a 16-bit
+ * sequence that orders the ids one backend makes within a millisecond, then 64
+ * random bits (the layout of UUIDv7 with a counter, without its version bits).
+ * Ids cannot be guessed, and a node's new ids sort after its older ones, so the
+ * share tables' primary keys grow at their right edge instead of at random
+ * pages, and bulk computations meet ids in the order they look them up
+ * (id_set.h).
+ */
+void
+store_new_secret_id(uint8 *id)
+{
+	static uint64 last_ms = 0;
+	static uint16 seq = 0;
+	uint64		ms = (uint64) (GetCurrentTimestamp() / 1000 +
+							   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
+
+	if (ms <= last_ms)
+	{
+		/* the same millisecond (or a clock step back): count on from the last id */
+		ms = last_ms;
+		if (++seq == 0)
+			ms = ++last_ms;
+	}
+	else
+	{
+		last_ms = ms;
+		randombytes_buf(&seq, sizeof(seq));
+		seq &= 0x7fff;			/* room to count up before the next millisecond */
+	}
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8) (ms >> (8 * (5 - i)));
+	id[6] = (uint8) (seq >> 8);
+	id[7] = (uint8) seq;
+	randombytes_buf(id + 8, SHARE_ID_SIZE - 8);
+}
+
+/* n shareholders in service, this node first, returned sorted by share index */
+static int
+choose_holders(ShareholderList *cat, int n, Shareholder **chosen)
+{
+	int			i,
+				m = 0,
+				avail = 0;
+
+	for (i = 0; i < cat->count; i++)
+	{
+		Shareholder *s = &cat->items[i];
+
+		if (s->in_service && s->share_index > 0 && (s->is_self || s->conninfo))
+			avail++;
+	}
+	if (n == 0)
+		n = Min(avail, SHARE_MAX_N);
+	if (cat->self >= 0 && cat->items[cat->self].in_service && cat->items[cat->self].share_index > 0)
+		chosen[m++] = &cat->items[cat->self];
+	for (i = 0; i < cat->count && m < n; i++)
+	{
+		Shareholder *s = &cat->items[i];
+
+		if (s->is_self || !s->in_service || s->share_index <= 0 || s->conninfo == NULL)
+			continue;
+		chosen[m++] = s;
+	}
+	if (m < n)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("not enough shareholders in service: %d wanted, %d available", n, avail),
+				 errdetail("Shareholders in service with a share index (and a conninfo, for peers) can hold shares."),
+				 errhint("Lower n, or register more shareholders with ssn.add_shareholder().")));
+	/* ascending share index (the catalog is already in that order, self may not be) */
+	for (i = 1; i < m; i++)
+	{
+		Shareholder *t = chosen[i];
+		int			j = i;
+
+		while (j > 0 && chosen[j - 1]->share_index > t->share_index)
+		{
+			chosen[j] = chosen[j - 1];
+			j--;
+		}
+		chosen[j] = t;
+	}
+	return m;
+}
+
+/* ssn.secret has its commitment column (the extension is at 1.3 or later) */
+static bool
+store_schema_verifies(void)
+{
+	Oid			nsp = get_namespace_oid("ssn", false);
+	Oid			rel = get_relname_relid("secret", nsp);
+
+	return OidIsValid(rel) && get_attnum(rel, "commitment") != InvalidAttrNumber;
+}
+
+/* the ssn.secret row of a new secret (in the level's data context) */
+static void
+note_secret(PendingStore *p, const SecretHandle *h, pg_uuid_t *uuid, bytea *commitment)
+{
+	StringInfoData hl;
+
+	initStringInfo(&hl);
+	appendStringInfoChar(&hl, '{');
+	for (int i = 0; i < h->n; i++)
+		appendStringInfo(&hl, i ? ",%d" : "%d", h->holders[i]);
+	appendStringInfoChar(&hl, '}');
+	p->sec_id[p->nsec] = UUIDPGetDatum(uuid);
+	p->sec_type[p->nsec] = ObjectIdGetDatum(value_type_oid(h->type));
+	p->sec_k[p->nsec] = Int32GetDatum(h->k);
+	p->sec_n[p->nsec] = Int32GetDatum(h->n);
+	p->sec_holders[p->nsec] = CStringGetTextDatum(hl.data);
+	p->sec_owner[p->nsec] = ObjectIdGetDatum(GetUserId());	/* SET ROLE may change it */
+	p->sec_commit[p->nsec] = PointerGetDatum(commitment);
+	p->sec_commit_null[p->nsec] = commitment == NULL;
+	p->nsec++;
+}
+
+void
+store_note_secret(const SecretHandle *h)
+{
+	PendingStore *p = pending_get();
+	MemoryContext old = MemoryContextSwitchTo(p->data);
+	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+
+	memcpy(uuid->data, h->id, SHARE_ID_SIZE);
+	note_secret(p, h, uuid, NULL);
+	MemoryContextSwitchTo(old);
+	if (p->nsec >= FLUSH_SECRETS)
+		flush_pending();
+}
+
+Datum
+ssn_store(PG_FUNCTION_ARGS)
+{
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	int32		k,
+				n;
+	PendingStore *p;
+	Shareholder *chosen[SHARE_MAX_N];
+	SecretHandle h;
+	ShareValue	v;
+	uint8		xs[SHARE_MAX_N];
+	struct varlena *shares[SHARE_MAX_N];
+	uint32		payload_len;
+	MemoryContext old;
+	pg_uuid_t  *uuid;
+	int			i;
+	bool		verifiable;
+	bytea	   *record = NULL;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	k = PG_ARGISNULL(1) ? ssn_default_k : PG_GETARG_INT32(1);
+	n = PG_ARGISNULL(2) ? ssn_default_n : PG_GETARG_INT32(2);
+	if (n < 0 || k < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k and n must be positive (got k=%d, n=%d)", k, n)));
+	if (!OidIsValid(argtype))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("could not determine the type of the value to store")));
+
+	p = pending_get();
+	/* without its own entry no worker of this node would deliver the shares */
+	(void) catalog_require_self(p->catalog);
+	n = choose_holders(p->catalog, n, chosen);
+	check_k_n(k, n);
+	value_encode(PG_GETARG_DATUM(0), argtype, &v);
+
+	memset(&h, 0, sizeof(h));
+	h.type = v.type;
+	h.k = k;
+	h.n = n;
+	h.epoch = 0;
+	store_new_secret_id(h.id);
+	for (i = 0; i < n; i++)
+		xs[i] = h.holders[i] = (uint8) chosen[i]->share_index;
+	/* verifiable unless turned off for this store, or the schema predates it */
+	verifiable = v.field == SHARE_FIELD_PRIME &&
+		(PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_BOOL(3) : ssn_verify_shares) &&
+		p->schema_verifies;
+	payload_len = v.field != SHARE_FIELD_PRIME ? (uint32) v.len :
+		verifiable ? (uint32) SHARE_VERIFIABLE_PAYLOAD(k) : FP_BYTES;
+	/* a share travels in one message: one that no message can hold would never leave */
+	if ((int64) payload_len + SHARE_HEADER_SIZE > (int64) ssn_channel_batch_kb * 1024)
+	{
+		value_wipe(&v);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value is too large to store: its shares of %u bytes exceed ssn.channel_batch_size (%d kB)",
+						payload_len + SHARE_HEADER_SIZE, ssn_channel_batch_kb),
+				 errhint("Raise ssn.channel_batch_size on every node (and the links' key pools), or store the value in parts.")));
+	}
+	for (i = 0; i < n; i++)
+		shares[i] = share_alloc(payload_len);
+	old = MemoryContextSwitchTo(p->data);
+	if (verifiable)
+		record = verify_split(&v, k, n, xs, h.id, 0, shares);
+	else
+		split_into(&v, k, n, xs, h.id, 0, shares);
+	MemoryContextSwitchTo(old);
+	value_wipe(&v);
+
+	old = MemoryContextSwitchTo(p->data);
+	uuid = palloc(sizeof(pg_uuid_t));
+	memcpy(uuid->data, h.id, SHARE_ID_SIZE);
+	for (i = 0; i < n; i++)
+	{
+		if (chosen[i]->is_self)
+		{
+			p->loc_id[p->nloc] = UUIDPGetDatum(uuid);
+			p->loc_share[p->nloc] = PointerGetDatum(PG_DETOAST_DATUM_COPY(PointerGetDatum(shares[i])));
+			p->nloc++;
+		}
+		else
+		{
+			PeerQueue  *q = peer_queue(chosen[i]->name);
+
+			enlargeStringInfo(&q->blob, SHARE_BATCH_PREFIX + SHARE_SIZE(shares[i]));
+			q->blob.len += share_batch_put((uint8 *) q->blob.data + q->blob.len,
+										   SHARE_BYTES(shares[i]), SHARE_SIZE(shares[i]));
+			q->count++;
+			if (q->blob.len >= BLOB_TARGET)
+				close_blob(q);
+			note_sync_peer(chosen[i]->name);
+		}
+		p->bytes += SHARE_SIZE(shares[i]);
+	}
+	sync_need_k = Max(sync_need_k, k - (p->nloc > 0 ? 1 : 0));
+
+	note_secret(p, &h, uuid, record);
+	MemoryContextSwitchTo(old);
+
+	for (i = 0; i < n; i++)
+	{
+		sodium_memzero(VARDATA(shares[i]), VARSIZE(shares[i]) - VARHDRSZ);
+		pfree(shares[i]);
+	}
+	if (p->nsec >= FLUSH_SECRETS || p->bytes >= FLUSH_BYTES || p->nblob >= MAX_BLOBS - SHARE_MAX_N)
+		flush_pending();
+
+	PG_RETURN_DATUM(handle_make(&h));
+}
+
+/* ssn.wait_delivered() cannot wait for shares its own transaction queued */
+Datum
+ssn_store_check_committed(PG_FUNCTION_ARGS)
+{
+	store_flush_pending();
+	if (outbox_written)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("cannot wait for the delivery of shares stored in this same transaction"),
+				 errdetail("The worker delivers them only after this transaction commits."),
+				 errhint("Commit first, or set ssn.synchronous_store = 'k' or 'all' to wait at commit.")));
+	PG_RETURN_VOID();
+}
