@@ -1,0 +1,985 @@
+-- ssn 1.3: the installation script of the current version in one file, for a DBA
+-- to review: ITU-T Y.3808 secure storage network.  Kept by hand; t/002_install_script.pl
+-- checks that it installs exactly what ssn--1.0.sql and the upgrade scripts
+-- (1.0 -> 1.1 -> 1.2 -> 1.3) install.  An upgrade to a later version changes both.
+\echo Use "CREATE EXTENSION ssn" to load this file. \quit
+
+-- ===========================================================================
+-- 1.0: Shamir shares as an SQL type, the shareholder catalog, the key ledger
+-- ===========================================================================
+-- ssn 1.0: Shamir secret sharing of SQL values (ITU-T Y.3808 secure storage network)
+
+-- Internal objects (catalogs, workers' functions) live in schema ssn; the
+-- user-facing type, functions and operators live in the extension's schema and
+-- work unqualified.
+CREATE SCHEMA ssn;
+
+---------------------------------------------------------------------------
+-- ssn_share: one share of one secret
+---------------------------------------------------------------------------
+CREATE TYPE ssn_share;
+
+CREATE FUNCTION ssn_share_in(cstring) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_out(ssn_share) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_recv(internal) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_send(ssn_share) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE ssn_share (
+	INPUT = ssn_share_in,
+	OUTPUT = ssn_share_out,
+	RECEIVE = ssn_share_recv,
+	SEND = ssn_share_send,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = extended
+);
+COMMENT ON TYPE ssn_share IS
+	'One Shamir share of one secret: x-coordinate, threshold k, total n, degree, epoch, field, value type, secret id and payload';
+
+-- metadata accessors
+CREATE FUNCTION ssn_share_x(ssn_share) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_k(ssn_share) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_n(ssn_share) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_degree(ssn_share) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_epoch(ssn_share) RETURNS bigint
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_field(ssn_share) RETURNS text
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_value_type(ssn_share) RETURNS regtype
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_scale(ssn_share) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_secret_id(ssn_share) RETURNS uuid
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_payload(ssn_share) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+---------------------------------------------------------------------------
+-- splitting and combining
+---------------------------------------------------------------------------
+-- VOLATILE: every split draws fresh random coefficients.
+CREATE FUNCTION ssn_split(value anyelement, k int, n int) RETURNS ssn_share[]
+	AS 'MODULE_PATHNAME', 'ssn_split' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+-- so that an untyped literal, ssn_split('abc', 2, 3), resolves to text
+CREATE FUNCTION ssn_split(value text, k int, n int) RETURNS ssn_share[]
+	AS 'MODULE_PATHNAME', 'ssn_split' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ssn_split(anyelement, int, int) IS
+	'Split a value into n Shamir shares, any k of which rebuild it';
+
+-- not STRICT: the second argument is usually a typed NULL that names the type
+CREATE FUNCTION ssn_combine(shares ssn_share[], as_type anyelement) RETURNS anyelement
+	AS 'MODULE_PATHNAME', 'ssn_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION ssn_combine(shares ssn_share[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_combine_text' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION ssn_combine(ssn_share[], anyelement) IS
+	'Rebuild a value from enough of its shares (NULL elements count as missing); the second argument selects the result type, e.g. NULL::int8';
+COMMENT ON FUNCTION ssn_combine(ssn_share[]) IS
+	'Rebuild a value from enough of its shares, as text';
+
+---------------------------------------------------------------------------
+-- algebra on shares (executed on shares only; nothing is rebuilt)
+---------------------------------------------------------------------------
+CREATE FUNCTION ssn_share_add(ssn_share, ssn_share) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_sub(ssn_share, ssn_share) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_mul(ssn_share, ssn_share) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_neg(ssn_share) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_add_const(ssn_share, numeric) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_sub_const(ssn_share, numeric) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_const_sub_share(numeric, ssn_share) RETURNS ssn_share
+	AS 'MODULE_PATHNAME', 'ssn_const_sub_share' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_share_mul_const(ssn_share, numeric) RETURNS ssn_share
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- constant on the left: the same operation with its arguments swapped
+CREATE FUNCTION ssn_const_add_share(numeric, ssn_share) RETURNS ssn_share
+	AS 'SELECT ssn_share_add_const($2, $1)' LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_const_mul_share(numeric, ssn_share) RETURNS ssn_share
+	AS 'SELECT ssn_share_mul_const($2, $1)' LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR + (LEFTARG = ssn_share, RIGHTARG = ssn_share,
+	FUNCTION = ssn_share_add, COMMUTATOR = +);
+CREATE OPERATOR - (LEFTARG = ssn_share, RIGHTARG = ssn_share,
+	FUNCTION = ssn_share_sub);
+CREATE OPERATOR * (LEFTARG = ssn_share, RIGHTARG = ssn_share,
+	FUNCTION = ssn_share_mul, COMMUTATOR = *);
+CREATE OPERATOR - (RIGHTARG = ssn_share, FUNCTION = ssn_share_neg);
+CREATE OPERATOR + (LEFTARG = ssn_share, RIGHTARG = numeric,
+	FUNCTION = ssn_share_add_const, COMMUTATOR = +);
+CREATE OPERATOR + (LEFTARG = numeric, RIGHTARG = ssn_share,
+	FUNCTION = ssn_const_add_share, COMMUTATOR = +);
+CREATE OPERATOR - (LEFTARG = ssn_share, RIGHTARG = numeric,
+	FUNCTION = ssn_share_sub_const);
+CREATE OPERATOR - (LEFTARG = numeric, RIGHTARG = ssn_share,
+	FUNCTION = ssn_const_sub_share);
+CREATE OPERATOR * (LEFTARG = ssn_share, RIGHTARG = numeric,
+	FUNCTION = ssn_share_mul_const, COMMUTATOR = *);
+CREATE OPERATOR * (LEFTARG = numeric, RIGHTARG = ssn_share,
+	FUNCTION = ssn_const_mul_share, COMMUTATOR = *);
+
+-- The sum of the shares one shareholder holds (all at the same x): a share of the
+-- sum of the secrets.  Any order of rows gives the same share.
+CREATE AGGREGATE sum(ssn_share) (
+	SFUNC = ssn_share_add,
+	STYPE = ssn_share,
+	COMBINEFUNC = ssn_share_add,
+	PARALLEL = SAFE
+);
+
+-- Whole sharings: the same operations applied to the shares at each x.  Both
+-- arrays must list the shares in the same x order (as ssn_split returns them).
+CREATE FUNCTION ssn.shares_op(a ssn_share[], b ssn_share[], op text) RETURNS ssn_share[]
+	LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+	IF cardinality(a) <> cardinality(b) THEN
+		RAISE EXCEPTION 'cannot combine sharings of % and % shares element-wise',
+			cardinality(a), cardinality(b)
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN (SELECT array_agg(CASE op WHEN '+' THEN x + y WHEN '-' THEN x - y ELSE x * y END
+							 ORDER BY o)
+			FROM unnest(a, b) WITH ORDINALITY AS t(x, y, o));
+END $$;
+CREATE FUNCTION ssn.shares_add(ssn_share[], ssn_share[]) RETURNS ssn_share[]
+	AS 'SELECT ssn.shares_op($1, $2, ''+'')' LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.shares_sub(ssn_share[], ssn_share[]) RETURNS ssn_share[]
+	AS 'SELECT ssn.shares_op($1, $2, ''-'')' LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.shares_mul(ssn_share[], ssn_share[]) RETURNS ssn_share[]
+	AS 'SELECT ssn.shares_op($1, $2, ''*'')' LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.shares_add_const(ssn_share[], numeric) RETURNS ssn_share[]
+	AS 'SELECT array_agg(x + $2 ORDER BY o) FROM unnest($1) WITH ORDINALITY AS t(x, o)'
+	LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.shares_mul_const(ssn_share[], numeric) RETURNS ssn_share[]
+	AS 'SELECT array_agg(x * $2 ORDER BY o) FROM unnest($1) WITH ORDINALITY AS t(x, o)'
+	LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.shares_neg(ssn_share[]) RETURNS ssn_share[]
+	AS 'SELECT array_agg(-x ORDER BY o) FROM unnest($1) WITH ORDINALITY AS t(x, o)'
+	LANGUAGE SQL IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR + (LEFTARG = ssn_share[], RIGHTARG = ssn_share[],
+	FUNCTION = ssn.shares_add, COMMUTATOR = +);
+CREATE OPERATOR - (LEFTARG = ssn_share[], RIGHTARG = ssn_share[],
+	FUNCTION = ssn.shares_sub);
+CREATE OPERATOR * (LEFTARG = ssn_share[], RIGHTARG = ssn_share[],
+	FUNCTION = ssn.shares_mul, COMMUTATOR = *);
+CREATE OPERATOR + (LEFTARG = ssn_share[], RIGHTARG = numeric,
+	FUNCTION = ssn.shares_add_const);
+CREATE OPERATOR * (LEFTARG = ssn_share[], RIGHTARG = numeric,
+	FUNCTION = ssn.shares_mul_const);
+CREATE OPERATOR - (RIGHTARG = ssn_share[], FUNCTION = ssn.shares_neg);
+
+---------------------------------------------------------------------------
+-- shareholders (peers): the SSN nodes this node shares with
+---------------------------------------------------------------------------
+CREATE TABLE ssn.shareholder (
+	name text PRIMARY KEY CHECK (name ~ '^[[:alnum:]_.-]{1,63}$'),
+	sae_id text NOT NULL UNIQUE
+		CHECK (octet_length(sae_id) BETWEEN 1 AND 255 AND sae_id !~ '[[:cntrl:]]'),
+	conninfo text,
+	share_index int UNIQUE CHECK (share_index BETWEEN 1 AND 255),
+	trusted_node text,
+	state text NOT NULL DEFAULT 'in service'
+		CHECK (state IN ('in service', 'out of service', 'standby', 'reserved')),
+	added_at timestamptz DEFAULT now()
+);
+COMMENT ON TABLE ssn.shareholder IS
+	'Shareholders (peer SSN nodes): name, SAE ID at the QKD network, connection, x-coordinate of their shares';
+SELECT pg_catalog.pg_extension_config_dump('ssn.shareholder', '');
+
+CREATE FUNCTION ssn.add_shareholder(name text, sae_id text, conninfo text DEFAULT NULL,
+		share_index int DEFAULT NULL, trusted_node text DEFAULT NULL,
+		state text DEFAULT 'in service')
+	RETURNS ssn.shareholder LANGUAGE plpgsql AS $$
+DECLARE
+	r ssn.shareholder;
+BEGIN
+	INSERT INTO ssn.shareholder AS s (name, sae_id, conninfo, share_index, trusted_node, state)
+		VALUES (add_shareholder.name, add_shareholder.sae_id, add_shareholder.conninfo,
+				add_shareholder.share_index, add_shareholder.trusted_node, add_shareholder.state)
+		RETURNING s.* INTO r;
+	RETURN r;
+EXCEPTION WHEN unique_violation THEN
+	RAISE EXCEPTION 'shareholder "%" or SAE ID "%" or share index % is already registered',
+		add_shareholder.name, add_shareholder.sae_id, add_shareholder.share_index
+		USING ERRCODE = 'unique_violation',
+			  HINT = 'Remove the old entry with ssn.remove_shareholder(name) first.';
+END $$;
+COMMENT ON FUNCTION ssn.add_shareholder(text, text, text, int, text, text) IS
+	'Register a shareholder (peer node) with its SAE ID';
+
+-- a shareholder with shares waiting for it is not removed by accident
+CREATE FUNCTION ssn.remove_shareholder(name text) RETURNS boolean
+	LANGUAGE plpgsql AS $$
+DECLARE
+	pending bigint;
+BEGIN
+	SELECT coalesce(sum(o.shares), 0) INTO pending FROM ssn.outbox o WHERE o.peer = remove_shareholder.name;
+	IF pending > 0 THEN
+		RAISE EXCEPTION 'shareholder "%" still has % shares waiting in the outbox', remove_shareholder.name, pending
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Let them be delivered (ssn.wait_delivered), or delete them from ssn.outbox if they are to be given up.';
+	END IF;
+	DELETE FROM ssn.shareholder s WHERE s.name = remove_shareholder.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'shareholder "%" does not exist', remove_shareholder.name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN true;
+END $$;
+COMMENT ON FUNCTION ssn.remove_shareholder(text) IS
+	'Remove a shareholder; its key ledger history stays';
+
+---------------------------------------------------------------------------
+-- the key ledger: every QKD key ID this node obtained, recorded before use
+---------------------------------------------------------------------------
+CREATE TABLE ssn.key_ledger (
+	key_id text COLLATE "C" PRIMARY KEY,	-- opaque byte-wise IDs: no collation
+	direction text NOT NULL CHECK (direction IN ('send', 'receive')),
+	peer text NOT NULL,				-- shareholder name (no foreign key: history outlives peers)
+	peer_sae_id text NOT NULL,
+	purpose text NOT NULL,
+	size_bits int NOT NULL CHECK (size_bits > 0 AND size_bits % 8 = 0),
+	state text NOT NULL DEFAULT 'fetched'
+		CHECK (state IN ('fetched', 'used', 'discarded', 'lost')),
+	fetched_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	settled_at timestamptz,			-- when it left 'fetched'
+	message_id uuid,				-- the message its key protected, if any
+	holder_pid int,					-- the process holding the material while 'fetched'
+	holder_start timestamptz,
+	CHECK ((state = 'fetched') = (settled_at IS NULL))
+) WITH (fillfactor = 80);		-- the state change leaves 'fetched' rows to HOT updates
+CREATE INDEX key_ledger_fetched ON ssn.key_ledger (holder_pid) WHERE state = 'fetched';
+CREATE INDEX key_ledger_peer ON ssn.key_ledger (peer, fetched_at);
+COMMENT ON TABLE ssn.key_ledger IS
+	'Every QKD key ID obtained from the KME, recorded before its key is used; an ID is never used twice';
+SELECT pg_catalog.pg_extension_config_dump('ssn.key_ledger', '');
+
+-- Settle 'fetched' rows whose holder process is gone as 'lost'.
+CREATE FUNCTION ssn.key_ledger_recover() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_key_ledger_recover' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn.key_ledger_recover() IS
+	'Mark as lost every fetched key whose holding process is gone (after a crash); returns how many';
+
+---------------------------------------------------------------------------
+-- KME client (ETSI GS QKD 014): status, explicit key fetching for testing
+---------------------------------------------------------------------------
+CREATE FUNCTION ssn._kme_status(sae_id text,
+		OUT source_kme_id text, OUT target_kme_id text,
+		OUT master_sae_id text, OUT slave_sae_id text,
+		OUT key_size bigint, OUT stored_key_count bigint, OUT max_key_count bigint,
+		OUT max_key_per_request bigint, OUT max_key_size bigint, OUT min_key_size bigint,
+		OUT max_sae_id_count bigint)
+	AS 'MODULE_PATHNAME', 'ssn_kme_status_raw' LANGUAGE C VOLATILE STRICT;
+
+-- The status of the link to a shareholder; a KME that cannot be asked gives
+-- reachable = false and the error, not an error.
+CREATE FUNCTION ssn.kme_status(peer text,
+		OUT shareholder text, OUT sae_id text, OUT reachable boolean, OUT error text,
+		OUT source_kme_id text, OUT target_kme_id text,
+		OUT master_sae_id text, OUT slave_sae_id text,
+		OUT key_size bigint, OUT stored_key_count bigint, OUT max_key_count bigint,
+		OUT max_key_per_request bigint, OUT max_key_size bigint, OUT min_key_size bigint,
+		OUT max_sae_id_count bigint)
+	LANGUAGE plpgsql VOLATILE STRICT AS $$
+DECLARE
+	s ssn.shareholder;
+	st record;
+BEGIN
+	SELECT * INTO s FROM ssn.shareholder h WHERE h.name = kme_status.peer;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'shareholder "%" does not exist', kme_status.peer
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Add it with ssn.add_shareholder(name, sae_id).';
+	END IF;
+	shareholder := s.name;
+	sae_id := s.sae_id;
+	BEGIN
+		SELECT * INTO st FROM ssn._kme_status(s.sae_id);
+		reachable := true;
+		source_kme_id := st.source_kme_id; target_kme_id := st.target_kme_id;
+		master_sae_id := st.master_sae_id; slave_sae_id := st.slave_sae_id;
+		key_size := st.key_size; stored_key_count := st.stored_key_count;
+		max_key_count := st.max_key_count; max_key_per_request := st.max_key_per_request;
+		max_key_size := st.max_key_size; min_key_size := st.min_key_size;
+		max_sae_id_count := st.max_sae_id_count;
+	EXCEPTION WHEN OTHERS THEN
+		reachable := false;
+		GET STACKED DIAGNOSTICS error = MESSAGE_TEXT;
+	END;
+END $$;
+COMMENT ON FUNCTION ssn.kme_status(text) IS
+	'Status of the QKD link to a shareholder, as its KME reports it (ETSI GS QKD 014 Get status)';
+
+-- every QKD link of this node: each shareholder but itself (a node keeps its own
+-- share without a link)
+CREATE VIEW ssn.kme_links AS
+	SELECT st.* FROM ssn.shareholder s, LATERAL ssn.kme_status(s.name) st
+	WHERE s.sae_id IS DISTINCT FROM current_setting('ssn.sae_id', true);
+COMMENT ON VIEW ssn.kme_links IS
+	'Status of the QKD link to every shareholder (asks the KME once per shareholder)';
+
+CREATE FUNCTION ssn.kme_enc_keys(peer text, number int, size_bits int DEFAULT NULL,
+		purpose text DEFAULT 'test')
+	RETURNS TABLE (key_id text, size_bits int, fingerprint bytea)
+	AS 'MODULE_PATHNAME', 'ssn_kme_enc_keys' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ssn.kme_enc_keys(text, int, int, text) IS
+	'Fetch keys for sending to a shareholder (enc_keys), record them in the key ledger and consume them; returns IDs and BLAKE2b fingerprints, never keys';
+
+CREATE FUNCTION ssn.kme_dec_keys(peer text, key_ids text[], size_bits int DEFAULT NULL,
+		purpose text DEFAULT 'test')
+	RETURNS TABLE (key_id text, size_bits int, fingerprint bytea)
+	AS 'MODULE_PATHNAME', 'ssn_kme_dec_keys' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ssn.kme_dec_keys(text, text[], int, text) IS
+	'Record key IDs a shareholder obtained for this node, fetch the keys (dec_keys) and consume them; returns IDs and BLAKE2b fingerprints, never keys';
+
+CREATE FUNCTION ssn.kme_bench(peer text, number int, size_bits int, requests int,
+		OUT keys bigint, OUT key_bytes bigint, OUT requests int,
+		OUT client_seconds float8, OUT ledger_seconds float8, OUT client_cpu_seconds float8)
+	AS 'MODULE_PATHNAME', 'ssn_kme_bench' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn.kme_bench(text, int, int, int) IS
+	'Benchmark: fetch requests x number keys for a shareholder, wipe them unused, record them as discarded';
+
+-- Operators' functions: superusers only unless granted.
+REVOKE ALL ON FUNCTION ssn.add_shareholder(text, text, text, int, text, text),
+	ssn.remove_shareholder(text), ssn.key_ledger_recover(), ssn._kme_status(text),
+	ssn.kme_status(text), ssn.kme_enc_keys(text, int, int, text),
+	ssn.kme_dec_keys(text, text[], int, text), ssn.kme_bench(text, int, int, int)
+	FROM PUBLIC;
+
+-- ===========================================================================
+-- 1.1: the storage network: handles, the SSA, the outbox, channels, health, alarms
+-- ===========================================================================
+-- ssn 1.1: the secure storage network (ITU-T Y.3808 §9-12): values stored as
+-- shares on different shareholder databases, delivered over one-time-pad channels
+-- owned by background workers, retrieved from any k of them.
+
+---------------------------------------------------------------------------
+-- ssn_secret: the handle a user table keeps (no share material in it)
+---------------------------------------------------------------------------
+CREATE TYPE ssn_secret;
+
+CREATE FUNCTION ssn_secret_in(cstring, oid, int4) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_out(ssn_secret) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_recv(internal, oid, int4) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_send(ssn_secret) RETURNS bytea
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_typmod_in(cstring[]) RETURNS int4
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_typmod_out(int4) RETURNS cstring
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE ssn_secret (
+	INPUT = ssn_secret_in,
+	OUTPUT = ssn_secret_out,
+	RECEIVE = ssn_secret_recv,
+	SEND = ssn_secret_send,
+	TYPMOD_IN = ssn_secret_typmod_in,
+	TYPMOD_OUT = ssn_secret_typmod_out,
+	INTERNALLENGTH = VARIABLE,
+	ALIGNMENT = int4,
+	STORAGE = main
+);
+COMMENT ON TYPE ssn_secret IS
+	'Handle of a value stored in the secure storage network: secret id, value type, k, n and the shareholders holding its shares; typmod ssn_secret(k,n)';
+
+-- ssn_secret(k,n) columns accept only handles of that sharing
+CREATE FUNCTION ssn_secret(ssn_secret, int4, boolean) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_secret_enforce_typmod' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE CAST (ssn_secret AS ssn_secret) WITH FUNCTION ssn_secret(ssn_secret, int4, boolean) AS IMPLICIT;
+
+CREATE FUNCTION ssn_secret_id(ssn_secret) RETURNS uuid
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_k(ssn_secret) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_n(ssn_secret) RETURNS int
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_value_type(ssn_secret) RETURNS regtype
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn_secret_holders(ssn_secret) RETURNS int[]
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- handles are compared by secret id (so they can be keys and be joined)
+CREATE FUNCTION ssn.secret_eq(ssn_secret, ssn_secret) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ssn_secret_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE OPERATOR = (LEFTARG = ssn_secret, RIGHTARG = ssn_secret,
+	FUNCTION = ssn.secret_eq, COMMUTATOR = =, RESTRICT = eqsel, JOIN = eqjoinsel);
+
+---------------------------------------------------------------------------
+-- the SSA's own catalog: which secrets this node stored, and who may read them
+---------------------------------------------------------------------------
+CREATE TABLE ssn.secret (
+	id uuid PRIMARY KEY,
+	owner oid NOT NULL,				-- role that stored it (pg_authid.oid)
+	value_type regtype NOT NULL,
+	k int NOT NULL,
+	n int NOT NULL,
+	epoch bigint NOT NULL DEFAULT 0,
+	holders int[] NOT NULL,			-- share indexes (x-coordinates) of its shareholders
+	stored_at timestamptz NOT NULL DEFAULT now(),
+	commitment bytea
+);
+COMMENT ON TABLE ssn.secret IS
+	'Secrets stored from this node (the SSA): owner, sharing and shareholders; no share material';
+COMMENT ON COLUMN ssn.secret.commitment IS
+	'The signed Pedersen commitment record of its current epoch (NULL: stored without verification)';
+SELECT pg_catalog.pg_extension_config_dump('ssn.secret', '');
+
+CREATE TABLE ssn.secret_grant (
+	secret_id uuid NOT NULL REFERENCES ssn.secret ON DELETE CASCADE,
+	grantee oid NOT NULL,
+	granted_by oid NOT NULL,
+	granted_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (secret_id, grantee)
+);
+SELECT pg_catalog.pg_extension_config_dump('ssn.secret_grant', '');
+
+
+---------------------------------------------------------------------------
+-- the shareholder's storage: the one share this node holds of each secret
+---------------------------------------------------------------------------
+CREATE TABLE ssn.held_share (
+	secret_id uuid NOT NULL,
+	epoch bigint NOT NULL,
+	origin text NOT NULL,			-- the node (SSA) that stored the secret
+	share ssn_share NOT NULL,
+	received_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (secret_id, epoch)
+);
+COMMENT ON TABLE ssn.held_share IS
+	'The share of each secret this node holds as a shareholder (one per secret and epoch)';
+SELECT pg_catalog.pg_extension_config_dump('ssn.held_share', '');
+
+---------------------------------------------------------------------------
+-- channels: the outbox (committed with the storing transaction), what was
+-- received, link accounting
+---------------------------------------------------------------------------
+CREATE TABLE ssn.outbox (
+	id bigserial PRIMARY KEY,
+	peer text NOT NULL,
+	shares int NOT NULL,			-- how many shares the blob holds
+	blob bytea NOT NULL,			-- shares, each as a 4-byte length and its binary form
+	queued_at timestamptz NOT NULL DEFAULT now(),
+	attempts int NOT NULL DEFAULT 0,
+	last_error text
+);
+ALTER TABLE ssn.outbox ALTER COLUMN blob SET STORAGE external;
+CREATE INDEX outbox_peer ON ssn.outbox (peer, id);
+COMMENT ON TABLE ssn.outbox IS
+	'Shares waiting for delivery to a shareholder; written in the storing transaction, removed once the peer acknowledged them';
+-- Not dumped: with this node's own share it would put n shares of every
+-- undelivered secret into the backup.  Let it drain (ssn.wait_delivered) first.
+
+CREATE TABLE ssn.message_seen (
+	message_id uuid PRIMARY KEY,
+	sender text NOT NULL,
+	kind text NOT NULL,
+	shares int NOT NULL DEFAULT 0,
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ssn.message_seen IS
+	'Messages accepted on the channels, by message id: a message is stored once';
+
+CREATE TABLE ssn.link_stats (
+	peer text NOT NULL,
+	direction text NOT NULL CHECK (direction IN ('send', 'receive')),
+	messages bigint NOT NULL DEFAULT 0,
+	shares bigint NOT NULL DEFAULT 0,
+	share_bytes bigint NOT NULL DEFAULT 0,		-- binary shares carried
+	payload_bytes bigint NOT NULL DEFAULT 0,	-- encrypted plaintext (shares + framing)
+	envelope_bytes bigint NOT NULL DEFAULT 0,	-- on the wire, headers and tag included
+	key_bytes bigint NOT NULL DEFAULT 0,		-- QKD key material consumed
+	rejected bigint NOT NULL DEFAULT 0,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (peer, direction)
+);
+COMMENT ON TABLE ssn.link_stats IS
+	'Accounting per link and direction: messages, shares, bytes and QKD key bytes consumed';
+
+---------------------------------------------------------------------------
+-- health and alarms (the manager's fault management, Y.3808 §11)
+---------------------------------------------------------------------------
+CREATE TABLE ssn.peer_health (
+	peer text PRIMARY KEY,
+	reachable boolean NOT NULL,
+	checked_at timestamptz NOT NULL,
+	last_ok timestamptz,
+	rtt_ms double precision,
+	error text
+);
+
+CREATE TABLE ssn.alarm (
+	id bigserial PRIMARY KEY,
+	source text NOT NULL CHECK (source IN ('peer', 'kme', 'channel', 'message')),
+	object text NOT NULL,			-- the peer or link concerned
+	severity text NOT NULL CHECK (severity IN ('critical', 'major', 'minor', 'warning')),
+	problem text NOT NULL,
+	detail text,
+	raised_at timestamptz NOT NULL DEFAULT now(),
+	cleared_at timestamptz,
+	count int NOT NULL DEFAULT 1	-- how many times it was seen while active
+);
+CREATE UNIQUE INDEX alarm_active ON ssn.alarm (source, object, problem) WHERE cleared_at IS NULL;
+COMMENT ON TABLE ssn.alarm IS
+	'Alarms raised and cleared by the workers and the channel receivers';
+
+-- an operator acknowledges (clears) an alarm, e.g. a refused message
+CREATE FUNCTION ssn.acknowledge_alarm(alarm_id bigint) RETURNS boolean
+	LANGUAGE sql AS $$
+	UPDATE ssn.alarm SET cleared_at = now() WHERE id = alarm_id AND cleared_at IS NULL RETURNING true
+$$;
+
+CREATE VIEW ssn.active_alarms AS
+	SELECT id, source, object, severity, problem, detail, raised_at, count
+	FROM ssn.alarm WHERE cleared_at IS NULL ORDER BY raised_at;
+
+---------------------------------------------------------------------------
+-- this node, and the state of every channel
+---------------------------------------------------------------------------
+CREATE FUNCTION ssn.node_name() RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_node_name' LANGUAGE C STABLE;
+COMMENT ON FUNCTION ssn.node_name() IS
+	'This node''s shareholder name: the catalog entry whose SAE ID is ssn.sae_id';
+
+CREATE VIEW ssn.node AS
+	SELECT s.name, s.sae_id, s.share_index, s.trusted_node, s.state
+	FROM ssn.shareholder s WHERE s.name = ssn.node_name();
+
+CREATE VIEW ssn.channels AS
+	SELECT s.name AS peer, s.state, h.reachable, h.rtt_ms, h.checked_at, h.error AS health_error,
+		   coalesce(o.pending_shares, 0) AS pending_shares,
+		   coalesce(o.pending_messages, 0) AS pending_blobs,
+		   o.oldest AS oldest_pending, o.last_error,
+		   coalesce(st.shares, 0) AS delivered_shares,
+		   coalesce(st.key_bytes, 0) AS key_bytes_sent
+	FROM ssn.shareholder s
+	LEFT JOIN ssn.peer_health h ON h.peer = s.name
+	LEFT JOIN (SELECT peer, sum(shares) AS pending_shares, count(*) AS pending_messages,
+					  min(queued_at) AS oldest, (array_agg(last_error ORDER BY id))[1] AS last_error
+			   FROM ssn.outbox GROUP BY peer) o ON o.peer = s.name
+	LEFT JOIN ssn.link_stats st ON st.peer = s.name AND st.direction = 'send'
+	WHERE s.name IS DISTINCT FROM ssn.node_name();
+
+---------------------------------------------------------------------------
+-- storing and retrieving (the SSA's functions)
+---------------------------------------------------------------------------
+-- verify: NULL takes ssn.verify_shares
+CREATE FUNCTION ssn_store(value anyelement, k int DEFAULT NULL, n int DEFAULT NULL, verify boolean DEFAULT NULL)
+	RETURNS ssn_secret AS 'MODULE_PATHNAME', 'ssn_store' LANGUAGE C VOLATILE;
+CREATE FUNCTION ssn_store(value text, k int DEFAULT NULL, n int DEFAULT NULL, verify boolean DEFAULT NULL)
+	RETURNS ssn_secret AS 'MODULE_PATHNAME', 'ssn_store' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION ssn_retrieve(h ssn_secret) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_retrieve_text' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION ssn_retrieve(h ssn_secret, as_type anyelement) RETURNS anyelement
+	AS 'MODULE_PATHNAME', 'ssn_retrieve' LANGUAGE C VOLATILE;
+CREATE FUNCTION ssn_retrieve(h ssn_secret[]) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'ssn_retrieve_array' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn_retrieve(ssn_secret) IS
+	'Rebuild a stored value from k shareholders (as text)';
+COMMENT ON FUNCTION ssn_retrieve(ssn_secret[]) IS
+	'Rebuild many stored values at once: one message per shareholder for the whole array';
+
+CREATE FUNCTION ssn_grant(h ssn_secret, grantee regrole) RETURNS void
+	AS 'MODULE_PATHNAME', 'ssn_grant' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION ssn_revoke(h ssn_secret, grantee regrole) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ssn_revoke' LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION ssn.store_check_committed() RETURNS void
+	AS 'MODULE_PATHNAME', 'ssn_store_check_committed' LANGUAGE C VOLATILE;
+
+-- wait until the outbox is empty (or the timeout passes); true if it is
+CREATE FUNCTION ssn.wait_delivered(timeout interval DEFAULT '60 s', peer text DEFAULT NULL)
+	RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	deadline timestamptz := clock_timestamp() + timeout;
+BEGIN
+	PERFORM ssn.store_check_committed();
+	LOOP
+		IF NOT EXISTS (SELECT FROM ssn.outbox o WHERE wait_delivered.peer IS NULL OR o.peer = wait_delivered.peer) THEN
+			RETURN true;
+		END IF;
+		IF clock_timestamp() > deadline THEN
+			RETURN false;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END $$;
+
+---------------------------------------------------------------------------
+-- the channel protocol (called by peers' workers and SSAs as role ssn_peer)
+---------------------------------------------------------------------------
+CREATE FUNCTION ssn.channel_announce(sender text, key_ids text[], size_bits int) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_announce' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION ssn.channel_receive(envelope bytea) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_receive' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION ssn.channel_serve(requester text, secret_ids uuid[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_serve' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION ssn.channel_take() RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ssn_channel_take' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION ssn.channel_ping() RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_ping' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+-- seal a test message to a peer with fresh QKD keys (diagnostics; superuser)
+CREATE FUNCTION ssn.channel_seal_test(peer text, payload bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ssn_channel_seal_test' LANGUAGE C VOLATILE STRICT;
+
+REVOKE ALL ON FUNCTION ssn.channel_announce(text, text[], int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ssn.channel_receive(bytea) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ssn.channel_serve(text, uuid[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ssn.channel_take() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ssn.channel_ping() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ssn.channel_seal_test(text, bytea) FROM PUBLIC;
+
+-- the role peers log in as (certificate authentication); it may call the channel
+-- protocol and nothing else of ssn
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ssn_peer') THEN
+		CREATE ROLE ssn_peer NOLOGIN;
+	END IF;
+END $$;
+GRANT USAGE ON SCHEMA ssn TO ssn_peer;
+GRANT EXECUTE ON FUNCTION ssn.channel_announce(text, text[], int), ssn.channel_receive(bytea),
+	ssn.channel_serve(text, uuid[]), ssn.channel_take(), ssn.channel_ping() TO ssn_peer;
+
+-- users reach the catalogs only through the functions above
+REVOKE ALL ON ssn.secret, ssn.secret_grant, ssn.held_share, ssn.outbox, ssn.message_seen FROM PUBLIC;
+
+-- ===========================================================================
+-- 1.2: computing on shares across the network
+-- ===========================================================================
+-- ssn 1.1 -> 1.2: computing on shares across the network (Y.3808 §8.1)
+
+---------------------------------------------------------------------------
+-- operators on ssn_secret: the result is a computed secret (an expression
+-- over stored secrets), evaluated by the shareholders when it is retrieved,
+-- aggregated or stored; nothing is computed or sent when it is made
+---------------------------------------------------------------------------
+CREATE FUNCTION ssn.secret_add(ssn_secret, ssn_secret) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_secret_add' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.secret_sub(ssn_secret, ssn_secret) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_secret_sub' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.secret_mul(ssn_secret, ssn_secret) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_secret_mul' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.secret_neg(ssn_secret) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_secret_neg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.secret_add_const(ssn_secret, numeric) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_secret_add_const' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.const_add_secret(numeric, ssn_secret) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_const_add_secret' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.secret_sub_const(ssn_secret, numeric) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_secret_sub_const' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.const_sub_secret(numeric, ssn_secret) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_const_sub_secret' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.secret_mul_const(ssn_secret, numeric) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_secret_mul_const' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION ssn.const_mul_secret(numeric, ssn_secret) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_const_mul_secret' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR + (LEFTARG = ssn_secret, RIGHTARG = ssn_secret, FUNCTION = ssn.secret_add, COMMUTATOR = +);
+CREATE OPERATOR - (LEFTARG = ssn_secret, RIGHTARG = ssn_secret, FUNCTION = ssn.secret_sub);
+CREATE OPERATOR * (LEFTARG = ssn_secret, RIGHTARG = ssn_secret, FUNCTION = ssn.secret_mul, COMMUTATOR = *);
+CREATE OPERATOR - (RIGHTARG = ssn_secret, FUNCTION = ssn.secret_neg);
+CREATE OPERATOR + (LEFTARG = ssn_secret, RIGHTARG = numeric, FUNCTION = ssn.secret_add_const);
+CREATE OPERATOR + (LEFTARG = numeric, RIGHTARG = ssn_secret, FUNCTION = ssn.const_add_secret);
+CREATE OPERATOR - (LEFTARG = ssn_secret, RIGHTARG = numeric, FUNCTION = ssn.secret_sub_const);
+CREATE OPERATOR - (LEFTARG = numeric, RIGHTARG = ssn_secret, FUNCTION = ssn.const_sub_secret);
+CREATE OPERATOR * (LEFTARG = ssn_secret, RIGHTARG = numeric, FUNCTION = ssn.secret_mul_const);
+CREATE OPERATOR * (LEFTARG = numeric, RIGHTARG = ssn_secret, FUNCTION = ssn.const_mul_secret);
+
+---------------------------------------------------------------------------
+-- aggregates: the shareholders add up their shares of all rows of a group;
+-- only the result is rebuilt, by this node (the SSA)
+---------------------------------------------------------------------------
+CREATE FUNCTION ssn.agg_add(internal, ssn_secret) RETURNS internal
+	AS 'MODULE_PATHNAME', 'ssn_agg_add' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION ssn.agg_sum_final(internal) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'ssn_agg_sum_final' LANGUAGE C VOLATILE;
+CREATE FUNCTION ssn.agg_avg_final(internal) RETURNS numeric
+	AS 'MODULE_PATHNAME', 'ssn_agg_avg_final' LANGUAGE C VOLATILE;
+
+CREATE AGGREGATE ssn_sum(ssn_secret) (
+	SFUNC = ssn.agg_add, STYPE = internal, FINALFUNC = ssn.agg_sum_final);
+CREATE AGGREGATE ssn_avg(ssn_secret) (
+	SFUNC = ssn.agg_add, STYPE = internal, FINALFUNC = ssn.agg_avg_final);
+CREATE AGGREGATE ssn_count(ssn_secret) (
+	SFUNC = pg_catalog.int8inc_any, STYPE = int8, INITCOND = '0', PARALLEL = SAFE);
+COMMENT ON AGGREGATE ssn_sum(ssn_secret) IS
+	'Sum of secrets (or of computed secrets such as a * b), computed by the shareholders on their shares; only the sum is rebuilt';
+COMMENT ON AGGREGATE ssn_avg(ssn_secret) IS
+	'Average of secrets: the shareholders'' sum, rebuilt, divided by the number of non-NULL rows';
+COMMENT ON AGGREGATE ssn_count(ssn_secret) IS
+	'Number of non-NULL secrets (needs no shareholder)';
+
+-- a computed secret stored as a secret of its own (degree reduced at commit)
+CREATE FUNCTION ssn_store(h ssn_secret) RETURNS ssn_secret
+	AS 'MODULE_PATHNAME', 'ssn_store_computed' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn_store(ssn_secret) IS
+	'Store a computed secret (a + b, a * b, ...) as a new secret: at commit the shareholders make its shares from theirs; a product is re-shared among them to degree k-1, so no node sees its value';
+
+---------------------------------------------------------------------------
+-- the shareholders' side
+---------------------------------------------------------------------------
+-- re-sharing parts waiting for the other contributors' parts
+CREATE TABLE ssn.held_part (
+	result_id uuid NOT NULL,
+	contributor int NOT NULL,		-- share index of the contributor
+	origin text NOT NULL,			-- the SSA that asked for the re-sharing
+	contributors int NOT NULL,		-- how many parts make the share; 0: a complete share waiting for the SSA's confirmation
+	share ssn_share NOT NULL,
+	received_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (result_id, contributor)
+);
+COMMENT ON TABLE ssn.held_part IS
+	'Parts of a degree reduction this node received, until every contributor''s part has arrived; then (contributors = 0) the new share, until the SSA confirms that every shareholder has its own';
+REVOKE ALL ON ssn.held_part FROM PUBLIC;
+
+CREATE FUNCTION ssn.channel_compute(requester text, program bytea) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_compute' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION ssn.channel_materialize(requester text, program bytea) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_materialize' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION ssn.channel_reshare(requester text, program bytea, contributors int[], receivers int[])
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_reshare' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ssn.channel_compute(text, bytea), ssn.channel_materialize(text, bytea),
+	ssn.channel_reshare(text, bytea, int[], int[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_compute(text, bytea), ssn.channel_materialize(text, bytea),
+	ssn.channel_reshare(text, bytea, int[], int[]) TO ssn_peer;
+-- a computed secret's staged shares become held shares once every shareholder made its own
+CREATE FUNCTION ssn.channel_confirm(requester text, secret_ids uuid[]) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_confirm' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ssn.channel_confirm(text, uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_confirm(text, uuid[]) TO ssn_peer;
+
+-- ===========================================================================
+-- 1.3: long-term security: renewal, re-sharing, verifiable shares, signing keys
+-- ===========================================================================
+-- ssn 1.2 -> 1.3: long-term security (Y.3808 §8.3, §9.3, §10.3, §12.3): renewal
+-- of shares in epochs, re-sharing after a shareholder fails, verifiable shares
+
+---------------------------------------------------------------------------
+-- renewal (proactive secret sharing): jobs, their runs, and the batches the
+-- worker switches from epoch e to e+1 with two-phase commit on every holder
+---------------------------------------------------------------------------
+CREATE TABLE ssn.renewal_job (
+	name text PRIMARY KEY,
+	every interval NOT NULL CHECK (every >= interval '1 minute'),
+	batch_size int NOT NULL DEFAULT 1000 CHECK (batch_size BETWEEN 1 AND 100000),
+	enabled boolean NOT NULL DEFAULT true,
+	next_run timestamptz NOT NULL DEFAULT now(),
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ssn.renewal_job IS
+	'Scheduled renewals of the shares of the secrets stored from this node (Y.3808 §12.3)';
+SELECT pg_catalog.pg_extension_config_dump('ssn.renewal_job', '');
+
+CREATE TABLE ssn.renewal_run (
+	id bigserial PRIMARY KEY,
+	job text,						-- NULL: on demand (ssn_renew)
+	requested_by oid NOT NULL,
+	requested_at timestamptz NOT NULL DEFAULT now(),
+	batch_size int NOT NULL,
+	state text NOT NULL DEFAULT 'queued'
+		CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+	started_at timestamptz,
+	finished_at timestamptz,
+	cursor uuid,					-- the last secret of the last batch switched
+	secrets_total bigint,			-- secrets of this node when the run started
+	secrets_renewed bigint NOT NULL DEFAULT 0,
+	batches int NOT NULL DEFAULT 0,
+	messages bigint NOT NULL DEFAULT 0,
+	key_bytes bigint NOT NULL DEFAULT 0,	-- QKD key material consumed
+	skipped uuid[] NOT NULL DEFAULT '{}',	-- secrets a shareholder refused to renew (its share fails its checks)
+	error text
+);
+CREATE INDEX renewal_run_active ON ssn.renewal_run (id) WHERE state IN ('queued', 'running');
+COMMENT ON TABLE ssn.renewal_run IS
+	'Runs of renewal jobs (history and progress): which secrets were switched to a new epoch';
+
+CREATE TABLE ssn.renewal_batch (
+	run_id bigint NOT NULL REFERENCES ssn.renewal_run ON DELETE CASCADE,
+	batch int NOT NULL,
+	gid text NOT NULL UNIQUE,		-- the prepared transaction's name on every peer
+	peers text[] NOT NULL,			-- shareholders asked to prepare
+	pending text[] NOT NULL DEFAULT '{}',	-- peers whose prepared switch is not yet committed
+	secrets int NOT NULL,
+	state text NOT NULL CHECK (state IN ('preparing', 'committing', 'done', 'aborted')),
+	started_at timestamptz NOT NULL DEFAULT now(),
+	finished_at timestamptz,
+	PRIMARY KEY (run_id, batch)
+);
+CREATE INDEX renewal_batch_open ON ssn.renewal_batch (run_id, batch) WHERE state IN ('preparing', 'committing');
+COMMENT ON TABLE ssn.renewal_batch IS
+	'Batches of a renewal: the coordinator''s two-phase commit record (presumed abort: preparing = roll back, committing = commit)';
+REVOKE ALL ON ssn.renewal_job, ssn.renewal_run, ssn.renewal_batch FROM PUBLIC;
+
+CREATE FUNCTION ssn.schedule_renewal(name text, every interval, batch_size int DEFAULT 1000,
+		first_run timestamptz DEFAULT NULL) RETURNS void
+	LANGUAGE sql AS $$
+	INSERT INTO ssn.renewal_job AS j (name, every, batch_size, next_run)
+	VALUES (schedule_renewal.name, schedule_renewal.every, schedule_renewal.batch_size,
+			coalesce(schedule_renewal.first_run, now() + schedule_renewal.every))
+	ON CONFLICT (name) DO UPDATE SET every = excluded.every, batch_size = excluded.batch_size,
+		next_run = excluded.next_run, enabled = true;
+$$;
+COMMENT ON FUNCTION ssn.schedule_renewal(text, interval, int, timestamptz) IS
+	'Renew every secret stored from this node every given interval (first at first_run, default now() + every)';
+
+CREATE FUNCTION ssn.unschedule_renewal(name text) RETURNS boolean
+	LANGUAGE sql AS $$
+	WITH d AS (DELETE FROM ssn.renewal_job j WHERE j.name = unschedule_renewal.name RETURNING 1)
+	SELECT count(*) > 0 FROM d;
+$$;
+
+CREATE FUNCTION ssn_renew(batch_size int DEFAULT 1000) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_renew' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn_renew(int) IS
+	'Queue a renewal of every secret stored from this node; returns the run id (see ssn.jobs, ssn.wait_renewal)';
+
+-- whether xid is this transaction's (or one of its subtransactions')
+CREATE FUNCTION ssn.xid_is_current(xid) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ssn_xid_is_current' LANGUAGE C STABLE STRICT;
+
+CREATE FUNCTION ssn.wait_renewal(run bigint, timeout interval DEFAULT '10 min') RETURNS text
+	LANGUAGE plpgsql AS $$
+DECLARE
+	st text;
+	deadline timestamptz := clock_timestamp() + timeout;
+BEGIN
+	IF (SELECT ssn.xid_is_current(r.xmin) FROM ssn.renewal_run r WHERE r.id = run) THEN
+		RAISE EXCEPTION 'renewal run % was queued by this transaction', run
+			USING ERRCODE = 'active_sql_transaction',
+				  HINT = 'The node worker sees it once this transaction commits: wait in the next one.';
+	END IF;
+	LOOP
+		SELECT r.state INTO st FROM ssn.renewal_run r WHERE r.id = run;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'renewal run % does not exist', run USING ERRCODE = 'undefined_object',
+				HINT = 'Its queuing transaction must have committed first.';
+		END IF;
+		IF st IN ('done', 'failed', 'cancelled') OR clock_timestamp() > deadline THEN
+			RETURN st;
+		END IF;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+
+CREATE FUNCTION ssn.cancel_renewal(run bigint) RETURNS boolean
+	LANGUAGE sql AS $$
+	UPDATE ssn.renewal_run SET state = 'cancelled', finished_at = now()
+	WHERE id = run AND state IN ('queued', 'running') RETURNING true;
+$$;
+
+CREATE VIEW ssn.jobs AS
+	SELECT 'renewal'::text AS kind, j.name, j.every, j.batch_size, j.enabled, j.next_run,
+		   r.id AS last_run, r.state AS last_state, r.started_at AS last_started,
+		   r.finished_at AS last_finished, r.secrets_renewed, r.secrets_total, r.error AS last_error
+	FROM ssn.renewal_job j
+	LEFT JOIN LATERAL (SELECT * FROM ssn.renewal_run x WHERE x.job = j.name ORDER BY x.id DESC LIMIT 1) r ON true
+	UNION ALL
+	SELECT 'renewal', NULL, NULL, r.batch_size, true, NULL, r.id, r.state, r.started_at, r.finished_at,
+		   r.secrets_renewed, r.secrets_total, r.error
+	FROM ssn.renewal_run r WHERE r.job IS NULL AND r.state IN ('queued', 'running');
+COMMENT ON VIEW ssn.jobs IS 'Scheduled jobs with their last run, and on-demand runs in progress';
+
+CREATE VIEW ssn.job_history AS
+	SELECT r.id AS run, coalesce(r.job, '(on demand)') AS job, r.requested_by::regrole AS requested_by,
+		   r.state, r.requested_at, r.started_at, r.finished_at, r.finished_at - r.started_at AS duration,
+		   r.secrets_total, r.secrets_renewed, cardinality(r.skipped) AS secrets_refused, r.batches, r.messages, r.key_bytes,
+		   CASE WHEN r.secrets_renewed > 0 THEN r.key_bytes::numeric / r.secrets_renewed END AS key_bytes_per_secret,
+		   r.error
+	FROM ssn.renewal_run r;
+COMMENT ON VIEW ssn.job_history IS 'Every renewal run, newest last: progress, duration, QKD key consumed';
+
+---------------------------------------------------------------------------
+-- verifiable shares (Y.3808 §8.3, §10.3): Pedersen commitments over
+-- ristretto255, signed (Ed25519) and timestamped by this node as the SSA
+---------------------------------------------------------------------------
+CREATE TABLE ssn.signing_key (
+	id serial PRIMARY KEY,
+	public_key bytea NOT NULL UNIQUE CHECK (length(public_key) = 32),
+	secret_key bytea NOT NULL CHECK (length(secret_key) = 64),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	retired_at timestamptz
+);
+CREATE UNIQUE INDEX signing_key_current ON ssn.signing_key ((true)) WHERE retired_at IS NULL;
+REVOKE ALL ON ssn.signing_key FROM PUBLIC;
+COMMENT ON TABLE ssn.signing_key IS
+	'Ed25519 keys with which this node signs the commitments of the secrets it stores; one current, older ones retired (still trusted)';
+-- Not dumped: a restored node makes a new key and re-signs (ssn.renew_signatures).
+
+CREATE VIEW ssn.signing_keys AS
+	SELECT id, encode(public_key, 'hex') AS public_key, created_at, retired_at FROM ssn.signing_key;
+
+CREATE FUNCTION ssn.rotate_signing_key() RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_rotate_signing_key' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn.rotate_signing_key() IS
+	'Retire the current signing key and make a new one; returns the new public key (hex)';
+CREATE FUNCTION ssn.renew_signatures() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_renew_signatures' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn.renew_signatures() IS
+	'Re-sign and re-timestamp the commitments of every verifiable secret with the current key (the signature chain of §8.3)';
+REVOKE ALL ON FUNCTION ssn.rotate_signing_key(), ssn.renew_signatures(), ssn_renew(int) FROM PUBLIC;
+
+
+
+CREATE FUNCTION ssn_verify(h ssn_secret,
+		OUT shareholder text, OUT share_index int, OUT epoch bigint, OUT status text)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'ssn_verify' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn_verify(ssn_secret) IS
+	'Check a secret end to end: its signed commitments, and every shareholder''s share against them';
+
+---------------------------------------------------------------------------
+-- re-sharing (Y.3808 §9.2 Req_SSN_C 3): a failed shareholder's shares rebuilt
+-- on a replacement from masked Lagrange contributions of k other holders
+---------------------------------------------------------------------------
+CREATE FUNCTION ssn.reshare(failed text, replacement text, batch_size int DEFAULT 1000) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_reshare' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn.reshare(text, text, int) IS
+	'Rebuild the shares the failed shareholder held of this node''s secrets on the replacement, then give it the failed one''s share index';
+REVOKE ALL ON FUNCTION ssn.reshare(text, text, int) FROM PUBLIC;
+
+CREATE FUNCTION ssn.channel_reshare_finish(origin text, ids uuid[]) RETURNS int
+	AS 'MODULE_PATHNAME', 'ssn_channel_reshare_finish' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ssn.channel_reshare_finish(text, uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_reshare_finish(text, uuid[]) TO ssn_peer;
+
+CREATE TABLE ssn.reshare_request (
+	message_id uuid PRIMARY KEY,
+	origin text NOT NULL,
+	request bytea NOT NULL,			-- the SSA's request: secrets, helpers, mask seeds
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON ssn.reshare_request FROM PUBLIC;
+COMMENT ON TABLE ssn.reshare_request IS
+	'Re-sharing requests received from an SSA until it asks for the contributions (ssn.channel_reshare_help)';
+
+CREATE FUNCTION ssn.channel_reshare_help(origin text) RETURNS int
+	AS 'MODULE_PATHNAME', 'ssn_channel_reshare_help' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ssn.channel_reshare_help(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
