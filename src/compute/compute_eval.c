@@ -19,7 +19,7 @@
 #include "share/id_set.h"
 #include "share/secret_expr.h"
 #include "share/secret_handle.h"
-#include "share/ssn_share.h"
+#include "share/share_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"

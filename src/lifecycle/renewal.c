@@ -41,7 +41,7 @@
 #include "net/peer_conn.h"
 #include "net/worker.h"
 #include "share/share_batch.h"
-#include "share/ssn_share.h"
+#include "share/share_type.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/array.h"

@@ -22,7 +22,7 @@
 #include "net/message_kind.h"
 #include "share/secret_handle.h"
 #include "share/share_batch.h"
-#include "share/ssn_share.h"
+#include "share/share_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"

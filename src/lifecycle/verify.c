@@ -11,7 +11,7 @@
 #include "lifecycle/verify.h"
 #include "math/shamir.h"
 #include "share/secret_handle.h"
-#include "share/ssn_share.h"
+#include "share/share_type.h"
 
 bytea *
 verify_split(ShareValue *v, int k, int n, const uint8 *xs, const uint8 *id, uint32 epoch,

@@ -13,7 +13,7 @@
  * ids in sorted order, so a sum (or product) of many shares gets the same id at every
  * shareholder whatever order each one adds them in.
  */
-#include "share/ssn_share.h"
+#include "share/share_type.h"
 
 #include <sodium.h>
 

@@ -1,7 +1,7 @@
 /*
  * share_type.c - ssn_share input/output, send/receive and metadata accessors.
  */
-#include "share/ssn_share.h"
+#include "share/share_type.h"
 
 #include "libpq/pqformat.h"
 #include "share/value_codec.h"

@@ -1,7 +1,7 @@
 /*
  * split_combine.c - ssn_split() and ssn_combine(): a value to n shares and back.
  */
-#include "share/ssn_share.h"
+#include "share/share_type.h"
 
 #include <sodium.h>
 

@@ -5,7 +5,7 @@
 #ifndef SSN_SPLIT_COMBINE_H
 #define SSN_SPLIT_COMBINE_H
 
-#include "share/ssn_share.h"
+#include "share/share_type.h"
 #include "share/value_codec.h"
 
 /* ereport unless 2 <= k <= n <= 255 */

@@ -30,6 +30,7 @@
 #include "net/peer_conn.h"
 #include "share/secret_expr.h"
 #include "ssa/compute.h"
+#include "ssa/retrieve.h"
 #include "ssa/store.h"
 #include "utils/array.h"
 #include "utils/builtins.h"

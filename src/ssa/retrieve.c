@@ -34,6 +34,7 @@
 #include "share/share_batch.h"
 #include "share/split_combine.h"
 #include "ssa/compute.h"
+#include "ssa/retrieve.h"
 #include "ssa/store.h"
 #include "utils/acl.h"
 #include "utils/array.h"

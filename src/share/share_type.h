@@ -1,9 +1,9 @@
 /*
- * ssn_share.h - the ssn_share SQL type as the backend sees it: a varlena whose data
+ * share_type.h - the ssn_share SQL type as the backend sees it: a varlena whose data
  * is one share in the layout of share_format.h.
  */
-#ifndef SSN_SSN_SHARE_H
-#define SSN_SSN_SHARE_H
+#ifndef SSN_SHARE_TYPE_H
+#define SSN_SHARE_TYPE_H
 
 #include "postgres.h"
 
@@ -25,4 +25,4 @@ extern void share_seal_varlena(struct varlena *s, const ShareHeader *h);
 extern void share_header_init(ShareHeader *h, int field, int type, int k, int n,
 							  int degree, int x, uint32 epoch, const uint8 *id);
 
-#endif							/* SSN_SSN_SHARE_H */
+#endif							/* SSN_SHARE_TYPE_H */
