@@ -12,7 +12,7 @@ CORE_SRCS = src/math/gf256.c src/math/field_p.c src/math/random.c src/math/crc32
 	src/share/share_format.c src/share/share_batch.c src/share/secret_expr.c src/share/id_set.c \
 	src/lifecycle/reshare_format.c
 # the backend, plane by plane from the bottom (ARCHITECTURE.md)
-PG_SRCS = src/base/guc.c \
+PG_SRCS = src/base/guc.c src/base/log_privacy.c \
 	src/share/share_type.c src/share/value_codec.c src/share/split_combine.c src/share/share_algebra.c \
 	src/share/secret_handle.c \
 	src/qkd/kme_client.c src/qkd/key_ledger.c src/qkd/kme_sql.c \
@@ -24,6 +24,10 @@ PG_SRCS = src/base/guc.c \
 	src/ssa/store.c src/ssa/retrieve.c src/ssa/secret_ops.c src/ssa/compute.c \
 	src/ssn.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
+
+# every ereport of the backend files in message domain "ssn" (base/log_privacy.c
+# keeps the statement out of the log lines they cause)
+$(PG_SRCS:.c=.o) $(PG_SRCS:.c=.bc): CPPFLAGS += -include src/base/domain.h
 
 REGRESS = types split_combine algebra errors statistics kme network compute renewal
 REGRESS_OPTS = --inputdir=.

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "base/guc.h"
+#include "base/log_privacy.h"
 #include "compute/compute_channel.h"
 #include "fmgr.h"
 #include "lifecycle/hold.h"
@@ -32,6 +33,7 @@ _PG_init(void)
 				 errmsg("ssn could not initialise libsodium"),
 				 errdetail("Without a working random number generator no secret can be shared.")));
 	ssn_guc_init();
+	log_privacy_init();
 	receiver_init();
 	hold_init();
 	compute_channel_init();

@@ -185,6 +185,22 @@ for my $what (sort keys %forged)
 	like(receive2($forged{$what}), qr/^rejected: /, "envelope with $what: rejected");
 }
 like(receive2(pack('H*', env_hex()), 3), qr/^(rejected: |ERROR)/, 'an envelope for node2 given to node3: rejected');
+# names in a header come before the MAC: unprintable ones are refused without being echoed
+{
+	my $e = pack('H*', env_hex());
+	is(unpack('C', substr($e, 36, 1)) . substr($e, 37, 5), '5node1', 'the header names its sender node1 at offset 36');
+	my $odd = $e;
+	substr($odd, 37, 5) = "n\nd\xff1";
+	like(receive2($odd), qr/^rejected: malformed message: a node name or key ID of its header is not printable text$/,
+		'a sender name with a newline and an invalid byte: refused as malformed, the name not echoed');
+	my $unknown = $e;
+	substr($unknown, 37, 5) = 'nodeX';
+	like(receive2($unknown), qr/^rejected: message from an unknown sender: sender "nodeX" is not a peer of this node$/,
+		'a printable unknown sender: refused and named');
+	is($net->query(2, q{SELECT count(*) FROM ssn.alarm WHERE source = 'message' AND object = 'unknown'
+		AND (detail ~ '[\x01-\x1f\x7f]' OR problem ~ '[\x01-\x1f\x7f]')}), '0',
+		"node2's alarms about unknown senders hold no control character");
+}
 ok($net->poll(2, q{SELECT count(*) > 0 FROM ssn.active_alarms WHERE source = 'message'}, 't', 60),
 	"node2 raises a 'message' alarm");
 diag 'node2 message alarms: ' . ($net->query(2, q{SELECT string_agg(object || ': ' || problem || ' x' || count, '; ') FROM ssn.active_alarms WHERE source = 'message'}) // '');

@@ -9,6 +9,7 @@
 #include "base/guc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "net/peer_conn.h"
 #include "qkd/key_ledger.h"
 #include "qkd/kme_client.h"
@@ -142,6 +143,33 @@ channel_name(const uint8 *p, size_t len)
 	memcpy(s, p, len);
 	s[len] = '\0';
 	return s;
+}
+
+/* printable text of the database's encoding: no control character, no invalid byte */
+static bool
+header_text_ok(const uint8 *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+	return pg_verifymbstr((const char *) p, (int) len, true);
+}
+
+bool
+channel_header_is_text(const EnvelopeView *v)
+{
+	if (!header_text_ok(v->sender, v->sender_len) || !header_text_ok(v->receiver, v->receiver_len))
+		return false;
+	for (int i = 0; i < v->nkeys; i++)
+	{
+		const uint8 *id;
+		size_t		len;
+
+		envelope_key_id(v, i, &id, &len);
+		if (!header_text_ok(id, len))
+			return false;
+	}
+	return true;
 }
 
 char **

@@ -57,6 +57,12 @@ extern char **channel_key_ids(const EnvelopeView *v);
 extern char *channel_name(const uint8 *p, size_t len);
 
 /*
+ * The names and key IDs of an envelope's header are printable text: they come
+ * before the MAC is checked, so nothing else from them may reach a log or a table.
+ */
+extern bool channel_header_is_text(const EnvelopeView *v);
+
+/*
  * Fetch the keys of a received envelope from the KME (dec_keys from the sender's
  * SAE) and open it: the plaintext (palloc'd; wipe it) or NULL if the tag does not
  * verify.  KME errors are raised.

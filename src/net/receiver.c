@@ -211,6 +211,9 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 
 	if (!envelope_parse(buf, buflen, &v, why, sizeof(why)))
 		PG_RETURN_TEXT_P(refuse("unknown", "malformed message", why));
+	if (!channel_header_is_text(&v))
+		PG_RETURN_TEXT_P(refuse("unknown", "malformed message",
+								"a node name or key ID of its header is not printable text"));
 	sender = channel_name(v.sender, v.sender_len);
 	receiver = channel_name(v.receiver, v.receiver_len);
 	cat = catalog_load();
