@@ -9,7 +9,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('logs');
-$node->init;
+$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);    # UTF8 whatever the caller's locale
 # as the README advises for a node that stores secrets (the test framework logs every statement)
 $node->append_conf('postgresql.conf', "log_statement = none\nlog_min_error_statement = warning\n");
 $node->start;
