@@ -3,7 +3,7 @@
 
 MODULE_big = ssn
 EXTENSION = ssn
-DATA = ssn--1.3.sql ssn--1.0.sql ssn--1.0--1.1.sql ssn--1.1--1.2.sql ssn--1.2--1.3.sql
+DATA = ssn--1.4.sql ssn--1.0.sql ssn--1.0--1.1.sql ssn--1.1--1.2.sql ssn--1.2--1.3.sql ssn--1.3--1.4.sql
 PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
 
 # plain C core: no PostgreSQL headers, shared with unit tests, fuzzers, benchmark

@@ -1,7 +1,7 @@
--- ssn 1.3: the installation script of the current version in one file, for a DBA
+-- ssn 1.4: the installation script of the current version in one file, for a DBA
 -- to review: ITU-T Y.3808 secure storage network.  Kept by hand; t/002_install_script.pl
 -- checks that it installs exactly what ssn--1.0.sql and the upgrade scripts
--- (1.0 -> 1.1 -> 1.2 -> 1.3) install.  An upgrade to a later version changes both.
+-- (1.0 -> 1.1 -> 1.2 -> 1.3 -> 1.4) install.  An upgrade to a later version changes both.
 \echo Use "CREATE EXTENSION ssn" to load this file. \quit
 
 -- ===========================================================================
@@ -983,3 +983,37 @@ CREATE FUNCTION ssn.channel_reshare_help(origin text) RETURNS int
 	SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION ssn.channel_reshare_help(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
+
+
+-- ===========================================================================
+-- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
+-- ===========================================================================
+-- ssn 1.3 -> 1.4: holding the threat model (Y.3808 §8.1): peers known by their
+-- login, shares kept per origin, shares sealed before they are written, faults
+-- that stay with the node that caused them
+
+---------------------------------------------------------------------------
+-- peer identity: every peer logs in as a role of its own, bound to its
+-- shareholder entry; held shares are kept per origin
+---------------------------------------------------------------------------
+
+
+
+---------------------------------------------------------------------------
+-- sealed outbox: shares for peers are sealed before they are written
+---------------------------------------------------------------------------
+
+
+
+---------------------------------------------------------------------------
+-- faults stay local: prepared renewal switches, bad replies
+---------------------------------------------------------------------------
+
+
+
+---------------------------------------------------------------------------
+-- re-sharing: former holders, renewal afterwards
+---------------------------------------------------------------------------
+
+
+
