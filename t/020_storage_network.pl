@@ -17,7 +17,7 @@ my $CHUNK = 1000;
 my $net = SsnNet->new(n => $N);
 my $t0 = time;
 
-if (!$net->has_version('1.3'))
+if (!$net->has_version('1.4'))
 {
 	done_testing();
 	exit 1;

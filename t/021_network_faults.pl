@@ -17,7 +17,7 @@ my $t0 = time;
 my $step_t = time;
 sub step { diag sprintf('%s (%.1f s)', $_[0], time - $step_t); $step_t = time; }
 
-if (!$net->has_version('1.3'))
+if (!$net->has_version('1.4'))
 {
 	done_testing();
 	exit 1;
