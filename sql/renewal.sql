@@ -1,11 +1,11 @@
--- Long-term security on one node: the 1.2 -> 1.3 upgrade, verifiable shares and
+-- Long-term security on one node: the 1.2 -> 1.3 -> 1.4 upgrade, verifiable shares and
 -- their checks, signing keys, renewal jobs and re-sharing as a DBA meets them
 -- without peers.  (Between real nodes: t/023_renewal.pl, t/024_verify.pl.)
 \set VERBOSITY terse
 SET client_min_messages = warning;
 
 -- the previous test left a 1.2 installation: it updates in place
-ALTER EXTENSION ssn UPDATE TO '1.3';
+ALTER EXTENSION ssn UPDATE TO '1.4';
 SELECT extversion FROM pg_extension WHERE extname = 'ssn';
 SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'

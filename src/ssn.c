@@ -17,6 +17,7 @@
 #include "lifecycle/renewal_apply.h"
 #include "lifecycle/reshare.h"
 #include "miscadmin.h"
+#include "net/alarm_queue.h"
 #include "net/receiver.h"
 #include "net/worker.h"
 
@@ -34,6 +35,7 @@ _PG_init(void)
 				 errdetail("Without a working random number generator no secret can be shared.")));
 	ssn_guc_init();
 	log_privacy_init();
+	alarm_queue_init();
 	receiver_init();
 	hold_init();
 	compute_channel_init();

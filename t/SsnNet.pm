@@ -1,7 +1,7 @@
 # Test harness for the secure storage network: N PostgreSQL nodes (node1..nodeN)
 # with ssn preloaded, one kme-sim serving a QKD link per pair of SAEs, the SSN PKI
 # (root CA, per node an SAE, a server and a peer client certificate), TLS between
-# nodes with certificate logins as ssn_peer, and every node registered on every
+# nodes with certificate logins (node i logs in everywhere as its own role ssn_peer_nodei, a member of ssn_peer), and every node registered on every
 # node as a shareholder.  Mirrors tools/ssn-local.
 #
 #   my $net = SsnNet->new(n => 5);          # or SsnNet->new(5)
@@ -62,7 +62,7 @@ sub new
 	{
 		run_or_die($ssn_pki, 'issue', $pki, '--kind', 'sae', "SAE_$i");
 		run_or_die($ssn_pki, 'issue', $pki, '--kind', 'server', "node$i", '--dns', 'localhost', '--ip', '127.0.0.1');
-		run_or_die($ssn_pki, 'issue', $pki, '--kind', 'client', "node${i}_peer", '--cn', 'ssn_peer');
+		run_or_die($ssn_pki, 'issue', $pki, '--kind', 'client', "node${i}_peer", '--cn', "ssn_peer_node$i");
 	}
 	note sprintf('SsnNet: PKI for %d nodes in %.1f s', $n, time - $t0);
 
@@ -105,9 +105,9 @@ $sae
 		# first match wins: peers only with a client certificate of the SSN CA
 		my $hba = slurp_file($node->data_dir . '/pg_hba.conf');
 		open my $fh, '>', $node->data_dir . '/pg_hba.conf' or croak $!;
-		print $fh "# SsnNet: peers log in with a certificate whose CN is ssn_peer\n"
-		  . "hostssl all ssn_peer 127.0.0.1/32 cert\n"
-		  . "host    all ssn_peer 127.0.0.1/32 reject\n"
+		print $fh "# SsnNet: each peer logs in as its own role (member of ssn_peer) with a certificate whose CN is that role\n"
+		  . "hostssl all +ssn_peer 127.0.0.1/32 cert\n"
+		  . "host    all +ssn_peer 127.0.0.1/32 reject\n"
 		  . $hba;
 		close $fh;
 		push @{ $self->{nodes} }, $node;
@@ -124,7 +124,6 @@ $sae
 	{
 		$self->node($i)->safe_psql('postgres', qq{
 SET client_min_messages = warning;
-CREATE ROLE ssn_peer LOGIN;
 CREATE EXTENSION ssn$ext;});
 	}
 	for my $i (1 .. $n)
@@ -196,12 +195,13 @@ sub nodes { return @{ $_[0]{nodes} }; }
 sub port { my ($self, $i) = @_; return $self->{ports}[ $i - 1 ]; }
 sub running { my ($self, $i) = @_; return defined $self->node($i)->{_pid}; }
 
-# the conninfo node FROM uses to log in at node TO as ssn_peer (FROM's client certificate)
+# the conninfo node FROM uses to log in at node TO as its own peer role ssn_peer_nodeFROM
+# (FROM's client certificate; ssn.add_shareholder on TO created the role)
 sub conninfo
 {
 	my ($self, $from, $to) = @_;
 	my $pki = $self->{pki};
-	return "host=127.0.0.1 port=" . $self->port($to) . " dbname=postgres user=ssn_peer"
+	return "host=127.0.0.1 port=" . $self->port($to) . " dbname=postgres user=ssn_peer_node$from"
 	  . " sslmode=verify-full sslrootcert=$pki/ca.crt sslcrl=$pki/crl.pem"
 	  . " sslcert=$pki/client/node${from}_peer.crt sslkey=$pki/client/node${from}_peer.key"
 	  . " connect_timeout=30";

@@ -37,6 +37,7 @@
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/message_kind.h"
+#include "net/peer_identity.h"
 #include "net/reply.h"
 #include "share/share_batch.h"
 #include "share/share_type.h"
@@ -78,7 +79,7 @@ ssn_channel_compute(PG_FUNCTION_ARGS)
 	uint8	   *prog = program_arg(fcinfo, 1, &plen);
 	ShareholderList *cat = catalog_load();
 	Shareholder *self = catalog_require_self(cat);
-	Shareholder *peer = catalog_require_peer(cat, requester);
+	Shareholder *peer = peer_identity_require(cat, requester, "ssn.channel_compute");
 	EvalGroup  *g;
 	int			ng;
 	StringInfoData pt;
@@ -162,7 +163,7 @@ ssn_channel_confirm(PG_FUNCTION_ARGS)
 	ShareholderList *cat = catalog_load();
 
 	(void) catalog_require_self(cat);
-	(void) catalog_require_peer(cat, requester);
+	(void) peer_identity_require(cat, requester, "ssn.channel_confirm");
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("confirmed %d",
 											  compute_confirm_local(requester, PG_GETARG_DATUM(1)))));
 }
@@ -212,7 +213,7 @@ ssn_channel_materialize(PG_FUNCTION_ARGS)
 	ShareholderList *cat = catalog_load();
 	Shareholder *self = catalog_require_self(cat);
 
-	(void) catalog_require_peer(cat, requester);
+	(void) peer_identity_require(cat, requester, "ssn.channel_materialize");
 	compute_materialize_local(prog, plen, requester, self->share_index);
 	PG_RETURN_TEXT_P(cstring_to_text("stored"));
 }
@@ -412,7 +413,7 @@ ssn_channel_reshare(PG_FUNCTION_ARGS)
 	ShareholderList *cat = catalog_load();
 	Shareholder *self = catalog_require_self(cat);
 
-	(void) catalog_require_peer(cat, requester);
+	(void) peer_identity_require(cat, requester, "ssn.channel_reshare");
 	compute_reshare_local(prog, plen, requester, cat, self, contrib, nc, recv, nr);
 	PG_RETURN_TEXT_P(cstring_to_text("re-shared"));
 }
@@ -530,8 +531,8 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 		sodium_memzero(VARDATA(DatumGetPointer(values[1])), VARSIZE(DatumGetPointer(values[1])) - VARHDRSZ);
 
 		/* every result now complete: the sum of its parts is this node's share */
-		if (SPI_execute_with_args("WITH done AS (DELETE FROM ssn.held_part WHERE contributors > 0 AND result_id IN"
-								  "   (SELECT result_id FROM ssn.held_part WHERE result_id = ANY($1) AND contributors > 0"
+		if (SPI_execute_with_args("WITH done AS (DELETE FROM ssn.held_part WHERE contributors > 0 AND origin = $4 AND result_id IN"
+								  "   (SELECT result_id FROM ssn.held_part WHERE origin = $4 AND result_id = ANY($1) AND contributors > 0"
 								  "    GROUP BY result_id HAVING count(*) >= max(contributors))"
 								  "  RETURNING result_id, origin, share)"
 								  " SELECT result_id, origin = $4, share FROM done ORDER BY result_id",

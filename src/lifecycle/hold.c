@@ -47,12 +47,52 @@ insert_fn(void *arg)
 }
 
 /*
+ * How many shares of the batch differ from the share already held in their slot
+ * (origin, secret, epoch); the first one's secret id goes to why.
+ */
+static int
+count_conflicts(Oid *types, Datum *values, Datum *ids, Datum *epochs, Datum *shares,
+				char *why, size_t whylen)
+{
+	int			conflicts = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT u.o, h.share FROM unnest($1, $2) WITH ORDINALITY AS u(id, e, o)"
+							  " JOIN ssn.held_share h ON h.origin = $4 AND h.secret_id = u.id AND h.epoch = u.e",
+							  4, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.held_share");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		struct varlena *held = PG_DETOAST_DATUM(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		struct varlena *got = (struct varlena *) DatumGetPointer(shares[o - 1]);
+
+		if (VARSIZE_ANY_EXHDR(held) != VARSIZE(got) - VARHDRSZ ||
+			sodium_memcmp(VARDATA_ANY(held), VARDATA(got), VARSIZE(got) - VARHDRSZ) != 0)
+		{
+			if (conflicts++ == 0)
+				snprintf(why, whylen, "a different share of secret %s (epoch " INT64_FORMAT ") is already held from this SSA",
+						 DatumGetCString(DirectFunctionCall1(uuid_out, ids[o - 1])),
+						 DatumGetInt64(epochs[o - 1]));
+		}
+		sodium_memzero(VARDATA_ANY(held), VARSIZE_ANY_EXHDR(held));
+	}
+	SPI_finish();
+	return conflicts;
+}
+
+/*
  * INSERT the shares; only if some are already held (a resent message whose
- * acknowledgement was lost) again with ON CONFLICT DO NOTHING: the fast path
+ * acknowledgement was lost) again with ON CONFLICT DO NOTHING, once every held
+ * one is known to be byte for byte the one sent: a different share where one is
+ * kept is refused (returns -1), and nothing of the batch is kept.  The fast path
  * spares the speculative-insertion probe of every row.
  */
 static int
-insert_shares(Oid *types, Datum *values)
+insert_shares(Oid *types, Datum *values, Datum *ids, Datum *epochs, Datum *shares,
+			  char *why, size_t whylen)
 {
 	InsertArgs	a = {types, values, false, 0};
 	ErrorData  *ed = try_in_subxact(insert_fn, &a);
@@ -62,6 +102,8 @@ insert_shares(Oid *types, Datum *values)
 		if (ed->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
 			ReThrowError(ed);
 		FreeErrorData(ed);
+		if (count_conflicts(types, values, ids, epochs, shares, why, whylen) > 0)
+			return -1;
 		a.on_conflict = true;
 		insert_fn(&a);
 	}
@@ -152,10 +194,12 @@ hold_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t wh
 		return true;
 	}
 	held_share_args(types, values, ids, epochs, shares, n, origin);
-	stored = insert_shares(types, values);
+	stored = insert_shares(types, values, ids, epochs, shares, why, whylen);
 	for (int i = 0; i < n; i++)
 		sodium_memzero(VARDATA(DatumGetPointer(shares[i])), VARSIZE(DatumGetPointer(shares[i])) - VARHDRSZ);
 	sodium_memzero(VARDATA(DatumGetPointer(values[2])), VARSIZE(DatumGetPointer(values[2])) - VARHDRSZ);
+	if (stored < 0)
+		return false;
 	out->reply = psprintf("stored %d shares (%d new)", n, stored);
 	return true;
 }

@@ -40,6 +40,7 @@
 #include "net/channel.h"
 #include "net/message_kind.h"
 #include "net/peer_conn.h"
+#include "net/peer_identity.h"
 #include "net/worker.h"
 #include "share/secret_handle.h"
 #include "share/share_batch.h"
@@ -293,7 +294,7 @@ ssn_channel_reshare_help(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	bytea	  **reqs;
 
-	(void) catalog_require_peer(cat, origin);
+	(void) peer_identity_require(cat, origin, "ssn.channel_reshare_help");
 	values[0] = CStringGetTextDatum(origin);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -363,7 +364,7 @@ reshare_receive(const uint8 *pt, size_t len, Shareholder *self, Shareholder *sen
 		values[3] = Int32GetDatum(sh.k);
 		values[4] = PointerGetDatum(s);
 		if (SPI_execute_with_args("INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)"
-								  " VALUES ($1, $2, $3, -$4, $5) ON CONFLICT (result_id, contributor)"
+								  " VALUES ($1, $2, $3, -$4, $5) ON CONFLICT (origin, result_id, contributor)"
 								  " DO UPDATE SET share = excluded.share, received_at = now()",
 								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not store into ssn.held_part");
@@ -396,6 +397,8 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 	ShareHeader ah;
 	int			got = 0;
 
+	/* only the SSA of these secrets finishes their re-sharing */
+	(void) peer_identity_require(cat, origin, "ssn.channel_reshare_finish");
 	values[0] = CStringGetTextDatum(origin);
 	values[1] = idarr;
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -18,6 +18,7 @@ typedef struct Shareholder
 	int			share_index;	/* 0 if none */
 	char	   *trusted_node;	/* NULL if none */
 	char	   *state;			/* in service / out of service / standby / reserved */
+	char	   *peer_role;		/* the login role it uses here, NULL if none is bound */
 	bool		in_service;
 	bool		is_self;
 	bool		reachable;		/* last health check (true if never checked) */

@@ -23,6 +23,7 @@
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/message_kind.h"
+#include "net/peer_identity.h"
 #include "net/receiver.h"
 #include "qkd/key_ledger.h"
 #include "utils/array.h"
@@ -115,7 +116,7 @@ ssn_channel_announce(PG_FUNCTION_ARGS)
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 	int32		size_bits = PG_GETARG_INT32(2);
 	ShareholderList *cat = catalog_load();
-	Shareholder *peer = catalog_require_peer(cat, sender);
+	Shareholder *peer = peer_identity_require(cat, sender, "ssn.channel_announce");
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
@@ -222,6 +223,8 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 	if (peer == NULL || peer->is_self)
 		PG_RETURN_TEXT_P(refuse("unknown", "message from an unknown sender",
 								psprintf("sender \"%s\" is not a peer of this node", sender)));
+	/* a peer delivers its own messages only; no key is spent on another's */
+	(void) peer_identity_require(cat, sender, "ssn.channel_receive");
 	if (strcmp(receiver, self->name) != 0)
 		PG_RETURN_TEXT_P(refuse(sender, "message for another node",
 								psprintf("addressed to \"%s\"", receiver)));

@@ -14,6 +14,7 @@
 #include "lib/stringinfo.h"
 #include "net/catalog.h"
 #include "net/channel.h"
+#include "net/peer_identity.h"
 #include "net/reply.h"
 #include "qkd/key_ledger.h"
 #include "share/share_batch.h"
@@ -77,7 +78,7 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 	Datum		idarr = PG_GETARG_DATUM(1);
 	ShareholderList *cat = catalog_load();
 	Shareholder *self = catalog_require_self(cat);
-	Shareholder *peer = catalog_require_peer(cat, requester);
+	Shareholder *peer = peer_identity_require(cat, requester, "ssn.channel_serve");
 	Oid			types[2] = {UUIDARRAYOID, TEXTOID};
 	Datum		values[2];
 	StringInfoData pt;
