@@ -988,6 +988,7 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1053,6 +1054,13 @@ COMMENT ON TABLE ssn.held_share IS
 	'The share this node holds as a shareholder of each secret, per origin (the SSA that stored it) and epoch';
 ALTER TABLE ssn.held_part DROP CONSTRAINT held_part_pkey,
 	ADD PRIMARY KEY (origin, result_id, contributor);
+
+-- the diagnostics sealer takes any message kind: a fault test forges what a node's
+-- superuser could send anyway (with this node's keys, accounted in the ledger)
+DROP FUNCTION ssn.channel_seal_test(text, bytea);
+CREATE FUNCTION ssn.channel_seal_test(peer text, payload bytea, kind text DEFAULT 'test') RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ssn_channel_seal_test' LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION ssn.channel_seal_test(text, bytea, text) FROM PUBLIC;
 
 
 

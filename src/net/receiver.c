@@ -311,12 +311,22 @@ ssn_channel_seal_test(PG_FUNCTION_ARGS)
 {
 	char	   *peername = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bytea	   *payload = PG_GETARG_BYTEA_PP(1);
+	char	   *kindname = PG_NARGS() > 2 ? text_to_cstring(PG_GETARG_TEXT_PP(2)) : "test";
 	ShareholderList *cat = catalog_load();
 	Shareholder *self = catalog_require_self(cat);
 	Shareholder *peer = catalog_require_peer(cat, peername);
 	SealedMessage *m;
+	int			kind = 0;
 
-	m = channel_seal(self->name, peer, MSG_KIND_TEST, (uint8 *) VARDATA_ANY(payload),
+	/* any kind: what a node's superuser (or whoever owns the node) can send anyway */
+	for (int k = 1; k <= MSG_KIND_MAX && kind == 0; k++)
+		if (strcmp(channel_kind_name(k), kindname) == 0)
+			kind = k;
+	if (kind == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown message kind \"%s\"", peer_identity_printable(kindname))));
+	m = channel_seal(self->name, peer, kind, (uint8 *) VARDATA_ANY(payload),
 					 VARSIZE_ANY_EXHDR(payload), "test", true);
 	channel_settle(m, "used", true);
 	PG_RETURN_BYTEA_P(m->envelope);
