@@ -34,6 +34,7 @@
 #include "executor/spi.h"
 #include "math/shamir.h"
 #include "miscadmin.h"
+#include "net/alarm_queue.h"
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/message_kind.h"
@@ -139,20 +140,37 @@ compute_confirm_local(const char *origin, Datum idarr)
 {
 	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
 	Datum		values[2];
+	bool		isnull;
 	int			n;
+	int64		conflicts;
 
 	values[0] = CStringGetTextDatum(origin);
 	values[1] = idarr;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* a share held already must be this very share (a confirmation repeated), never another */
 	if (SPI_execute_with_args("WITH s AS (DELETE FROM ssn.held_part WHERE origin = $1 AND contributors = 0"
-							  "           AND result_id = ANY($2) RETURNING result_id, share)"
-							  " INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
-							  " SELECT result_id, 0, $1, share FROM s ON CONFLICT DO NOTHING",
-							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+							  "           AND result_id = ANY($2) RETURNING result_id, share),"
+							  " i AS (INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+							  "       SELECT result_id, 0, $1, share FROM s ON CONFLICT DO NOTHING RETURNING 1)"
+							  " SELECT (SELECT count(*) FROM i),"
+							  "  (SELECT count(*) FROM s JOIN ssn.held_share h ON h.origin = $1"
+							  "   AND h.secret_id = s.result_id AND h.epoch = 0 WHERE h.share::text <> s.share::text)",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not confirm shares into ssn.held_share");
-	n = (int) SPI_processed;
+	n = (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_finish();
+	if (conflicts > 0)
+	{
+		alarm_raise_durable("message", origin, "major", "different share for a held slot",
+							psprintf(INT64_FORMAT " computed shares to confirm differ from the shares already held under their ids",
+									 conflicts));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg(INT64_FORMAT " shares to confirm differ from the shares held under their ids", conflicts),
+				 errdetail("A share is kept once per origin, secret and epoch; the held ones stay.")));
+	}
 	return n;
 }
 
