@@ -153,6 +153,14 @@ like($again[2], qr/^rejected: .*a different share of secret \Q$ids[0]\E \(epoch 
 like($out, qr/^rejected: replayed key IDs/, "the same message again is refused as a replay: $out");
 ok($net->poll(2, qq{SELECT count(*) > 0 FROM ssn.alarm WHERE id > $mark AND object = 'node5' AND source = 'message'}, 't', 60),
 	'node2 alarms the refused messages, naming node5');
+# the sender hides a refusal in a transaction it rolls back: the alarm is recorded all the same
+{
+	my $seen = q{SELECT coalesce(sum(count), 0) FROM ssn.alarm WHERE object = 'node5' AND problem = 'replayed key IDs'};
+	my $n = $net->sql(2, $seen);
+	($rc, $out, $err) = as_peer(5, 2, "BEGIN; SELECT ssn.channel_receive('\\x$env'::bytea); ROLLBACK;");
+	like($out, qr/^rejected: replayed key IDs/, "the replay again, in a transaction block: refused ($out)");
+	ok($net->poll(2, "SELECT ($seen) > $n", 't', 60), '...and its alarm survives the rollback');
+}
 
 # ---- node1's secrets: retrieved and renewed as if nothing happened
 is($net->query(1, $good), '10', 'node1 still retrieves its 10 values');

@@ -345,14 +345,28 @@ wait_and_advance(PeerCall *calls, int n, long timeout_ms)
 	}
 }
 
+/*
+ * Give up the calls still running.  A result read before the end of its command
+ * is no answer: it goes, but if it was the peer's error, that error is the cause
+ * reported (not the timeout, nor what a next call on a new connection would say).
+ */
 static void
 abandon_unfinished(PeerCall *calls, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (calls[i].state != ST_DONE && calls[i].conn_slot)
 		{
-			close_conn((PeerConn *) calls[i].conn_slot);
-			calls[i].state = ST_DONE;
+			PeerCall   *c = &calls[i];
+
+			if (c->res)
+			{
+				if (PQresultStatus(c->res) == PGRES_FATAL_ERROR)
+					set_error(c, "", PQresultErrorField(c->res, PG_DIAG_MESSAGE_PRIMARY));
+				PQclear(c->res);
+				c->res = NULL;
+			}
+			close_conn((PeerConn *) c->conn_slot);
+			c->state = ST_DONE;
 		}
 }
 

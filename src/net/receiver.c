@@ -20,6 +20,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "net/alarm.h"
+#include "net/alarm_queue.h"
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/message_kind.h"
@@ -51,7 +52,14 @@ refuse(const char *sender, const char *problem, const char *detail)
 {
 	LinkCounts	c = {0};
 
-	alarm_raise("message", sender, "major", problem, detail);
+	/*
+	 * In a transaction block the caller may roll the refusal back: its alarm then
+	 * goes through the node worker, which records it whatever the caller does.
+	 */
+	if (IsTransactionBlock())
+		alarm_raise_durable("message", sender, "major", problem, detail);
+	else
+		alarm_raise("message", sender, "major", problem, detail);
 	if (sender && strcmp(sender, "unknown") != 0)
 	{
 		c.rejected = 1;
