@@ -19,7 +19,7 @@ PG_SRCS = src/base/guc.c src/base/log_privacy.c \
 	src/net/catalog.c src/net/alarm.c src/net/peer_conn.c src/net/channel.c src/net/message_kind.c \
 	src/net/receiver.c src/net/reply.c src/net/worker.c \
 	src/compute/compute_eval.c src/compute/compute_channel.c \
-	src/lifecycle/signing_key.c src/lifecycle/verify.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c \
+	src/lifecycle/signing_key.c src/lifecycle/verify.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c src/lifecycle/prepared.c \
 	src/lifecycle/renewal.c src/lifecycle/reshare.c \
 	src/ssa/store.c src/ssa/retrieve.c src/ssa/secret_ops.c src/ssa/compute.c \
 	src/ssn.c

@@ -247,6 +247,8 @@ worker_guarded(void (*fn) (void *), void *arg, char *err, size_t errlen, int *sq
 	{
 		SetCurrentStatementStartTimestamp();	/* now() of the transaction */
 		StartTransactionCommand();
+		/* a lock held by a transaction left prepared fails this step, not the worker */
+		ssn_bound_lock_waits();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		MemoryContextSwitchTo(cxt);
 		fn(arg);
