@@ -29,7 +29,7 @@ OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 # keeps the statement out of the log lines they cause)
 $(PG_SRCS:.c=.o) $(PG_SRCS:.c=.bc): CPPFLAGS += -include src/base/domain.h
 
-REGRESS = types split_combine algebra errors statistics kme network compute renewal
+REGRESS = types split_combine algebra errors statistics kme network compute renewal faults
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Isrc -I$(shell $(PG_CONFIG) --includedir)
