@@ -124,7 +124,8 @@ prepared_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (switch_applied && IsA(n, TransactionStmt) &&
 		((TransactionStmt *) n)->kind == TRANS_STMT_PREPARE &&
 		IsTransactionBlock() && !IsAbortedTransactionBlockState() &&
-		strncmp(((TransactionStmt *) n)->gid, PREPARED_GID_PREFIX, strlen(PREPARED_GID_PREFIX)) == 0)
+		strncmp(((TransactionStmt *) n)->gid, PREPARED_GID_PREFIX, strlen(PREPARED_GID_PREFIX)) == 0 &&
+		table_exists("renewal_switch"))	/* not before ALTER EXTENSION ssn UPDATE */
 		record_switch(((TransactionStmt *) n)->gid);
 	if (prev_utility)
 		prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
