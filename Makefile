@@ -19,7 +19,7 @@ PG_SRCS = src/base/guc.c src/base/log_privacy.c \
 	src/net/catalog.c src/net/alarm.c src/net/peer_conn.c src/net/channel.c src/net/message_kind.c \
 	src/net/receiver.c src/net/reply.c src/net/worker.c src/net/alarm_queue.c src/net/peer_identity.c \
 	src/compute/compute_eval.c src/compute/compute_channel.c \
-	src/lifecycle/signing_key.c src/lifecycle/verify.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c \
+	src/lifecycle/signing_key.c src/lifecycle/verify.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c src/lifecycle/prepared.c \
 	src/lifecycle/renewal.c src/lifecycle/reshare.c \
 	src/ssa/store.c src/ssa/retrieve.c src/ssa/secret_ops.c src/ssa/compute.c \
 	src/ssn.c
@@ -29,7 +29,7 @@ OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 # keeps the statement out of the log lines they cause)
 $(PG_SRCS:.c=.o) $(PG_SRCS:.c=.bc): CPPFLAGS += -include src/base/domain.h
 
-REGRESS = types split_combine algebra errors statistics kme network compute renewal
+REGRESS = types split_combine algebra errors statistics kme network compute renewal faults
 REGRESS_OPTS = --inputdir=.
 
 PG_CPPFLAGS = -Isrc -I$(shell $(PG_CONFIG) --includedir)

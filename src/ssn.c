@@ -13,6 +13,7 @@
 #include "compute/compute_channel.h"
 #include "fmgr.h"
 #include "lifecycle/hold.h"
+#include "lifecycle/prepared.h"
 #include "lifecycle/renewal.h"
 #include "lifecycle/renewal_apply.h"
 #include "lifecycle/reshare.h"
@@ -41,6 +42,7 @@ _PG_init(void)
 	compute_channel_init();
 	renewal_apply_init();
 	renewal_init();
+	prepared_init();
 	reshare_init();
 	if (process_shared_preload_libraries_in_progress)
 		ssn_worker_register();

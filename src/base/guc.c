@@ -36,6 +36,9 @@ int			ssn_peer_alarm_after = 2;
 int			ssn_failover_after_ms = 0;
 int			ssn_channel_batch_kb = 1024;
 int			ssn_channel_retry_max_ms = 10000;
+int			ssn_lock_timeout_ms = 10000;
+int			ssn_prepared_timeout_ms = 300000;
+char	   *ssn_test_pause_after_prepare = NULL;
 
 static const struct config_enum_entry sync_store_options[] = {
 	{"off", SSN_SYNC_OFF, false},
@@ -44,6 +47,21 @@ static const struct config_enum_entry sync_store_options[] = {
 	{"all", SSN_SYNC_ALL, false},
 	{NULL, 0, false}
 };
+
+/*
+ * lock_timeout = ssn.lock_timeout until the current transaction ends: a lock
+ * held by a transaction that may stay prepared for long fails the step instead
+ * of stopping the caller.
+ */
+void
+ssn_bound_lock_waits(void)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", ssn_lock_timeout_ms);
+	(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
 
 /* An SAE ID: 1..255 bytes, no control characters (it goes into URLs and logs). */
 bool
@@ -213,6 +231,22 @@ ssn_guc_init(void)
 							"Longest pause between two delivery attempts to a failing peer.",
 							NULL, &ssn_channel_retry_max_ms, 10000, 100, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	/* faults stay local: no lock of a transaction left prepared stops the node */
+	DefineCustomIntVariable("ssn.lock_timeout",
+							"Longest wait for a row lock in the node worker, the key ledger writer and in-doubt resolution.",
+							"A blocked step is retried later; 0 waits without limit.",
+							&ssn_lock_timeout_ms, 10000, 0, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.prepared_timeout",
+							"Age from which a renewal switch prepared on this node and not yet decided is in doubt.",
+							"The worker then raises an alarm and asks the other holders of the batch how it ended.",
+							&ssn_prepared_timeout_ms, 300000, 1000, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	/* a test hook, never for production: see README (faults) */
+	DefineCustomStringVariable("ssn.test_pause_after_prepare",
+							   "Test hook: the renewal coordinator stops at this point of a batch (prepared, first_commit).",
+							   NULL, &ssn_test_pause_after_prepare, "",
+							   PGC_SIGHUP, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ssn");
 }

@@ -36,11 +36,15 @@ extern int	ssn_peer_alarm_after;
 extern int	ssn_failover_after_ms;
 extern int	ssn_channel_batch_kb;
 extern int	ssn_channel_retry_max_ms;
+extern int	ssn_lock_timeout_ms;
+extern int	ssn_prepared_timeout_ms;
+extern char *ssn_test_pause_after_prepare;
 
 /* longest SAE ID we accept (kme-sim: 128; the ETSI API sets no limit) */
 #define SSN_SAE_ID_MAXLEN 255
 
 extern void ssn_guc_init(void);
+extern void ssn_bound_lock_waits(void);
 extern bool ssn_sae_id_is_valid(const char *s);
 
 #endif							/* SSN_GUC_H */

@@ -40,9 +40,11 @@
 #include "net/channel.h"
 #include "net/peer_conn.h"
 #include "net/worker.h"
+#include "pgstat.h"
 #include "share/share_batch.h"
 #include "share/share_type.h"
 #include "storage/lmgr.h"
+#include "storage/latch.h"
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -580,9 +582,39 @@ run_stage(Batch *b, int st, int timeout_ms)
 	}
 }
 
+static void
+raise_differs(void *arg)
+{
+	(void) alarm_raise("channel", "renewal", "critical", "renewal switch outcome differs on a shareholder",
+					   (const char *) arg);
+}
+
+/*
+ * Test hook (ssn.test_pause_after_prepare, never set in production): the
+ * coordinator stops for good at this point of a batch, holding what it holds,
+ * until the node is stopped - as if it had died there.
+ */
+static void
+test_pause(const char *point, const char *gid)
+{
+	if (ssn_test_pause_after_prepare == NULL || strcmp(ssn_test_pause_after_prepare, point) != 0)
+		return;
+	ereport(LOG, (errmsg("ssn: test hook: the renewal coordinator stops at \"%s\" of %s", point, gid)));
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
 /*
  * Finish the prepared transaction gid on the named peers: commit or roll back.
- * Returns the peers where it could not be finished (NIL: all done).
+ * Returns the peers where it could not be finished (NIL: all done).  A peer
+ * where gid is no longer prepared is asked how it ended (its evidence,
+ * prepared.c): the outcome wanted is done; the other one is a critical alarm
+ * (that holder's shares of the batch are at another epoch); no answer leaves
+ * the peer pending.
  */
 static List *
 finish_prepared(ShareholderList *cat, const char *gid, List *peers, bool commit, StringInfo errors)
@@ -591,13 +623,18 @@ finish_prepared(ShareholderList *cat, const char *gid, List *peers, bool commit,
 				j = 0;
 	PeerCall   *q = palloc0(sizeof(PeerCall) * Max(n, 1));
 	PeerCall   *f = palloc0(sizeof(PeerCall) * Max(n, 1));
-	static Oid	t[1] = {TEXTOID};
-	const char **v = palloc(sizeof(char *));
+	PeerCall   *st = palloc0(sizeof(PeerCall) * Max(n, 1));
+	static Oid	t[2] = {TEXTOID, TEXTOID};
+	const char **v = palloc(sizeof(char *) * 2);
+	const char *want = commit ? "committed" : "aborted";
+	StringInfoData differs;
 	char	   *sql = psprintf("%s PREPARED %s", commit ? "COMMIT" : "ROLLBACK", quote_literal_cstr(gid));
 	List	   *left = NIL;
 	ListCell   *lc;
 
 	v[0] = gid;
+	v[1] = catalog_require_self(cat)->name;
+	initStringInfo(&differs);
 	foreach(lc, peers)
 	{
 		Shareholder *s = catalog_find(cat, (char *) lfirst(lc));
@@ -608,6 +645,7 @@ finish_prepared(ShareholderList *cat, const char *gid, List *peers, bool commit,
 			/* removed from the catalog: nothing can reach its transaction any more */
 			q[j].skip = true;
 			f[j].skip = true;
+			st[j].skip = true;
 			j++;
 			continue;
 		}
@@ -616,6 +654,9 @@ finish_prepared(ShareholderList *cat, const char *gid, List *peers, bool commit,
 		q[j].nparams = 1;
 		q[j].types = t;
 		q[j].values = v;
+		st[j] = q[j];
+		st[j].sql = "SELECT ssn.renewal_switch_status($1, $2, NULL)";
+		st[j].nparams = 2;
 		command_call(&f[j], s, sql);
 		j++;
 	}
@@ -629,11 +670,40 @@ finish_prepared(ShareholderList *cat, const char *gid, List *peers, bool commit,
 		if (c == NULL)
 		{
 			f[j].skip = true;
+			st[j].skip = true;
 			left = lappend(left, pstrdup(q[j].peer));
 			appendStringInfo(errors, "%s%s: %s", errors->len ? "; " : "", q[j].peer, q[j].error);
 		}
 		else if (strcmp(c, "0") == 0)
-			f[j].skip = true;	/* already finished (or never prepared) */
+			f[j].skip = true;	/* finished, or never prepared: asked below */
+		else
+			st[j].skip = true;
+	}
+	peer_call_all(st, n, ssn_peer_timeout_ms);
+	for (j = 0; j < n; j++)
+	{
+		const char *c = peer_call_value(&st[j], NULL);
+
+		if (st[j].skip)
+			continue;
+		if (c != NULL && strcmp(c, want) == 0)
+			continue;			/* ended as decided */
+		if (c != NULL && strcmp(c, commit ? "aborted" : "committed") == 0)
+		{
+			appendStringInfo(&differs, "%s%s: %s, the coordinator's decision was to %s (batch %s)",
+							 differs.len ? "; " : "", st[j].peer, c, commit ? "commit" : "roll back", gid);
+			continue;
+		}
+		left = lappend(left, pstrdup(st[j].peer));
+		appendStringInfo(errors, "%s%s: not prepared, outcome %s", errors->len ? "; " : "", st[j].peer,
+						 c ? c : (st[j].error[0] ? st[j].error : "unknown"));
+	}
+	if (differs.len > 0)
+	{
+		char		err[256];
+
+		ereport(WARNING, (errmsg("ssn: renewal switch outcome differs on a shareholder: %s", differs.data)));
+		(void) worker_guarded(raise_differs, differs.data, err, sizeof(err), NULL);
 	}
 	peer_call_all(f, n, ssn_peer_timeout_ms);
 	for (j = 0; j < n; j++)
@@ -645,6 +715,7 @@ finish_prepared(ShareholderList *cat, const char *gid, List *peers, bool commit,
 		}
 	}
 	peer_call_reset(q, n);
+	peer_call_reset(st, n);
 	peer_call_reset(f, n);
 	return left;
 }
@@ -1046,6 +1117,7 @@ renewal_pass(void)
 			}
 		if (failed.len == 0)
 		{
+			test_pause("prepared", b.gid);
 			lock_exclusive();
 			if (worker_guarded(batch_decide, &b, err, sizeof(err), NULL))
 			{
@@ -1053,6 +1125,11 @@ renewal_pass(void)
 				Finish		f = {b.run, b.batch_no, NIL, NULL};
 
 				initStringInfo(&errors);
+				if (ssn_test_pause_after_prepare && strcmp(ssn_test_pause_after_prepare, "first_commit") == 0)
+				{
+					(void) finish_prepared(b.cat, b.gid, list_make1(linitial(all)), true, &errors);
+					test_pause("first_commit", b.gid);
+				}
 				f.left = finish_prepared(b.cat, b.gid, all, true, &errors);
 				f.error = errors.data;
 				(void) worker_guarded(batch_record_finish, &f, err, sizeof(err), NULL);

@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lifecycle/hold.h"
+#include "lifecycle/prepared.h"
 #include "lifecycle/renewal_apply.h"
 #include "lifecycle/verify.h"
 #include "math/field_p.h"
@@ -247,6 +248,8 @@ receive_renewal(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t
 
 	if (n < 0)
 		return false;
+	/* PREPARE TRANSACTION then records the switch, so that it can be asked about */
+	prepared_note_switch(m->sender->name);
 	out->items = n;
 	out->reply = psprintf("renewed %d shares", n);
 	return true;

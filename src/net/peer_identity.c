@@ -42,6 +42,21 @@ bound_peer(ShareholderList *cat, const char *role)
 	return NULL;
 }
 
+/* an unbound login: alarmed and refused */
+static void
+refuse_unbound(const char *role, const char *function, const char *shown)
+{
+	alarm_raise_durable("peer", psprintf("login %s", role), "critical", "unbound peer login",
+						psprintf("%s was called%s%s%s by login role \"%s\", which no shareholder is bound to",
+								 function, shown ? " in the name of \"" : "", shown ? shown : "",
+								 shown ? "\"" : "", role));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("login role \"%s\" is not bound to a shareholder", role),
+			 errdetail("%s speaks only for the shareholder whose peer_role is the session's login role.", function),
+			 errhint("Bind each peer's login role to its entry: ssn.add_shareholder(..., peer_role => ...), or UPDATE ssn.shareholder SET peer_role = ... WHERE name = ....")));
+}
+
 Shareholder *
 peer_identity_require(ShareholderList *cat, const char *claimed, const char *function)
 {
@@ -66,13 +81,18 @@ peer_identity_require(ShareholderList *cat, const char *claimed, const char *fun
 	/* an operator of this node, by hand: speaks for the peer it names */
 	if (superuser_arg(login))
 		return catalog_require_peer(cat, shown);
-	alarm_raise_durable("peer", psprintf("login %s", role), "critical", "unbound peer login",
-						psprintf("%s was called in the name of \"%s\" by login role \"%s\", which no shareholder is bound to",
-								 function, shown, role));
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("login role \"%s\" is not bound to a shareholder", role),
-			 errdetail("%s speaks only for the shareholder whose peer_role is the session's login role.", function),
-			 errhint("Bind each peer's login role to its entry: ssn.add_shareholder(..., peer_role => ...), or UPDATE ssn.shareholder SET peer_role = ... WHERE name = ....")));
+	refuse_unbound(role, function, shown);
 	return NULL;				/* not reached */
+}
+
+Shareholder *
+peer_identity_caller(ShareholderList *cat, const char *function)
+{
+	Oid			login = GetSessionUserId();
+	char	   *role = GetUserNameFromId(login, false);
+	Shareholder *caller = bound_peer(cat, role);
+
+	if (caller == NULL && !superuser_arg(login))
+		refuse_unbound(role, function, NULL);
+	return caller;
 }

@@ -20,6 +20,9 @@
 extern Shareholder *peer_identity_require(ShareholderList *cat, const char *claimed,
 										  const char *function);
 
+/* The peer this session speaks for, NULL for a superuser session; else refused as above. */
+extern Shareholder *peer_identity_caller(ShareholderList *cat, const char *function);
+
 /* s made printable for a log line or an alarm: other bytes as \xNN, at most 64 shown */
 extern char *peer_identity_printable(const char *s);
 

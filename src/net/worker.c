@@ -247,6 +247,8 @@ worker_guarded(void (*fn) (void *), void *arg, char *err, size_t errlen, int *sq
 	{
 		SetCurrentStatementStartTimestamp();	/* now() of the transaction */
 		StartTransactionCommand();
+		/* a lock held by a transaction left prepared fails this step, not the worker */
+		ssn_bound_lock_waits();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		MemoryContextSwitchTo(cxt);
 		fn(arg);
@@ -744,6 +746,14 @@ ssn_count_reply(const char *peer, const LinkCounts *c)
 	SpinLockRelease(&ssn_shared->mutex);
 }
 
+static void
+flush_one_count(void *arg)
+{
+	SsnReplyCounts *r = (SsnReplyCounts *) arg;
+
+	channel_account(r->name, "receive", &r->c);
+}
+
 /* the counted replies into ssn.link_stats (direction 'receive') */
 static void
 flush_reply_counts(void *arg)
@@ -757,7 +767,16 @@ flush_reply_counts(void *arg)
 	ssn_shared->nreplies = 0;
 	SpinLockRelease(&ssn_shared->mutex);
 	for (int i = 0; i < n; i++)
-		channel_account(taken[i].name, "receive", &taken[i].c);
+	{
+		ErrorData  *ed = try_in_subxact(flush_one_count, &taken[i]);
+
+		/* a row held by a transaction left prepared: this peer's counts wait for the next pass */
+		if (ed)
+		{
+			ssn_count_reply(taken[i].name, &taken[i].c);
+			FreeErrorData(ed);
+		}
+	}
 }
 
 /* ---- health ---- */

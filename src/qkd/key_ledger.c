@@ -73,6 +73,7 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -108,6 +109,7 @@ typedef struct LedgerShared
 	char		detail[1024];
 	char		hint[1024];
 	int			nentries;		/* RECORD: 1 (the fields above), or more (below) */
+	bool		each;			/* RECORD: an entry refused leaves the others recorded */
 	char		ids[FLEXIBLE_ARRAY_MEMBER]; /* nids * LEDGER_ID_SLOT, then nentries
 											 * LedgerEntryDesc if nentries > 1 */
 } LedgerShared;
@@ -122,6 +124,9 @@ typedef struct LedgerEntryDesc
 	int			size_bits;
 	int			first;			/* its IDs: ids[first .. first + count) */
 	int			count;
+	/* answer of a request recording each entry on its own (LedgerShared.each) */
+	bool		refused;
+	char		why[256];
 } LedgerEntryDesc;
 
 static ArrayType *
@@ -212,11 +217,18 @@ sweep_spi(int self_pid, TimestampTz self_start)
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[2] = TimestampTzGetDatum(listed_at);
 	SPI_connect();
+	/*
+	 * Rows another transaction is changing are left for a later sweep: that may
+	 * be a transaction prepared for a renewal whose coordinator never returns,
+	 * and waiting for it would stop every caller of the sweep with it.
+	 */
 	rc = SPI_execute_with_args(
 							   "UPDATE ssn.key_ledger l SET state = 'lost', settled_at = clock_timestamp() "
-							   "WHERE l.state = 'fetched' AND (l.holder_start IS NULL OR l.holder_start < $3) AND NOT EXISTS ("
+							   "WHERE l.state = 'fetched' AND l.key_id IN (SELECT f.key_id FROM ssn.key_ledger f"
+							   " WHERE f.state = 'fetched' AND (f.holder_start IS NULL OR f.holder_start < $3) AND NOT EXISTS ("
 							   " SELECT 1 FROM unnest($1, $2) AS a(pid, started)"
-							   " WHERE a.pid = l.holder_pid AND a.started = l.holder_start)",
+							   " WHERE a.pid = f.holder_pid AND a.started = f.holder_start)"
+							   " FOR UPDATE OF f SKIP LOCKED)",
 							   3, argtypes, args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
@@ -329,6 +341,45 @@ finish_spi(const char *const *ids, int n, const char *state, int holder_pid, Tim
 	return done;
 }
 
+/*
+ * Record one entry in a subtransaction: an ID already in the ledger (or being
+ * recorded by another process) refuses this entry only.  Returns NULL, or the
+ * refusal (palloc'd); any other error is raised.
+ */
+static char *
+record_spi_refusable(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *volatile why = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		record_spi(e, holder_pid, holder_start);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		/* a lock timeout: another transaction is recording the same IDs */
+		if (ed->sqlerrcode != ERRCODE_UNIQUE_VIOLATION && ed->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		why = pstrdup(ed->message ? ed->message : "key ID already in the key ledger");
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return why;
+}
+
 /* ---------------------------------------------------------------------------
  * autonomous writes: a dynamic background worker
  * ------------------------------------------------------------------------- */
@@ -344,7 +395,7 @@ copy_bounded(char *dst, const char *src, size_t size, const char *what)
 
 static void
 run_writer(LedgerShared *req_template, const char *const *ids, int nids,
-		   const LedgerEntryDesc *descs, int ndescs)
+		   LedgerEntryDesc *descs, int ndescs)
 {
 	Size		ids_size = (Size) nids * LEDGER_ID_SLOT;
 	Size		size = offsetof(LedgerShared, ids) + MAXALIGN(ids_size) +
@@ -367,7 +418,7 @@ run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 	for (i = 0; i < nids; i++)
 		copy_bounded(sh->ids + (Size) i * LEDGER_ID_SLOT, ids[i], LEDGER_ID_SLOT, "key ID");
 	sh->nentries = Max(ndescs, 1);
-	if (ndescs > 1)
+	if (ndescs > 1 || req_template->each)
 		memcpy(sh->ids + MAXALIGN(ids_size), descs, sizeof(LedgerEntryDesc) * ndescs);
 
 	memset(&w, 0, sizeof(w));
@@ -408,6 +459,8 @@ run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 				 errmsg("the key ledger writer exited without committing"),
 				 errdetail("No key was used."),
 				 errhint("See the server log.")));
+	if (req_template->each)
+		memcpy(descs, sh->ids + MAXALIGN(ids_size), sizeof(LedgerEntryDesc) * ndescs);
 	dsm_detach(seg);
 }
 
@@ -440,7 +493,7 @@ ledger_record(const LedgerEntries *e, bool autonomous)
 }
 
 void
-ledger_record_many(const LedgerEntries *e, int n, bool autonomous)
+ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refused)
 {
 	LedgerShared req;
 	LedgerEntryDesc *descs;
@@ -449,15 +502,34 @@ ledger_record_many(const LedgerEntries *e, int n, bool autonomous)
 				i,
 				j;
 
-	if (n == 1 || !autonomous)
+	if (refused == NULL && (n == 1 || !autonomous))
 	{
 		for (i = 0; i < n; i++)
 			ledger_record(&e[i], autonomous);
 		return;
 	}
+	if (refused)
+	{
+		for (i = 0; i < n; i++)
+		{
+			refused[i] = NULL;
+			for (j = 0; j < e[i].nids && refused[i] == NULL; j++)
+				if (strlen(e[i].key_ids[j]) > KME_KEY_ID_MAXLEN)
+					refused[i] = psprintf("key ID \"%s\" is longer than %d bytes",
+										  e[i].key_ids[j], KME_KEY_ID_MAXLEN);
+		}
+		if (!autonomous)
+		{
+			for (i = 0; i < n; i++)
+				if (refused[i] == NULL && e[i].nids > 0)
+					refused[i] = record_spi_refusable(&e[i], MyProcPid, MyStartTimestamp);
+			return;
+		}
+	}
 	descs = palloc0(sizeof(LedgerEntryDesc) * Max(n, 1));
 	for (i = 0; i < n; i++)
-		total += e[i].nids;
+		if (refused == NULL || refused[i] == NULL)
+			total += e[i].nids;
 	if (total == 0)
 		return;
 	ids = palloc(sizeof(char *) * total);
@@ -470,6 +542,9 @@ ledger_record_many(const LedgerEntries *e, int n, bool autonomous)
 		copy_bounded(descs[i].purpose, e[i].purpose, sizeof(descs[i].purpose), "purpose");
 		descs[i].size_bits = e[i].size_bits;
 		descs[i].first = total;
+		descs[i].count = 0;
+		if (refused && refused[i])
+			continue;			/* left out: nothing to record */
 		descs[i].count = e[i].nids;
 		for (j = 0; j < e[i].nids; j++)
 		{
@@ -482,7 +557,12 @@ ledger_record_many(const LedgerEntries *e, int n, bool autonomous)
 	}
 	memset(&req, 0, offsetof(LedgerShared, ids));
 	req.op = LEDGER_OP_RECORD;
+	req.each = refused != NULL;
 	run_writer(&req, ids, total, descs, n);
+	if (refused)
+		for (i = 0; i < n; i++)
+			if (descs[i].refused)
+				refused[i] = pstrdup(descs[i].why);
 }
 
 void
@@ -536,13 +616,14 @@ ssn_ledger_writer_main(Datum main_arg)
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "ssn key ledger write");
+		ssn_bound_lock_waits();
 		if (sh->op == LEDGER_OP_RECORD)
 		{
 			LedgerEntries e;
 
 			/* the requester holds no keys of an earlier call */
 			sweep_spi(sh->holder_pid, sh->holder_start);
-			if (sh->nentries <= 1)
+			if (sh->nentries <= 1 && !sh->each)
 			{
 				e.direction = sh->direction;
 				e.peer = sh->peer;
@@ -558,6 +639,8 @@ ssn_ledger_writer_main(Datum main_arg)
 				const LedgerEntryDesc *d = (const LedgerEntryDesc *)
 					(sh->ids + MAXALIGN((Size) sh->nids * LEDGER_ID_SLOT));
 
+				LedgerEntryDesc *dw = (LedgerEntryDesc *) d;
+
 				for (i = 0; i < sh->nentries; i++)
 				{
 					e.direction = d[i].direction;
@@ -567,7 +650,16 @@ ssn_ledger_writer_main(Datum main_arg)
 					e.size_bits = d[i].size_bits;
 					e.nids = d[i].count;
 					e.key_ids = ids + d[i].first;
-					record_spi(&e, sh->holder_pid, sh->holder_start);
+					if (!sh->each)
+						record_spi(&e, sh->holder_pid, sh->holder_start);
+					else if (e.nids > 0)
+					{
+						char	   *why = record_spi_refusable(&e, sh->holder_pid, sh->holder_start);
+
+						dw[i].refused = why != NULL;
+						if (why)
+							strlcpy(dw[i].why, why, sizeof(dw[i].why));
+					}
 				}
 			}
 		}

@@ -43,8 +43,13 @@ typedef struct LedgerEntries
  */
 extern void ledger_record(const LedgerEntries *e, bool autonomous);
 
-/* The same for several batches (one autonomous transaction for all of them). */
-extern void ledger_record_many(const LedgerEntries *e, int n, bool autonomous);
+/*
+ * The same for several batches (one autonomous transaction for all of them).
+ * With refused (n entries), each batch stands alone: one whose IDs the ledger
+ * already has (a replay) is left out and refused[i] says why (else NULL); the
+ * others are recorded.  Without, any refusal is raised and nothing is recorded.
+ */
+extern void ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refused);
 
 /* Move this backend's 'fetched' IDs to state ('used', 'discarded' or 'lost'). */
 extern void ledger_finish(const char *const *key_ids, int nids, const char *state,

@@ -71,6 +71,7 @@ typedef struct PeerState
 {
 	Shareholder *s;
 	bool		tried;
+	bool		bad;			/* its reply was bad (not just missing): alarmed */
 	char		error[256];
 	int		   *asked;			/* indexes into the wanted array */
 	int			nasked;
@@ -158,13 +159,10 @@ uuid_array(Wanted *w, int *idx, int n)
 	return PointerGetDatum(construct_array(d, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
-/* add a share to a wanted secret, after checking it is the one we expect */
+/* the share is the one we expect of a wanted secret */
 static bool
-attach_share(Wanted *w, const uint8 *bytes, size_t len, const ShareHeader *sh, int x,
-			 char *why, size_t whylen)
+check_share(Wanted *w, const ShareHeader *sh, int x, char *why, size_t whylen)
 {
-	struct varlena *v;
-
 	if (w->computed)
 	{
 		if (sh->x != x || sh->degree + 1 > w->need)
@@ -181,6 +179,18 @@ attach_share(Wanted *w, const uint8 *bytes, size_t len, const ShareHeader *sh, i
 				 secret_id_text(w->h.id), sh->x, sh->epoch, sh->k, sh->n);
 		return false;
 	}
+	return true;
+}
+
+/* add a share to a wanted secret, after checking it is the one we expect */
+static bool
+attach_share(Wanted *w, const uint8 *bytes, size_t len, const ShareHeader *sh, int x,
+			 char *why, size_t whylen)
+{
+	struct varlena *v;
+
+	if (!check_share(w, sh, x, why, whylen))
+		return false;
 	if (w->have_x[x])
 		return true;			/* already have it (duplicate) */
 	v = palloc(VARHDRSZ + len);
@@ -189,6 +199,48 @@ attach_share(Wanted *w, const uint8 *bytes, size_t len, const ShareHeader *sh, i
 	w->shares[w->have++] = v;
 	w->have_x[x] = 1;
 	return true;
+}
+
+/* a reply that is there but wrong: this peer fails (named, alarmed), not the gathering */
+static void
+bad_reply(PeerState *p, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static void
+bad_reply(PeerState *p, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->error, sizeof(p->error), fmt, ap);
+	va_end(ap);
+	p->bad = true;
+}
+
+/* alarm the peers of a round whose reply was bad; the others answer for the value */
+static void
+alarm_bad_replies(PeerState *ps, const int *pick, int npick)
+{
+	PrivilegedScope priv;
+	bool		any = false;
+
+	for (int i = 0; i < npick; i++)
+		any |= ps[pick[i]].bad;
+	if (!any)
+		return;
+	catalog_begin_privileged(&priv);
+	for (int i = 0; i < npick; i++)
+	{
+		PeerState  *p = &ps[pick[i]];
+
+		if (!p->bad)
+			continue;
+		ereport(WARNING,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("ssn: the reply of shareholder \"%s\" was refused: %s", p->s->name, p->error),
+				 errdetail("Its shares were left out; other shareholders are asked instead.")));
+		(void) alarm_raise("message", p->s->name, "major", "bad reply to a retrieval", p->error);
+	}
+	catalog_end_privileged(&priv);
 }
 
 /* true if reply i names a key ID that an earlier reply (or itself) names too */
@@ -241,6 +293,8 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 				total_keys = 0;
 	char	  **used,
 			  **discarded;
+	char	  **refused;
+	int		   *entry_of;
 	int			i;
 
 	for (i = 0; i < npick; i++)
@@ -299,6 +353,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	views = palloc0(sizeof(EnvelopeView) * npick);
 	ids = palloc0(sizeof(char **) * npick);
 	entries = palloc0(sizeof(LedgerEntries) * npick);
+	entry_of = palloc(sizeof(int) * npick);
 	for (i = 0; i < npick; i++)
 	{
 		PeerState  *p = &ps[pick[i]];
@@ -316,24 +371,30 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		env = (const uint8 *) peer_call_value(&take[i], &envlen);
 		if (env == NULL || !envelope_parse(env, envlen, &views[i], why, sizeof(why)))
 		{
-			snprintf(p->error, sizeof(p->error), "malformed reply: %s", env ? why : "empty");
+			bad_reply(p, "malformed reply: %s", env ? why : "empty");
+			continue;
+		}
+		if (!channel_header_is_text(&views[i]))
+		{
+			bad_reply(p, "malformed reply: a node name or key ID of its header is not printable text");
 			continue;
 		}
 		sender = channel_name(views[i].sender, views[i].sender_len);
 		receiver = channel_name(views[i].receiver, views[i].receiver_len);
 		if (views[i].kind != MSG_KIND_REPLY || strcmp(sender, p->s->name) != 0 || strcmp(receiver, self) != 0)
 		{
-			snprintf(p->error, sizeof(p->error), "unexpected reply (kind %s, from \"%s\" to \"%s\")",
-					 channel_kind_name(views[i].kind), sender, receiver);
+			bad_reply(p, "unexpected reply (kind %s, from \"%s\" to \"%s\")",
+					  channel_kind_name(views[i].kind), sender, receiver);
 			continue;
 		}
 		ids[i] = channel_key_ids(&views[i]);
 		if (key_ids_repeat(ids, i, views))
 		{
-			snprintf(p->error, sizeof(p->error), "its reply names a key ID already used");
+			bad_reply(p, "its reply names a key ID already used");
 			ids[i] = NULL;
 			continue;
 		}
+		entry_of[nentries] = i;
 		entries[nentries].direction = LEDGER_RECEIVE;
 		entries[nentries].peer = p->s->name;
 		entries[nentries].peer_sae = p->s->sae_id;
@@ -343,9 +404,19 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		entries[nentries].key_ids = (const char *const *) ids[i];
 		nentries++;
 	}
-	ledger_record_many(entries, nentries, true);
+	/* a reply whose key IDs the ledger has seen (a replay) fails that peer only */
+	refused = palloc0(sizeof(char *) * Max(nentries, 1));
+	ledger_record_many(entries, nentries, true, refused);
 	for (i = 0; i < nentries; i++)
-		total_keys += entries[i].nids;
+	{
+		if (refused[i] == NULL)
+		{
+			total_keys += entries[i].nids;
+			continue;
+		}
+		bad_reply(&ps[pick[entry_of[i]]], "its reply reuses QKD key IDs (a replay?): %s", refused[i]);
+		ids[entry_of[i]] = NULL;
+	}
 	used = palloc(sizeof(char *) * Max(total_keys, 1));
 	discarded = palloc(sizeof(char *) * Max(total_keys, 1));
 
@@ -371,16 +442,14 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			/* the KME refused its keys: this peer failed, not the retrieval */
 			for (int j = 0; j < v->nkeys; j++)
 				discarded[ndiscarded++] = ids[i][j];
-			snprintf(p->error, sizeof(p->error), "keys of its reply unavailable: %s", failure);
+			bad_reply(p, "keys of its reply unavailable: %s", failure);
 			continue;
 		}
 		if (pt == NULL)
 		{
 			for (int j = 0; j < v->nkeys; j++)
 				discarded[ndiscarded++] = ids[i][j];
-			snprintf(p->error, sizeof(p->error), "its reply failed authentication (tampered or wrong keys)");
-			ereport(WARNING,
-					(errmsg("ssn: reply from shareholder \"%s\" failed authentication", p->s->name)));
+			bad_reply(p, "its reply failed authentication (tampered or wrong keys)");
 			continue;
 		}
 		for (int j = 0; j < v->nkeys; j++)
@@ -401,24 +470,33 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			}
 			ssn_count_reply(p->s->name, &rc);
 		}
+		/* every share checked before any is kept: a bad reply leaves nothing behind */
+		why[0] = '\0';
 		while (share_batch_next(pt, v->len, &off, &sb, &sblen, &sh, why, sizeof(why)))
 		{
 			Wanted	   *t = find_wanted(w, nw, sh.id);
 
 			if (t == NULL || !holds(&t->h, p->s->share_index))
 			{
-				snprintf(p->error, sizeof(p->error), "it sent a share that was not asked for");
+				bad_reply(p, "it sent a share that was not asked for");
 				ok = false;
 				break;
 			}
-			if (!attach_share(t, sb, sblen, &sh, p->s->share_index, p->error, sizeof(p->error)))
+			if (!check_share(t, &sh, p->s->share_index, why, sizeof(why)))
 			{
+				bad_reply(p, "%s", why);
 				ok = false;
 				break;
 			}
 		}
 		if (ok && why[0])
-			snprintf(p->error, sizeof(p->error), "malformed reply: %s", why);
+		{
+			bad_reply(p, "malformed reply: %s", why);
+			ok = false;
+		}
+		for (off = 0; ok && share_batch_next(pt, v->len, &off, &sb, &sblen, &sh, why, sizeof(why));)
+			(void) attach_share(find_wanted(w, nw, sh.id), sb, sblen, &sh, p->s->share_index,
+								why, sizeof(why));
 		sodium_memzero(pt, v->len);
 		pfree(pt);
 	}
@@ -426,6 +504,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	ledger_finish((const char *const *) discarded, ndiscarded, "discarded", true);
 	peer_call_reset(serve, npick);
 	peer_call_reset(take, npick);
+	alarm_bad_replies(ps, pick, npick);
 }
 
 #define SCAN_MIN_SECRETS 1000	/* from here on one pass over ssn.secret beats the executor */
