@@ -19,8 +19,9 @@
 # input and a role without the right are refused; so is a replacement that ever
 # held a share index of node1's secrets (node3 out of service, or marked standby,
 # or renamed: ssn.shareholder_history, by name or SAE ID) or that holds a share of
-# them at another index (node7, asked), and nothing changes.  Automatic failover (if the
-# installed build has ssn.failover_after): node2 stopped as a renewal starts (its
+# them at another index (node7, asked; node7 itself drops contributions then), and
+# nothing changes; ssn.remove_shareholder leaves its history.  Automatic failover
+# (if the installed build has ssn.failover_after): node2 stopped as a renewal starts (its
 # first batch cannot prepare on node2), node1's worker re-shares onto the standby
 # node7 by itself; no batch stays open on node2; node1, node6, node7 alone serve
 # every value; the renewal run it queued (named by its alarm) then ends done.
@@ -682,7 +683,7 @@ ok(defined $net->query(7, qq{INSERT INTO ssn.held_part (result_id, contributor, 
 is(qn(7, qq{SELECT ssn.channel_reshare_finish('node1', ARRAY['$sid']::uuid[])}), '-1',
 	'...ssn.channel_reshare_finish on node7 refuses (-1): it holds that secret\'s share at x = 1');
 is(qn(7, q{SELECT (SELECT count(*) FROM ssn.held_part) || '|' || (SELECT count(*) FROM ssn.held_share) || '|'
-	|| (SELECT count(*) FROM ssn.active_alarms WHERE source = 'peer' AND object = 'node1' AND problem = 're-sharing onto a former holder refused')}),
+	|| (SELECT count(*) FROM ssn.active_alarms WHERE source = 'message' AND object = 'node1' AND problem = 're-sharing onto a former holder refused')}),
 	'0|1|1', '...the contribution dropped, no share kept beside the old one, an alarm raised');
 # a share at the index to rebuild (what an interrupted re-sharing leaves) is no reason to refuse
 ok(defined $net->query(7, qq{UPDATE ssn.held_share SET share = '$c2->{$sid}[2]' WHERE secret_id = '$sid'}),

@@ -493,7 +493,7 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 		other = held_at_other_index(origin, idarr, false, fh.x);
 		if (other > 0)
 		{
-			(void) alarm_raise("peer", origin, "major", "re-sharing onto a former holder refused",
+			(void) alarm_raise("message", origin, "major", "re-sharing onto a former holder refused",
 							   psprintf("this node holds shares of %lld of the secrets to re-share at another share index than %d: their contributions were dropped",
 										(long long) other, fh.x));
 			SPI_finish();
