@@ -3,18 +3,28 @@
 # node6 and node7 are spares without a share index.  node3 is stopped for good at a
 # random moment of a renewal; ssn.reshare('node3', 'node6') rebuilds its shares on
 # node6 from masked Lagrange contributions of k holders (node1, node2, node4):
-# node6 holds one share per secret at x = 3 and the catalog's epoch, the catalog
-# moves, no renewal batch stays pending on node3, a new renewal includes node6;
-# with node4 and node5 stopped too (n - k = 2 more) every value retrieves from
-# node1, node2, node6, ssn_sum adds up, ssn_verify finds node6's shares valid.
+# node6 holds one share per secret at x = 3, the catalog moves, no renewal batch
+# stays pending on node3, node1's undelivered shares for node3 are dropped, and the
+# renewal run ssn.reshare queues (its NOTICE names it) moves every secret to epoch
+# e+1 on every live holder, node6 included: node3's old shares (read from its
+# ssn.held_share once it is started again) rebuild the values with node1's and
+# node2's shares of epoch e, but with their current shares, even relabelled to the
+# current epoch (CRC recomputed), they no longer do (ssn_combine); ssn_retrieve
+# still does.  With node4 and node5 stopped too (n - k = 2 more) every value
+# retrieves from node1, node2, node6, ssn_sum adds up, ssn_verify finds node6's
+# shares valid.
 # node6 plays a curious replacement (a trigger keeps every contribution it
 # receives): the contributions add up to its share, none is an unmasked
 # lambda_i * s_i, nothing but its one share per secret stays in its tables.  Bad
-# input and a role without the right are refused.  Automatic failover (if the
-# installed build has ssn.failover_after): node2 stopped as a renewal starts (its
+# input and a role without the right are refused; so is a replacement that ever
+# held a share index of node1's secrets (node3 out of service, or marked standby,
+# or renamed: ssn.shareholder_history, by name or SAE ID) or that holds a share of
+# them at another index (node7, asked; node7 itself drops contributions then), and
+# nothing changes; ssn.remove_shareholder leaves its history.  Automatic failover
+# (if the installed build has ssn.failover_after): node2 stopped as a renewal starts (its
 # first batch cannot prepare on node2), node1's worker re-shares onto the standby
 # node7 by itself; no batch stays open on node2; node1, node6, node7 alone serve
-# every value; a renewal then includes node7.
+# every value; the renewal run it queued (named by its alarm) then ends done.
 #
 #   SSN_TEST_SEED=n   repeat the random moment at which node3 stops (printed)
 use strict;
@@ -22,6 +32,7 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 use Math::BigInt;
+use MIME::Base64 qw(encode_base64);
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
@@ -217,8 +228,15 @@ BEGIN
 	END IF;
 	RETURN NULL;
 END $$;
-CREATE TRIGGER t025_keep AFTER INSERT OR UPDATE ON ssn.held_part FOR EACH ROW EXECUTE FUNCTION public.t025_keep()}),
-	'node6: a trigger on ssn.held_part keeps a copy of every re-sharing contribution (public.t025_seen)');
+CREATE TRIGGER t025_keep AFTER INSERT OR UPDATE ON ssn.held_part FOR EACH ROW EXECUTE FUNCTION public.t025_keep();
+CREATE TABLE public.t025_rebuilt (secret_id uuid PRIMARY KEY, epoch bigint, share ssn_share);
+CREATE FUNCTION public.t025_first() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.t025_rebuilt VALUES (NEW.secret_id, NEW.epoch, NEW.share) ON CONFLICT DO NOTHING;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER t025_first AFTER INSERT ON ssn.held_share FOR EACH ROW EXECUTE FUNCTION public.t025_first()}),
+	'node6: a trigger on ssn.held_part keeps a copy of every re-sharing contribution (public.t025_seen), one on ssn.held_share the first share of each secret (public.t025_rebuilt)');
 
 my $ts = time;
 my ($rc, $out, $err) = $net->psql(1, qq{
@@ -287,8 +305,14 @@ ok($net->poll(1, q{SELECT count(*) FROM ssn.peer_health WHERE peer = 'node3' AND
 step('1. renewal, node3 lost during a run');
 
 # =========================================================================
-# 2. ssn.reshare('node3', 'node6') on node1
+# 2. ssn.reshare('node3', 'node6') on node1, and the renewal it queues
 # =========================================================================
+# a run still waiting for node3 would go on before the re-sharing's own: cancelled,
+# so that the re-sharing's run alone moves every secret on by exactly one epoch
+if ($st1 eq 'running')
+{
+	is(q1(qq{SELECT ssn.cancel_renewal($run1)}), 't', "the run waiting for node3 ($run1) cancelled before the re-sharing");
+}
 my $expect = q1(q{SELECT count(*) FROM ssn.secret WHERE 3 = ANY(holders)});
 is($expect, $ALL, "node3 (index 3) held a share of every one of node1's $ALL secrets");
 # before: the helpers' shares (y, as it will be contributed), for the mask checks
@@ -302,12 +326,34 @@ for my $i (1, 2, 4)
 		$before{$i}{$id} = [ $e, $f, $p ];
 	}
 }
+# a sample of every type (not the empty text: no payload, nothing to hide), and
+# node1's and node2's shares of it at epoch e, for the old-share checks of 2b
+my %sample = map { my ($n, $id, $val) = split / /, $_, 3; ($id => [ $n, $val ]) } split /\n/,
+  q1(q{SELECT id || ' ' || ssn_secret_id(h) || ' ' || val FROM v WHERE (id % 75 = 1 OR id IN (2, 1001, 2001, 2802, 3000)) AND val <> ''});
+my $in_sample = join(',', map { "'$_'" } sort keys %sample);
+
+# node I's shares of the sample: id => [epoch, binary hex, text form]
+sub sample_shares
+{
+	my ($i) = @_;
+	return { map { my ($id, $e, $hex, $t) = split / /, $_, 4; ($id => [ $e, $hex, $t ]) } split /\n/,
+		  qn($i, qq{SELECT secret_id || ' ' || epoch || ' ' || encode(ssn_share_send(share), 'hex') || ' ' || share::text
+			FROM ssn.held_share WHERE origin = 'node1' AND secret_id IN ($in_sample)}) };
+}
+my $b1 = sample_shares(1);
+my $b2 = sample_shares(2);
+is(scalar(keys %$b1) . '|' . scalar(keys %$b2), scalar(keys %sample) . '|' . scalar(keys %sample),
+	'a sample of ' . scalar(keys %sample) . " secrets: node1's and node2's shares of them before the re-sharing");
+
+# a share node1 queued for node3 and never delivered (written in the same
+# transaction, so that the worker never tries it): the re-sharing drops it
 $ts = time;
-($rc, $out, $err) = $net->psql(1, q{SELECT ssn.reshare('node3', 'node6')}, timeout => 600);
+($rc, $out, $err) = $net->psql(1, q{BEGIN;
+INSERT INTO ssn.outbox (peer, shares, blob) VALUES ('node3', 1, '\x00');
+SELECT ssn.reshare('node3', 'node6');
+SELECT count(*) FROM ssn.outbox WHERE peer = 'node3';
+COMMIT}, timeout => 600);
 my $rtime = time - $ts;
-# node6's shares as the re-sharing left them (before a renewal could move them on)
-my %node6 = map { my ($id, $e, $p) = split / /; ($id => [ $e, $p ]) } split /\n/,
-  qn(6, q{SELECT secret_id || ' ' || epoch || ' ' || encode(ssn_share_payload(share), 'hex') FROM ssn.held_share WHERE origin = 'node1'});
 # the documented follow-up, right away: the other catalogs give node6 index 3
 # (node3's first: share_index is UNIQUE)
 for my $i (2, 4, 5, 6, 7)
@@ -315,41 +361,56 @@ for my $i (2, 4, 5, 6, 7)
 	qn($i, q{UPDATE ssn.shareholder SET share_index = NULL, state = 'out of service' WHERE name = 'node3';
 		UPDATE ssn.shareholder SET share_index = 3, state = 'in service' WHERE name = 'node6'});
 }
-is("$rc|$out", "0|$ALL", "ssn.reshare('node3', 'node6') on node1 returns $ALL, the secrets node3 held")
+is("$rc|$out", "0|$ALL\n0", "ssn.reshare('node3', 'node6') on node1 returns $ALL, the secrets node3 held; node1's outbox keeps nothing for node3")
   or diag $err;
 diag sprintf('re-sharing %d secrets: %.1f s', $ALL, $rtime);
-like($err, qr/NOTICE:.*share index 3 moved from "node3" to "node6" after re-sharing $ALL secrets/,
-	'...NOTICE: share index 3 moved from node3 to node6');
+like($err, qr/NOTICE:.*share index 3 moved from "node3" to "node6" after re-sharing $ALL secrets; renewal run \d+ queued/,
+	'...NOTICE: share index 3 moved from node3 to node6, renewal run queued');
+my ($rrun) = $err =~ /renewal run (\d+) queued/;
+$rrun //= 0;
+like($err, qr/DETAIL:.*Until renewal run $rrun is done, the shares "node3" kept still combine with the others'/,
+	"...DETAIL: until run $rrun is done node3's shares still combine");
 like($err, qr/HINT:.*Give "node6" share index 3 in the other nodes' catalogs/, "...HINT: give node6 index 3 in the other nodes' catalogs");
+is(q1(qq{SELECT coalesce(job, '-') || '|' || requested_by::regrole || '|' || batch_size FROM ssn.renewal_run WHERE id = $rrun}),
+	'-|postgres|1000', "renewal run $rrun: on demand, by the caller of ssn.reshare, batches of its batch_size");
 is(catalog_of(1, 'node3', 'node6', 'node7'), 'node3:-:out of service,node6:3:in service,node7:-:in service',
 	"node1's catalog: node3 out of service without an index, node6 has index 3 (node7 untouched)");
 is(join(' ', map { catalog_of($_, 'node3', 'node6') } 2, 4, 5, 6, 7),
 	join(' ', ('node3:-:out of service,node6:3:in service') x 5), 'nodes 2, 4, 5, 6, 7: the same, set by hand');
 is(q1(q{SELECT count(*) FROM ssn.secret WHERE holders = '{1,2,3,4,5}'}), $ALL, "node1's secrets keep holders 1..5 (index 3 is node6's now)");
+like(q1(q{SELECT string_agg(coalesce(share_index::text, '-') || ':' || state || ':' || (held_until IS NULL), ',' ORDER BY held_from)
+	FROM ssn.shareholder_history WHERE name = 'node3'}), qr/(^|,)3:in service:false,-:out of service:true$/,
+	"node1's ssn.shareholder_history: node3 held index 3 until the re-sharing, out of service without one since");
+like(q1(q{SELECT string_agg(coalesce(share_index::text, '-') || ':' || state || ':' || (held_until IS NULL), ',' ORDER BY held_from)
+	FROM ssn.shareholder_history WHERE name = 'node6'}), qr/(^|,)-:in service:false,3:in service:true$/,
+	"...node6 without an index until the re-sharing, index 3 since");
 
-# the run that node3's loss interrupted: nothing of it may stay pending on node3
-# (node1's worker, which retries open batches, settles it in a pass or two)
-ok($net->poll(1, q{SELECT count(*) FROM ssn.renewal_batch WHERE state IN ('preparing', 'committing') AND 'node3' = ANY(pending)}, '0', 120),
-	'after the re-sharing no open renewal batch is pending on node3')
-  or diag 'open batches: ' . open_batches();
-if ($st1 eq 'running')
-{
-	my $f = q1(qq{SELECT ssn.wait_renewal($run1, '600 s')}, timeout => 700);
-	my $h = history($run1);
-	ok($f eq 'done' || $f eq 'failed', "the run that waited for node3 goes on and ends ($f)") or diag $h;
-	diag "run $run1 after the re-sharing: $h";
-	diag 'NOTE: the run resumed before node6 knew its index: ' . $h if $f eq 'failed' && $h =~ /x=3 arrived|share index 0/;
-}
+# the renewal the re-sharing queued
+$ts = time;
+is(q1(qq{SELECT ssn.wait_renewal($rrun, '600 s')}, timeout => 700), 'done', "renewal run $rrun ends done")
+  or diag 'run: ' . history($rrun) . "\nopen batches: " . open_batches();
+is(join('|', (split /\|/, history($rrun), -1)[0, 1, 2, 4]), "done|$ALL|$ALL|", "...renewing all $ALL secrets, no error");
+diag sprintf('the re-sharing\'s renewal: %.1f s', time - $ts);
 ok($net->poll(1, q{SELECT count(*) FROM ssn.renewal_batch WHERE state IN ('preparing', 'committing')}, '0', 120),
 	"node1's worker leaves no renewal batch preparing or committing (none waits for node3 any more)")
   or diag 'open batches: ' . open_batches() . "\nnode1's log:\n" . log_lines(1, qr/renewal|reshar/i, 15);
 is(join(',', map { prepared_on($_) } 1, 2, 4, 5, 6), '0,0,0,0,0', 'no prepared transaction on nodes 1, 2, 4, 5, 6');
+if ($st1 eq 'running')
+{
+	is(q1(qq{SELECT state FROM ssn.renewal_run WHERE id = $run1}), 'cancelled', "the run that waited for node3 stays cancelled");
+}
+# node6's shares as the re-sharing left them (the trigger kept the first of each secret)
+my %node6 = map { my ($id, $e, $p) = split / /; ($id => [ $e, $p ]) } split /\n/,
+  qn(6, q{SELECT secret_id || ' ' || epoch || ' ' || encode(ssn_share_payload(share), 'hex') FROM public.t025_rebuilt});
+is(scalar(keys %node6), $ALL, "node6 rebuilt $ALL shares (public.t025_rebuilt)");
 my $e2 = epochs();
-my %steps;
-$steps{ $e2->{$_} - $e1->{$_} }++ for keys %$e2;
-ok(!grep({ $_ != 0 && $_ != 1 } keys %steps), 'every secret moved on by 0 or 1 epoch since the run started ('
-	  . join(', ', map { "+$_: $steps{$_}" } sort keys %steps) . ')');
-my $node6_ok = check_holders('after the re-sharing', { 1 => 1, 2 => 2, 4 => 4, 5 => 5, 6 => 3 });
+my (%steps, $plus1);
+$steps{ ($node6{$_} ? $node6{$_}[0] : -1) - $e1->{$_} }++ for keys %$e2;
+ok(!grep({ $_ != 0 && $_ != 1 } keys %steps), 'node6 rebuilt every share at the epoch its secret had, 0 or 1 on since run '
+	  . "$run1 started (" . join(', ', map { "+$_: $steps{$_}" } sort keys %steps) . ')');
+$plus1 = grep { $node6{$_} && $e2->{$_} == $node6{$_}[0] + 1 } keys %$e2;
+is($plus1, $ALL, "after renewal run $rrun every secret is at epoch e+1 (e: the epoch node6 rebuilt it at)");
+my $node6_ok = check_holders('after the re-sharing and its renewal', { 1 => 1, 2 => 2, 4 => 4, 5 => 5, 6 => 3 });
 is(qn(6, q{SELECT count(*) FILTER (WHERE ssn_share_x(share) = 3 AND origin = 'node1') || '|' || count(DISTINCT secret_id) FROM ssn.held_share}),
 	"$ALL|$ALL", "node6: $ALL shares, all x=3 from node1, one per secret");
 # QKD keys: node1 sealed the requests (mask seeds) for node2 and node4 and its own
@@ -360,7 +421,97 @@ is(join(' ', map { "node$_:" . qn($_, q{SELECT coalesce(string_agg(DISTINCT peer
 	"key ledgers, purpose re-share: node1 sent to the helpers node2, node4 and to node6; node2, node4 to node6; node5 nothing");
 is(qn(6, q{SELECT coalesce(string_agg(DISTINCT peer, ',' ORDER BY peer), '-') FROM ssn.key_ledger WHERE direction = 'receive' AND state = 'used'}),
 	'node1,node2,node4', "node6's key ledger: keys received (used) from node1, node2, node4 only");
-step('2. ssn.reshare');
+step('2. ssn.reshare and its renewal');
+
+# =========================================================================
+# 2b. node3's old shares are worthless now: read from its own ssn.held_share
+#     (started again for that), combined with k-1 = 2 shares by ssn_combine
+# =========================================================================
+# CRC-32C (Castagnoli), as share headers carry it
+sub crc32c
+{
+	my $crc = 0xFFFFFFFF;
+	for my $byte (unpack('C*', $_[0]))
+	{
+		$crc ^= $byte;
+		$crc = ($crc & 1) ? (($crc >> 1) ^ 0x82F63B78) : ($crc >> 1) for 1 .. 8;
+	}
+	return $crc ^ 0xFFFFFFFF;
+}
+# a share (binary as hex, and text form) relabelled to epoch E, a verifiable
+# one with the signed commitment record of a share of that epoch (binary LIKE),
+# its CRC recomputed: what an adversary holding it and a current share can do
+sub relabel
+{
+	my ($hex, $text, $e, $like) = @_;
+	my $bin = pack('H*', $hex);
+	substr($bin, 12, 4) = pack('V', $e);
+	substr($bin, 40 + 64) = substr(pack('H*', $like), 40 + 64) if $like && unpack('V', substr($bin, 32, 4)) > 80;
+	my $crc = crc32c(substr($bin, 0, 36) . substr($bin, 40));
+	my $p = encode_base64(substr($bin, 40), '');
+	$text =~ s/ e=\d+ / e=$e /;
+	$text =~ s/ p=\S* / p=$p /;
+	$text =~ s/ c=[0-9a-f]{8}$/sprintf(' c=%08x', $crc)/e;
+	return $text;
+}
+$net->start(3);
+my $o3 = sample_shares(3);
+$net->stop(3, 'immediate');
+my $c1 = sample_shares(1);
+my $c2 = sample_shares(2);
+my $c6 = sample_shares(6);
+my $ns = scalar keys %sample;
+is(join('|', map { scalar keys %$_ } $o3, $c1, $c2, $c6), join('|', ($ns) x 4),
+	"node3 started again for a moment: its old shares of the $ns secrets; node1's, node2's, node6's current ones");
+is(scalar(grep { $o3->{$_} && $c1->{$_} && $o3->{$_}[0] < $c1->{$_}[0] } keys %sample), $ns,
+	"node3's shares are all of an older epoch than node1's");
+my $crc_ok = grep { my $t = $o3->{$_}[2]; $t =~ / e=(\d+) / && relabel($o3->{$_}[1], $t, $1, $o3->{$_}[1]) eq $t } keys %sample;
+is($crc_ok, $ns, "calibration: relabelling node3's shares to their own epoch gives them back unchanged (payload and CRC rebuilt right)");
+ok(defined $net->query(1, q{CREATE FUNCTION public.t025_try(s ssn_share[], want text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN CASE WHEN ssn_combine(s) IS NOT DISTINCT FROM want THEN 'same' ELSE 'different' END;
+EXCEPTION WHEN others THEN
+	RETURN 'error: ' || SQLERRM;
+END $$}), 'node1: public.t025_try(shares, value) combines with ssn_combine: same, different, or the error');
+
+# combine(NAME, ID => [share texts]): ID => same / different / error: ...
+sub combine
+{
+	my ($sets) = @_;
+	my @rows = map {
+		my $id = $_;
+		"('$id', '" . ($sample{$id}[1] =~ s/'/''/gr) . "', ARRAY[" . join(',', map { "'$_'" } @{ $sets->{$id} }) . ']::ssn_share[])'
+	} sort keys %$sets;
+	return {} unless @rows;
+	return { map { split /\|/, $_, 2 } split /\n/, q1('SELECT id || \'|\' || public.t025_try(s, want) FROM (VALUES '
+		  . join(",\n", @rows) . ') AS x(id, want, s)') };
+}
+sub tally { my %t; $t{ $_ =~ s/^error: .*epoch.*/error (epochs)/r =~ s/^error: .*/error (other)/r }++ for values %{ $_[0] };
+	return join(', ', map { "$_: $t{$_}" } sort keys %t); }
+my $r = combine({ map { ($_ => [ $c1->{$_}[2], $c2->{$_}[2], $c6->{$_}[2] ]) } keys %sample });
+is(scalar(grep { $_ eq 'same' } values %$r), $ns, "calibration: node1's, node2's and node6's current shares rebuild all $ns values (ssn_combine)")
+  or diag tally($r);
+my @same_epoch = grep { $o3->{$_}[0] == $b1->{$_}[0] && $o3->{$_}[0] == $b2->{$_}[0] } keys %sample;
+$r = combine({ map { ($_ => [ $b1->{$_}[2], $b2->{$_}[2], $o3->{$_}[2] ]) } @same_epoch });
+ok(@same_epoch > 0 && scalar(grep { $_ eq 'same' } values %$r) == @same_epoch,
+	'before the renewal node3\'s shares were usable: with node1\'s and node2\'s of the same epoch they rebuild the '
+	  . scalar(@same_epoch) . ' values of the sample whose epochs agree') or diag tally($r);
+$r = combine({ map { ($_ => [ $c1->{$_}[2], $c2->{$_}[2], $o3->{$_}[2] ]) } keys %sample });
+is(scalar(grep { /^error: .*epoch/ } values %$r), $ns, "node3's old shares with node1's and node2's current ones: refused, different epochs")
+  or diag tally($r);
+# relabelled to the current epoch (with its commitment record), the epoch-e shares
+# of node1, node2 and node3 still rebuild: relabelling alone breaks nothing
+$r = combine({ map { my $id = $_; ($id => [ map { relabel($_->{$id}[1], $_->{$id}[2], $c1->{$id}[0], $c1->{$id}[1]) } $b1, $b2, $o3 ]) }
+	  @same_epoch });
+ok(@same_epoch > 0 && scalar(grep { $_ eq 'same' } values %$r) == @same_epoch,
+	"calibration: node1's, node2's and node3's shares of epoch e, all relabelled to the current epoch, still rebuild the values")
+  or diag tally($r);
+$r = combine({ map { ($_ => [ $c1->{$_}[2], $c2->{$_}[2], relabel($o3->{$_}[1], $o3->{$_}[2], $c1->{$_}[0], $c1->{$_}[1]) ]) } keys %sample });
+is(scalar(keys %$r) . '|' . scalar(grep { $_ eq 'same' } values %$r), "$ns|0",
+	"node3's old shares relabelled to the current epoch, with node1's and node2's current ones: none of the $ns values rebuilds ("
+	  . tally($r) . ')');
+retrieve_all('after the re-sharing and its renewal, node3 gone');
+step('2b. node3\'s old shares');
 
 # =========================================================================
 # 6. what node6 saw: masked contributions that add up to its share, and nothing
@@ -372,7 +523,7 @@ is(q1(q{SELECT count(*) FROM ssn.held_part WHERE contributors < 0}), '0', 'node1
 is(join(',', map { qn($_, q{SELECT count(*) FROM ssn.reshare_request}) } 1, 2, 4, 5, 6), '0,0,0,0,0',
 	'no re-sharing request (mask seeds) left on any live node');
 my @share_tables = split /\n/, qn(6, q{SELECT format('%I.%I', table_schema, table_name) FROM information_schema.columns
-	WHERE udt_name = 'ssn_share' AND NOT (table_schema = 'public' AND table_name = 't025_seen') ORDER BY 1});
+	WHERE udt_name = 'ssn_share' AND NOT (table_schema = 'public' AND table_name IN ('t025_seen', 't025_rebuilt')) ORDER BY 1});
 my @with_rows = grep { qn(6, "SELECT count(*) FROM $_") ne '0' } @share_tables;
 is(join(',', @with_rows), 'ssn.held_share', 'node6: of the tables with an ssn_share column (' . join(', ', @share_tables)
 	  . '), only ssn.held_share has rows');
@@ -454,14 +605,6 @@ is($xor_ok, $n_gf, 'GF(256): the 3 contributions add up (xor) to node6\'s share'
 step('6. masks');
 
 # =========================================================================
-# 4. a new renewal: node6 takes part
-# =========================================================================
-renew_all('after the re-sharing', 'node3');
-check_holders('after the new renewal', { 1 => 1, 2 => 2, 4 => 4, 5 => 5, 6 => 3 });
-is(join(',', map { prepared_on($_) } 1, 2, 4, 5, 6), '0,0,0,0,0', 'no prepared transaction left');
-step('4. renewal with node6');
-
-# =========================================================================
 # 3. n - k = 2 more lost: node4 and node5 stopped; node1, node2, node6 serve
 # =========================================================================
 $net->stop(4);
@@ -510,8 +653,53 @@ for my $case (
 	ok($rc != 0 && $err =~ $re, "ssn.reshare, $what: refused with a clear error") or diag "rc $rc out '$out' $err";
 }
 is(catalog_of(1, map { "node$_" } 1 .. $N), $cat_before, "node1's catalog unchanged by the refused calls");
+
+# a replacement that ever held a share index of node1's secrets, or holds a share
+# of them at another index than the one to rebuild: refused before anything is sent
+my $runs_before = q1(q{SELECT count(*) FROM ssn.renewal_run});
+my $former = qr/HINT:\s+Re-share onto a node that never held a share of this node's secrets/;
+($rc, $out, $err) = $net->psql(1, q{SELECT ssn.reshare('node2', 'node3')}, timeout => 120);
+ok($rc != 0 && $err =~ /ERROR:\s+55000: replacement "node3" is out of service.*DETAIL:\s+A node taken out of service may still keep the shares it held; with the share rebuilt at index 2 it would hold two shares of a secret.*$former/s,
+	'ssn.reshare onto node3 (out of service since it was replaced): refused (55000), with detail and hint') or diag "rc $rc $err";
+q1(q{UPDATE ssn.shareholder SET state = 'standby' WHERE name = 'node3'});
+($rc, $out, $err) = $net->psql(1, q{SELECT ssn.reshare('node2', 'node3')}, timeout => 120);
+ok($rc != 0 && $err =~ /ERROR:\s+55000: replacement "node3" is a former holder of secrets to re-share.*DETAIL:\s+As "node3" it held share index 3 from \S+ \S+ until \S+ \S+ \(ssn.shareholder_history\).*$former/s,
+	'...node3 marked standby by hand: still refused, a former holder of index 3 (ssn.shareholder_history)') or diag "rc $rc $err";
+q1(q{UPDATE ssn.shareholder SET name = 'node3b' WHERE name = 'node3'});
+($rc, $out, $err) = $net->psql(1, q{SELECT ssn.reshare('node2', 'node3b')}, timeout => 120);
+ok($rc != 0 && $err =~ /ERROR:\s+55000: replacement "node3b" is a former holder of secrets to re-share.*DETAIL:\s+As "node3" it held share index 3/s,
+	'...node3 renamed node3b: still refused (its SAE ID held index 3)') or diag "rc $rc $err";
+q1(q{UPDATE ssn.shareholder SET name = 'node3', state = 'out of service' WHERE name = 'node3b'});
+# node7, never a holder, keeps a share of node1's (a copy of node1's own, x = 1)
+my $sid = (sort keys %sample)[0];
+ok(defined $net->query(7, qq{INSERT INTO ssn.held_share (secret_id, epoch, origin, share) VALUES ('$sid', $c1->{$sid}[0], 'node1', '$c1->{$sid}[2]')}),
+	"node7: a share of node1's at x = 1 put into its ssn.held_share");
+($rc, $out, $err) = $net->psql(1, q{SELECT ssn.reshare('node2', 'node7')}, timeout => 120);
+ok($rc != 0 && $err =~ /ERROR:\s+55000: replacement "node7" holds 1 shares of this node's secrets.*DETAIL:\s+Its ssn.held_share keeps shares from "node1" at share indexes other than 2.*$former/s,
+	'...ssn.reshare onto node7: refused, node7 says it holds a share at another index (ssn.channel_reshare_check)') or diag "rc $rc $err";
+# node7's own word: asked to finish a re-sharing at x = 2 of that secret, it drops the contribution
+ok(defined $net->query(7, qq{INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)
+	VALUES ('$sid', 2, 'node1', -3, '$c2->{$sid}[2]')}), 'node7: a contribution at x = 2 for that secret put into its ssn.held_part');
+is(qn(7, qq{SELECT ssn.channel_reshare_finish('node1', ARRAY['$sid']::uuid[])}), '-1',
+	'...ssn.channel_reshare_finish on node7 refuses (-1): it holds that secret\'s share at x = 1');
+is(qn(7, q{SELECT (SELECT count(*) FROM ssn.held_part) || '|' || (SELECT count(*) FROM ssn.held_share) || '|'
+	|| (SELECT count(*) FROM ssn.active_alarms WHERE source = 'message' AND object = 'node1' AND problem = 're-sharing onto a former holder refused')}),
+	'0|1|1', '...the contribution dropped, no share kept beside the old one, an alarm raised');
+# a share at the index to rebuild (what an interrupted re-sharing leaves) is no reason to refuse
+ok(defined $net->query(7, qq{UPDATE ssn.held_share SET share = '$c2->{$sid}[2]' WHERE secret_id = '$sid'}),
+	"node7: that share replaced by node2's (x = 2)");
+($rc, $out, $err) = $net->psql(1, q{SELECT ssn.reshare('node2', 'node7')}, timeout => 120);
+ok($rc != 0 && $err =~ /ERROR:\s+08006: cannot re-share secret \S+: 2 of the 3 shareholders needed are available/,
+	'...ssn.reshare onto node7 holding a share at x = 2 only: past the check (then node4 and node5 are missing)') or diag "rc $rc $err";
+is(qn(7, qq{DELETE FROM ssn.held_share WHERE secret_id = '$sid' RETURNING 1}), '1', 'node7: that share removed again');
+is(q1(q{SELECT count(*) FROM ssn.renewal_run}), $runs_before, 'no renewal run queued by the refused calls');
+is(catalog_of(1, map { "node$_" } 1 .. $N), $cat_before, "node1's catalog as before");
 is(qn(7, q{SELECT count(*) FROM ssn.held_share}) . '|' . qn(7, q{SELECT count(*) FROM ssn.held_part}), '0|0',
 	'node7 received nothing');
+# ssn.remove_shareholder leaves its history
+q1(q{SELECT ssn.add_shareholder('t025_gone', 'SAE_T025_GONE', NULL, 9); SELECT ssn.remove_shareholder('t025_gone')});
+is(q1(q{SELECT string_agg(share_index || ':' || state || ':' || (held_until IS NOT NULL), ',') FROM ssn.shareholder_history WHERE name = 't025_gone'}),
+	'9:in service:true', 'ssn.remove_shareholder: the history keeps that t025_gone held index 9, until its removal');
 q1(q{CREATE ROLE t025_bob LOGIN; GRANT SELECT ON v TO t025_bob});
 ($rc, $out, $err) = $net->psql(1, q{SELECT ssn.reshare('node2', 'node7')}, user => 't025_bob');
 ok($rc != 0 && $err =~ /ERROR:\s+42501: permission denied for (schema ssn|function reshare)/, 'a role without the right: permission denied (42501)')
@@ -568,7 +756,14 @@ SKIP:
 		WHERE a.source = 'peer' AND a.object = 'node2' AND a.problem = 'shareholder replaced' AND h.peer = 'node2'});
 	like(q1(q{SELECT string_agg(severity || ' ' || problem || ': ' || coalesce(detail, ''), '; ') FROM ssn.active_alarms
 		WHERE source = 'peer' AND object = 'node2' AND problem = 'shareholder replaced'}),
-		qr/^critical shareholder replaced: .*$ALL secrets .* onto standby "node7"/, 'an alarm: critical, shareholder node2 replaced, naming node7');
+		qr/^critical shareholder replaced: .*$ALL secrets .* onto standby "node7".*; renewal run \d+ queued/,
+		'an alarm: critical, shareholder node2 replaced, naming node7 and the renewal run queued');
+	my ($frun) = q1(q{SELECT detail FROM ssn.active_alarms WHERE source = 'peer' AND object = 'node2' AND problem = 'shareholder replaced'})
+	  =~ /renewal run (\d+) queued/;
+	$frun //= 0;
+	is(q1(qq{SELECT ssn.wait_renewal($frun, '600 s')}, timeout => 700), 'done', "the failover's renewal run $frun ends done")
+	  or diag 'run: ' . history($frun) . "\nopen batches: " . open_batches();
+	is(join('|', (split /\|/, history($frun), -1)[0, 1, 2, 4]), "done|$ALL|$ALL|", "...renewing all $ALL secrets, no error");
 	q1(q{ALTER SYSTEM RESET ssn.failover_after; SELECT pg_reload_conf()});
 	check_holders('after the failover', { 7 => 2 });
 	is(q1(q{SELECT count(*) FROM ssn.renewal_batch WHERE state IN ('preparing', 'committing') AND 'node2' = ANY(pending)}), '0',

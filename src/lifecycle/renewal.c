@@ -157,22 +157,15 @@ renew_xact_callback(XactEvent event, void *arg)
 		wake_at_commit = false;
 }
 
-Datum
-ssn_renew(PG_FUNCTION_ARGS)
+int64
+renewal_queue_run(Oid requested_by, int32 batch)
 {
-	int32		batch = PG_GETARG_INT32(0);
-	PrivilegedScope priv;
 	Oid			types[2] = {OIDOID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
 	int64		id;
 
-	if (batch < 1 || batch > 100000)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be between 1 and 100000, not %d", batch)));
-	catalog_begin_privileged(&priv);
-	values[0] = ObjectIdGetDatum(priv.caller);
+	values[0] = ObjectIdGetDatum(requested_by);
 	values[1] = Int32GetDatum(batch);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -181,13 +174,29 @@ ssn_renew(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not queue the renewal");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
-	catalog_end_privileged(&priv);
 	if (!wake_registered)
 	{
 		RegisterXactCallback(renew_xact_callback, NULL);
 		wake_registered = true;
 	}
 	wake_at_commit = true;
+	return id;
+}
+
+Datum
+ssn_renew(PG_FUNCTION_ARGS)
+{
+	int32		batch = PG_GETARG_INT32(0);
+	PrivilegedScope priv;
+	int64		id;
+
+	if (batch < 1 || batch > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be between 1 and 100000, not %d", batch)));
+	catalog_begin_privileged(&priv);
+	id = renewal_queue_run(priv.caller, batch);
+	catalog_end_privileged(&priv);
 	PG_RETURN_INT64(id);
 }
 

@@ -26,6 +26,13 @@ extern void renewal_init(void);
 extern void renewal_lock_shared(void);
 extern void renewal_unlock_shared(void);
 
+/*
+ * Queue a renewal run of every secret of this node (what ssn_renew does) in the
+ * caller's transaction, with the rights the caller has (ssn.renewal_run); the node
+ * worker is woken at commit.  Returns the run id.
+ */
+extern int64 renewal_queue_run(Oid requested_by, int32 batch_size);
+
 /* peers whose prepared switch to a new epoch is not committed yet (do not ask them) */
 extern List *renewal_stale_peers(void);
 

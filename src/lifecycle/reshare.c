@@ -13,7 +13,12 @@
  * (indexes mod k), so no helper knows another's mask.  A verifiable share comes
  * with its blinding rebuilt the same way and is checked against the signed
  * commitments before the replacement keeps it.  Then the SSA's catalog gives
- * the failed node's index to the replacement.
+ * the failed node's index to the replacement, and a renewal run queued in the
+ * same transaction makes the failed node's shares worthless.
+ *
+ * A replacement must never have held a share of these secrets (it would hold
+ * two of their k shares): ssn.shareholder_history, its state and its own
+ * ssn.held_share (ssn.channel_reshare_check) are checked before anything is sent.
  *
  * The request's format: reshare_format.h.  Contributions (helper to
  * replacement): 1-byte length + SSA name, then a share batch of contribution
@@ -36,6 +41,7 @@
 #include "math/shamir.h"
 #include "miscadmin.h"
 #include "net/alarm.h"
+#include "net/alarm_queue.h"
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/message_kind.h"
@@ -55,6 +61,65 @@
 PG_FUNCTION_INFO_V1(ssn_reshare);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_finish);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_help);
+PG_FUNCTION_INFO_V1(ssn_channel_reshare_check);
+
+/* the renewal run the last ssn.reshare of this backend queued (0: none) */
+static int64 last_renewal_run = 0;
+
+/*
+ * How many shares of origin's secrets (those of ids, or all with ids NULL) this
+ * node holds at another share index than x.  Only the headers are read.
+ */
+static int64
+held_at_other_index(const char *origin, Datum ids, bool all, int x)
+{
+	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', all ? 'n' : ' '};
+	int64		n = 0;
+
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = ids;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT share FROM ssn.held_share WHERE origin = $1 AND ($2 IS NULL OR secret_id = ANY($2))",
+							  2, types, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.held_share");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+		struct varlena *head = PG_DETOAST_DATUM_SLICE(d, 0, SHARE_HEADER_SIZE);
+		ShareHeader h;
+
+		if (VARSIZE_ANY_EXHDR(head) < SHARE_HEADER_SIZE)
+		{
+			n++;
+			continue;
+		}
+		share_read_header((uint8 *) VARDATA_ANY(head), &h);
+		if (h.x != x)
+			n++;
+	}
+	SPI_finish();
+	return n;
+}
+
+/*
+ * ssn.channel_reshare_check(origin, x): asked by an SSA before it re-shares onto
+ * this node at share index x: how many shares of its secrets this node holds at
+ * other indexes (a former holder's, which must not get a second one).
+ */
+Datum
+ssn_channel_reshare_check(PG_FUNCTION_ARGS)
+{
+	char	   *origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int32		x = PG_GETARG_INT32(1);
+	ShareholderList *cat = catalog_load();
+
+	(void) peer_identity_require(cat, origin, "ssn.channel_reshare_check");
+	PG_RETURN_INT64(held_at_other_index(origin, (Datum) 0, true, x));
+}
 
 
 /* the mask stream of one seed: field elements (value, blinding) or bytes */
@@ -378,7 +443,8 @@ reshare_receive(const uint8 *pt, size_t len, Shareholder *self, Shareholder *sen
 /*
  * ssn.channel_reshare_finish(origin, ids): the replacement adds the k
  * contributions of each secret into its share, checks a verifiable one against
- * its commitments, and keeps it.  Returns how many shares it now holds.
+ * its commitments, and keeps it.  Returns how many shares it now holds, or -1
+ * if it refused them (it holds shares of those secrets at another index).
  */
 Datum
 ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
@@ -410,6 +476,34 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not read ssn.held_part");
 	tt = SPI_tuptable;
 	nrows = SPI_processed;
+	if (nrows > 0)
+	{
+		/*
+		 * A former holder keeps no second share of a secret: with shares of
+		 * these secrets at another index than the contributions', it drops
+		 * them unread (the SSA checks first; this is the holder's own word).
+		 */
+		bool		isnull;
+		struct varlena *head = PG_DETOAST_DATUM_SLICE(SPI_getbinval(tt->vals[0], tt->tupdesc, 3, &isnull),
+													  0, SHARE_HEADER_SIZE);
+		ShareHeader fh;
+		int64		other;
+
+		if (VARSIZE_ANY_EXHDR(head) < SHARE_HEADER_SIZE)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a contribution to the re-sharing is truncated")));
+		share_read_header((uint8 *) VARDATA_ANY(head), &fh);
+		other = held_at_other_index(origin, idarr, false, fh.x);
+		if (other > 0)
+		{
+			(void) alarm_raise("message", origin, "major", "re-sharing onto a former holder refused",
+							   psprintf("this node holds shares of %lld of the secrets to re-share at another share index than %d: their contributions were dropped",
+										(long long) other, fh.x));
+			SPI_finish();
+			PG_RETURN_INT32(-1);
+		}
+	}
 	for (uint64 r = 0; r <= nrows; r++)
 	{
 		bool		isnull;
@@ -442,10 +536,24 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 				iv[1] = Int64GetDatum((int64) ah.epoch);
 				iv[2] = values[0];
 				iv[3] = PointerGetDatum(acc);
-				if (SPI_execute_with_args("INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
-										  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-										  4, it, iv, NULL, false, 0) != SPI_OK_INSERT)
+				/* one held already (a re-sharing retried) must be this very share */
+				if (SPI_execute_with_args("WITH i AS (INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+										  "   VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1)"
+										  " SELECT count(*) FROM ssn.held_share h WHERE NOT EXISTS (SELECT FROM i)"
+										  "  AND h.origin = $3 AND h.secret_id = $1 AND h.epoch = $2"
+										  "  AND h.share::text <> $4::text",
+										  4, it, iv, NULL, false, 0) != SPI_OK_SELECT)
 					elog(ERROR, "could not store into ssn.held_share");
+				if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+				{
+					alarm_raise_durable("message", TextDatumGetCString(values[0]), "major",
+										"different share for a held slot",
+										psprintf("the re-shared share of secret %s differs from the one held", secret_id_text(ah.id)));
+					ereport(ERROR,
+							(errcode(ERRCODE_UNIQUE_VIOLATION),
+							 errmsg("a different share of secret %s (epoch %u) is already held", secret_id_text(ah.id), ah.epoch),
+							 errdetail("A share is kept once per origin, secret and epoch; the held one stays.")));
+				}
 			}
 			sodium_memzero(VARDATA(acc), VARSIZE(acc) - VARHDRSZ);
 			acc = NULL;
@@ -538,6 +646,80 @@ call_count(const Shareholder *s, const char *sql, int nparams, const Oid *types,
 	return n;
 }
 
+/*
+ * The history rows (h) saying that the node of that name or SAE ID held a share
+ * index of a secret that has share index xf (SQL expressions, for a query)
+ */
+#define HELD_AN_INDEX_OF(name, sae_id, xf) \
+	" FROM ssn.shareholder_history h WHERE (h.name = " name " OR h.sae_id = " sae_id ")" \
+	" AND h.share_index IS NOT NULL AND EXISTS (SELECT FROM ssn.secret z" \
+	"   WHERE " xf " = ANY(z.holders) AND h.share_index = ANY(z.holders))"
+
+#define FORMER_HOLDER_HINT \
+	"Re-share onto a node that never held a share of this node's secrets, e.g. a new standby: ssn.add_shareholder(name, sae_id, conninfo, state => 'standby')."
+
+/*
+ * The replacement must never have held a share of the secrets re-shared at xf:
+ * with an old share it kept and the one rebuilt at xf it would hold two of a
+ * secret's k shares.  This node's history of its catalog says who held which
+ * index; a node out of service may hold shares from before that history; and
+ * the replacement itself is asked what it holds.
+ */
+static void
+refuse_former_holder(const Shareholder *self, const Shareholder *repl, int xf)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		values[3];
+	static Oid	ct[2] = {TEXTOID, INT4OID};
+	const char *cv[2];
+	char		why[256];
+	int			held;
+
+	if (strcmp(repl->state, "out of service") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("replacement \"%s\" is out of service", repl->name),
+				 errdetail("A node taken out of service may still keep the shares it held; with the share rebuilt at index %d it would hold two shares of a secret.", xf),
+				 errhint(FORMER_HOLDER_HINT)));
+	values[0] = CStringGetTextDatum(repl->name);
+	values[1] = CStringGetTextDatum(repl->sae_id);
+	values[2] = Int32GetDatum(xf);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT h.share_index, h.name, h.held_from, coalesce(h.held_until::text, 'now')"
+							  HELD_AN_INDEX_OF("$1", "$2", "$3") " ORDER BY h.held_from DESC LIMIT 1",
+							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.shareholder_history");
+	if (SPI_processed > 0)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("replacement \"%s\" is a former holder of secrets to re-share", repl->name),
+				 errdetail("As \"%s\" it held share index %s from %s until %s (ssn.shareholder_history); with the share rebuilt at index %d it would hold two shares of a secret.",
+						   SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 1), SPI_getvalue(t, d, 3), SPI_getvalue(t, d, 4), xf),
+				 errhint(FORMER_HOLDER_HINT)));
+	}
+	SPI_finish();
+	cv[0] = self->name;
+	cv[1] = psprintf("%d", xf);
+	held = call_count(repl, "SELECT ssn.channel_reshare_check($1, $2)", 2, ct, cv, why, sizeof(why));
+	if (held < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("cannot re-share: replacement \"%s\" does not say which shares it holds", repl->name),
+				 errdetail("%s", why)));
+	if (held > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("replacement \"%s\" holds %d shares of this node's secrets", repl->name, held),
+				 errdetail("Its ssn.held_share keeps shares from \"%s\" at share indexes other than %d; with the share rebuilt at index %d it would hold two shares of a secret.",
+						   self->name, xf, xf),
+				 errhint(FORMER_HOLDER_HINT)));
+}
+
 typedef struct Helper
 {
 	Shareholder *s;
@@ -591,6 +773,7 @@ ssn_reshare(PG_FUNCTION_ARGS)
 				 errmsg("replacement \"%s\" must be another node without a share index and with a conninfo",
 						repl_name)));
 	xf = failed->share_index;
+	refuse_former_holder(self, repl, xf);
 	stale = renewal_stale_peers();
 	memset(last.data, 0, UUID_LEN);
 	hp = palloc0(sizeof(Helper) * cat->count);
@@ -736,6 +919,13 @@ ssn_reshare(PG_FUNCTION_ARGS)
 			fv[0] = self->name;
 			fv[1] = OidOutputFunctionCall(out, arr);
 			rebuilt = call_count(repl, "SELECT ssn.channel_reshare_finish($1, $2)", 2, ft, fv, why, sizeof(why));
+			if (rebuilt < 0 && why[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("replacement \"%s\" refused the re-sharing: it holds shares of these secrets at another share index",
+								repl->name),
+						 errdetail("It dropped the contributions (alarm \"re-sharing onto a former holder refused\" there)."),
+						 errhint(FORMER_HOLDER_HINT)));
 			if (rebuilt != nids)
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -767,16 +957,35 @@ ssn_reshare(PG_FUNCTION_ARGS)
 								  " state = CASE WHEN cardinality(array_remove(pending, $1)) = 0 AND state = 'committing'"
 								  "              THEN 'done' ELSE state END"
 								  " WHERE state IN ('preparing', 'committing') AND ($1 = ANY(pending) OR $1 = ANY(peers))",
-								  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+								  3, types, values, NULL, false, 0) != SPI_OK_UPDATE ||
+			/* its undelivered shares were just rebuilt on the replacement: never deliver them */
+			SPI_execute_with_args("DELETE FROM ssn.outbox WHERE peer = $1",
+								  3, types, values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not update the shareholder catalog");
 	}
 	SPI_finish();
+
+	/*
+	 * The failed node's shares stay valid with the others' until every secret it
+	 * held moves to a new epoch: a renewal run, seen by the worker only with this
+	 * transaction's catalog (xf is the replacement's, the failed node has none).
+	 */
+	last_renewal_run = total > 0 ? renewal_queue_run(priv.caller, batch) : 0;
 	catalog_end_privileged(&priv);
-	ereport(NOTICE,
-			(errmsg("share index %d moved from \"%s\" to \"%s\" after re-sharing %lld secrets",
-					xf, failed->name, repl->name, (long long) total),
-			 errhint("Give \"%s\" share index %d in the other nodes' catalogs too, and run ssn.reshare on every other node that stored secrets with \"%s\" as a shareholder.",
-					 repl->name, xf, failed->name)));
+	if (last_renewal_run > 0)
+		ereport(NOTICE,
+				(errmsg("share index %d moved from \"%s\" to \"%s\" after re-sharing %lld secrets; renewal run %lld queued",
+						xf, failed->name, repl->name, (long long) total, (long long) last_renewal_run),
+				 errdetail("Until renewal run %lld is done, the shares \"%s\" kept still combine with the others': wait for it with ssn.wait_renewal(%lld) once this transaction has committed.",
+						   (long long) last_renewal_run, failed->name, (long long) last_renewal_run),
+				 errhint("Give \"%s\" share index %d in the other nodes' catalogs too, and run ssn.reshare on every other node that stored secrets with \"%s\" as a shareholder.",
+						 repl->name, xf, failed->name)));
+	else
+		ereport(NOTICE,
+				(errmsg("share index %d moved from \"%s\" to \"%s\" after re-sharing %lld secrets",
+						xf, failed->name, repl->name, (long long) total),
+				 errhint("Give \"%s\" share index %d in the other nodes' catalogs too, and run ssn.reshare on every other node that stored secrets with \"%s\" as a shareholder.",
+						 repl->name, xf, failed->name)));
 	PG_RETURN_INT64(total);
 }
 
@@ -787,6 +996,7 @@ typedef struct Failover
 	char	   *failed;
 	char	   *standby;
 	int64		count;
+	char	   *error;
 } Failover;
 
 /* the shareholder unreachable longest beyond the limit, and the first reachable standby */
@@ -800,14 +1010,16 @@ failover_pick(void *arg)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT (SELECT s.name FROM ssn.shareholder s JOIN ssn.peer_health h ON h.peer = s.name"
+	if (SPI_execute_with_args("WITH f AS (SELECT s.name, s.share_index FROM ssn.shareholder s JOIN ssn.peer_health h ON h.peer = s.name"
 							  "         WHERE s.share_index IS NOT NULL AND s.state = 'in service' AND NOT h.reachable"
 							  "           AND s.sae_id IS DISTINCT FROM current_setting('ssn.sae_id', true)"
 							  "           AND coalesce(h.last_ok, s.added_at) < now() - make_interval(secs => $1 / 1000.0)"
 							  "           AND EXISTS (SELECT FROM ssn.secret x WHERE s.share_index = ANY(x.holders))"
-							  "         ORDER BY coalesce(h.last_ok, s.added_at) LIMIT 1),"
-							  "  (SELECT s.name FROM ssn.shareholder s JOIN ssn.peer_health h ON h.peer = s.name"
+							  "         ORDER BY coalesce(h.last_ok, s.added_at) LIMIT 1)"
+							  " SELECT (SELECT name FROM f),"
+							  "  (SELECT s.name FROM ssn.shareholder s JOIN ssn.peer_health h ON h.peer = s.name, f"
 							  "    WHERE s.state = 'standby' AND s.share_index IS NULL AND s.conninfo IS NOT NULL AND h.reachable"
+							  "      AND NOT EXISTS (SELECT" HELD_AN_INDEX_OF("s.name", "s.sae_id", "f.share_index") ")"
 							  "    ORDER BY s.name LIMIT 1)",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.shareholder");
@@ -837,9 +1049,17 @@ failover_run(void *arg)
 		elog(ERROR, "could not re-share");
 	f->count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	(void) alarm_raise("peer", f->failed, "critical", "shareholder replaced",
-					   psprintf("unreachable for longer than ssn.failover_after: %lld secrets of this node re-shared onto standby \"%s\", which took its share index",
-								(long long) f->count, f->standby));
+					   psprintf("unreachable for longer than ssn.failover_after: %lld secrets of this node re-shared onto standby \"%s\", which took its share index; renewal run %lld queued",
+								(long long) f->count, f->standby, (long long) last_renewal_run));
 	SPI_finish();
+}
+
+static void
+failover_alarm(void *arg)
+{
+	Failover   *f = (Failover *) arg;
+
+	(void) alarm_raise("peer", f->failed, "critical", "shareholder cannot be replaced", f->error);
 }
 
 /* node worker: re-share onto a standby a shareholder unreachable beyond ssn.failover_after */
@@ -860,6 +1080,8 @@ reshare_failover_pass(void)
 						 f.failed, f.standby)));
 	if (!worker_guarded(failover_run, &f, err, sizeof(err), NULL))
 	{
+		f.error = psprintf("re-sharing onto standby \"%s\" failed: %s", f.standby, err);
+		(void) worker_guarded(failover_alarm, &f, err, sizeof(err), NULL);
 		/* not again before the next health checks settle */
 		next_try = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(ssn_failover_after_ms, 30000));
 		return;
