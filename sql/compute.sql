@@ -70,17 +70,8 @@ SELECT ssn_count(s) AS all_count FROM h;
 
 -- without reachable shareholders an aggregate says who failed
 SET ssn.sae_id = 'SAE_R';
--- a KME for the links to the two peers (tools/regress-kme): a store seals its
--- peers' shares with their links' keys before it writes anything
-\! "$SSN_TOOLS/regress-kme" start kme_compute
-\set kme_dir `pwd`/kme_compute
-\set kme_port `cat kme_compute/kme.port`
-\o /dev/null
-SELECT set_config('ssn.kme_url', 'https://127.0.0.1:' || :'kme_port', false),
-	   set_config('ssn.sae_cert', :'kme_dir' || '/pki/sae/SAE_R.crt', false),
-	   set_config('ssn.sae_key', :'kme_dir' || '/pki/sae/SAE_R.key', false),
-	   set_config('ssn.kme_ca', :'kme_dir' || '/pki/ca.crt', false);
-\o
+-- a KME for the links to the peers: stores seal their shares with its keys
+\i sql/regress_kme.psql
 SELECT name FROM ssn.add_shareholder('here', 'SAE_R', NULL, 1, 'here');
 SELECT name FROM ssn.add_shareholder('ghost1', 'SAE_G1', 'host=127.0.0.1 port=1 dbname=x connect_timeout=1', 2, 'ghost1');
 SELECT name FROM ssn.add_shareholder('ghost2', 'SAE_G2', 'host=127.0.0.1 port=1 dbname=x connect_timeout=1', 3, 'ghost2');
@@ -113,7 +104,7 @@ DELETE FROM ssn.held_share;
 DELETE FROM ssn.secret;
 SELECT ssn.remove_shareholder(name) FROM ssn.shareholder ORDER BY name;
 DROP FUNCTION try(text);
-\! "$SSN_TOOLS/regress-kme" stop kme_compute
+\! "$SSN_TOOLS/regress-kme" stop kme_regress
 
 -- upgrading: a 1.1 installation updates to 1.2 in place
 DROP EXTENSION ssn CASCADE;

@@ -37,17 +37,8 @@ SELECT ssn_store(42::int8, 2, 2);
 
 -- this node (SAE_R) and two peers that cannot be reached
 SET ssn.sae_id = 'SAE_R';
--- a KME for the links to the two peers (tools/regress-kme): a store seals its
--- peers' shares with their links' keys before it writes anything
-\! "$SSN_TOOLS/regress-kme" start kme_network
-\set kme_dir `pwd`/kme_network
-\set kme_port `cat kme_network/kme.port`
-\o /dev/null
-SELECT set_config('ssn.kme_url', 'https://127.0.0.1:' || :'kme_port', false),
-	   set_config('ssn.sae_cert', :'kme_dir' || '/pki/sae/SAE_R.crt', false),
-	   set_config('ssn.sae_key', :'kme_dir' || '/pki/sae/SAE_R.key', false),
-	   set_config('ssn.kme_ca', :'kme_dir' || '/pki/ca.crt', false);
-\o
+-- a KME for the links to the peers: stores seal their shares with its keys
+\i sql/regress_kme.psql
 SELECT ssn.node_name() IS NULL AS not_registered;
 SELECT name FROM ssn.add_shareholder('here', 'SAE_R', NULL, 1, 'here');
 SELECT name FROM ssn.add_shareholder('ghost1', 'SAE_G1', 'host=127.0.0.1 port=1 dbname=x connect_timeout=1', 2, 'ghost1');
@@ -180,4 +171,4 @@ DELETE FROM ssn.held_share;
 DELETE FROM ssn.secret;
 SELECT ssn.remove_shareholder(name) FROM ssn.shareholder ORDER BY name;
 DROP FUNCTION try(text);
-\! "$SSN_TOOLS/regress-kme" stop kme_network
+\! "$SSN_TOOLS/regress-kme" stop kme_regress

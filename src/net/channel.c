@@ -13,8 +13,12 @@
 #include "net/peer_conn.h"
 #include "qkd/key_ledger.h"
 #include "qkd/kme_client.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 const char *
 channel_kind_name(int kind)
@@ -143,6 +147,44 @@ channel_seal(const char *self_name, const Shareholder *peer, int kind,
 	return m;
 }
 
+/*
+ * fetch_keys, waiting while the link's pool is short of key (HTTP 503) - on a
+ * key-rate-limited link the store follows the key rate - up to ssn.kme_timeout
+ */
+static KmeKeyBatch *
+fetch_keys_waiting(const Shareholder *peer, size_t len, SealedMessage *m)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ssn_kme_timeout_ms);
+	MemoryContext cxt = CurrentMemoryContext;
+
+	for (;;)
+	{
+		KmeKeyBatch *volatile batch = NULL;
+
+		PG_TRY();
+		{
+			batch = fetch_keys(peer, len, m);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *ed;
+
+			MemoryContextSwitchTo(cxt);
+			ed = CopyErrorData();
+			if (ed->sqlerrcode != ERRCODE_INSUFFICIENT_RESOURCES || GetCurrentTimestamp() >= deadline)
+				PG_RE_THROW();
+			FlushErrorState();
+			FreeErrorData(ed);
+		}
+		PG_END_TRY();
+		if (batch)
+			return batch;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 SealedMessage **
 channel_seal_many(const char *self_name, const Shareholder *const *peers, int kind,
 				  const uint8 *const *plaintexts, const size_t *lens, int n,
@@ -159,7 +201,7 @@ channel_seal_many(const char *self_name, const Shareholder *const *peers, int ki
 		for (i = 0; i < n; i++)
 		{
 			m[i] = palloc0(sizeof(SealedMessage));
-			batch[i] = fetch_keys(peers[i], lens[i], m[i]);
+			batch[i] = fetch_keys_waiting(peers[i], lens[i], m[i]);
 			ledger_entries_of(m[i], peers[i], purpose, &e[i]);
 		}
 	}

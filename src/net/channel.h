@@ -50,7 +50,8 @@ extern SealedMessage *channel_seal(const char *self_name, const Shareholder *pee
  * Seal n messages at once for keeping: the keys of all of them are fetched, then
  * recorded as 'used' in one autonomous transaction (committed whatever happens
  * to the caller's), then each plaintext is sealed and its keys wiped.  Nothing
- * is left to settle.  If a fetch fails, *failed is the index of its message, the
+ * is left to settle.  A link whose pool is short of key is waited for, up to
+ * ssn.kme_timeout per message.  If a fetch fails, *failed is the index of its message, the
  * keys fetched before it are recorded 'discarded', and the error is raised.
  */
 extern SealedMessage **channel_seal_many(const char *self_name, const Shareholder *const *peers,
