@@ -150,7 +150,8 @@ my @again = plant(forged_share($ids[0], $epoch, 333));
 like($again[2], qr/^rejected: .*a different share of secret \Q$ids[0]\E \(epoch $epoch\) is already held from this SSA/,
 	"a different share where one is kept is refused: $again[2]");
 ($rc, $out, $err) = as_peer(5, 2, "SELECT ssn.channel_receive('\\x$env'::bytea)");
-like($out, qr/^rejected: replayed key IDs/, "the same message again is refused as a replay: $out");
+# (senders resend the bytes they sealed: a message seen already is answered as a duplicate)
+like($out, qr/^duplicate message, 2 shares already held$/, "the same message again is not opened again, a duplicate: $out");
 ok($net->poll(2, qq{SELECT count(*) > 0 FROM ssn.alarm WHERE id > $mark AND object = 'node5' AND source = 'message'}, 't', 60),
 	'node2 alarms the refused messages, naming node5');
 
