@@ -16,7 +16,7 @@
 # makes it; see SSN_PG_PREFIX in tools/lib/common.sh) measures only the bulk store
 # of SSN_BENCH_ROWS int8 values, committed and delivered, on a fresh local SSN per
 # build, the builds taking turns SSN_BENCH_ROUNDS times (default 2), and prints
-# each build's times.
+# each build's times, and those of 1000 one-value transactions in one session.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -39,7 +39,7 @@ f2() { printf '%.2f' "$1"; }
 
 # ---- two builds side by side: bulk int8 store, committed and delivered
 if [ -n "${SSN_BENCH_BUILDS:-}" ]; then
-	declare -A commit_t deliver_t
+	declare -A commit_t deliver_t small_t
 	for round in $(seq "${SSN_BENCH_ROUNDS:-2}"); do
 		for b in $SSN_BENCH_BUILDS; do
 			name=${b%%=*}
@@ -61,15 +61,21 @@ if [ -n "${SSN_BENCH_BUILDS:-}" ]; then
 			[ "$ok" = "$rows" ] || { echo "$name: only $ok of $rows values retrieved right"; exit 1; }
 			commit_t[$name]+=" $(f2 "$tc")"
 			deliver_t[$name]+=" $(f2 "$td")"
+			# small transactions: one value per commit, one session
+			for i in $(seq 1000); do echo "INSERT INTO s_int VALUES (-$i, ssn_store($i::int8));"; done >"$scratch/small.sql"
+			chmod 644 "$scratch/small.sql"
+			t0=$(now)
+			"$sl" psql 1 --dir "$dir" -X -q -v ON_ERROR_STOP=1 -f "$scratch/small.sql" >/dev/null
+			small_t[$name]+=" $(f2 "$(since "$t0")")"
 			"$sl" down --dir "$dir" >/dev/null
 		done
 	done
 	echo
 	echo "============ ssn benchmark: $rows int8 values, bulk store (local SSN, k=3, n=5) ============"
-	printf '%-12s %-34s %s\n' build 'committed (s, per round)' 'delivered (s, per round)'
+	printf '%-8s %-26s %-26s %s\n' build 'committed (s, per round)' 'delivered (s, per round)' '1000 one-value commits (s)'
 	for b in $SSN_BENCH_BUILDS; do
 		name=${b%%=*}
-		printf '%-12s %-34s %s\n' "$name" "${commit_t[$name]}" "${deliver_t[$name]}"
+		printf '%-8s %-26s %-26s %s\n' "$name" "${commit_t[$name]}" "${deliver_t[$name]}" "${small_t[$name]}"
 	done
 	exit 0
 fi
