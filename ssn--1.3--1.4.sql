@@ -75,6 +75,15 @@ REVOKE ALL ON FUNCTION ssn.channel_seal_test(text, bytea, text) FROM PUBLIC;
 -- sealed outbox: shares for peers are sealed before they are written
 ---------------------------------------------------------------------------
 
+-- Each row is now one message sealed for its peer at store time (envelope, keys
+-- recorded 'used' in ssn.key_ledger); rows written by an older ssn.so (clear
+-- shares) are still sealed by the worker when it sends them.
+ALTER TABLE ssn.outbox ADD COLUMN share_bytes bigint;	-- the shares without framing (ssn.link_stats)
+COMMENT ON COLUMN ssn.outbox.blob IS
+	'A message sealed for the peer (one-time pad and MAC under QKD keys of the link), never shares in clear';
+COMMENT ON TABLE ssn.outbox IS
+	'Shares waiting for delivery to a shareholder, sealed for it; written in the storing transaction, removed once the peer acknowledged them';
+
 
 
 ---------------------------------------------------------------------------

@@ -70,6 +70,8 @@ SELECT ssn_count(s) AS all_count FROM h;
 
 -- without reachable shareholders an aggregate says who failed
 SET ssn.sae_id = 'SAE_R';
+-- a KME for the links to the peers: stores seal their shares with its keys
+\i sql/regress_kme.psql
 SELECT name FROM ssn.add_shareholder('here', 'SAE_R', NULL, 1, 'here');
 SELECT name FROM ssn.add_shareholder('ghost1', 'SAE_G1', 'host=127.0.0.1 port=1 dbname=x connect_timeout=1', 2, 'ghost1');
 SELECT name FROM ssn.add_shareholder('ghost2', 'SAE_G2', 'host=127.0.0.1 port=1 dbname=x connect_timeout=1', 3, 'ghost2');
@@ -102,6 +104,7 @@ DELETE FROM ssn.held_share;
 DELETE FROM ssn.secret;
 SELECT ssn.remove_shareholder(name) FROM ssn.shareholder ORDER BY name;
 DROP FUNCTION try(text);
+\! "$SSN_TOOLS/regress-kme" stop kme_regress
 
 -- upgrading: a 1.1 installation updates to 1.2 in place
 DROP EXTENSION ssn CASCADE;

@@ -37,6 +37,8 @@ SELECT ssn_store(42::int8, 2, 2);
 
 -- this node (SAE_R) and two peers that cannot be reached
 SET ssn.sae_id = 'SAE_R';
+-- a KME for the links to the peers: stores seal their shares with its keys
+\i sql/regress_kme.psql
 SELECT ssn.node_name() IS NULL AS not_registered;
 SELECT name FROM ssn.add_shareholder('here', 'SAE_R', NULL, 1, 'here');
 SELECT name FROM ssn.add_shareholder('ghost1', 'SAE_G1', 'host=127.0.0.1 port=1 dbname=x connect_timeout=1', 2, 'ghost1');
@@ -62,6 +64,11 @@ SELECT ssn_store(NULL::int8) IS NULL AS null_stays_null;
 -- no share of this node or the outbox is a plaintext
 SELECT count(*) AS plaintext_copies FROM ssn.held_share
 WHERE position(convert_to('top secret', 'UTF8') IN ssn_share_payload(share)) > 0;
+-- the outbox holds messages sealed for their peers (envelopes, magic "SSNE"),
+-- never shares in clear; their keys are settled 'used' in the key ledger
+SELECT count(*) AS rows, count(*) FILTER (WHERE substr(blob, 1, 4) <> '\x53534e45'::bytea) AS clear_rows
+FROM ssn.outbox;
+SELECT direction, peer, state FROM ssn.key_ledger GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 
 -- a rolled back store leaves nothing behind, in a subtransaction too
 BEGIN;
@@ -164,3 +171,4 @@ DELETE FROM ssn.held_share;
 DELETE FROM ssn.secret;
 SELECT ssn.remove_shareholder(name) FROM ssn.shareholder ORDER BY name;
 DROP FUNCTION try(text);
+\! "$SSN_TOOLS/regress-kme" stop kme_regress

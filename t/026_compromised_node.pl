@@ -150,15 +150,20 @@ my @again = plant(forged_share($ids[0], $epoch, 333));
 like($again[2], qr/^rejected: .*a different share of secret \Q$ids[0]\E \(epoch $epoch\) is already held from this SSA/,
 	"a different share where one is kept is refused: $again[2]");
 ($rc, $out, $err) = as_peer(5, 2, "SELECT ssn.channel_receive('\\x$env'::bytea)");
-like($out, qr/^rejected: replayed key IDs/, "the same message again is refused as a replay: $out");
+# (senders resend the bytes they sealed: a message seen already is answered as a duplicate)
+like($out, qr/^duplicate message, 2 shares already held$/, "the same message again is not opened again, a duplicate: $out");
 ok($net->poll(2, qq{SELECT count(*) > 0 FROM ssn.alarm WHERE id > $mark AND object = 'node5' AND source = 'message'}, 't', 60),
 	'node2 alarms the refused messages, naming node5');
 # the sender hides a refusal in a transaction it rolls back: the alarm is recorded all the same
 {
-	my $seen = q{SELECT coalesce(sum(count), 0) FROM ssn.alarm WHERE object = 'node5' AND problem = 'replayed key IDs'};
+	my $seen = q{SELECT coalesce(sum(count), 0) FROM ssn.alarm WHERE object = 'node5' AND source = 'message'
+		AND detail LIKE '%a different share of secret%'};
 	my $n = $net->sql(2, $seen);
-	($rc, $out, $err) = as_peer(5, 2, "BEGIN; SELECT ssn.channel_receive('\\x$env'::bytea); ROLLBACK;");
-	like($out, qr/^rejected: replayed key IDs/, "the replay again, in a transaction block: refused ($out)");
+	my $bin = forged_share($ids[0], $epoch, 444);
+	my $e = $net->sql(5, "SELECT encode(ssn.channel_seal_test('node2', '\\x" . unpack('H*', chr(length $bin) . $bin)
+		  . "'::bytea, 'shares'), 'hex')");
+	($rc, $out, $err) = as_peer(5, 2, "BEGIN; SELECT ssn.channel_receive('\\x$e'::bytea); ROLLBACK;");
+	like($out, qr/^rejected: .*a different share/, "another different share, in a transaction block: refused ($out)");
 	ok($net->poll(2, "SELECT ($seen) > $n", 't', 60), '...and its alarm survives the rollback');
 }
 

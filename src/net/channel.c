@@ -13,8 +13,12 @@
 #include "net/peer_conn.h"
 #include "qkd/key_ledger.h"
 #include "qkd/kme_client.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 const char *
 channel_kind_name(int kind)
@@ -50,20 +54,15 @@ channel_key_size_bits(size_t len, int nkeys, int min_bits)
 	return (int) (per * 8);
 }
 
-SealedMessage *
-channel_seal(const char *self_name, const Shareholder *peer, int kind,
-			 const uint8 *plaintext, size_t len, const char *purpose, bool autonomous)
+/* fetch the keys for a message of len bytes to peer (not yet recorded) */
+static KmeKeyBatch *
+fetch_keys(const Shareholder *peer, size_t len, SealedMessage *m)
 {
-	SealedMessage *m = palloc0(sizeof(SealedMessage));
 	int			min_bits,
 				max_bits,
 				max_req;
 	size_t		need = envelope_key_bytes(len);
 	KmeKeyBatch *batch;
-	EnvelopeHeader h;
-	LedgerEntries e;
-	size_t		size;
-	int			i;
 
 	if (len > ENVELOPE_MAX_PAYLOAD)
 		ereport(ERROR,
@@ -83,17 +82,31 @@ channel_seal(const char *self_name, const Shareholder *peer, int kind,
 
 	batch = kme_get_enc_keys(peer->sae_id, m->nkeys, m->size_bits);
 	m->key_ids = palloc(sizeof(char *) * m->nkeys);
-	for (i = 0; i < m->nkeys; i++)
+	for (int i = 0; i < m->nkeys; i++)
 		m->key_ids[i] = batch->keys[i].key_id;
+	return batch;
+}
 
-	e.direction = LEDGER_SEND;
-	e.peer = peer->name;
-	e.peer_sae = peer->sae_id;
-	e.purpose = purpose;
-	e.size_bits = m->size_bits;
-	e.nids = m->nkeys;
-	e.key_ids = (const char *const *) m->key_ids;
-	ledger_record(&e, autonomous);
+static void
+ledger_entries_of(const SealedMessage *m, const Shareholder *peer, const char *purpose,
+				  LedgerEntries *e)
+{
+	e->direction = LEDGER_SEND;
+	e->peer = peer->name;
+	e->peer_sae = peer->sae_id;
+	e->purpose = purpose;
+	e->size_bits = m->size_bits;
+	e->nids = m->nkeys;
+	e->key_ids = (const char *const *) m->key_ids;
+}
+
+/* seal plaintext with the recorded keys of batch, which is wiped and freed */
+static void
+seal_with(SealedMessage *m, KmeKeyBatch *batch, const char *self_name,
+		  const Shareholder *peer, int kind, const uint8 *plaintext, size_t len)
+{
+	EnvelopeHeader h;
+	size_t		size;
 
 	randombytes_buf(m->msg_id, sizeof(m->msg_id));
 	h.kind = (uint8) kind;
@@ -105,16 +118,117 @@ channel_seal(const char *self_name, const Shareholder *peer, int kind,
 	h.key_ids = (const char *const *) m->key_ids;
 	size = envelope_size(&h, len);
 	if (size == 0)
+	{
+		kme_batch_free(batch);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot address a message from \"%s\" to \"%s\"", self_name, peer->name),
 				 errdetail("A node name or key ID is empty or longer than %d bytes.", ENVELOPE_MAX_NAME)));
+	}
 	m->envelope = palloc(VARHDRSZ + size);
 	SET_VARSIZE(m->envelope, VARHDRSZ + size);
 	envelope_seal((uint8 *) VARDATA(m->envelope), &h, batch->material, batch->material_len,
 				  plaintext, len);
 	m->key_bytes = batch->material_len;
 	kme_batch_free(batch);
+}
+
+SealedMessage *
+channel_seal(const char *self_name, const Shareholder *peer, int kind,
+			 const uint8 *plaintext, size_t len, const char *purpose, bool autonomous)
+{
+	SealedMessage *m = palloc0(sizeof(SealedMessage));
+	KmeKeyBatch *batch = fetch_keys(peer, len, m);
+	LedgerEntries e;
+
+	ledger_entries_of(m, peer, purpose, &e);
+	ledger_record(&e, autonomous);
+	seal_with(m, batch, self_name, peer, kind, plaintext, len);
+	return m;
+}
+
+/*
+ * fetch_keys, waiting while the link's pool is short of key (HTTP 503) - on a
+ * key-rate-limited link the store follows the key rate - up to ssn.kme_timeout
+ */
+static KmeKeyBatch *
+fetch_keys_waiting(const Shareholder *peer, size_t len, SealedMessage *m)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ssn_kme_timeout_ms);
+	MemoryContext cxt = CurrentMemoryContext;
+
+	for (;;)
+	{
+		KmeKeyBatch *volatile batch = NULL;
+
+		PG_TRY();
+		{
+			batch = fetch_keys(peer, len, m);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *ed;
+
+			MemoryContextSwitchTo(cxt);
+			ed = CopyErrorData();
+			if (ed->sqlerrcode != ERRCODE_INSUFFICIENT_RESOURCES || GetCurrentTimestamp() >= deadline)
+				PG_RE_THROW();
+			FlushErrorState();
+			FreeErrorData(ed);
+		}
+		PG_END_TRY();
+		if (batch)
+			return batch;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+SealedMessage **
+channel_seal_many(const char *self_name, const Shareholder *const *peers, int kind,
+				  const uint8 *const *plaintexts, const size_t *lens, int n,
+				  const char *purpose, int *failed)
+{
+	SealedMessage **m = palloc0(sizeof(SealedMessage *) * Max(n, 1));
+	KmeKeyBatch **batch = palloc0(sizeof(KmeKeyBatch *) * Max(n, 1));
+	LedgerEntries *e = palloc0(sizeof(LedgerEntries) * Max(n, 1));
+	volatile int i = 0;
+
+	*failed = -1;
+	PG_TRY();
+	{
+		for (i = 0; i < n; i++)
+		{
+			m[i] = palloc0(sizeof(SealedMessage));
+			batch[i] = fetch_keys_waiting(peers[i], lens[i], m[i]);
+			ledger_entries_of(m[i], peers[i], purpose, &e[i]);
+		}
+	}
+	PG_CATCH();
+	{
+		/* the keys fetched before the failure are wiped unused: on the record too */
+		*failed = i;
+		for (int j = 0; j < i; j++)
+			kme_batch_free(batch[j]);
+		if (i > 0)
+		{
+			MemoryContext cxt = CurrentMemoryContext;
+			ErrorData  *ed;
+
+			MemoryContextSwitchTo(cxt);
+			ed = CopyErrorData();
+			FlushErrorState();
+			ledger_record_settled(e, i, "discarded");
+			ReThrowError(ed);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	/* committed before any of them is used, whatever happens to the caller */
+	ledger_record_settled(e, n, "used");
+	for (i = 0; i < n; i++)
+		seal_with(m[i], batch[i], self_name, peers[i], kind, plaintexts[i], lens[i]);
 	return m;
 }
 
@@ -127,6 +241,27 @@ channel_received_key_bits(const EnvelopeView *v, const char *sender_sae)
 
 	kme_link_limits(sender_sae, &min_bits, &max_bits, &max_req);
 	return channel_key_size_bits(v->len, v->nkeys, min_bits);
+}
+
+SealedMessage *
+channel_sealed_message(const Shareholder *peer, bytea *envelope, EnvelopeView *v)
+{
+	SealedMessage *m = palloc0(sizeof(SealedMessage));
+	char		why[256];
+
+	if (!envelope_parse((const uint8 *) VARDATA_ANY(envelope), VARSIZE_ANY_EXHDR(envelope), v,
+						why, sizeof(why)) || !channel_header_is_text(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the outbox holds a malformed sealed message for \"%s\"", peer->name),
+				 errdetail_internal("%s", why)));
+	m->envelope = envelope;
+	m->key_ids = channel_key_ids(v);
+	m->nkeys = v->nkeys;
+	m->size_bits = channel_received_key_bits(v, peer->sae_id);
+	m->key_bytes = (size_t) m->nkeys * (m->size_bits / 8);
+	memcpy(m->msg_id, v->msg_id, sizeof(m->msg_id));
+	return m;
 }
 
 void

@@ -46,6 +46,26 @@ extern SealedMessage *channel_seal(const char *self_name, const Shareholder *pee
 								   const uint8 *plaintext, size_t len, const char *purpose,
 								   bool autonomous);
 
+/*
+ * Seal n messages at once for keeping: the keys of all of them are fetched, then
+ * recorded as 'used' in one autonomous transaction (committed whatever happens
+ * to the caller's), then each plaintext is sealed and its keys wiped.  Nothing
+ * is left to settle.  A link whose pool is short of key is waited for, up to
+ * ssn.kme_timeout per message.  If a fetch fails, *failed is the index of its message, the
+ * keys fetched before it are recorded 'discarded', and the error is raised.
+ */
+extern SealedMessage **channel_seal_many(const char *self_name, const Shareholder *const *peers,
+										 int kind, const uint8 *const *plaintexts,
+										 const size_t *lens, int n, const char *purpose,
+										 int *failed);
+
+/*
+ * A message sealed earlier (an outbox row) as the worker sends it: its key IDs
+ * and key plan from its header (v is filled in).  Raises if it is malformed.
+ */
+extern SealedMessage *channel_sealed_message(const Shareholder *peer, bytea *envelope,
+											 EnvelopeView *v);
+
 extern void channel_settle(SealedMessage *m, const char *state, bool autonomous);
 
 /* the size in bits of each key of a received message (the sender's key plan) */

@@ -10,6 +10,11 @@
  *
  * A bad message is not an SQL error: it is refused with a status string, and the
  * refusal, its alarm and the settled ledger rows commit.
+ *
+ * Senders resend a message as the very bytes they sealed once (the store seals
+ * its peers' shares before it writes them): known key IDs of that sender are not
+ * a replay when the message was received already (answered as a duplicate) or
+ * when its receipt never finished (the IDs are taken again and the message opened).
  */
 #include "postgres.h"
 
@@ -141,7 +146,20 @@ ssn_channel_announce(PG_FUNCTION_ARGS)
 		ids[i] = TextDatumGetCString(elems[i]);
 	}
 	if (ledger_state_of(ids, n) != 0)
+	{
+		switch (ledger_resent(peer->name, (const char *const *) ids, n))
+		{
+			case LEDGER_RESENT_RECEIVED:
+				PG_RETURN_TEXT_P(cstring_to_text(psprintf("announced %d keys, already received", n)));
+			case LEDGER_RESENT_RETAKEN:
+				PG_RETURN_TEXT_P(cstring_to_text(psprintf("announced %d keys, again", n)));
+			case LEDGER_RESENT_BUSY:
+				PG_RETURN_TEXT_P(cstring_to_text("busy: the message is being received by another session"));
+			case LEDGER_RESENT_NO:
+				break;
+		}
 		PG_RETURN_TEXT_P(refuse(sender, "replayed key IDs", "a key ID of the message was seen before"));
+	}
 	record_receive(peer, ids, n, size_bits);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("announced %d keys", n)));
 }
@@ -169,6 +187,33 @@ note_message(const uint8 *msg_id, const char *sender, int kind, int shares)
 	isnew = SPI_processed == 1;
 	SPI_finish();
 	return isnew;
+}
+
+/* the items of a message seen before from sender, or -1 if it was not */
+static int
+message_seen_items(const uint8 *msg_id, const char *sender)
+{
+	Oid			types[2] = {UUIDOID, TEXTOID};
+	Datum		values[2];
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+	int			items = -1;
+
+	memcpy(u->data, msg_id, ENVELOPE_ID_SIZE);
+	values[0] = UUIDPGetDatum(u);
+	values[1] = CStringGetTextDatum(sender);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT coalesce(shares, 0) FROM ssn.message_seen WHERE message_id = $1 AND sender = $2",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.message_seen");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		items = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	return items;
 }
 
 /* kind 'test' (ssn.channel_seal_test): accepted, nothing kept */
@@ -239,7 +284,23 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 	ids = channel_key_ids(&v);
 	st = ledger_state_of(ids, v.nkeys);
 	if (st < 0)
-		PG_RETURN_TEXT_P(refuse(sender, "replayed key IDs", "a key ID of the message was seen before"));
+	{
+		LedgerResent r = ledger_resent(peer->name, (const char *const *) ids, v.nkeys);
+
+		if (r == LEDGER_RESENT_RECEIVED)
+		{
+			/* its keys are spent, so its MAC cannot be checked: only a known id passes */
+			int			items = message_seen_items(v.msg_id, sender);
+
+			k = message_kind_lookup(v.kind);
+			if (items >= 0 && k != NULL)
+				PG_RETURN_TEXT_P(cstring_to_text(psprintf(k->duplicate, items)));
+		}
+		if (r == LEDGER_RESENT_BUSY)
+			PG_RETURN_TEXT_P(cstring_to_text("busy: the message is being received by another session"));
+		if (r != LEDGER_RESENT_RETAKEN)
+			PG_RETURN_TEXT_P(refuse(sender, "replayed key IDs", "a key ID of the message was seen before"));
+	}
 	if (st == 0)
 		record_receive(peer, ids, v.nkeys, channel_received_key_bits(&v, peer->sae_id));
 

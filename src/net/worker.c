@@ -3,12 +3,15 @@
  * (delivering the outbox in one-time-pad messages) and checks their health.
  *
  * One worker per node, started by the postmaster when ssn is preloaded and
- * restarted if it dies.  Each pass: publish which outbox rows are pending, seal
- * one message per peer with work (its keys recorded and committed in the ledger
- * before the message leaves), send all of them concurrently, then settle: the
- * acknowledged rows leave the outbox in the same transaction that marks their
- * keys used.  A crash at any point leaves rows in the outbox, which are resent
- * under fresh keys; receivers store idempotently.
+ * restarted if it dies.  Each pass: publish which outbox rows are pending, take
+ * the messages each peer with work gets, send them to all peers concurrently
+ * (message after message per peer), then settle: the acknowledged rows leave the
+ * outbox.  Outbox rows are messages sealed by the store itself (its keys were
+ * recorded 'used' then): they are sent, and resent after any failure or crash, as
+ * they are; a receiver that got one already answers that it has it.  Rows of
+ * shares in clear (written before ssn 1.4) are sealed here, one message per peer
+ * and pass with its keys recorded and committed before it leaves, settled with the
+ * rows, and resent under fresh keys.
  */
 #include "postgres.h"
 
@@ -201,7 +204,7 @@ backoff(PeerRuntime *rt)
 	rt->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
 }
 
-/* What one peer's message of this pass carries. */
+/* What one peer's messages of this pass carry. */
 typedef struct Delivery
 {
 	const char *self;			/* this node's name */
@@ -210,19 +213,31 @@ typedef struct Delivery
 	int64	   *ids;			/* outbox rows */
 	int		   *row_shares;		/* shares in each row */
 	int		   *row_end;		/* end of each row's blob in pt */
+	int64	   *row_share_bytes;	/* shares without their framing, per row */
 	int			nids;
 	int			shares;
 	int64		share_bytes;	/* shares without their framing */
+	bool		sealed;			/* the rows are messages sealed at store time */
 	bool		waiting;		/* not enough QKD key yet: wait, no failure */
 	bool		unreachable;	/* did not answer a ping: no key fetched */
-	StringInfoData pt;
-	SealedMessage *msg;
+	StringInfoData pt;			/* clear rows: their shares; sealed: unused */
+	bytea	  **envelopes;		/* sealed rows: each row's message */
+	SealedMessage **msgs;		/* the messages of this pass, in order */
+	int			nmsgs;			/* clear rows: 1 (all rows); sealed: one per row */
+	int			okmsgs;			/* acknowledged, in order (stops at the first failure) */
 	char		error[256];
 	int			sqlstate;
-	bool		sent;
-	bool		ok;
+	bool		sent;			/* the (clear rows') message may have left */
+	bool		stopped;		/* a message failed: no more this pass */
 	char	   *status;
 } Delivery;
+
+/* an outbox row that is a sealed message (an envelope), not clear shares */
+static bool
+row_is_sealed(bytea *blob)
+{
+	return VARSIZE_ANY_EXHDR(blob) >= 4 && memcmp(VARDATA_ANY(blob), "SSNE", 4) == 0;
+}
 
 /*
  * Whether ssn.<name> exists, i.e. the extension (at the version that has it) is
@@ -316,10 +331,14 @@ pass_collect(void *arg)
 	Pass	   *ps = (Pass *) arg;
 	MemoryContext cxt = CurrentMemoryContext;
 	int64		limit = (int64) ssn_channel_batch_kb * 1024;
+	bool		has_share_bytes;
 
 	ps->ready = false;
 	if (!ssn_table_exists("outbox"))
 		return;
+	/* 1.4: the store counts the share bytes of the messages it seals */
+	has_share_bytes = get_attnum(get_relname_relid("outbox", get_namespace_oid("ssn", false)),
+								 "share_bytes") != InvalidAttrNumber;
 	ps->cat = catalog_load();
 	if (ps->cat->self < 0)
 		return;
@@ -342,7 +361,9 @@ pass_collect(void *arg)
 			continue;
 		rt = runtime_of(s->name);
 		values[0] = CStringGetTextDatum(s->name);
-		if (SPI_execute_with_args("SELECT id, shares, blob FROM ssn.outbox WHERE peer = $1 ORDER BY id LIMIT 4096",
+		if (SPI_execute_with_args(has_share_bytes
+								  ? "SELECT id, shares, blob, share_bytes FROM ssn.outbox WHERE peer = $1 ORDER BY id LIMIT 4096"
+								  : "SELECT id, shares, blob, NULL::bigint FROM ssn.outbox WHERE peer = $1 ORDER BY id LIMIT 4096",
 								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read ssn.outbox");
 		if (SPI_processed == 0)
@@ -364,6 +385,8 @@ pass_collect(void *arg)
 			d->ids = palloc(sizeof(int64) * SPI_processed);
 			d->row_shares = palloc(sizeof(int) * SPI_processed);
 			d->row_end = palloc(sizeof(int) * SPI_processed);
+			d->row_share_bytes = palloc0(sizeof(int64) * SPI_processed);
+			d->envelopes = palloc0(sizeof(bytea *) * SPI_processed);
 			initStringInfo(&d->pt);
 			MemoryContextSwitchTo(spi);
 		}
@@ -373,16 +396,30 @@ pass_collect(void *arg)
 			HeapTuple	tup = SPI_tuptable->vals[r];
 			bytea	   *blob = DatumGetByteaPP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 3, &isnull));
 			size_t		len = VARSIZE_ANY_EXHDR(blob);
+			bool		sealed = row_is_sealed(blob);
+			Datum		sb;
 
-			if (d->nids > 0 && bytes + (int64) len > limit)
+			/* one pass sends either sealed rows or clear ones, and at most a batch */
+			if (d->nids > 0 && (sealed != d->sealed || bytes + (int64) len > limit))
 			{
 				ps->more = true;
 				break;
 			}
+			d->sealed = sealed;
 			d->ids[d->nids] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
 			d->row_shares[d->nids] = DatumGetInt32(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+			sb = SPI_getbinval(tup, SPI_tuptable->tupdesc, 4, &isnull);
+			d->row_share_bytes[d->nids] = isnull ? 0 : DatumGetInt64(sb);
 			d->shares += d->row_shares[d->nids];
-			appendBinaryStringInfo(&d->pt, VARDATA_ANY(blob), len);
+			if (sealed)
+			{
+				MemoryContext spi = MemoryContextSwitchTo(cxt);
+
+				d->envelopes[d->nids] = (bytea *) PG_DETOAST_DATUM_COPY(PointerGetDatum(blob));
+				MemoryContextSwitchTo(spi);
+			}
+			else
+				appendBinaryStringInfo(&d->pt, VARDATA_ANY(blob), len);
 			d->row_end[d->nids] = d->pt.len;
 			d->nids++;
 			bytes += len;
@@ -401,6 +438,22 @@ pass_seal(void *arg)
 	const char *self = d->self;
 	KmeStatus	st;
 	int64		avail;
+
+	if (d->sealed)
+	{
+		/* sealed at store time: nothing to fetch, the keys are spent already */
+		d->msgs = palloc(sizeof(SealedMessage *) * d->nids);
+		d->share_bytes = 0;
+		for (int i = 0; i < d->nids; i++)
+		{
+			EnvelopeView v;
+
+			d->msgs[i] = channel_sealed_message(d->peer, d->envelopes[i], &v);
+			d->share_bytes += d->row_share_bytes[i];
+		}
+		d->nmsgs = d->nids;
+		return;
+	}
 
 	/*
 	 * Send what the link's key pool allows now (whole outbox rows): on a
@@ -441,8 +494,24 @@ pass_seal(void *arg)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("the outbox holds malformed shares for \"%s\": %s", d->peer->name, why)));
 	}
-	d->msg = channel_seal(self, d->peer, MSG_KIND_SHARES, (uint8 *) d->pt.data, d->pt.len,
-						  "deliver", false);
+	d->msgs = palloc(sizeof(SealedMessage *));
+	d->msgs[0] = channel_seal(self, d->peer, MSG_KIND_SHARES, (uint8 *) d->pt.data, d->pt.len,
+							  "deliver", false);
+	d->nmsgs = 1;
+}
+
+/* note a failed delivery on the row that did not go */
+static void
+note_row_error(int64 id, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(error);
+	if (SPI_execute_with_args("UPDATE ssn.outbox SET attempts = attempts + 1, last_error = $2"
+							  " WHERE id = $1", 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update ssn.outbox");
 }
 
 /* step 4: settle keys, remove delivered rows, account, alarms, progress */
@@ -454,6 +523,7 @@ pass_settle(void *arg)
 	for (int i = 0; i < ps->nd; i++)
 	{
 		Delivery   *d = &ps->d[i];
+		int			done_rows;
 
 		if (d->waiting)
 		{
@@ -462,67 +532,92 @@ pass_settle(void *arg)
 							"messages wait for key material; they are sent as soon as the link has enough");
 			continue;
 		}
-		if (d->msg == NULL)
+		if (d->nmsgs == 0)
 		{
-			Oid			types[2] = {INT8OID, TEXTOID};
-			Datum		values[2];
-
 			if (d->unreachable)
 			{
 				if (d->rt->failures >= 3)
 					alarm_raise("channel", d->peer->name, "major", "delivery to the shareholder fails", d->error);
 			}
+			else if (d->sealed)
+				alarm_raise("channel", d->peer->name, "major", "delivery to the shareholder fails", d->error);
 			else if (d->sqlstate == ERRCODE_INSUFFICIENT_RESOURCES)
 				alarm_raise("kme", d->peer->name, "major", "QKD key pool of the link is empty", d->error);
 			else
 				alarm_raise("kme", d->peer->name, "major", "no QKD key for the link", d->error);
-			values[0] = Int64GetDatum(d->ids[0]);
-			values[1] = CStringGetTextDatum(d->error);
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
-			if (SPI_execute_with_args("UPDATE ssn.outbox SET attempts = attempts + 1, last_error = $2"
-									  " WHERE id = $1", 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not update ssn.outbox");
+			note_row_error(d->ids[0], d->error);
 			SPI_finish();
 			continue;
 		}
-		alarm_clear("kme", d->peer->name, NULL);
-		channel_settle(d->msg, d->sent ? "used" : "discarded", false);
+		if (!d->sealed)
+		{
+			alarm_clear("kme", d->peer->name, NULL);
+			channel_settle(d->msgs[0], d->sent ? "used" : "discarded", false);
+		}
+		/* the rows the acknowledged messages carried */
+		done_rows = d->sealed ? d->okmsgs : (d->okmsgs > 0 ? d->nids : 0);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (d->ok)
+		if (done_rows > 0)
 		{
 			Oid			types[1] = {INT8ARRAYOID};
 			Datum		values[1];
-			Datum	   *ids = palloc(sizeof(Datum) * d->nids);
+			Datum	   *ids = palloc(sizeof(Datum) * done_rows);
 			LinkCounts	c = {0};
 
-			for (int j = 0; j < d->nids; j++)
+			for (int j = 0; j < done_rows; j++)
 				ids[j] = Int64GetDatum(d->ids[j]);
-			values[0] = PointerGetDatum(construct_array(ids, d->nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			values[0] = PointerGetDatum(construct_array(ids, done_rows, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 			if (SPI_execute_with_args("DELETE FROM ssn.outbox WHERE id = ANY($1)",
 									  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 				elog(ERROR, "could not update ssn.outbox");
-			c.messages = 1;
-			c.shares = d->shares;
-			c.share_bytes = d->share_bytes;
-			c.payload_bytes = d->pt.len;
-			c.envelope_bytes = VARSIZE(d->msg->envelope) - VARHDRSZ;
-			c.key_bytes = d->msg->key_bytes;
+			for (int j = 0; j < d->okmsgs; j++)
+			{
+				SealedMessage *m = d->msgs[j];
+
+				c.messages++;
+				c.envelope_bytes += VARSIZE_ANY_EXHDR(m->envelope);
+				c.key_bytes += m->key_bytes;
+			}
+			for (int j = 0; j < done_rows; j++)
+			{
+				c.shares += d->row_shares[j];
+				c.share_bytes += d->sealed ? d->row_share_bytes[j] : 0;
+			}
+			if (d->sealed)
+				c.payload_bytes = c.envelope_bytes - (int64) d->okmsgs * 0;	/* set below */
+			else
+			{
+				c.share_bytes = d->share_bytes;
+				c.payload_bytes = d->pt.len;
+			}
+			if (d->sealed)
+			{
+				c.payload_bytes = 0;
+				for (int j = 0; j < d->okmsgs; j++)
+				{
+					EnvelopeView v;
+					char		why[64];
+
+					if (envelope_parse((const uint8 *) VARDATA_ANY(d->msgs[j]->envelope),
+									   VARSIZE_ANY_EXHDR(d->msgs[j]->envelope), &v, why, sizeof(why)))
+						c.payload_bytes += v.len;
+				}
+			}
 			channel_account(d->peer->name, "send", &c);
-			alarm_clear("channel", d->peer->name, NULL);
 		}
+		if (d->okmsgs == d->nmsgs)
+			alarm_clear("channel", d->peer->name, NULL);
 		else
 		{
-			Oid			types[2] = {INT8OID, TEXTOID};
-			Datum		values[2];
-
-			values[0] = Int64GetDatum(d->ids[0]);
-			values[1] = CStringGetTextDatum(d->error);
-			if (SPI_execute_with_args("UPDATE ssn.outbox SET attempts = attempts + 1, last_error = $2"
-									  " WHERE id = $1", 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not update ssn.outbox");
-			if (strncmp(d->error, "rejected", 8) == 0 || d->rt->failures >= 3)
+			note_row_error(d->ids[done_rows], d->error);
+			if (d->sealed && strstr(d->error, "message keys unavailable") != NULL)
+				alarm_raise("channel", d->peer->name, "critical",
+							"the shareholder cannot open sealed shares any more",
+							"its KME no longer has the keys of a message the store sealed (a receipt that failed after fetching them); re-share the secrets of the row to the shareholder, then delete the row");
+			else if (strncmp(d->error, "rejected", 8) == 0 || d->rt->failures >= 3)
 				alarm_raise("channel", d->peer->name, "major", "delivery to the shareholder fails", d->error);
 		}
 		SPI_finish();
@@ -580,76 +675,98 @@ delivery_pass(void)
 		peer_call_reset(ping, ps.nd);
 	}
 
-	/*
-	 * Seal peer by peer, and send each message as soon as it is sealed: the
-	 * peers store one message while this worker seals the next.
-	 */
-	ann = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
-	rcv = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
+	/* clear rows: one message per peer sealed now; sealed rows are only parsed */
 	for (i = 0; i < ps.nd; i++)
 	{
 		Delivery   *d = &ps.d[i];
-		const char *v;
 
-		if (!d->unreachable)
-		{
-			if (!worker_guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
-			{
-				d->msg = NULL;
-				backoff(d->rt);
-			}
-			else if (d->waiting)
-			{
-				/* keys accumulate at the link's rate: look again shortly */
-				d->rt->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 20);
-				if (d->rt->waiting_since == 0)
-					d->rt->waiting_since = GetCurrentTimestamp();
-				ps.wait_ms = ps.wait_ms < 0 ? 20 : Min(ps.wait_ms, 20);
-			}
-			else
-				d->rt->waiting_since = 0;
-		}
-		rcv[i].skip = true;
-		if (d->msg != NULL)
-		{
-			channel_prepare_calls(d->msg, d->peer, ps.self->name, &ann[i], &rcv[i]);
-			/* the receiver's ledger rows commit before its dec_keys */
-			peer_call_all(&ann[i], 1, ssn_peer_timeout_ms);
-			v = peer_call_value(&ann[i], NULL);
-			if (v == NULL || strncmp(v, "announced", 9) != 0)
-				snprintf(d->error, sizeof(d->error), "%s", v ? v : ann[i].error);
-			else
-				rcv[i].skip = false;
-		}
-		peer_call_begin(&rcv[i], 1);
-		peer_call_poll(rcv, i + 1);
-	}
-	t_seal = GetCurrentTimestamp();
-	peer_call_end(rcv, ps.nd, Max(ssn_peer_timeout_ms, 60000));
-	for (i = 0; i < ps.nd; i++)
-	{
-		Delivery   *d = &ps.d[i];
-		const char *v;
-
-		if (d->msg == NULL)
+		if (d->unreachable)
 			continue;
-		d->sent = rcv[i].sent;
-		v = peer_call_value(&rcv[i], NULL);
-		if (!rcv[i].skip && v && (strncmp(v, "stored", 6) == 0 || strncmp(v, "duplicate", 9) == 0))
+		if (!worker_guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
 		{
-			d->ok = true;
-			d->rt->failures = 0;
-			d->rt->next_attempt = 0;
-		}
-		else
-		{
-			if (!rcv[i].skip)
-				snprintf(d->error, sizeof(d->error), "%s", v ? v : rcv[i].error);
+			d->nmsgs = 0;
 			backoff(d->rt);
 		}
+		else if (d->waiting)
+		{
+			/* keys accumulate at the link's rate: look again shortly */
+			d->rt->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 20);
+			if (d->rt->waiting_since == 0)
+				d->rt->waiting_since = GetCurrentTimestamp();
+			ps.wait_ms = ps.wait_ms < 0 ? 20 : Min(ps.wait_ms, 20);
+		}
+		else
+			d->rt->waiting_since = 0;
 	}
-	peer_call_reset(ann, ps.nd);
-	peer_call_reset(rcv, ps.nd);
+	t_seal = GetCurrentTimestamp();
+
+	/*
+	 * Round r sends every peer its r-th message: announced peer by peer, the
+	 * messages then travel concurrently, so the peers store one while the next
+	 * is announced.  A peer whose message fails gets no more in this pass.
+	 */
+	for (int round = 0;; round++)
+	{
+		bool		any = false;
+
+		ann = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
+		rcv = palloc0(sizeof(PeerCall) * Max(ps.nd, 1));
+		for (i = 0; i < ps.nd; i++)
+		{
+			Delivery   *d = &ps.d[i];
+			const char *v;
+
+			rcv[i].skip = ann[i].skip = true;
+			if (!d->stopped && round < d->nmsgs)
+			{
+				any = true;
+				ann[i].skip = false;
+				channel_prepare_calls(d->msgs[round], d->peer, ps.self->name, &ann[i], &rcv[i]);
+				/* the receiver's ledger rows commit before its dec_keys */
+				peer_call_all(&ann[i], 1, ssn_peer_timeout_ms);
+				v = peer_call_value(&ann[i], NULL);
+				if (v == NULL || strncmp(v, "announced", 9) != 0)
+				{
+					snprintf(d->error, sizeof(d->error), "%s", v ? v : ann[i].error);
+					d->stopped = true;
+				}
+				else
+					rcv[i].skip = false;
+			}
+			peer_call_begin(&rcv[i], 1);
+			peer_call_poll(rcv, i + 1);
+		}
+		if (any)
+			peer_call_end(rcv, ps.nd, Max(ssn_peer_timeout_ms, 60000));
+		for (i = 0; i < ps.nd && any; i++)
+		{
+			Delivery   *d = &ps.d[i];
+			const char *v;
+
+			if (rcv[i].skip)
+				continue;
+			d->sent |= rcv[i].sent;
+			v = peer_call_value(&rcv[i], NULL);
+			if (v && (strncmp(v, "stored", 6) == 0 || strncmp(v, "duplicate", 9) == 0))
+			{
+				d->okmsgs++;
+				d->rt->failures = 0;
+				d->rt->next_attempt = 0;
+			}
+			else
+			{
+				snprintf(d->error, sizeof(d->error), "%s", v ? v : rcv[i].error);
+				d->stopped = true;
+			}
+		}
+		peer_call_reset(ann, ps.nd);
+		peer_call_reset(rcv, ps.nd);
+		if (!any)
+			break;
+	}
+	for (i = 0; i < ps.nd; i++)
+		if (ps.d[i].nmsgs > 0 && ps.d[i].okmsgs < ps.d[i].nmsgs)
+			backoff(ps.d[i].rt);
 
 	t_send = GetCurrentTimestamp();
 	if (!worker_guarded(pass_settle, &ps, err, sizeof(err), NULL))
@@ -659,7 +776,7 @@ delivery_pass(void)
 		 * idempotently).  Progress is not published, and the peers back off.
 		 */
 		for (i = 0; i < ps.nd; i++)
-			if (ps.d[i].msg)
+			if (ps.d[i].nmsgs > 0)
 				backoff(ps.d[i].rt);
 		return Max(ssn_channel_retry_max_ms / 10, 100);
 	}
@@ -674,7 +791,7 @@ delivery_pass(void)
 	SpinLockRelease(&ssn_shared->mutex);
 	for (i = 0; i < ps.nd; i++)
 	{
-		if (ps.d[i].ok)
+		if (ps.d[i].nmsgs > 0 && ps.d[i].okmsgs == ps.d[i].nmsgs)
 			ps.more = true;		/* maybe more behind it; the next pass finds out */
 		else if (!ps.d[i].waiting)
 		{

@@ -17,8 +17,9 @@
  * A 'fetched' row names its holder: the process (pid and start time, which rule
  * out a recycled pid) whose memory has the material.  Key material lives only in
  * memory, so when that process no longer exists the material is gone:
- * ledger_sweep() turns such rows into 'lost', and no code path ever turns a 'lost'
- * row back.  A crash (kill -9 of a backend, or of the postmaster) between fetching
+ * ledger_sweep() turns such rows into 'lost', and no send row ever leaves 'lost'.
+ * A receive row may (ledger_resent): its sender resends the very bytes it sealed,
+ * so no pad meets a second plaintext, and the KME still hands the key out once.  A crash (kill -9 of a backend, or of the postmaster) between fetching
  * and using keys thus leaves 'fetched' rows that the next sweep, run by every
  * ledger write and by ssn.key_ledger_recover(), settles as 'lost'.
  *
@@ -84,6 +85,7 @@ PGDLLEXPORT void ssn_ledger_writer_main(Datum main_arg);
 typedef enum LedgerOp
 {
 	LEDGER_OP_RECORD,
+	LEDGER_OP_RECORD_SETTLED,	/* RECORD, then FINISH to state, in one transaction */
 	LEDGER_OP_FINISH
 } LedgerOp;
 
@@ -380,6 +382,80 @@ record_spi_refusable(const LedgerEntries *e, int holder_pid, TimestampTz holder_
 	return why;
 }
 
+static void
+count_resent(const char *sender, ArrayType *ids, int64 *used, int64 *gone, int64 *fetched)
+{
+	Oid			argtypes[2] = {TEXTARRAYOID, TEXTOID};
+	Datum		args[2];
+	bool		isnull;
+	TupleDesc	td;
+	HeapTuple	t;
+
+	args[0] = PointerGetDatum(ids);
+	args[1] = CStringGetTextDatum(sender);
+	if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE state = 'used'),"
+							  " count(*) FILTER (WHERE state IN ('lost', 'discarded')),"
+							  " count(*) FILTER (WHERE state = 'fetched')"
+							  " FROM ssn.key_ledger WHERE key_id IN (SELECT unnest($1))"
+							  " AND direction = 'receive' AND peer = $2",
+							  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.key_ledger");
+	td = SPI_tuptable->tupdesc;
+	t = SPI_tuptable->vals[0];
+	*used = DatumGetInt64(SPI_getbinval(t, td, 1, &isnull));
+	*gone = DatumGetInt64(SPI_getbinval(t, td, 2, &isnull));
+	*fetched = DatumGetInt64(SPI_getbinval(t, td, 3, &isnull));
+}
+
+LedgerResent
+ledger_resent(const char *sender_name, const char *const *key_ids, int nids)
+{
+	ArrayType  *ids = text_array(key_ids, nids);
+	int64		used,
+				gone,
+				fetched;
+	LedgerResent r = LEDGER_RESENT_NO;
+
+	SPI_connect();
+	count_resent(sender_name, ids, &used, &gone, &fetched);
+	if (fetched > 0)
+	{
+		/* held by a receipt whose process ended: 'lost' now */
+		SPI_finish();
+		(void) ledger_sweep(false);
+		SPI_connect();
+		count_resent(sender_name, ids, &used, &gone, &fetched);
+	}
+	if (used == nids)
+		r = LEDGER_RESENT_RECEIVED;
+	else if (fetched > 0)
+		r = LEDGER_RESENT_BUSY;
+	else if (gone == nids)
+	{
+		Oid			argtypes[4] = {TEXTARRAYOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+		Datum		args[4];
+
+		args[0] = PointerGetDatum(ids);
+		args[1] = CStringGetTextDatum(sender_name);
+		args[2] = Int32GetDatum(MyProcPid);
+		args[3] = TimestampTzGetDatum(MyStartTimestamp);
+		if (SPI_execute_with_args("UPDATE ssn.key_ledger SET state = 'fetched', settled_at = NULL,"
+								  " holder_pid = $3, holder_start = $4"
+								  " WHERE key_id IN (SELECT unnest($1)) AND direction = 'receive'"
+								  " AND peer = $2 AND state IN ('lost', 'discarded')",
+								  4, argtypes, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not update ssn.key_ledger");
+		/* a concurrent receipt took some first: this one must not go on */
+		if (SPI_processed != (uint64) nids)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("a resent message is being received by another session")));
+		r = LEDGER_RESENT_RETAKEN;
+	}
+	SPI_finish();
+	return r;
+}
+
 /* ---------------------------------------------------------------------------
  * autonomous writes: a dynamic background worker
  * ------------------------------------------------------------------------- */
@@ -492,8 +568,8 @@ ledger_record(const LedgerEntries *e, bool autonomous)
 	run_writer(&req, e->key_ids, e->nids, NULL, 0);
 }
 
-void
-ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refused)
+static void
+record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused)
 {
 	LedgerShared req;
 	LedgerEntryDesc *descs;
@@ -502,8 +578,9 @@ ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refuse
 				i,
 				j;
 
-	if (refused == NULL && (n == 1 || !autonomous))
+	if (refused == NULL && ((n == 1 && settled == NULL) || !autonomous))
 	{
+		Assert(settled == NULL);
 		for (i = 0; i < n; i++)
 			ledger_record(&e[i], autonomous);
 		return;
@@ -556,13 +633,33 @@ ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refuse
 		}
 	}
 	memset(&req, 0, offsetof(LedgerShared, ids));
-	req.op = LEDGER_OP_RECORD;
+	req.op = settled ? LEDGER_OP_RECORD_SETTLED : LEDGER_OP_RECORD;
 	req.each = refused != NULL;
+	if (settled)
+		copy_bounded(req.state, settled, sizeof(req.state), "state");
+	/* the writer reads a single entry from the request's own fields */
+	req.direction = descs[0].direction;
+	memcpy(req.peer, descs[0].peer, sizeof(req.peer));
+	memcpy(req.peer_sae, descs[0].peer_sae, sizeof(req.peer_sae));
+	memcpy(req.purpose, descs[0].purpose, sizeof(req.purpose));
+	req.size_bits = descs[0].size_bits;
 	run_writer(&req, ids, total, descs, n);
 	if (refused)
 		for (i = 0; i < n; i++)
 			if (descs[i].refused)
 				refused[i] = pstrdup(descs[i].why);
+}
+
+void
+ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refused)
+{
+	record_many(e, n, autonomous, NULL, refused);
+}
+
+void
+ledger_record_settled(const LedgerEntries *e, int n, const char *state)
+{
+	record_many(e, n, true, state, NULL);
 }
 
 void
@@ -617,7 +714,7 @@ ssn_ledger_writer_main(Datum main_arg)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, "ssn key ledger write");
 		ssn_bound_lock_waits();
-		if (sh->op == LEDGER_OP_RECORD)
+		if (sh->op == LEDGER_OP_RECORD || sh->op == LEDGER_OP_RECORD_SETTLED)
 		{
 			LedgerEntries e;
 
@@ -662,6 +759,8 @@ ssn_ledger_writer_main(Datum main_arg)
 					}
 				}
 			}
+			if (sh->op == LEDGER_OP_RECORD_SETTLED)
+				finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
 		}
 		else
 		{

@@ -51,9 +51,40 @@ extern void ledger_record(const LedgerEntries *e, bool autonomous);
  */
 extern void ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refused);
 
+/*
+ * Record the IDs and settle them as state in one autonomous transaction: for
+ * keys whose use cannot wait for the caller's transaction (a store seals its
+ * peers' shares before it commits, and the sealed bytes may outlive it).  A
+ * crash after the record and before the use leaves an ID settled that was never
+ * used: it is spent all the same, which is the safe side.
+ */
+extern void ledger_record_settled(const LedgerEntries *e, int n, const char *state);
+
 /* Move this backend's 'fetched' IDs to state ('used', 'discarded' or 'lost'). */
 extern void ledger_finish(const char *const *key_ids, int nids, const char *state,
 						  bool autonomous);
+
+/*
+ * A message that arrives again with the same key IDs (its sender resends the
+ * bytes it sealed once, after a failure it could not see the end of):
+ *   LEDGER_RESENT_RECEIVED  every ID was used here: the message was opened before
+ *   LEDGER_RESENT_RETAKEN   every ID was 'lost' or 'discarded' (a receipt that
+ *                           failed or never finished): now 'fetched' by this
+ *                           backend again, so the message can be opened (if the
+ *                           KME still has its keys; it hands each out once)
+ *   LEDGER_RESENT_BUSY      a live process holds some of them (a receipt in flight)
+ *   LEDGER_RESENT_NO        anything else (IDs of another peer or direction, or mixed)
+ * Only receive rows of sender_name count.  Runs in the current transaction.
+ */
+typedef enum LedgerResent
+{
+	LEDGER_RESENT_NO,
+	LEDGER_RESENT_RECEIVED,
+	LEDGER_RESENT_RETAKEN,
+	LEDGER_RESENT_BUSY
+} LedgerResent;
+
+extern LedgerResent ledger_resent(const char *sender_name, const char *const *key_ids, int nids);
 
 /*
  * Mark 'lost' every 'fetched' row whose holder process is gone (its key material

@@ -7,8 +7,15 @@
  * worker delivers the outbox after commit; ssn.synchronous_store can make the
  * commit wait for it.
  *
+ * The outbox never holds another holder's share in clear: each peer's shares are
+ * sealed for that peer (one-time pad and MAC under QKD keys of the link) before
+ * the row is written, so this node's WAL, base backups and standbys only ever see
+ * envelopes.  The keys are recorded 'used' in the key ledger by an autonomous
+ * transaction before the first of them is used, and wiped once sealed; the worker
+ * sends the sealed bytes as they are, and resends them unchanged.
+ *
  * Rows are buffered per (sub)transaction and written in bulk: one statement per
- * table for thousands of values, blobs of many shares per peer in the outbox.
+ * table for thousands of values, one sealed message of many shares per outbox row.
  */
 #include "postgres.h"
 
@@ -22,6 +29,7 @@
 #include "lifecycle/verify.h"
 #include "miscadmin.h"
 #include "net/catalog.h"
+#include "net/channel.h"
 #include "net/worker.h"
 #include "share/secret_handle.h"
 #include "share/share_batch.h"
@@ -38,7 +46,7 @@
 PG_FUNCTION_INFO_V1(ssn_store);
 PG_FUNCTION_INFO_V1(ssn_store_check_committed);
 
-#define BLOB_TARGET		(16 * 1024)		/* outbox blob size: delivery granularity */
+#define BLOB_TARGET		(64 * 1024)		/* sealed outbox message: fits a small key pool */
 #define FLUSH_SECRETS	2000
 #define FLUSH_BYTES		(8 * 1024 * 1024)
 #define MAX_BLOBS		4096	/* flushed before a value could overflow it */
@@ -48,6 +56,7 @@ typedef struct PeerQueue
 	char		name[SSN_NAME_MAXLEN + 1];
 	StringInfoData blob;
 	int			count;
+	int64		share_bytes;	/* the shares without their framing */
 } PeerQueue;
 
 /*
@@ -67,6 +76,7 @@ typedef struct PendingStore
 	ShareholderList *catalog;
 	Oid			share_array_oid;
 	bool		schema_verifies;	/* ssn.secret has its commitment column (1.3) */
+	bool		outbox_share_bytes; /* ssn.outbox has its share_bytes column (1.4) */
 	/* ssn.secret rows */
 	int			nsec;
 	Datum	   *sec_id;
@@ -81,10 +91,12 @@ typedef struct PendingStore
 	int			nloc;
 	Datum	   *loc_id;
 	Datum	   *loc_share;
-	/* outbox: finished blobs, and one open blob per peer */
+	/* outbox: finished blobs (clear until the flush seals them), one open blob per peer */
 	int			nblob;
+	Shareholder **blob_holder;
 	Datum	   *blob_peer;
 	Datum	   *blob_count;
+	Datum	   *blob_share_bytes;
 	Datum	   *blob_data;
 	int			npq;
 	PeerQueue	pq[SHARE_MAX_N];
@@ -140,12 +152,15 @@ close_blob(PeerQueue *q)
 	SET_VARSIZE(b, VARHDRSZ + q->blob.len);
 	memcpy(VARDATA(b), q->blob.data, q->blob.len);
 	sodium_memzero(q->blob.data, q->blob.len);
+	pend->blob_holder[pend->nblob] = catalog_find(pend->catalog, q->name);
 	pend->blob_peer[pend->nblob] = PointerGetDatum(cstring_to_text_with_len(q->name, strlen(q->name)));
 	pend->blob_count[pend->nblob] = Int32GetDatum(q->count);
+	pend->blob_share_bytes[pend->nblob] = Int64GetDatum(q->share_bytes);
 	pend->blob_data[pend->nblob] = PointerGetDatum(b);
 	pend->nblob++;
 	resetStringInfo(&q->blob);
 	q->count = 0;
+	q->share_bytes = 0;
 	MemoryContextSwitchTo(old);
 }
 
@@ -165,6 +180,7 @@ peer_queue(const char *name)
 	initStringInfo(&q->blob);
 	MemoryContextSwitchTo(old);
 	q->count = 0;
+	q->share_bytes = 0;
 	return q;
 }
 
@@ -199,6 +215,64 @@ array_of(Datum *d, int n, Oid elemtype)
 	return PointerGetDatum(construct_array(d, n, elemtype, typlen, typbyval, typalign));
 }
 
+/*
+ * Replace the clear blobs by envelopes sealed for their peers, wiping the clear
+ * bytes.  Keys that the KME cannot give fail the store: nothing is written.
+ */
+static void
+seal_blobs(void)
+{
+	const uint8 **pts;
+	size_t	   *lens;
+	SealedMessage **volatile m = NULL;
+	volatile int failed = -1;
+	MemoryContext old;
+	const char *self = pend->catalog->items[pend->catalog->self].name;
+
+	if (pend->nblob == 0)
+		return;
+	old = MemoryContextSwitchTo(pend->data);
+	pts = palloc(sizeof(uint8 *) * pend->nblob);
+	lens = palloc(sizeof(size_t) * pend->nblob);
+	for (int i = 0; i < pend->nblob; i++)
+	{
+		bytea	   *b = DatumGetByteaPP(pend->blob_data[i]);
+
+		pts[i] = (const uint8 *) VARDATA_ANY(b);
+		lens[i] = VARSIZE_ANY_EXHDR(b);
+	}
+	PG_TRY();
+	{
+		m = channel_seal_many(self, (const Shareholder *const *) pend->blob_holder, MSG_KIND_SHARES,
+							  pts, lens, pend->nblob, "deliver", (int *) &failed);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+		const char *peer = failed >= 0 ? pend->blob_holder[failed]->name : "?";
+
+		MemoryContextSwitchTo(pend->data);
+		ed = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ed->sqlerrcode),
+				 errmsg("could not seal the shares for shareholder \"%s\": %s", peer, ed->message),
+				 errdetail("Shares for peers are sealed with QKD keys of their link before they are written; "
+						   "nothing of this transaction was stored."),
+				 errhint("Check the KME and the link (SELECT * FROM ssn.kme_status('%s')), then store again.",
+						 peer)));
+	}
+	PG_END_TRY();
+	for (int i = 0; i < pend->nblob; i++)
+	{
+		bytea	   *b = DatumGetByteaPP(pend->blob_data[i]);
+
+		sodium_memzero(VARDATA(b), VARSIZE(b) - VARHDRSZ);
+		pend->blob_data[i] = PointerGetDatum(m[i]->envelope);
+	}
+	MemoryContextSwitchTo(old);
+}
+
 /* Write the buffered rows (privileged, in the current (sub)transaction). */
 static void
 flush_pending(void)
@@ -214,6 +288,7 @@ flush_pending(void)
 		close_blob(&pend->pq[i]);
 	if (pend->nsec == 0 && pend->nloc == 0 && pend->nblob == 0)
 		return;
+	seal_blobs();
 
 	old = MemoryContextSwitchTo(pend->cxt);
 	catalog_begin_privileged(&ps);
@@ -272,15 +347,21 @@ flush_pending(void)
 	}
 	if (pend->nblob > 0)
 	{
-		Oid			types[3] = {TEXTARRAYOID, INT4ARRAYOID, BYTEAARRAYOID};
-		Datum		values[3];
+		Oid			types[4] = {TEXTARRAYOID, INT4ARRAYOID, BYTEAARRAYOID, INT8ARRAYOID};
+		Datum		values[4];
 
 		values[0] = array_of(pend->blob_peer, pend->nblob, TEXTOID);
 		values[1] = array_of(pend->blob_count, pend->nblob, INT4OID);
 		values[2] = array_of(pend->blob_data, pend->nblob, BYTEAOID);
-		spi_exec("INSERT INTO ssn.outbox (peer, shares, blob)"
-				 " SELECT * FROM unnest($1, $2, $3) RETURNING id",
-				 3, types, values, SPI_OK_INSERT_RETURNING);
+		values[3] = array_of(pend->blob_share_bytes, pend->nblob, INT8OID);
+		if (pend->outbox_share_bytes)
+			spi_exec("INSERT INTO ssn.outbox (peer, shares, blob, share_bytes)"
+					 " SELECT * FROM unnest($1, $2, $3, $4) RETURNING id",
+					 4, types, values, SPI_OK_INSERT_RETURNING);
+		else
+			spi_exec("INSERT INTO ssn.outbox (peer, shares, blob)"
+					 " SELECT * FROM unnest($1, $2, $3) RETURNING id",
+					 3, types, values, SPI_OK_INSERT_RETURNING);
 		for (i = 0; i < (int) SPI_processed; i++)
 		{
 			bool		isnull;
@@ -289,7 +370,6 @@ flush_pending(void)
 
 			sync_max_id = Max(sync_max_id, id);
 		}
-		sodium_memzero(VARDATA(DatumGetPointer(values[2])), VARSIZE(DatumGetPointer(values[2])) - VARHDRSZ);
 		outbox_written = true;
 	}
 	SPI_finish();
@@ -427,6 +507,8 @@ pending_get(void)
 		}
 		pend->share_array_oid = get_array_type(catalog_type_oid("ssn_share"));
 		pend->schema_verifies = store_schema_verifies();
+		pend->outbox_share_bytes = get_attnum(get_relname_relid("outbox", get_namespace_oid("ssn", false)),
+											  "share_bytes") != InvalidAttrNumber;
 		pend->sec_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_type = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_k = palloc(sizeof(Datum) * FLUSH_SECRETS);
@@ -437,8 +519,10 @@ pending_get(void)
 		pend->sec_commit_null = palloc(sizeof(bool) * FLUSH_SECRETS);
 		pend->loc_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_share = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->blob_holder = palloc(sizeof(Shareholder *) * MAX_BLOBS);
 		pend->blob_peer = palloc(sizeof(Datum) * MAX_BLOBS);
 		pend->blob_count = palloc(sizeof(Datum) * MAX_BLOBS);
+		pend->blob_share_bytes = palloc(sizeof(Datum) * MAX_BLOBS);
 		pend->blob_data = palloc(sizeof(Datum) * MAX_BLOBS);
 		MemoryContextSwitchTo(old);
 	}
@@ -665,12 +749,13 @@ ssn_store(PG_FUNCTION_ARGS)
 		{
 			PeerQueue  *q = peer_queue(chosen[i]->name);
 
+			if (q->count > 0 && q->blob.len + SHARE_BATCH_PREFIX + SHARE_SIZE(shares[i]) > BLOB_TARGET)
+				close_blob(q);
 			enlargeStringInfo(&q->blob, SHARE_BATCH_PREFIX + SHARE_SIZE(shares[i]));
 			q->blob.len += share_batch_put((uint8 *) q->blob.data + q->blob.len,
 										   SHARE_BYTES(shares[i]), SHARE_SIZE(shares[i]));
 			q->count++;
-			if (q->blob.len >= BLOB_TARGET)
-				close_blob(q);
+			q->share_bytes += SHARE_SIZE(shares[i]);
 			note_sync_peer(chosen[i]->name);
 		}
 		p->bytes += SHARE_SIZE(shares[i]);

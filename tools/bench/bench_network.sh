@@ -10,6 +10,13 @@
 #     link, as a fraction of what the key supply allows.
 # Run as root.  SSN_BENCH_ROWS (100000), SSN_BENCH_TEXT_ROWS (100000),
 # SSN_BENCH_THROTTLED_ROWS (30000) scale it.
+#
+# Two builds side by side: SSN_BENCH_BUILDS="NAME=DIR NAME=DIR ..." (each DIR a
+# PostgreSQL copy with that build of ssn installed, as `make install DESTDIR=DIR`
+# makes it; see SSN_PG_PREFIX in tools/lib/common.sh) measures only the bulk store
+# of SSN_BENCH_ROWS int8 values, committed and delivered, on a fresh local SSN per
+# build, the builds taking turns SSN_BENCH_ROUNDS times (default 2), and prints
+# each build's times, and those of 1000 one-value transactions in one session.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -29,6 +36,49 @@ since() { echo "$(now) - $1" | bc -l; }
 timed() { local t0; t0=$(now); q "$1" >/dev/null; since "$t0"; }
 ratio() { echo "scale=1; $1 / $2" | bc -l; }
 f2() { printf '%.2f' "$1"; }
+
+# ---- two builds side by side: bulk int8 store, committed and delivered
+if [ -n "${SSN_BENCH_BUILDS:-}" ]; then
+	declare -A commit_t deliver_t small_t
+	for round in $(seq "${SSN_BENCH_ROUNDS:-2}"); do
+		for b in $SSN_BENCH_BUILDS; do
+			name=${b%%=*}
+			export SSN_PG_PREFIX=${b#*=} SSN_NO_INSTALL=1
+			PG_BIN=$SSN_PG_PREFIX/usr/lib/postgresql/$PG_MAJOR/bin
+			say "$name (round $round): $rows int8 values"
+			"$sl" up --dir "$dir" >"$scratch/up.log" 2>&1 || { cat "$scratch/up.log"; exit 1; }
+			q "CREATE TABLE s_int (id int, v ssn_secret)"
+			q "INSERT INTO s_int SELECT g, ssn_store(g::int8) FROM generate_series(1, 2000) g" >/dev/null
+			q "SELECT ssn.wait_delivered('60 s')" >/dev/null
+			q "TRUNCATE s_int; CHECKPOINT" >/dev/null
+			t0=$(now)
+			q "INSERT INTO s_int SELECT g, ssn_store(g::int8) FROM generate_series(1, $rows) g" >/dev/null
+			tc=$(since "$t0")
+			[ "$(q "SELECT ssn.wait_delivered('600 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
+			td=$(since "$t0")
+			ok=$(q "SELECT count(*) FROM (SELECT unnest(ssn_retrieve(array_agg(v ORDER BY id))) AS r,
+			        generate_series(1, $rows) AS g FROM s_int) x WHERE r::int8 = g")
+			[ "$ok" = "$rows" ] || { echo "$name: only $ok of $rows values retrieved right"; exit 1; }
+			commit_t[$name]+=" $(f2 "$tc")"
+			deliver_t[$name]+=" $(f2 "$td")"
+			# small transactions: one value per commit, one session
+			for i in $(seq 1000); do echo "INSERT INTO s_int VALUES (-$i, ssn_store($i::int8));"; done >"$scratch/small.sql"
+			chmod 644 "$scratch/small.sql"
+			t0=$(now)
+			"$sl" psql 1 --dir "$dir" -X -q -v ON_ERROR_STOP=1 -f "$scratch/small.sql" >/dev/null
+			small_t[$name]+=" $(f2 "$(since "$t0")")"
+			"$sl" down --dir "$dir" >/dev/null
+		done
+	done
+	echo
+	echo "============ ssn benchmark: $rows int8 values, bulk store (local SSN, k=3, n=5) ============"
+	printf '%-8s %-26s %-26s %s\n' build 'committed (s, per round)' 'delivered (s, per round)' '1000 one-value commits (s)'
+	for b in $SSN_BENCH_BUILDS; do
+		name=${b%%=*}
+		printf '%-8s %-26s %-26s %s\n' "$name" "${commit_t[$name]}" "${deliver_t[$name]}" "${small_t[$name]}"
+	done
+	exit 0
+fi
 
 say "local SSN, unlimited key rate"
 "$sl" up --dir "$dir" >"$scratch/up.log" 2>&1 || { cat "$scratch/up.log"; exit 1; }

@@ -4,6 +4,10 @@
 SSN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# SSN_PG_PREFIX=DIR: run the PostgreSQL copied under DIR (the layout of
+# `make install DESTDIR=DIR`) and install the extension there, not into the system's;
+# SSN_NO_INSTALL=1: use the extension already installed (e.g. another build's).
+[ -z "${SSN_PG_PREFIX:-}" ] || PG_BIN=$SSN_PG_PREFIX/usr/lib/postgresql/$PG_MAJOR/bin
 PG_REGRESS=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/regress/pg_regress
 PG_PERL=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/perl
 SSN_PACKAGES="build-essential clang bc openssl curl jq libipc-run-perl postgresql-$PG_MAJOR postgresql-contrib postgresql-server-dev-$PG_MAJOR libsodium-dev libssl-dev libjansson-dev libcurl4-openssl-dev libpq-dev"
@@ -29,8 +33,9 @@ ssn_install_packages() {
 ssn_build_install() {
 	say "building and installing the extension"
 	# CI builds with every warning an error
+	[ -z "${SSN_NO_INSTALL:-}" ] || return 0
 	make -C "$SSN_ROOT" -s -j2 ${CI:+WERROR=1} >/dev/null
-	make -C "$SSN_ROOT" -s install >/dev/null
+	make -C "$SSN_ROOT" -s install ${SSN_PG_PREFIX:+DESTDIR="$SSN_PG_PREFIX"} >/dev/null
 }
 
 # The unprivileged user that runs PostgreSQL (PostgreSQL refuses root).
