@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lifecycle/hold.h"

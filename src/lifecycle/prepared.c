@@ -29,6 +29,7 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/subxact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"

@@ -7,6 +7,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -371,37 +372,6 @@ channel_account(const char *peer, const char *direction, const LinkCounts *c)
 							  9, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not update ssn.link_stats");
 	SPI_finish();
-}
-
-/*
- * Run fn(arg) in a subtransaction: NULL if it succeeded, else its error (the
- * subtransaction rolled back), for a failure that must not abort the caller.
- */
-ErrorData *
-try_in_subxact(void (*fn) (void *), void *arg)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile ed = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return ed;
 }
 
 typedef struct OpenArgs

@@ -127,10 +127,5 @@ typedef struct LinkCounts
 
 extern void channel_account(const char *peer, const char *direction, const LinkCounts *c);
 
-/*
- * Run fn(arg) in a subtransaction: NULL if it succeeded, else its error (the
- * subtransaction rolled back), for a failure that must not abort the caller.
- */
-extern ErrorData *try_in_subxact(void (*fn) (void *), void *arg);
 
 #endif							/* SSN_CHANNEL_H */

@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/subxact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"

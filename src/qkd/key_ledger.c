@@ -60,6 +60,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -348,37 +349,35 @@ finish_spi(const char *const *ids, int n, const char *state, int holder_pid, Tim
  * recorded by another process) refuses this entry only.  Returns NULL, or the
  * refusal (palloc'd); any other error is raised.
  */
+typedef struct RecordArgs
+{
+	const LedgerEntries *e;
+	int			holder_pid;
+	TimestampTz holder_start;
+} RecordArgs;
+
+static void
+record_fn(void *arg)
+{
+	RecordArgs *a = (RecordArgs *) arg;
+
+	record_spi(a->e, a->holder_pid, a->holder_start);
+}
+
 static char *
 record_spi_refusable(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile why = NULL;
+	RecordArgs	a = {e, holder_pid, holder_start};
+	ErrorData  *ed = try_in_subxact(record_fn, &a);
+	char	   *why;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		record_spi(e, holder_pid, holder_start);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(cxt);
-		ed = CopyErrorData();
-		/* a lock timeout: another transaction is recording the same IDs */
-		if (ed->sqlerrcode != ERRCODE_UNIQUE_VIOLATION && ed->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		why = pstrdup(ed->message ? ed->message : "key ID already in the key ledger");
-		FreeErrorData(ed);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
+	if (ed == NULL)
+		return NULL;
+	/* a lock timeout: another transaction is recording the same IDs */
+	if (ed->sqlerrcode != ERRCODE_UNIQUE_VIOLATION && ed->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		ReThrowError(ed);
+	why = pstrdup(ed->message ? ed->message : "key ID already in the key ledger");
+	FreeErrorData(ed);
 	return why;
 }
 
