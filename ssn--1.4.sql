@@ -991,6 +991,8 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1209,3 +1211,18 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_check(text, int) TO ssn_peer;
 COMMENT ON FUNCTION ssn.reshare(text, text, int) IS
 	'Rebuild the shares a failed shareholder held of this node''s secrets on a replacement that never held any, give it the failed one''s share index, and queue a renewal of every secret (see the NOTICE for the run)';
 
+
+-- the signed check value of a byte-string secret (text, bytea, json, dates, floats):
+-- its shares carry a salt, and the SSA rebuilds the value only from k shares that
+-- open this digest of value and salt (lifecycle/check.c)
+ALTER TABLE ssn.secret ADD COLUMN check_record bytea;
+COMMENT ON COLUMN ssn.secret.check_record IS
+	'The signed check value of a byte-string secret: a digest of its value and salt, checked before the value is rebuilt (NULL: a number, or stored before 1.4)';
+COMMENT ON FUNCTION ssn.renew_signatures() IS
+	'Re-sign and re-timestamp the commitments of every verifiable secret and the check values of byte strings with the current key (the signature chain of §8.3)';
+
+-- alarms about one secret (its shares do not open its check value, the check value
+-- itself is not valid): source 'secret', object its id
+ALTER TABLE ssn.alarm DROP CONSTRAINT alarm_source_check;
+ALTER TABLE ssn.alarm ADD CONSTRAINT alarm_source_check
+	CHECK (source IN ('peer', 'kme', 'channel', 'message', 'secret'));

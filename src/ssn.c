@@ -21,6 +21,7 @@
 #include "net/alarm_queue.h"
 #include "net/receiver.h"
 #include "net/worker.h"
+#include "qkd/key_ledger.h"
 
 PG_MODULE_MAGIC;
 
@@ -45,5 +46,8 @@ _PG_init(void)
 	prepared_init();
 	reshare_init();
 	if (process_shared_preload_libraries_in_progress)
+	{
 		ssn_worker_register();
+		ledger_writer_register();
+	}
 }

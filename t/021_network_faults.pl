@@ -257,6 +257,21 @@ ok($net->wait_delivered(1, 180), 'delivery continues with the new worker')
 is(held($_, q{batch = 'worker'}), '1000|1000', "node$_ holds the 1000 shares") for 2 .. $N;
 step('worker killed');
 
+# ---- the long-lived key ledger writer is killed: writes go on (a writer of their
+# own meanwhile), and the postmaster starts it again
+my %ledger = map { $_ => 1 } grep { $before->{$_} eq 'ssn key ledger writer' } keys %$before;
+is(scalar(keys %ledger), 1, 'node1 runs one long-lived key ledger writer');
+is($net->query(1, 'SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM unnest(ARRAY[' . join(',', keys %ledger) . ']) AS pid'),
+	'1', '...terminated');
+($rc, $out, $err) = store('ledger', 9001, 9100);
+is($rc, 0, "100 values stored meanwhile $err");
+ok($net->poll(1, q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'ssn key ledger writer' AND pid NOT IN (}
+	. join(',', keys %ledger) . ')', '1', 120), '...and a new long-lived writer runs');
+($rc, $out, $err) = store('ledger2', 9101, 9200);
+is($rc, 0, "100 more values stored through it $err");
+ok($net->wait_delivered(1, 180), '...all delivered');
+step('ledger writer killed');
+
 # ---- in the end: everything retrieves, no key used twice
 ($rc, $out, $err) = retrieve('true');
 my $total = count_where('true');

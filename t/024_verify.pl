@@ -152,6 +152,15 @@ sub forge
 		substr($c, 40 + 64 + 64 + 9, 1) ^= "\x04";
 		return $c;
 	}
+	if ($what eq 'dusk' || $what eq 'flip' || $what eq 'flip2')
+	{
+		# a byte string's share: for shares 1, 2, 3 node3's Lagrange coefficient is 1, so
+		# XOR-ing its bytes 10..13 turns "attack at dawn" into "attack at dusk"
+		my $c = $b;
+		if ($what eq 'dusk') { substr($c, 40 + 10, 4) ^= ('dawn' ^ 'dusk'); }
+		else { substr($c, 40 + ($what eq 'flip2' ? 1 : 0), 1) ^= "\x01"; }
+		return $c;
+	}
 	my $off = 40 + ($what eq 't' ? 32 : 0);
 	my $v = le_to_int(substr($b, $off, 32));
 	my $nv;
@@ -220,7 +229,6 @@ sub vexpect
 	return join(',', '(commitments)=-=' . ($st{c} // 'valid'), map { "node$_=$_=" . ($st{$_} // 'valid') } 1 .. 5);
 }
 my $ALL_VALID = vexpect();
-my $NOT_VERIFIABLE = join(',', '(commitments)=-=not verifiable', map { "node$_=$_=present (not verifiable)" } 1 .. 5);
 
 # node4 and node5 in standby: retrieval asks node2 and node3 first (node4, node5 only
 # if more are needed), so that node3's share is always among those gathered
@@ -299,18 +307,19 @@ $bad = '';
 for my $id (@nids)
 {
 	my $s = vsum($id);
-	$bad .= "\n  $id: $s" if $s ne $NOT_VERIFIABLE;
+	$bad .= "\n  $id: $s" if $s ne $ALL_VALID;
 }
-is($bad, '', 'ssn_verify of verify => false, ssn.verify_shares = off and text secrets: not verifiable, 5 shares present');
-like(vstatus(14, '(commitments)'), qr/^not verifiable: /, "text: '" . vstatus(14, '(commitments)') . "'");
-like(vstatus(15, '(commitments)'), qr/^not verifiable: /, 'text stored with verify => true: not verifiable either');
+is($bad, '', 'ssn_verify of verify => false and ssn.verify_shares = off numbers and of text: the check value valid, 5 shares valid');
+like(vstatus(10, '(commitments)'), qr/^valid: check value signed by key [0-9a-f]{16} at /, "int8 with verify => false: '" . vstatus(10, '(commitments)') . "'");
+like(vstatus(14, '(commitments)'), qr/^valid: check value signed by key [0-9a-f]{16} at /, "text: '" . vstatus(14, '(commitments)') . "'");
+like(vstatus(15, '(commitments)'), qr/^valid: check value signed by key /, 'text stored with verify => true: the same check value');
 my $vlist = join(',', map { "'$sid{$_}'" } @vids);
 my $nlist = join(',', map { "'$sid{$_}'" } @nids);
 for my $i (2, 4)
 {
 	is(qn($i, qq{SELECT count(*) FILTER (WHERE length(ssn_share_payload(share)) = 64 + 224 AND secret_id IN ($vlist))
-		|| '|' || count(*) FILTER (WHERE length(ssn_share_payload(share)) < 64 AND secret_id IN ($nlist)) FROM ssn.held_share}),
-		scalar(@vids) . '|' . scalar(@nids), "node$i: verifiable shares carry y, t and the record (288 bytes); the others only their value");
+		|| '|' || count(*) FILTER (WHERE length(ssn_share_payload(share)) <= 64 AND secret_id IN ($nlist)) FROM ssn.held_share}),
+		scalar(@vids) . '|' . scalar(@nids), "node$i: verifiable shares carry y, t and the record (288 bytes); the others their value and salt");
 }
 my $rec1 = q1(qq{SELECT encode(commitment, 'hex') FROM ssn.secret WHERE id = '$sid{1}'});
 is(qn(3, qq{SELECT encode(substr(ssn_share_payload(share), 65), 'hex') FROM ssn.held_share WHERE secret_id = '$sid{1}'}), $rec1,
@@ -397,6 +406,69 @@ is(q1(q{SELECT string_agg(ssn_retrieve(h), ',' ORDER BY id) FROM t WHERE id IN (
 ($rc, $err) = run(1, q{SELECT * FROM t, ssn_verify(h + h) WHERE id = 1});
 ok($rc != 0 && $err =~ /0A000: ssn_verify\(\) checks stored secrets, not computed ones/, 'ssn_verify of a computed secret: refused (0A000)') or diag $err;
 step('2. corrupted shares');
+
+# ---- 2b. byte strings: a share that does not fit the signed check value
+q1(q{CREATE TABLE tb (id int PRIMARY KEY, val text NOT NULL, h ssn_secret);
+INSERT INTO tb VALUES (1, 'attack at dawn', ssn_store('attack at dawn'::text, 3, 5)),
+	(2, '\xdeadbeef00', ssn_store('\xdeadbeef00'::bytea, 3, 5)),
+	(3, '77', ssn_store(77::int8, 3, 5, verify => false))});
+ok($net->wait_delivered(1, 180), 'a text, a bytea and an int8 with verify => false stored and delivered');
+my %bid = map { split /\|/ } split /\n/, q1(q{SELECT id || '|' || ssn_secret_id(h) FROM tb});
+sub bsum { my ($id) = @_; return q1(qq{SELECT string_agg(v.shareholder || '=' || coalesce(v.share_index::text, '-') || '='
+	|| split_part(v.status, ':', 1), ',' ORDER BY v.o) FROM tb, ssn_verify(tb.h) WITH ORDINALITY AS v(shareholder, share_index, epoch, status, o)
+	WHERE tb.id = $id}); }
+is(bsum(1) . ' ' . bsum(2), vexpect() . ' ' . vexpect(), 'ssn_verify of the text and the bytea: check values valid, 5 shares valid');
+my $t30 = corrupt(3, $bid{1}, 'dusk');
+isnt((share_of(3, $bid{1}))[1], $t30, "node3's share of the text: 4 bytes changed, CRC recomputed (a well-formed share)");
+is(bsum(1), vexpect(3 => 'invalid'), 'ssn_verify: node3 invalid (its share does not lie on the sharing that opens the check value), the others valid');
+standby(1);
+($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h) FROM tb WHERE id = 1});
+is("$rc $out", '0 attack at dawn', 'node4, node5 in standby (node1..node3 asked first): "attack at dawn", not "attack at dusk"') or diag $err;
+is(warned($err), "node3 (share index 3) for secret $bid{1}", '...a WARNING names node3 and the secret') or diag $err;
+my $t31 = corrupt(3, $bid{2}, 'flip');
+($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h, NULL::bytea) FROM tb WHERE id = 2});
+is("$rc $out", '0 \xdeadbeef00', 'a bytea with node3\'s share altered: the right bytes') or diag $err;
+is(warned($err), "node3 (share index 3) for secret $bid{2}", '...node3 named') or diag $err;
+my $t32 = corrupt(3, $bid{3}, 'y');
+($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h, NULL::int8) FROM tb WHERE id = 3});
+is("$rc $out", '0 77', 'an int8 stored with verify => false, node3\'s share y + 1: the right value') or diag $err;
+is(warned($err), "node3 (share index 3) for secret $bid{3}", '...node3 named') or diag $err;
+is(bsum(3), vexpect(3 => 'invalid'), '...and ssn_verify names it invalid');
+put_share(3, $bid{3}, $t32);
+standby(0);
+my $t40 = corrupt(4, $bid{1}, 'flip');
+($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h) FROM tb WHERE id = 1});
+is("$rc $out", '0 attack at dawn', 'node3 and node4 both altered their shares of the text (n - k = 2): still the right value') or diag $err;
+is(join(',', sort split /; /, warned($err)), "node3 (share index 3) for secret $bid{1},node4 (share index 4) for secret $bid{1}",
+	'...both named') or diag $err;
+my $t50 = corrupt(5, $bid{1}, 'flip2');
+($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h) FROM tb WHERE id = 1});
+ok($rc != 0 && $out eq '', 'three of five shares altered: no value at all') or diag "out: $out";
+like($err, qr/XX001: cannot retrieve secret @{[ quotemeta $bid{1} ]}: no 3 of its shares gathered rebuild the value its signed check value names/,
+	'...XX001, no 3 of the shares open the check value') or diag $err;
+ok($net->poll(1, qq{SELECT count(*) > 0 FROM ssn.alarm WHERE source = 'secret' AND object = '$bid{1}'
+	AND problem = 'shares do not open the check value' AND severity = 'critical'}, 't', 60),
+	'...and a critical alarm that survives the failed statement');
+put_share(3, $bid{1}, $t30);
+put_share(5, $bid{1}, $t50);
+corrupt(5, $bid{1}, 'flip');
+# node4 and node5 altered byte 0 alike: for shares 1, 4, 5 the errors cancel at 0
+($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h) FROM tb WHERE id = 1});
+is("$rc $out", '0 attack at dawn', 'node4 and node5 altered their shares so that two sharings open the check value: the value is right');
+is(bsum(1), vexpect(map { $_ => 'not checked' } 1 .. 5),
+	'...and ssn_verify, with as many shares fitting each sharing, checks none (it cannot tell which holders lie)');
+put_share(4, $bid{1}, $t40);
+put_share(5, $bid{1}, $t50);
+put_share(3, $bid{2}, $t31);
+is(bsum(1) . ' ' . bsum(2), vexpect() . ' ' . vexpect(), 'the right shares put back: all valid');
+my $ck = q1(qq{SELECT encode(check_record, 'hex') FROM ssn.secret WHERE id = '$bid{1}'});
+q1(qq{UPDATE ssn.secret SET check_record = overlay(check_record placing '\\x00'::bytea from 70 for 1) WHERE id = '$bid{1}'});
+($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h) FROM tb WHERE id = 1});
+ok($rc != 0 && $err =~ /XX001: cannot retrieve secret @{[ quotemeta $bid{1} ]}: its signed check value is not valid/,
+	'the SSA\'s own check value altered: refused (XX001)') or diag "$out $err";
+q1(qq{UPDATE ssn.secret SET check_record = '\\x$ck' WHERE id = '$bid{1}'});
+is(q1(q{SELECT string_agg(ssn_retrieve(h), ',' ORDER BY id) FROM tb}), 'attack at dawn,\xdeadbeef00,77', 'and all three retrieve again');
+step('2b. byte strings');
 
 # ---- 3. a share of another secret, or of an older epoch, in place of the right one
 my %o23 = map { $_ => (share_of($_, $sid{23}))[1] } 3 .. 5;
@@ -573,7 +645,8 @@ q1(q{CREATE TABLE sig_before AS SELECT id, le_u64(commitment, 24) AS at, substr(
 	substr(commitment, 65, 96) AS points FROM ssn.secret WHERE commitment IS NOT NULL});
 my $ncommit = q1(q{SELECT count(*) FROM sig_before});
 is($ncommit, scalar(@vids) + 1, "node1's catalog: " . (scalar(@vids) + 1) . ' secrets with commitments');
-is(q1(q{SELECT ssn.renew_signatures()}), $ncommit, "ssn.renew_signatures() re-signs all $ncommit");
+my $nchecked = q1(q{SELECT count(*) FROM ssn.secret WHERE check_record IS NOT NULL});
+is(q1(q{SELECT ssn.renew_signatures()}), $ncommit + $nchecked, "ssn.renew_signatures() re-signs all $ncommit commitments and $nchecked check values");
 is(q1(qq{SELECT count(*) FILTER (WHERE le_u64(s.commitment, 24) > b.at AND substr(s.commitment, 33, 32) = decode('$key_new', 'hex')
 		AND substr(s.commitment, 1, 24) = b.head AND substr(s.commitment, 65, 96) = b.points AND length(s.commitment) = 224)
 	FROM sig_before b JOIN ssn.secret s USING (id)}), $ncommit,

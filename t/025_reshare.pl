@@ -446,7 +446,9 @@ sub relabel
 	my ($hex, $text, $e, $like) = @_;
 	my $bin = pack('H*', $hex);
 	substr($bin, 12, 4) = pack('V', $e);
-	substr($bin, 40 + 64) = substr(pack('H*', $like), 40 + 64) if $like && unpack('V', substr($bin, 32, 4)) > 80;
+	# a verifiable share (prime field, with its record) takes the record of LIKE
+	substr($bin, 40 + 64) = substr(pack('H*', $like), 40 + 64)
+	  if $like && ord(substr($bin, 1, 1)) == 1 && unpack('V', substr($bin, 32, 4)) > 80;
 	my $crc = crc32c(substr($bin, 0, 36) . substr($bin, 40));
 	my $p = encode_base64(substr($bin, 40), '');
 	$text =~ s/ e=\d+ / e=$e /;

@@ -383,14 +383,21 @@ deal_secret(Batch *b, const ShareHeader *sh, const uint8 *own, const int *xs, in
 	}
 	else if (sh->field == SHARE_FIELD_PRIME)
 	{
-		fp_t		ys[SHARE_MAX_N];
+		/* a zero-sharing for the value, and one for the salt of a checked share */
+		fp_t		ys[SHARE_MAX_N],
+					zs[SHARE_MAX_N];
+		int			parts = share_scalars(sh);
 
 		shamir_split_fp(&fp_zero, sh->k - 1, nx, xb, ys);
+		if (parts == 2)
+			shamir_split_fp(&fp_zero, sh->k - 1, nx, xb, zs);
 		for (i = 0; i < nx; i++)
 		{
-			uint8		p[FP_BYTES];
+			uint8		p[2 * FP_BYTES];
 
 			fp_to_bytes(p, &ys[i]);
+			if (parts == 2)
+				fp_to_bytes(p + FP_BYTES, &zs[i]);
 			if (who[i])
 			{
 				put_part(&who[i]->pt, sh, xb[i], p);
@@ -401,6 +408,7 @@ deal_secret(Batch *b, const ShareHeader *sh, const uint8 *own, const int *xs, in
 			sodium_memzero(p, sizeof(p));
 		}
 		sodium_memzero(ys, sizeof(ys));
+		sodium_memzero(zs, sizeof(zs));
 	}
 	else
 	{

@@ -56,7 +56,7 @@ renew_share(const uint8 *old, size_t oldlen, const ShareHeader *oh, const Part *
 
 	if (oh->x != p->h.x || oh->k != p->h.k || oh->n != p->h.n || oh->type != p->h.type ||
 		oh->field != p->h.field || oh->payload_len != p->h.payload_len ||
-		oh->degree != p->h.degree || oh->scale != p->h.scale)
+		oh->degree != p->h.degree || oh->scale != p->h.scale || oh->flags != p->h.flags)
 	{
 		snprintf(why, whylen, "the renewal part of secret %s does not match the share held "
 				 "(x=%d k=%d n=%d, part x=%d k=%d n=%d)", secret_id_text(oh->id),
@@ -79,7 +79,7 @@ renew_share(const uint8 *old, size_t oldlen, const ShareHeader *oh, const Part *
 					y;
 
 		/* value, and blinding of a verifiable share; both validated canonical */
-		for (int part = 0; part < (share_is_verifiable(oh) ? 2 : 1); part++)
+		for (int part = 0; part < share_scalars(oh); part++)
 		{
 			(void) fp_from_bytes(&x, a + part * FP_BYTES);
 			(void) fp_from_bytes(&y, d + part * FP_BYTES);

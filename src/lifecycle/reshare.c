@@ -166,7 +166,7 @@ contribute(const uint8 *share, const ShareHeader *h, const uint8 *xs, int k, int
 	if (h->field == SHARE_FIELD_PRIME)
 	{
 		fp_t		lambda[SHARE_MAX_N];
-		int			parts = share_is_verifiable(h) ? 2 : 1;
+		int			parts = share_scalars(h);
 
 		shamir_lagrange_fp(xs, k, (uint8) xf, lambda);
 		for (int p = 0; p < parts; p++)
@@ -580,7 +580,7 @@ ssn_channel_reshare_finish(PG_FUNCTION_ARGS)
 					 errmsg("the contributions for secret %s do not agree", secret_id_text(ah.id))));
 		if (sh.field == SHARE_FIELD_PRIME)
 		{
-			for (int p = 0; p < (share_is_verifiable(&sh) ? 2 : 1); p++)
+			for (int p = 0; p < share_scalars(&sh); p++)
 			{
 				fp_t		a,
 							b;

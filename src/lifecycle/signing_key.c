@@ -11,7 +11,9 @@
 #include <sodium.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "crypto/check_record.h"
 #include "crypto/commitment.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -20,6 +22,7 @@
 #include "net/catalog.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(ssn_rotate_signing_key);
@@ -156,23 +159,67 @@ ssn_rotate_signing_key(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
 }
 
-Datum
-ssn_renew_signatures(PG_FUNCTION_ARGS)
+char *
+signing_describe(const uint8 *signer, int64 signed_at)
 {
-	uint8		sk[crypto_sign_SECRETKEYBYTES];
-	PrivilegedScope priv;
+	char		hex[17];
+
+	sodium_bin2hex(hex, sizeof(hex), signer, 8);
+	return psprintf("signed by key %s at %s", hex,
+					timestamptz_to_str((TimestampTz) (signed_at -
+													  ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC))));
+}
+
+/* a record signed again with sk at now; NULL if it fails its own check */
+static bytea *
+resign_one(bytea *old, bool check, int64 now, const uint8 *sk)
+{
+	const uint8 *b = (const uint8 *) VARDATA_ANY(old);
+	size_t		len = VARSIZE_ANY_EXHDR(old);
+	char		why[160];
+	bytea	   *nb;
+
+	if (check)
+	{
+		CheckRecord rec;
+
+		if (!check_record_parse(&rec, b, len, why, sizeof(why)) ||
+			!check_record_signature_ok(&rec) || !signing_key_trusted(rec.signer))
+			return NULL;
+		nb = palloc(VARHDRSZ + CHECK_RECORD_SIZE);
+		SET_VARSIZE(nb, VARHDRSZ + CHECK_RECORD_SIZE);
+		check_record_build((uint8 *) VARDATA(nb), rec.k, rec.n, rec.type, rec.id, now, rec.digest, sk);
+	}
+	else
+	{
+		CommitRecord rec;
+
+		if (!commit_record_parse(&rec, b, len, why, sizeof(why)) ||
+			!commit_record_signature_ok(&rec) || !signing_key_trusted(rec.signer))
+			return NULL;
+		nb = palloc(VARHDRSZ + COMMIT_RECORD_SIZE(rec.k));
+		SET_VARSIZE(nb, VARHDRSZ + COMMIT_RECORD_SIZE(rec.k));
+		(void) commit_record_build((uint8 *) VARDATA(nb), rec.k, rec.epoch, rec.id, now, rec.points, sk);
+	}
+	return nb;
+}
+
+/* re-sign every record of one column of ssn.secret (commitment or check_record) */
+static int64
+resign_column(const char *column, int64 now, const uint8 *sk)
+{
+	bool		check = strcmp(column, "check_record") == 0;
+	Oid			types[2] = {UUIDOID, BYTEAOID};
+	Oid			rel = get_relname_relid("secret", get_namespace_oid("ssn", false));
+	SPIPlanPtr	upd;
 	Portal		cur;
 	int64		count = 0;
-	int64		now = signing_now();
-	SPIPlanPtr	upd;
-	Oid			types[2] = {UUIDOID, BYTEAOID};
 
-	signing_key_current(sk);
-	catalog_begin_privileged(&priv);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	upd = SPI_prepare("UPDATE ssn.secret SET commitment = $2 WHERE id = $1", 2, types);
-	cur = SPI_cursor_open_with_args(NULL, "SELECT id, commitment FROM ssn.secret WHERE commitment IS NOT NULL FOR UPDATE",
+	if (get_attnum(rel, column) == InvalidAttrNumber)
+		return 0;				/* a schema from before the column */
+	upd = SPI_prepare(psprintf("UPDATE ssn.secret SET %s = $2 WHERE id = $1", column), 2, types);
+	cur = SPI_cursor_open_with_args(NULL, psprintf("SELECT id, %s FROM ssn.secret WHERE %s IS NOT NULL FOR UPDATE",
+												   column, column),
 									0, NULL, NULL, NULL, false, 0);
 	for (;;)
 	{
@@ -187,24 +234,18 @@ ssn_renew_signatures(PG_FUNCTION_ARGS)
 		for (uint64 r = 0; r < nrows; r++)
 		{
 			bool		isnull;
-			Datum		id = SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull);
-			bytea	   *old = DatumGetByteaPP(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
-			CommitRecord rec;
-			char		why[160];
-			bytea	   *nb;
 			Datum		v[2];
+			bytea	   *nb;
 
-			if (!commit_record_parse(&rec, (uint8 *) VARDATA_ANY(old), VARSIZE_ANY_EXHDR(old), why, sizeof(why)) ||
-				!commit_record_signature_ok(&rec) || !signing_key_trusted(rec.signer))
+			v[0] = SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull);
+			nb = resign_one(DatumGetByteaPP(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull)), check, now, sk);
+			if (nb == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("the commitment of secret %s fails its signature check; not re-signed",
-								SPI_getvalue(tt->vals[r], tt->tupdesc, 1)),
-						 errhint("Check it with ssn_verify(); a forged commitment must not be renewed.")));
-			nb = palloc(VARHDRSZ + COMMIT_RECORD_SIZE(rec.k));
-			SET_VARSIZE(nb, VARHDRSZ + COMMIT_RECORD_SIZE(rec.k));
-			(void) commit_record_build((uint8 *) VARDATA(nb), rec.k, rec.epoch, rec.id, now, rec.points, sk);
-			v[0] = id;
+						 errmsg("the %s of secret %s fails its signature check; not re-signed",
+								check ? "check value" : "commitment", SPI_getvalue(tt->vals[r], tt->tupdesc, 1)),
+						 errhint("Check it with ssn_verify(); a forged %s must not be renewed.",
+								 check ? "check value" : "commitment")));
 			v[1] = PointerGetDatum(nb);
 			if (SPI_execute_plan(upd, v, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "could not update ssn.secret");
@@ -213,6 +254,22 @@ ssn_renew_signatures(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(cur);
+	return count;
+}
+
+Datum
+ssn_renew_signatures(PG_FUNCTION_ARGS)
+{
+	uint8		sk[crypto_sign_SECRETKEYBYTES];
+	PrivilegedScope priv;
+	int64		count;
+	int64		now = signing_now();
+
+	signing_key_current(sk);
+	catalog_begin_privileged(&priv);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	count = resign_column("commitment", now, sk) + resign_column("check_record", now, sk);
 	SPI_finish();
 	catalog_end_privileged(&priv);
 	sodium_memzero(sk, sizeof(sk));

@@ -15,4 +15,7 @@ extern bool signing_key_trusted(const uint8 *pk);
 /* now, as a commitment record's timestamp (µs since 1970-01-01 UTC) */
 extern int64 signing_now(void);
 
+/* "signed by key <first 8 bytes, hex> at <time>" for a record's signer and timestamp */
+extern char *signing_describe(const uint8 *signer, int64 signed_at);
+
 #endif							/* SSN_SIGNING_KEY_H */

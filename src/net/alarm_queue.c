@@ -4,6 +4,7 @@
  */
 #include "net/alarm_queue.h"
 
+#include "base/shmem_struct.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "net/alarm.h"
@@ -33,9 +34,6 @@ typedef struct AlarmQueue
 } AlarmQueue;
 
 static AlarmQueue *queue = NULL;
-static shmem_request_hook_type prev_request = NULL;
-static shmem_startup_hook_type prev_startup = NULL;
-
 /* copy that never cuts a character in two (the rows are text in the database's encoding) */
 static void
 clip_copy(char *dst, const char *src, size_t size)
@@ -47,28 +45,9 @@ clip_copy(char *dst, const char *src, size_t size)
 }
 
 static void
-queue_request(void)
+queue_init(void *p)
 {
-	if (prev_request)
-		prev_request();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(AlarmQueue)));
-}
-
-static void
-queue_startup(void)
-{
-	bool		found;
-
-	if (prev_startup)
-		prev_startup();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	queue = ShmemInitStruct("ssn alarm queue", sizeof(AlarmQueue), &found);
-	if (!found)
-	{
-		memset(queue, 0, sizeof(AlarmQueue));
-		SpinLockInit(&queue->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	SpinLockInit(&((AlarmQueue *) p)->mutex);
 }
 
 typedef struct Drained
@@ -116,12 +95,7 @@ void
 alarm_queue_init(void)
 {
 	if (process_shared_preload_libraries_in_progress)
-	{
-		prev_request = shmem_request_hook;
-		shmem_request_hook = queue_request;
-		prev_startup = shmem_startup_hook;
-		shmem_startup_hook = queue_startup;
-	}
+		shmem_struct_register("ssn alarm queue", sizeof(AlarmQueue), (void **) &queue, queue_init);
 	worker_pass_register("alarms", drain_pass, WORKER_PASS_EVERY_LOOP);
 }
 

@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/shmem_struct.h"
 #include "base/subxact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -48,35 +49,10 @@ PGDLLEXPORT void ssn_node_worker_main(Datum main_arg);
 
 SsnShared  *ssn_shared = NULL;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-/* ---------------------------------------------------------------------------
- * shared memory
- * ------------------------------------------------------------------------- */
 static void
-ssn_shmem_request(void)
+shared_init(void *p)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(SsnShared)));
-}
-
-static void
-ssn_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	ssn_shared = ShmemInitStruct("ssn", sizeof(SsnShared), &found);
-	if (!found)
-	{
-		memset(ssn_shared, 0, sizeof(SsnShared));
-		SpinLockInit(&ssn_shared->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	SpinLockInit(&((SsnShared *) p)->mutex);
 }
 
 void
@@ -84,10 +60,7 @@ ssn_worker_register(void)
 {
 	BackgroundWorker w;
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = ssn_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = ssn_shmem_startup;
+	shmem_struct_register("ssn", sizeof(SsnShared), (void **) &ssn_shared, shared_init);
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

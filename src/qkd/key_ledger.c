@@ -60,6 +60,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/shmem_struct.h"
 #include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -69,17 +70,26 @@
 #include "postmaster/bgworker.h"
 #include "qkd/key_ledger.h"
 #include "qkd/kme_client.h"
+#include "port/atomics.h"
 #include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PGDLLEXPORT void ssn_ledger_writer_main(Datum main_arg);
+PGDLLEXPORT void ssn_ledger_service_main(Datum main_arg);
 
 #define LEDGER_ID_SLOT (KME_KEY_ID_MAXLEN + 1)
 
@@ -95,6 +105,8 @@ typedef struct LedgerShared
 {
 	LedgerOp	op;
 	Oid			dboid;
+	int			requester_procno;	/* the long-lived writer sets its latch when done */
+	uint64		serial;			/* matches the queue entry (a handle may be reused) */
 	int			holder_pid;
 	TimestampTz holder_start;
 	LedgerDirection direction;
@@ -468,6 +480,11 @@ copy_bounded(char *dst, const char *src, size_t size, const char *what)
 	strlcpy(dst, src, size);
 }
 
+static bool queue_put(dsm_segment *seg, LedgerShared *sh, int *writer);
+static void queue_wait(LedgerShared *sh, int writer);
+static void answer_request(LedgerShared *sh, const LedgerShared *req_template,
+						   LedgerEntryDesc *descs, int ndescs, Size ids_size);
+
 static void
 run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 		   LedgerEntryDesc *descs, int ndescs)
@@ -480,7 +497,8 @@ run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 	BackgroundWorker w;
 	BackgroundWorkerHandle *handle;
 	BgwHandleStatus st;
-	int			i;
+	int			i,
+				writer;
 
 	seg = dsm_create(size, 0);
 	sh = dsm_segment_address(seg);
@@ -495,6 +513,15 @@ run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 	sh->nentries = Max(ndescs, 1);
 	if (ndescs > 1 || req_template->each)
 		memcpy(sh->ids + MAXALIGN(ids_size), descs, sizeof(LedgerEntryDesc) * ndescs);
+	sh->requester_procno = MyProc->pgprocno;
+
+	if (queue_put(seg, sh, &writer))
+	{
+		queue_wait(sh, writer);
+		answer_request(sh, req_template, descs, ndescs, ids_size);
+		dsm_detach(seg);
+		return;
+	}
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -518,6 +545,15 @@ run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 		ereport(FATAL,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("postmaster exited while the key ledger writer ran")));
+	answer_request(sh, req_template, descs, ndescs, ids_size);
+	dsm_detach(seg);
+}
+
+/* the writer's answer: its error raised here, or the entries' refusals copied back */
+static void
+answer_request(LedgerShared *sh, const LedgerShared *req_template, LedgerEntryDesc *descs,
+			   int ndescs, Size ids_size)
+{
 	if (sh->failed)
 	{
 		int			code = sh->sqlerrcode;
@@ -536,7 +572,6 @@ run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 				 errhint("See the server log.")));
 	if (req_template->each)
 		memcpy(descs, sh->ids + MAXALIGN(ids_size), sizeof(LedgerEntryDesc) * ndescs);
-	dsm_detach(seg);
 }
 
 void
@@ -679,13 +714,102 @@ ledger_finish(const char *const *key_ids, int nids, const char *state, bool auto
 	run_writer(&req, key_ids, nids, NULL, 0);
 }
 
+/* the request in one transaction of this process; sh->done once committed */
+static void
+apply_request(LedgerShared *sh)
+{
+	const char **ids = palloc(sizeof(char *) * Max(sh->nids, 1));
+	int			i;
+
+	for (i = 0; i < sh->nids; i++)
+		ids[i] = sh->ids + (Size) i * LEDGER_ID_SLOT;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "ssn key ledger write");
+	ssn_bound_lock_waits();
+	if (sh->op == LEDGER_OP_RECORD || sh->op == LEDGER_OP_RECORD_SETTLED)
+	{
+		LedgerEntries e;
+
+		/* the requester holds no keys of an earlier call */
+		sweep_spi(sh->holder_pid, sh->holder_start);
+		if (sh->nentries <= 1 && !sh->each)
+		{
+			e.direction = sh->direction;
+			e.peer = sh->peer;
+			e.peer_sae = sh->peer_sae;
+			e.purpose = sh->purpose;
+			e.size_bits = sh->size_bits;
+			e.nids = sh->nids;
+			e.key_ids = ids;
+			record_spi(&e, sh->holder_pid, sh->holder_start);
+		}
+		else
+		{
+			LedgerEntryDesc *d = (LedgerEntryDesc *)
+				(sh->ids + MAXALIGN((Size) sh->nids * LEDGER_ID_SLOT));
+
+			for (i = 0; i < sh->nentries; i++)
+			{
+				e.direction = d[i].direction;
+				e.peer = d[i].peer;
+				e.peer_sae = d[i].peer_sae;
+				e.purpose = d[i].purpose;
+				e.size_bits = d[i].size_bits;
+				e.nids = d[i].count;
+				e.key_ids = ids + d[i].first;
+				if (!sh->each)
+					record_spi(&e, sh->holder_pid, sh->holder_start);
+				else if (e.nids > 0)
+				{
+					char	   *why = record_spi_refusable(&e, sh->holder_pid, sh->holder_start);
+
+					d[i].refused = why != NULL;
+					if (why)
+						strlcpy(d[i].why, why, sizeof(d[i].why));
+				}
+			}
+		}
+		if (sh->op == LEDGER_OP_RECORD_SETTLED)
+			finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
+	}
+	else
+	{
+		finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
+		/* only rows of ended processes: the requester may settle more next */
+		sweep_spi(0, sh->holder_start);
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	pfree(ids);
+	sh->done = true;
+}
+
+/* the error being handled, into the request's answer */
+static void
+answer_error(LedgerShared *sh, MemoryContext cxt)
+{
+	ErrorData  *ed;
+
+	MemoryContextSwitchTo(cxt);
+	ed = CopyErrorData();
+	sh->sqlerrcode = ed->sqlerrcode;
+	strlcpy(sh->message, ed->message ? ed->message : "key ledger write failed", sizeof(sh->message));
+	strlcpy(sh->detail, ed->detail ? ed->detail : "", sizeof(sh->detail));
+	strlcpy(sh->hint, ed->hint ? ed->hint : "", sizeof(sh->hint));
+	FreeErrorData(ed);
+	sh->failed = true;
+}
+
+/* a short-lived writer for one request (no long-lived one serves this database) */
 void
 ssn_ledger_writer_main(Datum main_arg)
 {
 	dsm_segment *seg;
 	LedgerShared *sh;
-	const char **ids;
-	int			i;
 	MemoryContext oldcxt;
 
 	pqsignal(SIGTERM, die);
@@ -701,90 +825,208 @@ ssn_ledger_writer_main(Datum main_arg)
 	/* a database owner's ALTER DATABASE ... SET search_path must not reach us */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
-	ids = palloc(sizeof(char *) * Max(sh->nids, 1));
-	for (i = 0; i < sh->nids; i++)
-		ids[i] = sh->ids + (Size) i * LEDGER_ID_SLOT;
-
 	oldcxt = CurrentMemoryContext;
 	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "ssn key ledger write");
-		ssn_bound_lock_waits();
-		if (sh->op == LEDGER_OP_RECORD || sh->op == LEDGER_OP_RECORD_SETTLED)
-		{
-			LedgerEntries e;
-
-			/* the requester holds no keys of an earlier call */
-			sweep_spi(sh->holder_pid, sh->holder_start);
-			if (sh->nentries <= 1 && !sh->each)
-			{
-				e.direction = sh->direction;
-				e.peer = sh->peer;
-				e.peer_sae = sh->peer_sae;
-				e.purpose = sh->purpose;
-				e.size_bits = sh->size_bits;
-				e.nids = sh->nids;
-				e.key_ids = ids;
-				record_spi(&e, sh->holder_pid, sh->holder_start);
-			}
-			else
-			{
-				const LedgerEntryDesc *d = (const LedgerEntryDesc *)
-					(sh->ids + MAXALIGN((Size) sh->nids * LEDGER_ID_SLOT));
-
-				LedgerEntryDesc *dw = (LedgerEntryDesc *) d;
-
-				for (i = 0; i < sh->nentries; i++)
-				{
-					e.direction = d[i].direction;
-					e.peer = d[i].peer;
-					e.peer_sae = d[i].peer_sae;
-					e.purpose = d[i].purpose;
-					e.size_bits = d[i].size_bits;
-					e.nids = d[i].count;
-					e.key_ids = ids + d[i].first;
-					if (!sh->each)
-						record_spi(&e, sh->holder_pid, sh->holder_start);
-					else if (e.nids > 0)
-					{
-						char	   *why = record_spi_refusable(&e, sh->holder_pid, sh->holder_start);
-
-						dw[i].refused = why != NULL;
-						if (why)
-							strlcpy(dw[i].why, why, sizeof(dw[i].why));
-					}
-				}
-			}
-			if (sh->op == LEDGER_OP_RECORD_SETTLED)
-				finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
-		}
-		else
-		{
-			finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
-			/* only rows of ended processes: the requester may settle more next */
-			sweep_spi(0, sh->holder_start);
-		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		pgstat_report_activity(STATE_IDLE, NULL);
-		sh->done = true;
+		apply_request(sh);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *ed;
-
-		MemoryContextSwitchTo(oldcxt);
-		ed = CopyErrorData();
-		sh->sqlerrcode = ed->sqlerrcode;
-		strlcpy(sh->message, ed->message ? ed->message : "key ledger write failed", sizeof(sh->message));
-		strlcpy(sh->detail, ed->detail ? ed->detail : "", sizeof(sh->detail));
-		strlcpy(sh->hint, ed->hint ? ed->hint : "", sizeof(sh->hint));
-		sh->failed = true;
+		answer_error(sh, oldcxt);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	dsm_detach(seg);
+}
+
+/* ---------------------------------------------------------------------------
+ * the long-lived writer: with ssn in shared_preload_libraries, one process in
+ * ssn.database serves the requests of that database's backends through a queue
+ * in shared memory, so that a ledger write costs a round trip between processes
+ * instead of a process start
+ * ------------------------------------------------------------------------- */
+#define LEDGER_QUEUE_SLOTS 128
+
+typedef struct LedgerQueue
+{
+	slock_t		mutex;
+	int			writer_pid;		/* 0: none running */
+	Oid			dboid;			/* the database it serves */
+	Latch	   *writer_latch;
+	uint64		next_serial;
+	int			head;
+	int			count;
+	struct
+	{
+		dsm_handle	handle;
+		uint64		serial;
+	}			q[LEDGER_QUEUE_SLOTS];
+} LedgerQueue;
+
+static LedgerQueue *ledger_queue = NULL;
+
+static void
+queue_init(void *p)
+{
+	SpinLockInit(&((LedgerQueue *) p)->mutex);
+}
+
+void
+ledger_writer_register(void)
+{
+	BackgroundWorker w;
+
+	shmem_struct_register("ssn key ledger queue", sizeof(LedgerQueue), (void **) &ledger_queue, queue_init);
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 1;
+	strlcpy(w.bgw_library_name, "ssn", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "ssn_ledger_service_main", BGW_MAXLEN);
+	strlcpy(w.bgw_name, "ssn key ledger writer", BGW_MAXLEN);
+	strlcpy(w.bgw_type, "ssn key ledger writer", BGW_MAXLEN);
+	RegisterBackgroundWorker(&w);
+}
+
+/* queue the request for the long-lived writer; false if none serves this database */
+static bool
+queue_put(dsm_segment *seg, LedgerShared *sh, int *writer)
+{
+	bool		ok = false;
+
+	if (ledger_queue == NULL)
+		return false;
+	SpinLockAcquire(&ledger_queue->mutex);
+	if (ledger_queue->writer_pid != 0 && ledger_queue->dboid == MyDatabaseId &&
+		ledger_queue->writer_pid != MyProcPid && ledger_queue->count < LEDGER_QUEUE_SLOTS)
+	{
+		int			slot = (ledger_queue->head + ledger_queue->count) % LEDGER_QUEUE_SLOTS;
+
+		sh->serial = ++ledger_queue->next_serial;
+		ledger_queue->q[slot].handle = dsm_segment_handle(seg);
+		ledger_queue->q[slot].serial = sh->serial;
+		ledger_queue->count++;
+		*writer = ledger_queue->writer_pid;
+		SetLatch(ledger_queue->writer_latch);
+		ok = true;
+	}
+	SpinLockRelease(&ledger_queue->mutex);
+	return ok;
+}
+
+/* wait for the long-lived writer's answer (or for it to be gone) */
+static void
+queue_wait(LedgerShared *sh, int writer)
+{
+	for (;;)
+	{
+		int			now;
+
+		pg_read_barrier();
+		if (sh->done || sh->failed)
+			return;
+		SpinLockAcquire(&ledger_queue->mutex);
+		now = ledger_queue->writer_pid;
+		SpinLockRelease(&ledger_queue->mutex);
+		pg_read_barrier();
+		if (now != writer && !sh->done && !sh->failed)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("the key ledger writer stopped before answering"),
+					 errdetail("No key was used."),
+					 errhint("See the server log; retry.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+writer_gone(int code, Datum arg)
+{
+	SpinLockAcquire(&ledger_queue->mutex);
+	ledger_queue->writer_pid = 0;
+	ledger_queue->writer_latch = NULL;
+	SpinLockRelease(&ledger_queue->mutex);
+}
+
+void
+ssn_ledger_service_main(Datum main_arg)
+{
+	MemoryContext work;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(ssn_database, NULL, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	work = AllocSetContextCreate(TopMemoryContext, "ssn key ledger writer", ALLOCSET_DEFAULT_SIZES);
+
+	on_shmem_exit(writer_gone, (Datum) 0);
+	SpinLockAcquire(&ledger_queue->mutex);
+	ledger_queue->writer_pid = MyProcPid;
+	ledger_queue->dboid = MyDatabaseId;
+	ledger_queue->writer_latch = MyLatch;
+	ledger_queue->count = 0;	/* requests of a writer before us were answered "stopped" */
+	SpinLockRelease(&ledger_queue->mutex);
+
+	for (;;)
+	{
+		dsm_handle	h = DSM_HANDLE_INVALID;
+		uint64		serial = 0;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10000,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		for (;;)
+		{
+			dsm_segment *seg;
+			LedgerShared *sh;
+
+			SpinLockAcquire(&ledger_queue->mutex);
+			if (ledger_queue->count > 0)
+			{
+				h = ledger_queue->q[ledger_queue->head].handle;
+				serial = ledger_queue->q[ledger_queue->head].serial;
+				ledger_queue->head = (ledger_queue->head + 1) % LEDGER_QUEUE_SLOTS;
+				ledger_queue->count--;
+			}
+			else
+				h = DSM_HANDLE_INVALID;
+			SpinLockRelease(&ledger_queue->mutex);
+			if (h == DSM_HANDLE_INVALID)
+				break;
+			CHECK_FOR_INTERRUPTS();
+
+			/* a requester that gave up took its segment with it */
+			seg = dsm_attach(h);
+			if (seg == NULL)
+				continue;
+			sh = dsm_segment_address(seg);
+			if (sh->serial == serial && !sh->done && !sh->failed)
+			{
+				MemoryContext old = MemoryContextSwitchTo(work);
+
+				PG_TRY();
+				{
+					apply_request(sh);
+				}
+				PG_CATCH();
+				{
+					answer_error(sh, work);
+					AbortCurrentTransaction();
+					FlushErrorState();
+					pgstat_report_activity(STATE_IDLE, NULL);
+				}
+				PG_END_TRY();
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(work);
+				pg_write_barrier();
+				SetLatch(&ProcGlobal->allProcs[sh->requester_procno].procLatch);
+			}
+			dsm_detach(seg);
+		}
+	}
 }

@@ -93,4 +93,11 @@ extern LedgerResent ledger_resent(const char *sender_name, const char *const *ke
  */
 extern int64 ledger_sweep(bool self_holds_nothing);
 
+/*
+ * From _PG_init under shared_preload_libraries: the long-lived key ledger writer
+ * of ssn.database, and the queue its backends hand their writes to.  Without it
+ * (or for another database) each autonomous write starts a writer of its own.
+ */
+extern void ledger_writer_register(void);
+
 #endif							/* SSN_KEY_LEDGER_H */

@@ -196,12 +196,17 @@ add_sub_shares(FunctionCallInfo fcinfo, AlgebraOp op)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cannot %s shares of byte strings of different lengths (%u and %u bytes)",
 							op_names[op], ha.payload_len, hb.payload_len)));
+		if (ha.flags != hb.flags)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot %s a checked share with an unchecked one", op_names[op])));
 		r = share_alloc(ha.payload_len);
 		for (i = 0; i < ha.payload_len; i++)
 			SHARE_PAYLOAD(r)[i] = SHARE_PAYLOAD(a)[i] ^ SHARE_PAYLOAD(b)[i];
 		share_header_init(&h, SHARE_FIELD_GF256, SHARE_TYPE_BYTEA, ha.k, ha.n,
 						  ha.degree, ha.x, ha.epoch, id);
 		h.payload_len = ha.payload_len;
+		h.flags = ha.flags;		/* the salts add up like the values */
 		share_seal_varlena(r, &h);
 		PG_RETURN_POINTER(r);
 	}

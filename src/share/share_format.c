@@ -185,8 +185,13 @@ share_validate(const uint8_t *buf, size_t len, ShareHeader *h,
 		return fail(errbuf, errlen,
 					"a GF(2^8) share must have degree k-1=%d, not %d",
 					h->k - 1, h->degree);
-	if (h->flags != 0)
+	if ((h->flags & ~SHARE_FLAG_CHECKED) != 0)
 		return fail(errbuf, errlen, "unknown flags 0x%02x", h->flags);
+	if (share_is_checked(h) && h->field == SHARE_FIELD_PRIME &&
+		(h->payload_len != 2 * FP_BYTES || h->degree != h->k - 1))
+		return fail(errbuf, errlen,
+					"a checked share of the prime field has degree k-1=%d and 64 payload bytes, not degree %d and %u",
+					h->k - 1, h->degree, h->payload_len);
 	if (h->scale > SHARE_MAX_SCALE ||
 		(h->scale != 0 && h->type != SHARE_TYPE_NUMERIC))
 		return fail(errbuf, errlen, "scale %d is not valid for type %s",
@@ -226,10 +231,15 @@ share_validate(const uint8_t *buf, size_t len, ShareHeader *h,
 		if (!ok)
 			return fail(errbuf, errlen, "its blinding value is not a canonical element of the prime field");
 	}
-	else if (fixed >= 0 && h->payload_len != (uint32_t) fixed)
+	else if (share_is_checked(h) && h->payload_len < SHARE_CHECK_SALT)
 		return fail(errbuf, errlen,
-					"payload of a share of type %s must be %d bytes, not %u",
-					share_type_name(h->type), fixed, h->payload_len);
+					"payload of a checked share must hold its %d salt bytes, not only %u bytes",
+					SHARE_CHECK_SALT, h->payload_len);
+	else if (fixed >= 0 && share_value_len(h) != (uint32_t) fixed)
+		return fail(errbuf, errlen,
+					"payload of a share of type %s must be %d bytes%s, not %u",
+					share_type_name(h->type), fixed,
+					share_is_checked(h) ? " and its 32 salt bytes" : "", h->payload_len);
 	if (h->crc != share_crc(buf, h->payload_len))
 		return fail(errbuf, errlen,
 					"share checksum mismatch: the share was altered or corrupted");
@@ -238,6 +248,8 @@ share_validate(const uint8_t *buf, size_t len, ShareHeader *h,
 		fp_t		y;
 		bool		ok = fp_from_bytes(&y, buf + SHARE_HEADER_SIZE);
 
+		if (ok && share_is_checked(h))
+			ok = fp_from_bytes(&y, buf + SHARE_HEADER_SIZE + FP_BYTES);
 		sodium_memzero(&y, sizeof(y));
 		if (!ok)
 			return fail(errbuf, errlen,
@@ -263,6 +275,7 @@ share_text_len(const uint8_t *buf, size_t len)
 							 TEXT_MAGIC, h.x, h.k, h.n, h.degree, h.epoch,
 							 share_field_name(h.field), share_type_name(h.type),
 							 h.scale, 0, h.crc) +
+		(h.flags ? (size_t) snprintf(tmp, sizeof(tmp), " g=%u", h.flags) : 0) +
 		sodium_base64_encoded_len(len - SHARE_HEADER_SIZE,
 								  sodium_base64_VARIANT_ORIGINAL) - 1;
 }
@@ -277,10 +290,12 @@ share_to_text(char *out, const uint8_t *buf, size_t len)
 
 	share_read_header(buf, &h);
 	sodium_bin2hex(idhex, sizeof(idhex), h.id, SHARE_ID_SIZE);
-	w = sprintf(out, "%s x=%u k=%u n=%u d=%u e=%u f=%s t=%s s=%u id=%s p=",
+	w = sprintf(out, "%s x=%u k=%u n=%u d=%u e=%u f=%s t=%s s=%u",
 				TEXT_MAGIC, h.x, h.k, h.n, h.degree, h.epoch,
-				share_field_name(h.field), share_type_name(h.type),
-				h.scale, idhex);
+				share_field_name(h.field), share_type_name(h.type), h.scale);
+	if (h.flags)
+		w += sprintf(out + w, " g=%u", h.flags);
+	w += sprintf(out + w, " id=%s p=", idhex);
 	sodium_bin2base64(out + w,
 					  sodium_base64_encoded_len(payload, sodium_base64_VARIANT_ORIGINAL),
 					  buf + SHARE_HEADER_SIZE, payload,
@@ -465,6 +480,16 @@ share_from_text(const char *text, size_t textlen, size_t *outlen,
 	c.p += n;
 
 	FIELD(" s=", 65535, h.scale, "the decimal scale");
+	/* flags only when not 0: one text per share */
+	if ((size_t) (c.end - c.p) >= 3 && memcmp(c.p, " g=", 3) == 0)
+	{
+		FIELD(" g=", 255, h.flags, "the flags (1..255)");
+		if (h.flags == 0)
+		{
+			fail(errbuf, errlen, "flags of 0 are written by leaving \" g=\" out");
+			return NULL;
+		}
+	}
 #undef FIELD
 
 	if (!expect(&c, " id=") || !read_hex(&c, h.id, SHARE_ID_SIZE))

@@ -13,7 +13,7 @@
  *     4   1 threshold k, 2..255
  *     5   1 total shares n, k..255
  *     6   1 polynomial degree: k-1 after a split, larger after share*share
- *     7   1 flags (none defined; must be 0)
+ *     7   1 flags: 0, or SHARE_FLAG_CHECKED (GF(2^8) only)
  *     8   2 decimal scale of a numeric value (prime field only, else 0)
  *    10   2 reserved, 0
  *    12   4 epoch (renewal generation)
@@ -27,6 +27,7 @@
  *
  *   ssn1 x=1 k=3 n=5 d=2 e=0 f=prime t=int8 s=0 id=<32 hex> p=<base64> c=<8 hex>
  *
+ * with " g=<flags>" (decimal) after s= when the flags are not 0.
  * "ssn1" names format version 1, id and c (the CRC-32C) are lower-case hex, p is the
  * payload in canonical standard base64 with padding: each share has exactly one text
  * form.  Everything is validated on input.
@@ -108,16 +109,48 @@ typedef struct ShareHeader
 #define SHARE_SERVED_PAYLOAD		80
 #define SHARE_SERVED_DIGEST			16
 
+/*
+ * A checked share: its payload is a share of the value followed by a share of a
+ * random salt (GF(2^8): SHARE_CHECK_SALT bytes; prime field: one 32-byte element, so
+ * 64 bytes in all), and the SSA keeps a signed digest of value and salt
+ * (crypto/check_record.h).  The salt keeps the digest from confirming guesses of a
+ * low-entropy value; being shared like the value, renewal and re-sharing refresh it
+ * and leave the digest valid.  Numbers stored without Pedersen commitments are
+ * checked shares.
+ */
+#define SHARE_FLAG_CHECKED		0x01
+#define SHARE_CHECK_SALT		32
+
+static inline bool
+share_is_checked(const ShareHeader *h)
+{
+	return (h->flags & SHARE_FLAG_CHECKED) != 0;
+}
+
+/* bytes of the value itself in a share's payload */
+static inline uint32_t
+share_value_len(const ShareHeader *h)
+{
+	return share_is_checked(h) ? h->payload_len - SHARE_CHECK_SALT : h->payload_len;
+}
+
 static inline bool
 share_is_verifiable(const ShareHeader *h)
 {
-	return h->field == SHARE_FIELD_PRIME && h->payload_len > 32;
+	return h->field == SHARE_FIELD_PRIME && h->payload_len > 32 && !share_is_checked(h);
+}
+
+/* prime field: the 32-byte elements a share carries before any record (y; y, t; y, z) */
+static inline int
+share_scalars(const ShareHeader *h)
+{
+	return h->field == SHARE_FIELD_PRIME && h->payload_len > 32 ? 2 : 1;
 }
 
 static inline bool
 share_has_record(const ShareHeader *h)
 {
-	return h->field == SHARE_FIELD_PRIME && h->payload_len > SHARE_SERVED_PAYLOAD;
+	return h->field == SHARE_FIELD_PRIME && h->payload_len > SHARE_SERVED_PAYLOAD && !share_is_checked(h);
 }
 
 /* Names and properties of value types; NULL / -1 / 0 for an unknown code. */

@@ -196,6 +196,7 @@ check_same(const ShareHeader *a, const ShareHeader *b)
 	SAME(n, "total n", "%d");
 	SAME(degree, "degree", "%d");
 	SAME(scale, "scale", "%d");
+	SAME(flags, "flag", "0x%02x");
 #undef SAME
 	if (a->type != b->type)
 		mismatch("value types", a, b, share_type_name(a->type), share_type_name(b->type));
@@ -376,6 +377,13 @@ rebuild(const ShareSet *set, ShareValue *v)
 			pfree(y);
 		}
 		pfree(ys);
+		if (share_is_checked(&set->h))
+		{
+			/* the salt served its check (ssa/retrieve): the value alone goes on */
+			sodium_memzero(v->bytes + share_value_len(&set->h), SHARE_CHECK_SALT);
+			v->len = share_value_len(&set->h);
+			v->block_len = VARHDRSZ + v->len;
+		}
 	}
 }
 

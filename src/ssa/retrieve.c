@@ -18,11 +18,14 @@
 #include "crypto/commitment.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "lifecycle/check.h"
 #include "lifecycle/renewal.h"
+#include "lifecycle/signing_key.h"
 #include "lifecycle/verify.h"
 #include "math/shamir.h"
 #include "miscadmin.h"
 #include "net/alarm.h"
+#include "net/alarm_queue.h"
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/peer_conn.h"
@@ -64,6 +67,7 @@ typedef struct Wanted
 	struct varlena *shares[SHARE_MAX_N];
 	uint8		have_x[SHARE_MAX_N + 1];
 	bytea	   *record;			/* signed commitments of its epoch (NULL: not verifiable) */
+	bytea	   *check;			/* signed check value of a byte string (NULL: none) */
 	uint8		bad_x[SHARE_MAX_N + 1];	/* shareholders whose share failed verification */
 } Wanted;
 
@@ -177,6 +181,12 @@ check_share(Wanted *w, const ShareHeader *sh, int x, char *why, size_t whylen)
 	{
 		snprintf(why, whylen, "its share of secret %s does not match the handle (x=%d, epoch %u, k=%d, n=%d)",
 				 secret_id_text(w->h.id), sh->x, sh->epoch, sh->k, sh->n);
+		return false;
+	}
+	else if (w->check != NULL && !share_is_checked(sh))
+	{
+		snprintf(why, whylen, "its share of secret %s carries no salt, while the secret has a check value",
+				 secret_id_text(w->h.id));
 		return false;
 	}
 	return true;
@@ -835,11 +845,13 @@ load_epochs(Wanted *w, int nw, MemoryContext caller)
 	Datum		values[1];
 	Oid			relid = get_relname_relid("secret", get_namespace_oid("ssn", false));
 	bool		has_commitments = get_attnum(relid, "commitment") != InvalidAttrNumber;
+	bool		has_checks = get_attnum(relid, "check_record") != InvalidAttrNumber;
 
 	values[0] = uuid_array(w, NULL, nw);
 	/* the gathering's own snapshot (gather): a switch committed before the renewal lock counts */
-	if (SPI_execute_with_args(has_commitments ? "SELECT id, epoch, commitment FROM ssn.secret WHERE id = ANY($1)"
-							  : "SELECT id, epoch, NULL::bytea FROM ssn.secret WHERE id = ANY($1)",
+	if (SPI_execute_with_args(has_checks ? "SELECT id, epoch, commitment, check_record FROM ssn.secret WHERE id = ANY($1)"
+							  : has_commitments ? "SELECT id, epoch, commitment, NULL::bytea FROM ssn.secret WHERE id = ANY($1)"
+							  : "SELECT id, epoch, NULL::bytea, NULL::bytea FROM ssn.secret WHERE id = ANY($1)",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.secret");
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -860,7 +872,137 @@ load_epochs(Wanted *w, int nw, MemoryContext caller)
 			t->record = DatumGetByteaPCopy(rec);
 			MemoryContextSwitchTo(spi);
 		}
+		rec = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 4, &isnull);
+		if (!isnull)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			t->check = DatumGetByteaPCopy(rec);
+			MemoryContextSwitchTo(spi);
+		}
 	}
+}
+
+/* the shareholders whose shares of t are gathered, for a message */
+static char *
+gathered_from(Wanted *t, ShareholderList *cat)
+{
+	StringInfoData d;
+
+	initStringInfo(&d);
+	for (int i = 0; i < t->have; i++)
+	{
+		ShareHeader sh;
+		Shareholder *s;
+
+		share_read_header(SHARE_BYTES(t->shares[i]), &sh);
+		s = catalog_find_index(cat, sh.x);
+		appendStringInfo(&d, "%s%s (share index %d)", i ? ", " : "", s ? s->name : "?", sh.x);
+	}
+	return d.data;
+}
+
+/*
+ * Keep the shares q of t whose flags[q] equals flags_mark_good, drop the others:
+ * their holders are named in named and not asked again.
+ * Returns how many were dropped.
+ */
+static int
+drop_shares(Wanted *t, const bool *flags, bool flags_mark_good, ShareholderList *cat, StringInfo named)
+{
+	int			keep = 0,
+				dropped = 0;
+
+	for (int q = 0; q < t->have; q++)
+	{
+		ShareHeader sh;
+		Shareholder *s;
+
+		if (flags[q] == flags_mark_good)
+		{
+			t->shares[keep++] = t->shares[q];
+			continue;
+		}
+		share_read_header(SHARE_BYTES(t->shares[q]), &sh);
+		s = catalog_find_index(cat, sh.x);
+		t->bad_x[sh.x] = 1;
+		appendStringInfo(named, "%s%s (share index %d) for secret %s", named->len ? "; " : "",
+						 s ? s->name : "?", sh.x, secret_id_text(t->h.id));
+		sodium_memzero(VARDATA(t->shares[q]), VARSIZE(t->shares[q]) - VARHDRSZ);
+		dropped++;
+	}
+	t->have = keep;
+	return dropped;
+}
+
+/*
+ * Byte strings with a signed check value: rebuilt only from k shares that open it.
+ * A share off their polynomial is dropped and named; when the k gathered do not
+ * open it, one more shareholder is asked, until none is left.  Returns how many
+ * secrets changed the gathering.
+ */
+static int
+check_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
+{
+	int			changed = 0;
+
+	for (int j = 0; j < nw; j++)
+	{
+		Wanted	   *t = &w[j];
+		const char *problem;
+		bool		fits[SHARE_MAX_N];
+		bool		ambiguous;
+		int			nfit,
+					keep = 0;
+
+		if (t->check == NULL || t->all || t->computed || t->have < t->need)
+			continue;
+		problem = check_record_problem(t->check, t->h.id);
+		if (problem)
+		{
+			alarm_raise_durable("secret", secret_id_text(t->h.id), "critical",
+								"check value of a secret not valid", problem);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("cannot retrieve secret %s: its signed check value is not valid", secret_id_text(t->h.id)),
+					 errdetail("The record in ssn.secret.check_record: %s.", problem),
+					 errhint("This node's own catalog of secrets was altered; restore it from a backup.")));
+		}
+		nfit = check_find(t->check, t->shares, t->have, t->need, fits, &ambiguous);
+		if ((nfit == 0 || ambiguous) && t->need + t->extra < t->h.n && t->have == t->need + t->extra)
+		{
+			t->extra++;			/* k shares that do not open it: one more tells which */
+			changed++;
+			continue;
+		}
+		if (nfit > 0 && ambiguous)
+		{
+			/* the value is right either way; who lies is not known */
+			appendStringInfo(named, "%ssecret %s: shares from %s fit two sharings that both open its check value, too few answered to tell which holders lie",
+							 named->len ? "; " : "", secret_id_text(t->h.id), gathered_from(t, cat));
+			for (int q = 0; q < t->have; q++)
+				if (fits[q])
+					t->shares[keep++] = t->shares[q];
+				else
+					sodium_memzero(VARDATA(t->shares[q]), VARSIZE(t->shares[q]) - VARHDRSZ);
+			t->have = keep;
+			continue;
+		}
+		if (nfit == 0)
+		{
+			alarm_raise_durable("secret", secret_id_text(t->h.id), "critical",
+								"shares do not open the check value", gathered_from(t, cat));
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("cannot retrieve secret %s: no %d of its shares gathered rebuild the value its signed check value names",
+							secret_id_text(t->h.id), t->need),
+					 errdetail("Shares from %s; a shareholder holds a wrong share, and there are too few others to leave it out.",
+							   gathered_from(t, cat)),
+					 errhint("Bring the other shareholders of the secret back, then retry; ssn_verify(handle) shows each share; see ssn.active_alarms.")));
+		}
+		changed += drop_shares(t, fits, true, cat, named);
+	}
+	return changed;
 }
 
 /*
@@ -891,30 +1033,8 @@ verify_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
 	verify_items(items, n);
 	for (int i = 0; i < n; i++)
 	{
-		Wanted	   *t = &w[of[i]];
-		int			keep = 0;
-
-		if (items[i].nbad == 0)
-			continue;
-		for (int q = 0; q < t->have; q++)
-		{
-			ShareHeader sh;
-			Shareholder *s;
-
-			if (!items[i].bad[q])
-			{
-				t->shares[keep++] = t->shares[q];
-				continue;
-			}
-			share_read_header(SHARE_BYTES(t->shares[q]), &sh);
-			s = catalog_find_index(cat, sh.x);
-			t->bad_x[sh.x] = 1;
-			appendStringInfo(named, "%s%s (share index %d) for secret %s", named->len ? "; " : "",
-							 s ? s->name : "?", sh.x, secret_id_text(t->h.id));
-			sodium_memzero(VARDATA(t->shares[q]), VARSIZE(t->shares[q]) - VARHDRSZ);
-			total++;
-		}
-		t->have = keep;
+		if (items[i].nbad > 0)
+			total += drop_shares(&w[of[i]], items[i].bad, false, cat, named);
 	}
 	return total;
 }
@@ -1012,25 +1132,11 @@ check_results(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
 			changed++;
 		}
 		else
-		{
-			StringInfoData d;
-
-			initStringInfo(&d);
-			for (int i = 0; i < t->have; i++)
-			{
-				ShareHeader sh;
-				Shareholder *s;
-
-				share_read_header(SHARE_BYTES(t->shares[i]), &sh);
-				s = catalog_find_index(cat, sh.x);
-				appendStringInfo(&d, "%s%s (share index %d)", i ? ", " : "", s ? s->name : "?", sh.x);
-			}
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("the shareholders' results do not agree: a shareholder computed on a wrong share"),
-					 errdetail("Results from %s; no single one can be left out.", d.data),
+					 errdetail("Results from %s; no single one can be left out.", gathered_from(t, cat)),
 					 errhint("Check the inputs with ssn_verify(handle); see ssn.active_alarms.")));
-		}
 	}
 	return changed;
 }
@@ -1043,7 +1149,7 @@ raise_bad_shares(const char *named)
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("shares that fail verification were left out: %s", named),
-			 errdetail("They do not match the signed Pedersen commitments of their secrets; the secrets were rebuilt from other shareholders' shares."),
+			 errdetail("They do not match the signed commitments or check values of their secrets; the secrets were rebuilt from other shareholders' shares."),
 			 errhint("Check the shareholders named (ssn_verify(handle) shows every share of a secret); see ssn.active_alarms.")));
 	catalog_begin_privileged(&priv);
 	(void) alarm_raise("peer", "shares", "major", "share fails verification", named);
@@ -1193,6 +1299,9 @@ again:
 	}
 	/* shares that fail verification are dropped: ask other shareholders */
 	if (prog == NULL && verify_gathered(w, nw, cat, &badnames) > 0)
+		goto again;
+	/* byte strings: k shares must open the signed check value */
+	if (prog == NULL && check_gathered(w, nw, cat, &badnames) > 0)
 		goto again;
 	/* results that do not agree: leave out the wrong one, or ask one more */
 	if (prog != NULL && check_results(w, nw, cat, &badnames) > 0)
@@ -1590,6 +1699,9 @@ ssn_verify(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
 	const char *rec_problem = NULL;
+	bool		fits[SHARE_MAX_N];
+	bool		ambiguous = false;
+	int			nfit = 0;
 
 	if (handle_read_any(PG_GETARG_DATUM(0), &w->h, NULL))
 		ereport(ERROR,
@@ -1607,7 +1719,18 @@ ssn_verify(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum("(commitments)");
 	nulls[1] = true;
 	values[2] = Int64GetDatum((int64) w->h.epoch);
-	if (w->record == NULL)
+	if (w->check != NULL)
+	{
+		rec_problem = check_record_problem(w->check, w->h.id);
+		if (rec_problem == NULL)
+		{
+			nfit = check_find(w->check, w->shares, w->have, w->h.k, fits, &ambiguous);
+			values[3] = CStringGetTextDatum(psprintf("valid: check value %s", check_record_describe(w->check)));
+		}
+		else
+			values[3] = CStringGetTextDatum(psprintf("invalid: %s", rec_problem));
+	}
+	else if (w->record == NULL)
 		values[3] = CStringGetTextDatum("not verifiable: stored without commitments");
 	else
 	{
@@ -1618,14 +1741,7 @@ ssn_verify(PG_FUNCTION_ARGS)
 									w->h.id, w->h.epoch);
 		if (rec_problem == NULL &&
 			commit_record_parse(&r, (uint8 *) VARDATA_ANY(w->record), VARSIZE_ANY_EXHDR(w->record), why, sizeof(why)))
-		{
-			char		hex[17];
-
-			sodium_bin2hex(hex, sizeof(hex), r.signer, 8);
-			values[3] = CStringGetTextDatum(psprintf("valid: signed by key %s at %s", hex,
-													 timestamptz_to_str((TimestampTz) (r.signed_at -
-																					   ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)))));
-		}
+			values[3] = CStringGetTextDatum(psprintf("valid: %s", signing_describe(r.signer, r.signed_at)));
 		else
 			values[3] = CStringGetTextDatum(psprintf("invalid: %s", rec_problem));
 	}
@@ -1647,7 +1763,13 @@ ssn_verify(PG_FUNCTION_ARGS)
 			share_read_header(SHARE_BYTES(w->shares[q]), &sh);
 			if (sh.x != x)
 				continue;
-			if (w->record == NULL)
+			if (w->check != NULL)
+				status = rec_problem ? "not checked: the check value is not valid" :
+					w->have < w->h.k ? "not checked: fewer than k shares could be gathered" :
+					nfit == 0 ? "not checked: no k of the shares open the signed check value" :
+					ambiguous ? "not checked: two sharings open the signed check value, and as many shares fit each" :
+					fits[q] ? "valid" : "invalid: the share does not lie on the sharing that opens the signed check value";
+			else if (w->record == NULL)
 				status = "present (not verifiable)";
 			else if (rec_problem)
 				status = "not checked: the commitments are not valid";

@@ -26,6 +26,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lifecycle/check.h"
 #include "lifecycle/verify.h"
 #include "miscadmin.h"
 #include "net/catalog.h"
@@ -65,7 +66,7 @@ typedef struct PeerQueue
  * commits into its parent; rolled back, they are dropped.  So a buffered row is
  * always written by the level it belongs to.
  */
-static bool store_schema_verifies(void);
+static bool store_schema_has(const char *column);
 
 typedef struct PendingStore
 {
@@ -76,6 +77,7 @@ typedef struct PendingStore
 	ShareholderList *catalog;
 	Oid			share_array_oid;
 	bool		schema_verifies;	/* ssn.secret has its commitment column (1.3) */
+	bool		schema_checks;	/* ssn.secret has its check_record column (1.4) */
 	bool		outbox_share_bytes; /* ssn.outbox has its share_bytes column (1.4) */
 	/* ssn.secret rows */
 	int			nsec;
@@ -87,6 +89,8 @@ typedef struct PendingStore
 	Datum	   *sec_owner;
 	Datum	   *sec_commit;		/* signed commitment record, or NULL */
 	bool	   *sec_commit_null;
+	Datum	   *sec_check;		/* signed check record (byte strings), or NULL */
+	bool	   *sec_check_null;
 	/* ssn.held_share rows (this node's shares) */
 	int			nloc;
 	Datum	   *loc_id;
@@ -300,15 +304,19 @@ flush_pending(void)
 		elog(ERROR, "SPI_connect failed");
 	if (pend->nsec > 0)
 	{
-		Oid			types[7] = {UUIDARRAYOID, OIDARRAYOID, OIDARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		BYTEAARRAYOID};
-		Datum		values[7];
+		Oid			types[8] = {UUIDARRAYOID, OIDARRAYOID, OIDARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		BYTEAARRAYOID, BYTEAARRAYOID};
+		Datum		values[8];
 		int			dims[1] = {pend->nsec},
 					lbs[1] = {1};
-		bool		any_commit = false;
+		bool		any_commit = false,
+					any_check = false;
 
 		for (i = 0; i < pend->nsec; i++)
+		{
 			any_commit |= !pend->sec_commit_null[i];
+			any_check |= !pend->sec_check_null[i];
+		}
 
 		values[0] = array_of(pend->sec_id, pend->nsec, UUIDOID);
 		values[1] = array_of(pend->sec_owner, pend->nsec, OIDOID);
@@ -316,15 +324,20 @@ flush_pending(void)
 		values[3] = array_of(pend->sec_k, pend->nsec, INT4OID);
 		values[4] = array_of(pend->sec_n, pend->nsec, INT4OID);
 		values[5] = array_of(pend->sec_holders, pend->nsec, TEXTOID);
-		if (any_commit)
-		{
-			values[6] = PointerGetDatum(construct_md_array(pend->sec_commit, pend->sec_commit_null, 1, dims, lbs,
-														   BYTEAOID, -1, false, TYPALIGN_INT));
+		values[6] = PointerGetDatum(construct_md_array(pend->sec_commit, pend->sec_commit_null, 1, dims, lbs,
+													   BYTEAOID, -1, false, TYPALIGN_INT));
+		values[7] = PointerGetDatum(construct_md_array(pend->sec_check, pend->sec_check_null, 1, dims, lbs,
+													   BYTEAOID, -1, false, TYPALIGN_INT));
+		if (any_check)
+			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders, commitment, check_record)"
+					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[], u.c, u.ck"
+					 " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) AS u(id, owner, t, k, n, h, c, ck)",
+					 8, types, values, SPI_OK_INSERT);
+		else if (any_commit)
 			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders, commitment)"
 					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[], u.c"
 					 " FROM unnest($1, $2, $3, $4, $5, $6, $7) AS u(id, owner, t, k, n, h, c)",
 					 7, types, values, SPI_OK_INSERT);
-		}
 		else
 			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders)"
 					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[]"
@@ -506,7 +519,8 @@ pending_get(void)
 			catalog_end_privileged(&ps);
 		}
 		pend->share_array_oid = get_array_type(catalog_type_oid("ssn_share"));
-		pend->schema_verifies = store_schema_verifies();
+		pend->schema_verifies = store_schema_has("commitment");
+		pend->schema_checks = store_schema_has("check_record");
 		pend->outbox_share_bytes = get_attnum(get_relname_relid("outbox", get_namespace_oid("ssn", false)),
 											  "share_bytes") != InvalidAttrNumber;
 		pend->sec_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
@@ -517,6 +531,8 @@ pending_get(void)
 		pend->sec_owner = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_commit = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_commit_null = palloc(sizeof(bool) * FLUSH_SECRETS);
+		pend->sec_check = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->sec_check_null = palloc(sizeof(bool) * FLUSH_SECRETS);
 		pend->loc_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_share = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->blob_holder = palloc(sizeof(Shareholder *) * MAX_BLOBS);
@@ -615,19 +631,19 @@ choose_holders(ShareholderList *cat, int n, Shareholder **chosen)
 	return m;
 }
 
-/* ssn.secret has its commitment column (the extension is at 1.3 or later) */
+/* ssn.secret has this column (commitment: 1.3 or later; check_record: 1.4) */
 static bool
-store_schema_verifies(void)
+store_schema_has(const char *column)
 {
 	Oid			nsp = get_namespace_oid("ssn", false);
 	Oid			rel = get_relname_relid("secret", nsp);
 
-	return OidIsValid(rel) && get_attnum(rel, "commitment") != InvalidAttrNumber;
+	return OidIsValid(rel) && get_attnum(rel, column) != InvalidAttrNumber;
 }
 
 /* the ssn.secret row of a new secret (in the level's data context) */
 static void
-note_secret(PendingStore *p, const SecretHandle *h, pg_uuid_t *uuid, bytea *commitment)
+note_secret(PendingStore *p, const SecretHandle *h, pg_uuid_t *uuid, bytea *commitment, bytea *check)
 {
 	StringInfoData hl;
 
@@ -644,6 +660,8 @@ note_secret(PendingStore *p, const SecretHandle *h, pg_uuid_t *uuid, bytea *comm
 	p->sec_owner[p->nsec] = ObjectIdGetDatum(GetUserId());	/* SET ROLE may change it */
 	p->sec_commit[p->nsec] = PointerGetDatum(commitment);
 	p->sec_commit_null[p->nsec] = commitment == NULL;
+	p->sec_check[p->nsec] = PointerGetDatum(check);
+	p->sec_check_null[p->nsec] = check == NULL;
 	p->nsec++;
 }
 
@@ -655,7 +673,7 @@ store_note_secret(const SecretHandle *h)
 	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
 
 	memcpy(uuid->data, h->id, SHARE_ID_SIZE);
-	note_secret(p, h, uuid, NULL);
+	note_secret(p, h, uuid, NULL, NULL);
 	MemoryContextSwitchTo(old);
 	if (p->nsec >= FLUSH_SECRETS)
 		flush_pending();
@@ -678,7 +696,9 @@ ssn_store(PG_FUNCTION_ARGS)
 	pg_uuid_t  *uuid;
 	int			i;
 	bool		verifiable;
+	bool		checked;
 	bytea	   *record = NULL;
+	bytea	   *check = NULL;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -712,8 +732,10 @@ ssn_store(PG_FUNCTION_ARGS)
 	verifiable = v.field == SHARE_FIELD_PRIME &&
 		(PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_BOOL(3) : ssn_verify_shares) &&
 		p->schema_verifies;
-	payload_len = v.field != SHARE_FIELD_PRIME ? (uint32) v.len :
-		verifiable ? (uint32) SHARE_VERIFIABLE_PAYLOAD(k) : FP_BYTES;
+	/* the others carry a salt and a signed check value, unless the schema predates it */
+	checked = !verifiable && p->schema_checks;
+	payload_len = v.field != SHARE_FIELD_PRIME ? (uint32) v.len + (checked ? SHARE_CHECK_SALT : 0) :
+		verifiable ? (uint32) SHARE_VERIFIABLE_PAYLOAD(k) : checked ? 2 * FP_BYTES : FP_BYTES;
 	/* a share travels in one message: one that no message can hold would never leave */
 	if ((int64) payload_len + SHARE_HEADER_SIZE > (int64) ssn_channel_batch_kb * 1024)
 	{
@@ -729,6 +751,8 @@ ssn_store(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(p->data);
 	if (verifiable)
 		record = verify_split(&v, k, n, xs, h.id, 0, shares);
+	else if (checked)
+		check = check_split(&v, k, n, xs, h.id, shares);
 	else
 		split_into(&v, k, n, xs, h.id, 0, shares);
 	MemoryContextSwitchTo(old);
@@ -762,7 +786,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	}
 	sync_need_k = Max(sync_need_k, k - (p->nloc > 0 ? 1 : 0));
 
-	note_secret(p, &h, uuid, record);
+	note_secret(p, &h, uuid, record, check);
 	MemoryContextSwitchTo(old);
 
 	for (i = 0; i < n; i++)

@@ -37,9 +37,28 @@ timed() { local t0; t0=$(now); q "$1" >/dev/null; since "$t0"; }
 ratio() { echo "scale=1; $1 / $2" | bc -l; }
 f2() { printf '%.2f' "$1"; }
 
+# median milliseconds of 200 single retrievals (one int8 each, by primary key) in one
+# session; with "v" in place of "ssn_retrieve(v)" the same for a plain SELECT
+single_sql_of() {
+	cat <<SQL
+CREATE OR REPLACE FUNCTION pg_temp.median_ms(n int) RETURNS numeric LANGUAGE plpgsql AS \$\$
+DECLARE t timestamptz; d float8[] := '{}'; r text;
+BEGIN
+	FOR i IN 1 .. n LOOP
+		t := clock_timestamp();
+		SELECT $1 INTO r FROM $2 WHERE id = i;
+		d := d || (extract(epoch FROM clock_timestamp() - t) * 1000)::float8;
+	END LOOP;
+	RETURN round((SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(d) x)::numeric, 3);
+END \$\$;
+SELECT pg_temp.median_ms(200);
+SQL
+}
+single_sql=$(single_sql_of 'ssn_retrieve(v)' s_int)
+
 # ---- two builds side by side: bulk int8 store, committed and delivered
 if [ -n "${SSN_BENCH_BUILDS:-}" ]; then
-	declare -A commit_t deliver_t small_t
+	declare -A commit_t deliver_t small_t single_t
 	for round in $(seq "${SSN_BENCH_ROUNDS:-2}"); do
 		for b in $SSN_BENCH_BUILDS; do
 			name=${b%%=*}
@@ -67,15 +86,19 @@ if [ -n "${SSN_BENCH_BUILDS:-}" ]; then
 			t0=$(now)
 			"$sl" psql 1 --dir "$dir" -X -q -v ON_ERROR_STOP=1 -f "$scratch/small.sql" >/dev/null
 			small_t[$name]+=" $(f2 "$(since "$t0")")"
+			# single retrievals: median of 200 calls in one session
+			q "CREATE INDEX ON s_int (id); ANALYZE s_int" >/dev/null
+			single_t[$name]+=" $(q "$single_sql")"
 			"$sl" down --dir "$dir" >/dev/null
 		done
 	done
 	echo
 	echo "============ ssn benchmark: $rows int8 values, bulk store (local SSN, k=3, n=5) ============"
-	printf '%-8s %-26s %-26s %s\n' build 'committed (s, per round)' 'delivered (s, per round)' '1000 one-value commits (s)'
+	printf '%-8s %-26s %-26s %-28s %s\n' build 'committed (s, per round)' 'delivered (s, per round)' '1000 one-value commits (s)' \
+		'single ssn_retrieve, median of 200 (ms)'
 	for b in $SSN_BENCH_BUILDS; do
 		name=${b%%=*}
-		printf '%-8s %-26s %-26s %s\n' "$name" "${commit_t[$name]}" "${deliver_t[$name]}" "${small_t[$name]}"
+		printf '%-8s %-26s %-26s %-28s %s\n' "$name" "${commit_t[$name]}" "${deliver_t[$name]}" "${small_t[$name]}" "${single_t[$name]}"
 	done
 	exit 0
 fi
