@@ -1,10 +1,14 @@
 -- Part 4, long-term security: every number is stored with signed Pedersen
--- commitments, and the shares are renewed without rebuilding any secret.
+-- commitments, every text with a signed check value, and the shares are renewed
+-- without rebuilding any secret.
 \set ECHO queries
 \pset footer off
 
 -- One secret checked end to end: the SSA's signed commitments, then every shareholder's share.
 SELECT v.shareholder, v.share_index, v.epoch, v.status FROM patients p, ssn_verify(p.balance) v WHERE p.id = 1;
+-- Text has no homomorphic commitments: its shares carry a shared salt, and the SSA
+-- signed a digest of value and salt, which k of the shares must open.
+SELECT v.shareholder, v.share_index, v.epoch, v.status FROM patients p, ssn_verify(p.diagnosis) v WHERE p.id = 1;
 
 -- Renewal: every secret of node1 gets a fresh sharing of zero added; the worker
 -- switches each batch from epoch e to e+1 on all shareholders with two-phase commit.

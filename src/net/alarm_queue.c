@@ -4,7 +4,7 @@
  */
 #include "net/alarm_queue.h"
 
-#include "base/shmem_struct.h"
+#include "base/preload.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "net/alarm.h"
@@ -95,7 +95,7 @@ void
 alarm_queue_init(void)
 {
 	if (process_shared_preload_libraries_in_progress)
-		shmem_struct_register("ssn alarm queue", sizeof(AlarmQueue), (void **) &queue, queue_init);
+		preload_shmem_struct("ssn alarm queue", sizeof(AlarmQueue), (void **) &queue, queue_init);
 	worker_pass_register("alarms", drain_pass, WORKER_PASS_EVERY_LOOP);
 }
 

@@ -17,7 +17,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
-#include "base/shmem_struct.h"
+#include "base/preload.h"
 #include "base/subxact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -58,19 +58,8 @@ shared_init(void *p)
 void
 ssn_worker_register(void)
 {
-	BackgroundWorker w;
-
-	shmem_struct_register("ssn", sizeof(SsnShared), (void **) &ssn_shared, shared_init);
-
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = 1;
-	strlcpy(w.bgw_library_name, "ssn", BGW_MAXLEN);
-	strlcpy(w.bgw_function_name, "ssn_node_worker_main", BGW_MAXLEN);
-	strlcpy(w.bgw_name, "ssn node worker", BGW_MAXLEN);
-	strlcpy(w.bgw_type, "ssn node worker", BGW_MAXLEN);
-	RegisterBackgroundWorker(&w);
+	preload_shmem_struct("ssn", sizeof(SsnShared), (void **) &ssn_shared, shared_init);
+	preload_worker("ssn_node_worker_main", "ssn node worker");
 }
 
 void

@@ -60,7 +60,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
-#include "base/shmem_struct.h"
+#include "base/preload.h"
 #include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -874,19 +874,8 @@ queue_init(void *p)
 void
 ledger_writer_register(void)
 {
-	BackgroundWorker w;
-
-	shmem_struct_register("ssn key ledger queue", sizeof(LedgerQueue), (void **) &ledger_queue, queue_init);
-
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = 1;
-	strlcpy(w.bgw_library_name, "ssn", BGW_MAXLEN);
-	strlcpy(w.bgw_function_name, "ssn_ledger_service_main", BGW_MAXLEN);
-	strlcpy(w.bgw_name, "ssn key ledger writer", BGW_MAXLEN);
-	strlcpy(w.bgw_type, "ssn key ledger writer", BGW_MAXLEN);
-	RegisterBackgroundWorker(&w);
+	preload_shmem_struct("ssn key ledger queue", sizeof(LedgerQueue), (void **) &ledger_queue, queue_init);
+	preload_worker("ssn_ledger_service_main", "ssn key ledger writer");
 }
 
 /* queue the request for the long-lived writer; false if none serves this database */

@@ -1,10 +1,11 @@
 /*
- * shmem_struct.c - structs of ssn in shared memory (see shmem_struct.h).
+ * preload.c - ssn's shared memory structs and long-lived workers (see preload.h).
  */
 #include "postgres.h"
 
-#include "base/shmem_struct.h"
+#include "base/preload.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -56,7 +57,7 @@ structs_startup(void)
 }
 
 void
-shmem_struct_register(const char *name, Size size, void **ptr, void (*init) (void *))
+preload_shmem_struct(const char *name, Size size, void **ptr, void (*init) (void *))
 {
 	if (nstructs == SHMEM_STRUCTS_MAX)
 		elog(ERROR, "too many shared memory structs of ssn");
@@ -72,4 +73,20 @@ shmem_struct_register(const char *name, Size size, void **ptr, void (*init) (voi
 	structs[nstructs].ptr = ptr;
 	structs[nstructs].init = init;
 	nstructs++;
+}
+
+void
+preload_worker(const char *function, const char *name)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = 1;
+	strlcpy(w.bgw_library_name, "ssn", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(w.bgw_name, name, BGW_MAXLEN);
+	strlcpy(w.bgw_type, name, BGW_MAXLEN);
+	RegisterBackgroundWorker(&w);
 }
