@@ -437,10 +437,13 @@ is(bsum(3), vexpect(3 => 'invalid'), '...and ssn_verify names it invalid');
 put_share(3, $bid{3}, $t32);
 standby(0);
 my $t40 = corrupt(4, $bid{1}, 'flip');
+# node2 and node5 in standby: node1's own share and node3's and node4's are gathered first
+q1(q{UPDATE ssn.shareholder SET state = 'standby' WHERE name IN ('node2', 'node5')});
 ($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h) FROM tb WHERE id = 1});
-is("$rc $out", '0 attack at dawn', 'node3 and node4 both altered their shares of the text (n - k = 2): still the right value') or diag $err;
+is("$rc $out", '0 attack at dawn', 'node3 and node4 both altered their shares of the text (n - k = 2) and are asked first: still the right value') or diag $err;
 is(join(',', sort split /; /, warned($err)), "node3 (share index 3) for secret $bid{1},node4 (share index 4) for secret $bid{1}",
-	'...both named') or diag $err;
+	'...both named (node2 and node5 asked in turn)') or diag $err;
+q1(q{UPDATE ssn.shareholder SET state = 'in service' WHERE name IN ('node2', 'node5')});
 my $t50 = corrupt(5, $bid{1}, 'flip2');
 ($rc, $err, $out) = run(1, q{SELECT ssn_retrieve(h) FROM tb WHERE id = 1});
 ok($rc != 0 && $out eq '', 'three of five shares altered: no value at all') or diag "out: $out";

@@ -249,6 +249,14 @@ check_find(const bytea *record, struct varlena **shares, int m, int k, bool *fit
 		CHECK_FOR_INTERRUPTS();
 	} while (++tried < CHECK_MAX_SUBSETS && next_subset(c, k, m));
 
+	/*
+	 * Who lies is known only if no other polynomial through the value could have
+	 * won: one of up to k-1 liars and at most k-2 honest shares (it meets the
+	 * honest one at 0) is fit by at most 2k-3; and once m >= 2k-1 the honest one
+	 * is among those tried, fit by at least m-k+1 >= 2k-3 when m >= 3k-4.
+	 */
+	if (best > 0 && best < m && best < 2 * k - 2 && m < Max(2 * k - 1, 3 * k - 4))
+		*ambiguous = true;
 	sodium_memzero(buf, maxlen);
 	pfree(buf);
 	return best;

@@ -31,8 +31,10 @@ extern const char *check_record_problem(const bytea *record, const uint8 *id);
  * Which of the m shares (of one sharing) lie on the polynomial through k of them that
  * opens the record's digest and that most of them fit: fits[i] set for those.
  * Returns how many fit (0: no k of them open it, or the search was too long);
- * *ambiguous when another polynomial opening it is fit by as many (shares altered
- * so that their errors cancel at 0: the value is right, the liars unknown).
+ * *ambiguous when the shares that do not fit cannot be told to lie: another
+ * polynomial opening it is fit by as many (shares altered so that their errors
+ * cancel at 0), or too few shares are at hand to rule that out for up to k-1 liars.
+ * The value is right either way.
  */
 extern int	check_find(const bytea *record, struct varlena **shares, int m, int k, bool *fits,
 					   bool *ambiguous);

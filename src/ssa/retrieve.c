@@ -978,7 +978,7 @@ check_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
 		if (nfit > 0 && ambiguous)
 		{
 			/* the value is right either way; who lies is not known */
-			appendStringInfo(named, "%ssecret %s: shares from %s fit two sharings that both open its check value, too few answered to tell which holders lie",
+			appendStringInfo(named, "%ssecret %s: the shares from %s disagree, and too few answered to tell which holders lie",
 							 named->len ? "; " : "", secret_id_text(t->h.id), gathered_from(t, cat));
 			for (int q = 0; q < t->have; q++)
 				if (fits[q])
@@ -1767,7 +1767,7 @@ ssn_verify(PG_FUNCTION_ARGS)
 				status = rec_problem ? "not checked: the check value is not valid" :
 					w->have < w->h.k ? "not checked: fewer than k shares could be gathered" :
 					nfit == 0 ? "not checked: no k of the shares open the signed check value" :
-					ambiguous ? "not checked: two sharings open the signed check value, and as many shares fit each" :
+					ambiguous ? "not checked: the shares disagree, and too few agree to tell which are wrong" :
 					fits[q] ? "valid" : "invalid: the share does not lie on the sharing that opens the signed check value";
 			else if (w->record == NULL)
 				status = "present (not verifiable)";
