@@ -13,7 +13,7 @@
  *     4   1 threshold k, 2..255
  *     5   1 total shares n, k..255
  *     6   1 polynomial degree: k-1 after a split, larger after share*share
- *     7   1 flags: 0, or SHARE_FLAG_CHECKED (GF(2^8) only)
+ *     7   1 flags: 0, or SHARE_FLAG_CHECKED (a checked share, see below)
  *     8   2 decimal scale of a numeric value (prime field only, else 0)
  *    10   2 reserved, 0
  *    12   4 epoch (renewal generation)

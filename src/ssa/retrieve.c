@@ -67,7 +67,9 @@ typedef struct Wanted
 	struct varlena *shares[SHARE_MAX_N];
 	uint8		have_x[SHARE_MAX_N + 1];
 	bytea	   *record;			/* signed commitments of its epoch (NULL: not verifiable) */
-	bytea	   *check;			/* signed check value of a byte string (NULL: none) */
+	bytea	   *check;			/* signed check value of a checked value (NULL: none) */
+	bool		check_signed;	/* its signature was verified */
+	int			checked_with;	/* the shares that last opened it, all fitting (0: none yet) */
 	uint8		bad_x[SHARE_MAX_N + 1];	/* shareholders whose share failed verification */
 } Wanted;
 
@@ -904,8 +906,8 @@ gathered_from(Wanted *t, ShareholderList *cat)
 
 /*
  * Keep the shares q of t whose flags[q] equals flags_mark_good, drop the others:
- * their holders are named in named and not asked again.
- * Returns how many were dropped.
+ * their holders are named in named (unless NULL: who lies is not known) and not
+ * asked again.  Returns how many were dropped.
  */
 static int
 drop_shares(Wanted *t, const bool *flags, bool flags_mark_good, ShareholderList *cat, StringInfo named)
@@ -923,11 +925,14 @@ drop_shares(Wanted *t, const bool *flags, bool flags_mark_good, ShareholderList 
 			t->shares[keep++] = t->shares[q];
 			continue;
 		}
-		share_read_header(SHARE_BYTES(t->shares[q]), &sh);
-		s = catalog_find_index(cat, sh.x);
-		t->bad_x[sh.x] = 1;
-		appendStringInfo(named, "%s%s (share index %d) for secret %s", named->len ? "; " : "",
-						 s ? s->name : "?", sh.x, secret_id_text(t->h.id));
+		if (named)
+		{
+			share_read_header(SHARE_BYTES(t->shares[q]), &sh);
+			s = catalog_find_index(cat, sh.x);
+			t->bad_x[sh.x] = 1;
+			appendStringInfo(named, "%s%s (share index %d) for secret %s", named->len ? "; " : "",
+							 s ? s->name : "?", sh.x, secret_id_text(t->h.id));
+		}
 		sodium_memzero(VARDATA(t->shares[q]), VARSIZE(t->shares[q]) - VARHDRSZ);
 		dropped++;
 	}
@@ -936,10 +941,10 @@ drop_shares(Wanted *t, const bool *flags, bool flags_mark_good, ShareholderList 
 }
 
 /*
- * Byte strings with a signed check value: rebuilt only from k shares that open it.
- * A share off their polynomial is dropped and named; when the k gathered do not
- * open it, one more shareholder is asked, until none is left.  Returns how many
- * secrets changed the gathering.
+ * Checked values (a signed check value, no commitments): rebuilt only from k
+ * shares that open it.  A share off their polynomial is dropped and named; when
+ * the k gathered do not open it, or too few to tell who lies, one more shareholder
+ * is asked, until none is left.  Returns how many secrets changed the gathering.
  */
 static int
 check_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
@@ -952,12 +957,12 @@ check_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
 		const char *problem;
 		bool		fits[SHARE_MAX_N];
 		bool		ambiguous;
-		int			nfit,
-					keep = 0;
+		int			nfit;
 
-		if (t->check == NULL || t->all || t->computed || t->have < t->need)
+		/* checked once per set of shares: a later pass sees the same ones */
+		if (t->check == NULL || t->all || t->computed || t->have < t->need || t->checked_with == t->have)
 			continue;
-		problem = check_record_problem(t->check, t->h.id);
+		problem = t->check_signed ? NULL : check_record_problem(t->check, t->h.id);
 		if (problem)
 		{
 			alarm_raise_durable("secret", secret_id_text(t->h.id), "critical",
@@ -968,6 +973,7 @@ check_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
 					 errdetail("The record in ssn.secret.check_record: %s.", problem),
 					 errhint("This node's own catalog of secrets was altered; restore it from a backup.")));
 		}
+		t->check_signed = true;
 		nfit = check_find(t->check, t->shares, t->have, t->need, fits, &ambiguous);
 		if ((nfit == 0 || ambiguous) && t->need + t->extra < t->h.n && t->have == t->need + t->extra)
 		{
@@ -980,12 +986,8 @@ check_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
 			/* the value is right either way; who lies is not known */
 			appendStringInfo(named, "%ssecret %s: the shares from %s disagree, and too few answered to tell which holders lie",
 							 named->len ? "; " : "", secret_id_text(t->h.id), gathered_from(t, cat));
-			for (int q = 0; q < t->have; q++)
-				if (fits[q])
-					t->shares[keep++] = t->shares[q];
-				else
-					sodium_memzero(VARDATA(t->shares[q]), VARSIZE(t->shares[q]) - VARHDRSZ);
-			t->have = keep;
+			(void) drop_shares(t, fits, true, cat, NULL);
+			t->checked_with = t->have;
 			continue;
 		}
 		if (nfit == 0)
@@ -1001,6 +1003,9 @@ check_gathered(Wanted *w, int nw, ShareholderList *cat, StringInfo named)
 					 errhint("Bring the other shareholders of the secret back, then retry; ssn_verify(handle) shows each share; see ssn.active_alarms.")));
 		}
 		changed += drop_shares(t, fits, true, cat, named);
+		t->checked_with = t->have;
+		/* the shares left open it: no holder more to ask for them */
+		t->extra = Max(0, t->have - t->need);
 	}
 	return changed;
 }
@@ -1300,7 +1305,7 @@ again:
 	/* shares that fail verification are dropped: ask other shareholders */
 	if (prog == NULL && verify_gathered(w, nw, cat, &badnames) > 0)
 		goto again;
-	/* byte strings: k shares must open the signed check value */
+	/* checked values: k shares must open the signed check value */
 	if (prog == NULL && check_gathered(w, nw, cat, &badnames) > 0)
 		goto again;
 	/* results that do not agree: leave out the wrong one, or ask one more */

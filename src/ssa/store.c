@@ -89,7 +89,7 @@ typedef struct PendingStore
 	Datum	   *sec_owner;
 	Datum	   *sec_commit;		/* signed commitment record, or NULL */
 	bool	   *sec_commit_null;
-	Datum	   *sec_check;		/* signed check record (byte strings), or NULL */
+	Datum	   *sec_check;		/* signed check record (values without commitments), or NULL */
 	bool	   *sec_check_null;
 	/* ssn.held_share rows (this node's shares) */
 	int			nloc;
@@ -309,14 +309,6 @@ flush_pending(void)
 		Datum		values[8];
 		int			dims[1] = {pend->nsec},
 					lbs[1] = {1};
-		bool		any_commit = false,
-					any_check = false;
-
-		for (i = 0; i < pend->nsec; i++)
-		{
-			any_commit |= !pend->sec_commit_null[i];
-			any_check |= !pend->sec_check_null[i];
-		}
 
 		values[0] = array_of(pend->sec_id, pend->nsec, UUIDOID);
 		values[1] = array_of(pend->sec_owner, pend->nsec, OIDOID);
@@ -324,16 +316,20 @@ flush_pending(void)
 		values[3] = array_of(pend->sec_k, pend->nsec, INT4OID);
 		values[4] = array_of(pend->sec_n, pend->nsec, INT4OID);
 		values[5] = array_of(pend->sec_holders, pend->nsec, TEXTOID);
-		values[6] = PointerGetDatum(construct_md_array(pend->sec_commit, pend->sec_commit_null, 1, dims, lbs,
-													   BYTEAOID, -1, false, TYPALIGN_INT));
-		values[7] = PointerGetDatum(construct_md_array(pend->sec_check, pend->sec_check_null, 1, dims, lbs,
-													   BYTEAOID, -1, false, TYPALIGN_INT));
-		if (any_check)
+		/* the columns the schema has (records are made only where it has them) */
+		if (pend->schema_verifies)
+			values[6] = PointerGetDatum(construct_md_array(pend->sec_commit, pend->sec_commit_null, 1, dims, lbs,
+														   BYTEAOID, -1, false, TYPALIGN_INT));
+		if (pend->schema_checks)
+		{
+			values[7] = PointerGetDatum(construct_md_array(pend->sec_check, pend->sec_check_null, 1, dims, lbs,
+														   BYTEAOID, -1, false, TYPALIGN_INT));
 			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders, commitment, check_record)"
 					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[], u.c, u.ck"
 					 " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) AS u(id, owner, t, k, n, h, c, ck)",
 					 8, types, values, SPI_OK_INSERT);
-		else if (any_commit)
+		}
+		else if (pend->schema_verifies)
 			spi_exec("INSERT INTO ssn.secret (id, owner, value_type, k, n, holders, commitment)"
 					 " SELECT u.id, u.owner, u.t::regtype, u.k, u.n, u.h::int[], u.c"
 					 " FROM unnest($1, $2, $3, $4, $5, $6, $7) AS u(id, owner, t, k, n, h, c)",
