@@ -1,7 +1,8 @@
 # Faults of the storage network on five nodes (k = 3, n = 5): shareholders down
 # (retrieval from any k; a clear error below k; late delivery after a restart),
 # kill -9 of the storing node mid-delivery, forged / truncated / replayed envelopes,
-# peer and KME alarms raised and cleared, an empty QKD key pool, a killed worker.
+# peer and KME alarms raised and cleared, an empty QKD key pool, a KME that keeps
+# no key count, a KME too slow for the holders, a killed worker.
 use strict;
 use warnings;
 use FindBin;
@@ -230,6 +231,42 @@ ok($net->wait_delivered(1, 180), '...and are delivered')
   or diag $net->channel_report(1);
 is(held($_, q{batch = 'nokey'}), '100|100', "node$_ holds the 100 shares") for 2 .. $N;
 step('empty key pool');
+
+# ---- a KME whose status says it holds no key while it delivers keys (an ETSI GS
+# QKD 014 KME may keep no count): stores and retrievals ask for keys, never for
+# the count; an outbox row in clear (written before ssn 1.4, sealed by the
+# worker) is still delivered: the worker asks for its keys at the probe pace
+$net->kme_restart(fault => 'zero_count', fault_endpoints => 'status');
+is($net->query(1, q{SELECT stored_key_count FROM ssn.kme_status('node2')}), '0', 'the KME says it holds no key for node1-node2');
+my $held_before = $net->query(2, q{SELECT count(*) FROM ssn.held_share WHERE origin = 'node1'});
+$net->query(1, q{INSERT INTO ssn.outbox (peer, shares, blob)
+	SELECT 'node2', 1, set_byte('\x00'::bytea, 0, length(b)) || b FROM (SELECT ssn_share_send((ssn_split(4242::int8, 3, 5))[2]) AS b) s});
+ok($net->poll(1, q{SELECT count(*) FROM ssn.outbox}, '0', 120), 'an outbox row in clear is delivered although the KME says it holds no key')
+  or diag $net->channel_report(1);
+is($net->query(2, q{SELECT count(*) FROM ssn.held_share WHERE origin = 'node1'}), $held_before + 1, '...node2 holds its share');
+($rc, $out, $err) = store('zerocount', 7101, 7200);
+is($rc, 0, "100 values store $err");
+ok($net->wait_delivered(1, 180), '...and are delivered');
+($rc, $out, $err) = retrieve(q{batch = 'zerocount'});
+is($out, '100|100', "...and retrieve $err");
+$net->kme_restart();
+step('KME without a key count');
+
+# ---- the holders' KME answers too late: the retrieval fails naming the cause
+# each holder met (its KME request timed out), not a consequence of it
+$net->query($_, q{ALTER SYSTEM SET ssn.kme_timeout = '1s'}) for 2 .. $N;
+$net->query($_, q{SELECT pg_reload_conf()}) for 2 .. $N;
+$net->kme_restart(fault => 'slow', fault_endpoints => 'enc_keys', slow_ms => 4000);
+($rc, $out, $err) = retrieve(q{batch = 'zerocount' AND id = 7101});
+isnt($rc, 0, 'with every holder\'s KME too slow a retrieval fails');
+like($err, qr/node2[^\n]*KME[^\n]*(?:timed out|time-?out|within)/i, '...naming node2\'s KME timeout as the cause');
+unlike($err, qr/no reply is waiting|no answer within/, '...not a consequence of it');
+$net->query($_, q{ALTER SYSTEM RESET ssn.kme_timeout}) for 2 .. $N;
+$net->query($_, q{SELECT pg_reload_conf()}) for 2 .. $N;
+$net->kme_restart();
+($rc, $out, $err) = retrieve(q{batch = 'zerocount' AND id = 7101});
+is($out, '1|1', "the KME answers in time again: it retrieves $err");
+step('slow KME at the holders');
 
 # ---- the worker is killed: the postmaster restarts it, delivery goes on
 my $before = $net->ssn_workers(1);

@@ -218,7 +218,7 @@ typedef struct Holder
 	PeerCall	call[4];		/* announce, BEGIN, receive, PREPARE */
 	bool		prepared;
 	bool		sent;			/* the parts (maybe) reached it: their keys are spent */
-	char		error[256];
+	char		error[512];
 } Holder;
 
 typedef struct Batch

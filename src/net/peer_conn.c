@@ -102,6 +102,30 @@ set_error(PeerCall *c, const char *prefix, const char *msg)
 	c->error[len] = '\0';
 }
 
+/*
+ * A peer's error as the cause to report: its message and, when it gave one, the
+ * first line of its detail (where the peer says what it met, e.g. a timeout).
+ */
+static void
+set_result_error(PeerCall *c, const PGresult *r, PGconn *conn)
+{
+	const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *d = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	size_t		len;
+
+	set_error(c, "", m ? m : PQerrorMessage(conn));
+	if (m == NULL || d == NULL || d[0] == '\0')
+		return;
+	len = strlen(c->error);
+	snprintf(c->error + len, sizeof(c->error) - len, " (%s", d);
+	len += strcspn(c->error + len, "\n");
+	c->error[len] = '\0';
+	/* the detail's closing full stop gives way to the bracket */
+	if (len > 0 && c->error[len - 1] == '.')
+		len--;
+	snprintf(c->error + len, sizeof(c->error) - len, ")");
+}
+
 static void
 start_connect(PeerCall *c, PeerConn *pc)
 {
@@ -241,9 +265,7 @@ advance(PeerCall *c, PeerConn *pc, CallState *st)
 						(PQresultStatus(first) != PGRES_TUPLES_OK &&
 						 !(c->command && PQresultStatus(first) == PGRES_COMMAND_OK)))
 					{
-						const char *m = first ? PQresultErrorField(first, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-						set_error(c, "", m ? m : PQerrorMessage(pc->conn));
+						set_result_error(c, first, pc->conn);
 						if (first)
 							PQclear(first);
 						if (PQstatus(pc->conn) != CONNECTION_OK)
@@ -361,7 +383,7 @@ abandon_unfinished(PeerCall *calls, int n)
 			if (c->res)
 			{
 				if (PQresultStatus(c->res) == PGRES_FATAL_ERROR)
-					set_error(c, "", PQresultErrorField(c->res, PG_DIAG_MESSAGE_PRIMARY));
+					set_result_error(c, c->res, ((PeerConn *) c->conn_slot)->conn);
 				PQclear(c->res);
 				c->res = NULL;
 			}

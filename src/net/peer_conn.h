@@ -32,7 +32,7 @@ typedef struct PeerCall
 	PGresult   *res;			/* one row of TUPLES_OK; NULL on failure */
 	bool		sent;			/* the request (or part of it) left this node */
 	double		elapsed_ms;
-	char		error[256];		/* why it failed (no secret in it) */
+	char		error[512];		/* why it failed (no secret in it) */
 	/* private to peer_conn.c */
 	int			state;
 	uint32		want;

@@ -136,6 +136,8 @@ typedef struct PeerRuntime
 	char		name[SSN_NAME_MAXLEN + 1];
 	TimestampTz next_attempt;
 	TimestampTz waiting_since;	/* waiting for QKD key since, 0 if not */
+	TimestampTz last_probe;		/* last key request made against the KME's count */
+	bool		count_untrusted;	/* the KME delivered keys its count denied */
 	int			failures;
 } PeerRuntime;
 
@@ -167,6 +169,9 @@ backoff(PeerRuntime *rt)
 	rt->next_attempt = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
 }
 
+/* a KME whose count says it holds no key is still asked this often */
+#define KME_PROBE_MS 1000
+
 /* What one peer's messages of this pass carry. */
 typedef struct Delivery
 {
@@ -182,13 +187,14 @@ typedef struct Delivery
 	int64		share_bytes;	/* shares without their framing */
 	bool		sealed;			/* the rows are messages sealed at store time */
 	bool		waiting;		/* not enough QKD key yet: wait, no failure */
+	bool		probing;		/* keys asked for although the KME's count denied them */
 	bool		unreachable;	/* did not answer a ping: no key fetched */
 	StringInfoData pt;			/* clear rows: their shares; sealed: unused */
 	bytea	  **envelopes;		/* sealed rows: each row's message */
 	SealedMessage **msgs;		/* the messages of this pass, in order */
 	int			nmsgs;			/* clear rows: 1 (all rows); sealed: one per row */
 	int			okmsgs;			/* acknowledged, in order (stops at the first failure) */
-	char		error[256];
+	char		error[512];
 	int			sqlstate;
 	bool		sent;			/* the (clear rows') message may have left */
 	bool		stopped;		/* a message failed: no more this pass */
@@ -421,15 +427,26 @@ pass_seal(void *arg)
 	/*
 	 * Send what the link's key pool allows now (whole outbox rows): on a
 	 * key-limited link the messages follow the key rate instead of failing.
+	 * The count is a hint, not the truth: a KME that says it holds no key is
+	 * asked for one row's keys at the probe pace, and once it delivered keys
+	 * its count denied, its count is ignored until it refuses a request.
 	 */
+	d->probing = false;
 	kme_get_status(d->peer->sae_id, &st);
 	avail = st.stored_key_count * (st.key_size / 8) - ENVELOPE_MAC_KEY - 64;
-	if (avail < d->pt.len)
+	if (avail < d->pt.len && !d->rt->count_untrusted)
 	{
 		int			keep = 0;
 
 		while (keep < d->nids && d->row_end[keep] <= avail)
 			keep++;
+		if (keep == 0 &&
+			TimestampDifferenceExceeds(d->rt->last_probe, GetCurrentTimestamp(), KME_PROBE_MS))
+		{
+			d->rt->last_probe = GetCurrentTimestamp();
+			d->probing = true;
+			keep = 1;
+		}
 		if (keep == 0)
 		{
 			d->waiting = true;
@@ -648,8 +665,12 @@ delivery_pass(void)
 		if (!worker_guarded(pass_seal, d, d->error, sizeof(d->error), &d->sqlstate))
 		{
 			d->nmsgs = 0;
+			if (d->sqlstate == ERRCODE_INSUFFICIENT_RESOURCES)
+				d->rt->count_untrusted = false;
 			backoff(d->rt);
 		}
+		else if (d->probing && d->nmsgs > 0)
+			d->rt->count_untrusted = true;
 		else if (d->waiting)
 		{
 			/* keys accumulate at the link's rate: look again shortly */

@@ -78,7 +78,7 @@ typedef struct PeerState
 	Shareholder *s;
 	bool		tried;
 	bool		bad;			/* its reply was bad (not just missing): alarmed */
-	char		error[256];
+	char		error[512];
 	int		   *asked;			/* indexes into the wanted array */
 	int			nasked;
 } PeerState;

@@ -12,6 +12,7 @@
 
 static const char *const fault_names[FAULT_COUNT_] = {
     "none", "bad_json", "short_key", "bad_base64", "html_error", "slow", "drop", "wrong_key",
+    "zero_count",
 };
 
 const char *fault_name(int f)

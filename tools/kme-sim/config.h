@@ -21,6 +21,7 @@ enum fault {
     FAULT_SLOW,         /* answer correctly after slow_ms milliseconds */
     FAULT_DROP,         /* perform the operation, then close without answering */
     FAULT_WRONG_KEY,    /* keys of the right length but wrong content */
+    FAULT_ZERO_COUNT,   /* status says stored_key_count 0; keys are still delivered */
     FAULT_COUNT_
 };
 

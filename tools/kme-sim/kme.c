@@ -643,7 +643,8 @@ out:
 
 /* ---------------------------------------------------------------- endpoints */
 
-static void do_status(struct kme *k, struct link *l, int master, int slave, struct kme_resp *r)
+static void do_status(struct kme *k, struct link *l, int master, int slave, int fault,
+                      struct kme_resp *r)
 {
     const struct link_params *p = &l->cfg->p;
     const struct kme_config *c = k->cfg;
@@ -652,6 +653,8 @@ static void do_status(struct kme *k, struct link *l, int master, int slave, stru
     size_t stored = l->pool.len * 8 / p->key_size;
     size_t pending = l->pending;
     pthread_mutex_unlock(&k->mu);
+    if (fault == FAULT_ZERO_COUNT)
+        stored = 0;
 
     r->status = 200;
     r->content_type = "application/json";
@@ -1052,7 +1055,7 @@ void kme_handle(struct kme *k, const char *caller, const char *method, const cha
     }
 
     if (ep == EP_STATUS)
-        do_status(k, l, me, them, r);
+        do_status(k, l, me, them, fault, r);
     else if (ep == EP_ENC)
         do_enc(k, l, me, them, method, query, body, body_len, fault, r);
     else

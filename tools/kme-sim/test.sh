@@ -60,7 +60,7 @@ fi
 
 # ---------------------------------------------------------------- PKI
 PKI=$T/pki
-FAULTS=(bad_json short_key bad_base64 html_error slow drop wrong_key)
+FAULTS=(bad_json short_key bad_base64 html_error slow drop wrong_key zero_count)
 {
     "$PKI_TOOL" init "$PKI" &&
     "$PKI_TOOL" issue "$PKI" --kind kme kme --dns localhost --ip 127.0.0.1 &&
@@ -394,6 +394,10 @@ wid=$(jbody '.keys[0].key_ID'); wkey=$(jbody '.keys[0].key')
 call FLT_wrong_key "$BASE/SAE_A/dec_keys?key_ID=$wid"
 check "fault wrong_key (dec_keys only): same ID and length, different key" \
     bash -c "[ '$CODE' = 200 ] && [ \"\$(jq -r '.keys[0].key_ID' '$T/body')\" = '$wid' ] && [ \"\$(jq -r '.keys[0].key' '$T/body')\" != '$wkey' ] && [ \"\$(jq -r '.keys[0].key' '$T/body' | base64 -d | wc -c)\" = 32 ]"
+call SAE_A "$BASE/FLT_zero_count/status"
+check "fault zero_count: status says no key stored" bash -c "[ '$CODE' = 200 ] && [ \"\$(jq -r .stored_key_count '$T/body')\" = 0 ]"
+call SAE_A "$BASE/FLT_zero_count/enc_keys?number=2"
+check "fault zero_count: enc_keys still delivers keys" bash -c "[ '$CODE' = 200 ] && [ \"\$(jq '.keys | length' '$T/body')\" = 2 ]"
 
 # ---------------------------------------------------------------- log hygiene and shutdown
 check "the log never contains key material" bash -c "! grep -qF '$key' '$T/kme.log' && ! grep -qF '$mkey' '$T/kme.log'"
