@@ -993,6 +993,7 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1226,3 +1227,13 @@ COMMENT ON FUNCTION ssn.renew_signatures() IS
 ALTER TABLE ssn.alarm DROP CONSTRAINT alarm_source_check;
 ALTER TABLE ssn.alarm ADD CONSTRAINT alarm_source_check
 	CHECK (source IN ('peer', 'kme', 'channel', 'message', 'secret'));
+
+-- a retrieval in one round trip: a holder's shares sealed for the SSA that stored
+-- them and returned in the same call (their keys recorded 'used' first)
+CREATE FUNCTION ssn.channel_fetch(requester text, secret_ids uuid[]) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ssn_channel_fetch' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s';
+REVOKE ALL ON FUNCTION ssn.channel_fetch(text, uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_fetch(text, uuid[]) TO ssn_peer;
+COMMENT ON FUNCTION ssn.channel_fetch(text, uuid[]) IS
+	'Called by a peer (the SSA that stored the secrets): this node''s shares of them, sealed for it with QKD keys of the link, in one call';

@@ -9,7 +9,7 @@ SELECT has_function_privilege('public', 'ssn.resolve_prepared(text, boolean)', '
 	   has_table_privilege('public', 'ssn.prepared_decision', 'SELECT') AS public_reads_decisions;
 -- what peers call waits for a lock 10 s at most
 SELECT p.proname, p.proconfig FROM pg_proc p
-WHERE p.pronamespace = 'ssn'::regnamespace AND p.proname IN ('channel_announce', 'channel_receive', 'channel_serve',
+WHERE p.pronamespace = 'ssn'::regnamespace AND p.proname IN ('channel_announce', 'channel_fetch', 'channel_receive', 'channel_serve',
 	'channel_take', 'renewal_switch_status') ORDER BY 1;
 
 -- a switch neither prepared nor committed here: recorded aborted (a veto that

@@ -57,6 +57,7 @@ my $ledger_before = $net->sql(2, $ledger);
 my $env1 = $net->sql(1, q{SELECT encode(ssn.channel_seal_test('node2', '\x6869'::bytea), 'hex')});
 my %calls = (
 	'ssn.channel_serve' => "SELECT ssn.channel_serve('node1', $idarr)",
+	'ssn.channel_fetch' => "SELECT ssn.channel_fetch('node1', $idarr)",
 	'ssn.channel_compute' => q{SELECT ssn.channel_compute('node1', '\x00'::bytea)},
 	'ssn.channel_materialize' => q{SELECT ssn.channel_materialize('node1', '\x00'::bytea)},
 	'ssn.channel_reshare' => q{SELECT ssn.channel_reshare('node1', '\x00'::bytea, '{1,2,3}', '{1,2,3}')},
@@ -79,7 +80,7 @@ for my $f (sort keys %calls)
 	ok($rc != 0 && $err =~ /42501/, 'refused inside a transaction block too');
 }
 is($net->sql(2, $ledger), $ledger_before, 'node2 spent no QKD key on any of these calls (key ledger unchanged)');
-ok($net->poll(2, qq{SELECT coalesce(sum(count), 0) >= 10 FROM ssn.alarm WHERE id > $mark
+ok($net->poll(2, qq{SELECT coalesce(sum(count), 0) >= 11 FROM ssn.alarm WHERE id > $mark
 	AND source = 'peer' AND object = 'node5' AND problem = 'peer spoke in another node''s name' AND severity = 'critical'}, 't', 120),
 	'node2 records a critical alarm naming node5 for every attempt (by its worker: the callers rolled back)');
 is($net->sql(2, qq{SELECT count(*) FROM ssn.alarm WHERE id > $mark AND object = 'node1'}), '0', 'no alarm blames node1');

@@ -1,6 +1,6 @@
 # A bad reply fails its shareholder only (faults stay local, issue 13): node2 is
-# owned by an attacker, who replaces ssn.channel_take there with a function that
-# hands back the first reply it ever sealed for node1 - a replay whose QKD key IDs
+# owned by an attacker, who replaces ssn.channel_fetch and ssn.channel_take there with
+# functions that hand back the first reply each ever sealed for node1 - a replay whose QKD key IDs
 # node1's key ledger already has.  Retrievals (one secret, arrays, a computed
 # handle) still return the right values from node1 and node3, the reply of node2
 # is refused and named, and an alarm (source 'message') names node2.
@@ -31,29 +31,37 @@ ok($net->wait_delivered(1, 180), 'node1 stored 20 secrets (k = 2 of node1..node3
 $net->sql(1, q{UPDATE ssn.shareholder SET state = 'standby' WHERE name = 'node3'});
 is(q1(q{SELECT state FROM ssn.shareholder WHERE name = 'node3'}), 'standby', 'node3 on standby: node2 is asked first');
 
-# ---- the attacker on node2: channel_take captures its first reply, then replays it
+# ---- the attacker on node2: channel_fetch (a retrieval's reply) and channel_take (a
+# computation's) each capture their first reply, then replay it
 $net->sql(2, q{
-CREATE TABLE public.captured (env bytea);
-CREATE TABLE public.replayed (at timestamptz DEFAULT clock_timestamp());
-CREATE FUNCTION ssn.channel_take_real() RETURNS bytea
-	AS '$libdir/ssn', 'ssn_channel_take' LANGUAGE C VOLATILE STRICT SECURITY DEFINER;
-CREATE OR REPLACE FUNCTION ssn.channel_take() RETURNS bytea LANGUAGE plpgsql SECURITY DEFINER
+CREATE TABLE public.captured (fn text PRIMARY KEY, env bytea);
+CREATE TABLE public.replayed (fn text, at timestamptz DEFAULT clock_timestamp());
+CREATE FUNCTION public.replay(fn text, e bytea) RETURNS bytea LANGUAGE plpgsql
 SET search_path = pg_catalog, public AS $$
 DECLARE
-	e bytea := ssn.channel_take_real();
 	old bytea;
 BEGIN
-	SELECT env INTO old FROM public.captured LIMIT 1;
+	SELECT env INTO old FROM public.captured c WHERE c.fn = replay.fn;
 	IF old IS NULL THEN
-		INSERT INTO public.captured VALUES (e);
+		INSERT INTO public.captured VALUES (fn, e);
 		RETURN e;
 	END IF;
-	INSERT INTO public.replayed DEFAULT VALUES;
+	INSERT INTO public.replayed VALUES (fn);
 	RETURN old;
-END $$;});
+END $$;
+CREATE FUNCTION ssn.channel_fetch_real(text, uuid[]) RETURNS bytea
+	AS '$libdir/ssn', 'ssn_channel_fetch' LANGUAGE C VOLATILE STRICT SECURITY DEFINER;
+CREATE OR REPLACE FUNCTION ssn.channel_fetch(requester text, secret_ids uuid[]) RETURNS bytea
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$ SELECT public.replay('fetch', ssn.channel_fetch_real(requester, secret_ids)) $$;
+CREATE FUNCTION ssn.channel_take_real() RETURNS bytea
+	AS '$libdir/ssn', 'ssn_channel_take' LANGUAGE C VOLATILE STRICT SECURITY DEFINER;
+CREATE OR REPLACE FUNCTION ssn.channel_take() RETURNS bytea
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$ SELECT public.replay('take', ssn.channel_take_real()) $$;});
 
 is(q1(q{SELECT ssn_retrieve(h, NULL::int8) = val FROM v WHERE id = 1}), 't', 'first retrieval: node2 answers honestly (and its reply is captured)');
-is($net->sql(2, q{SELECT count(*) FROM public.captured}), '1', 'node2 captured its reply to node1');
+is($net->sql(2, q{SELECT string_agg(fn, ',') FROM public.captured}), 'fetch', 'node2 captured its reply to node1');
 
 # ---- the replays
 my ($rc, $out, $err) = $net->psql(1, q{SELECT ssn_retrieve(h, NULL::int8) = val FROM v WHERE id = 2});
@@ -70,9 +78,12 @@ is(q1(q{SELECT count(*) FROM (SELECT unnest(ssn_retrieve(array_agg(h ORDER BY id
 
 is(q1(q{SELECT ssn_retrieve(a.h + b.h, NULL::int8) = a.val + b.val FROM v a, v b WHERE a.id = 3 AND b.id = 4}), 't',
 	'a computed handle (a + b): the right sum while node2 replays');
+is(q1(q{SELECT ssn_retrieve(a.h + b.h, NULL::int8) = a.val + b.val FROM v a, v b WHERE a.id = 5 AND b.id = 6}), 't',
+	'another computed handle: the right sum while node2 replays its first computation\'s reply');
 
 is(q1(q{SELECT count(*) FROM ssn.key_ledger WHERE state = 'fetched'}), '0', 'node1: no key left fetched');
-is($net->sql(2, q{SELECT count(*) > 2 FROM public.replayed}), 't', 'node2 replayed every time it was asked');
+is($net->sql(2, q{SELECT count(*) FILTER (WHERE fn = 'fetch') > 1 AND count(*) FILTER (WHERE fn = 'take') > 0 FROM public.replayed}), 't',
+	'node2 replayed every time it was asked (retrievals and the computation)');
 
 $net->teardown;
 done_testing();

@@ -134,18 +134,37 @@ seal_with(SealedMessage *m, KmeKeyBatch *batch, const char *self_name,
 	kme_batch_free(batch);
 }
 
-SealedMessage *
-channel_seal(const char *self_name, const Shareholder *peer, int kind,
-			 const uint8 *plaintext, size_t len, const char *purpose, bool autonomous)
+/* fetch keys, record them ('fetched', or settled at once), seal */
+static SealedMessage *
+seal_recording(const char *self_name, const Shareholder *peer, int kind,
+			   const uint8 *plaintext, size_t len, const char *purpose, bool autonomous,
+			   const char *settled)
 {
 	SealedMessage *m = palloc0(sizeof(SealedMessage));
 	KmeKeyBatch *batch = fetch_keys(peer, len, m);
 	LedgerEntries e;
 
 	ledger_entries_of(m, peer, purpose, &e);
-	ledger_record(&e, autonomous);
+	if (settled)
+		ledger_record_settled(&e, 1, settled);
+	else
+		ledger_record(&e, autonomous);
 	seal_with(m, batch, self_name, peer, kind, plaintext, len);
 	return m;
+}
+
+SealedMessage *
+channel_seal(const char *self_name, const Shareholder *peer, int kind,
+			 const uint8 *plaintext, size_t len, const char *purpose, bool autonomous)
+{
+	return seal_recording(self_name, peer, kind, plaintext, len, purpose, autonomous, NULL);
+}
+
+SealedMessage *
+channel_seal_spent(const char *self_name, const Shareholder *peer, int kind,
+				   const uint8 *plaintext, size_t len, const char *purpose)
+{
+	return seal_recording(self_name, peer, kind, plaintext, len, purpose, true, "used");
 }
 
 /*

@@ -47,6 +47,14 @@ extern SealedMessage *channel_seal(const char *self_name, const Shareholder *pee
 								   bool autonomous);
 
 /*
+ * Fetch keys for a message to peer, record them as 'used' committed at once
+ * (whatever happens to the caller's transaction), and seal: for a message handed
+ * over in the same call, which nothing settles later.
+ */
+extern SealedMessage *channel_seal_spent(const char *self_name, const Shareholder *peer, int kind,
+										 const uint8 *plaintext, size_t len, const char *purpose);
+
+/*
  * Seal n messages at once for keeping: the keys of all of them are fetched, then
  * recorded as 'used' in one autonomous transaction (committed whatever happens
  * to the caller's), then each plaintext is sealed and its keys wiped.  Nothing

@@ -1,8 +1,10 @@
 /*
- * reply.c - a shareholder's replies to the SSA that asks: channel_serve seals this
- * node's shares of some secrets for the asking SSA (keys recorded in this call's
- * transaction), channel_take hands the sealed reply over in the next call.  The
- * compute functions seal their results the same way (channel_reply_pending).
+ * reply.c - a shareholder's replies to the SSA that asks: channel_fetch seals this
+ * node's shares of some secrets for the asking SSA and returns them in the same
+ * call (one round trip; keys recorded 'used' before the reply leaves).  The older
+ * pair channel_serve (seal, keys recorded in its transaction) and channel_take
+ * (hand over in the next call) stays for the compute functions, which seal their
+ * results the same way (channel_reply_pending).
  */
 #include "postgres.h"
 
@@ -20,11 +22,13 @@
 #include "share/share_batch.h"
 #include "share/share_format.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(ssn_channel_serve);
 PG_FUNCTION_INFO_V1(ssn_channel_take);
+PG_FUNCTION_INFO_V1(ssn_channel_fetch);
 
 /* the reply channel_serve sealed, waiting for channel_take */
 static bytea *pending_reply = NULL;
@@ -71,26 +75,27 @@ channel_reply_pending(const Shareholder *self, const Shareholder *requester,
 	MemoryContextSwitchTo(old);
 }
 
-Datum
-ssn_channel_serve(PG_FUNCTION_ARGS)
+/*
+ * This node's shares of the secrets the requester stored, as a share batch for
+ * it (pt); the caller is checked to be the requester it names.
+ */
+static void
+held_shares_for(const char *requester, Datum idarr, const char *fn, Shareholder **self_out,
+				Shareholder **peer_out, StringInfo pt, int *nshares, int64 *share_bytes)
 {
-	char	   *requester = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Datum		idarr = PG_GETARG_DATUM(1);
 	ShareholderList *cat = catalog_load();
 	Shareholder *self = catalog_require_self(cat);
-	Shareholder *peer = peer_identity_require(cat, requester, "ssn.channel_serve");
+	Shareholder *peer = peer_identity_require(cat, requester, fn);
 	Oid			types[2] = {UUIDARRAYOID, TEXTOID};
 	Datum		values[2];
-	StringInfoData pt;
 	int			n = 0;
-	LinkCounts	c = {0};
+	int64		bytes = 0;
 
-	initStringInfo(&pt);
+	initStringInfo(pt);
 	values[0] = idarr;
 	values[1] = CStringGetTextDatum(requester);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
 	/*
 	 * Only the SSA that stored a secret gets its shares back, sealed with keys
 	 * of the link to that SSA: another node (even one whose ssn_peer login was
@@ -121,17 +126,67 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 			share_seal((uint8 *) VARDATA(s), &h);
 		}
 		/* pt's buffer stays in the function's context: repalloc keeps a chunk's context */
-		enlargeStringInfo(&pt, SHARE_BATCH_PREFIX + len);
-		pt.len += share_batch_put((uint8 *) pt.data + pt.len, (uint8 *) VARDATA(s), len);
+		enlargeStringInfo(pt, SHARE_BATCH_PREFIX + len);
+		pt->len += share_batch_put((uint8 *) pt->data + pt->len, (uint8 *) VARDATA(s), len);
 		sodium_memzero(VARDATA(s), len);
-		c.share_bytes += len;
+		bytes += len;
 		n++;
 	}
 	SPI_finish();
+	*self_out = self;
+	*peer_out = peer;
+	*nshares = n;
+	*share_bytes = bytes;
+}
 
-	channel_reply_pending(self, peer, (uint8 *) pt.data, pt.len, n, c.share_bytes, "serve");
+/* the old two-call form: seal now, hand over with channel_take */
+Datum
+ssn_channel_serve(PG_FUNCTION_ARGS)
+{
+	char	   *requester = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Shareholder *self,
+			   *peer;
+	StringInfoData pt;
+	int			n;
+	int64		share_bytes;
+
+	held_shares_for(requester, PG_GETARG_DATUM(1), "ssn.channel_serve", &self, &peer, &pt, &n, &share_bytes);
+	channel_reply_pending(self, peer, (uint8 *) pt.data, pt.len, n, share_bytes, "serve");
 	sodium_memzero(pt.data, pt.maxlen);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ready: %d shares", n)));
+}
+
+/*
+ * One round trip: the shares sealed for the requester and returned at once.
+ * Their keys are recorded 'used' by the key ledger writer, committed before the
+ * reply leaves; this transaction then only counts the message, so it commits
+ * without waiting for a flush of the WAL (a crash may lose a count, no key).
+ */
+Datum
+ssn_channel_fetch(PG_FUNCTION_ARGS)
+{
+	char	   *requester = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Shareholder *self,
+			   *peer;
+	StringInfoData pt;
+	int			n;
+	int64		share_bytes;
+	SealedMessage *m;
+	LinkCounts	c = {0};
+
+	held_shares_for(requester, PG_GETARG_DATUM(1), "ssn.channel_fetch", &self, &peer, &pt, &n, &share_bytes);
+	m = channel_seal_spent(self->name, peer, MSG_KIND_REPLY, (uint8 *) pt.data, pt.len, "serve");
+	sodium_memzero(pt.data, pt.maxlen);
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	c.messages = 1;
+	c.shares = n;
+	c.share_bytes = share_bytes;
+	c.payload_bytes = pt.len;
+	c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
+	c.key_bytes = m->key_bytes;
+	channel_account(peer->name, "send", &c);
+	PG_RETURN_BYTEA_P(m->envelope);
 }
 
 Datum

@@ -125,6 +125,7 @@ typedef struct LedgerShared
 	char		hint[1024];
 	int			nentries;		/* RECORD: 1 (the fields above), or more (below) */
 	bool		each;			/* RECORD: an entry refused leaves the others recorded */
+	bool		unwaited;		/* nobody waits: the writer unpins the segment */
 	char		ids[FLEXIBLE_ARRAY_MEMBER]; /* nids * LEDGER_ID_SLOT, then nentries
 											 * LedgerEntryDesc if nentries > 1 */
 } LedgerShared;
@@ -172,6 +173,7 @@ text_array(const char *const *s, int n)
 static SPIPlanPtr plan_seen = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_finish = NULL;
+static SPIPlanPtr plan_sweep_own = NULL;
 
 /* the saved plan for sql, prepared on first use (call inside SPI_connect) */
 static SPIPlanPtr
@@ -250,6 +252,30 @@ sweep_spi(int self_pid, TimestampTz self_start)
 	n = SPI_processed;
 	SPI_finish();
 	return n;
+}
+
+/*
+ * The requester's own keys of an earlier call, settled as lost: one indexed
+ * update.  Keys of processes that ended are the node worker's sweep.
+ */
+static void
+sweep_own_spi(int holder_pid, TimestampTz holder_start)
+{
+	Oid			argtypes[2] = {INT4OID, TIMESTAMPTZOID};
+	Datum		args[2];
+	int			rc;
+
+	args[0] = Int32GetDatum(holder_pid);
+	args[1] = TimestampTzGetDatum(holder_start);
+	SPI_connect();
+	rc = SPI_execute_plan(saved_plan(&plan_sweep_own,
+									 "UPDATE ssn.key_ledger SET state = 'lost', settled_at = clock_timestamp() "
+									 "WHERE state = 'fetched' AND holder_pid = $1 AND holder_start = $2",
+									 2, argtypes, CURSOR_OPT_GENERIC_PLAN),
+						  args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	SPI_finish();
 }
 
 int64
@@ -480,6 +506,8 @@ copy_bounded(char *dst, const char *src, size_t size, const char *what)
 	strlcpy(dst, src, size);
 }
 
+static void run_writer_ex(LedgerShared *req_template, const char *const *ids, int nids,
+						  LedgerEntryDesc *descs, int ndescs, bool wait);
 static bool queue_put(dsm_segment *seg, LedgerShared *sh, int *writer);
 static void queue_wait(LedgerShared *sh, int writer);
 static void answer_request(LedgerShared *sh, const LedgerShared *req_template,
@@ -488,6 +516,13 @@ static void answer_request(LedgerShared *sh, const LedgerShared *req_template,
 static void
 run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 		   LedgerEntryDesc *descs, int ndescs)
+{
+	run_writer_ex(req_template, ids, nids, descs, ndescs, true);
+}
+
+static void
+run_writer_ex(LedgerShared *req_template, const char *const *ids, int nids,
+			  LedgerEntryDesc *descs, int ndescs, bool wait)
 {
 	Size		ids_size = (Size) nids * LEDGER_ID_SLOT;
 	Size		size = offsetof(LedgerShared, ids) + MAXALIGN(ids_size) +
@@ -515,6 +550,19 @@ run_writer(LedgerShared *req_template, const char *const *ids, int nids,
 		memcpy(sh->ids + MAXALIGN(ids_size), descs, sizeof(LedgerEntryDesc) * ndescs);
 	sh->requester_procno = MyProc->pgprocno;
 
+	if (!wait)
+	{
+		/* the segment outlives this backend's mapping until the writer is done */
+		sh->unwaited = true;
+		dsm_pin_segment(seg);
+		if (queue_put(seg, sh, &writer))
+		{
+			dsm_detach(seg);
+			return;
+		}
+		dsm_unpin_segment(dsm_segment_handle(seg));
+		sh->unwaited = false;
+	}
 	if (queue_put(seg, sh, &writer))
 	{
 		queue_wait(sh, writer);
@@ -696,8 +744,8 @@ ledger_record_settled(const LedgerEntries *e, int n, const char *state)
 	record_many(e, n, true, state, NULL);
 }
 
-void
-ledger_finish(const char *const *key_ids, int nids, const char *state, bool autonomous)
+static void
+finish(const char *const *key_ids, int nids, const char *state, bool autonomous, bool wait)
 {
 	LedgerShared req;
 
@@ -711,7 +759,19 @@ ledger_finish(const char *const *key_ids, int nids, const char *state, bool auto
 	memset(&req, 0, offsetof(LedgerShared, ids));
 	req.op = LEDGER_OP_FINISH;
 	copy_bounded(req.state, state, sizeof(req.state), "state");
-	run_writer(&req, key_ids, nids, NULL, 0);
+	run_writer_ex(&req, key_ids, nids, NULL, 0, wait);
+}
+
+void
+ledger_finish(const char *const *key_ids, int nids, const char *state, bool autonomous)
+{
+	finish(key_ids, nids, state, autonomous, true);
+}
+
+void
+ledger_finish_unwaited(const char *const *key_ids, int nids, const char *state)
+{
+	finish(key_ids, nids, state, true, false);
 }
 
 /* the request in one transaction of this process; sh->done once committed */
@@ -734,7 +794,7 @@ apply_request(LedgerShared *sh)
 		LedgerEntries e;
 
 		/* the requester holds no keys of an earlier call */
-		sweep_spi(sh->holder_pid, sh->holder_start);
+		sweep_own_spi(sh->holder_pid, sh->holder_start);
 		if (sh->nentries <= 1 && !sh->each)
 		{
 			e.direction = sh->direction;
@@ -778,8 +838,6 @@ apply_request(LedgerShared *sh)
 	else
 	{
 		finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
-		/* only rows of ended processes: the requester may settle more next */
-		sweep_spi(0, sh->holder_start);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -1012,9 +1070,23 @@ ssn_ledger_service_main(Datum main_arg)
 				PG_END_TRY();
 				MemoryContextSwitchTo(old);
 				MemoryContextReset(work);
-				pg_write_barrier();
-				SetLatch(&ProcGlobal->allProcs[sh->requester_procno].procLatch);
+				if (sh->unwaited)
+				{
+					if (sh->failed)
+						ereport(LOG,
+								(errmsg("ssn: a key ledger settlement of PID %d failed: %s",
+										sh->holder_pid, sh->message),
+								 errdetail("Its key IDs stay 'fetched' until they are settled as 'lost'.")));
+					dsm_unpin_segment(h);
+				}
+				else
+				{
+					pg_write_barrier();
+					SetLatch(&ProcGlobal->allProcs[sh->requester_procno].procLatch);
+				}
 			}
+			else if (sh->unwaited)
+				dsm_unpin_segment(h);
 			dsm_detach(seg);
 		}
 	}

@@ -65,6 +65,15 @@ extern void ledger_finish(const char *const *key_ids, int nids, const char *stat
 						  bool autonomous);
 
 /*
+ * The same, autonomous, without waiting for the commit: handed to the long-lived
+ * key ledger writer, which settles the IDs before any later request of this
+ * backend (one queue, in order).  The IDs are on the record as 'fetched' already;
+ * a crash before the writer commits leaves them to be settled as 'lost'.  With
+ * no long-lived writer it waits, as ledger_finish does.
+ */
+extern void ledger_finish_unwaited(const char *const *key_ids, int nids, const char *state);
+
+/*
  * A message that arrives again with the same key IDs (its sender resends the
  * bytes it sealed once, after a failure it could not see the end of):
  *   LEDGER_RESENT_RECEIVED  every ID was used here: the message was opened before

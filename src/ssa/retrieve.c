@@ -291,6 +291,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 {
 	PeerCall   *serve = palloc0(sizeof(PeerCall) * npick);
 	PeerCall   *take = palloc0(sizeof(PeerCall) * npick);
+	PeerCall   *reply;			/* the calls whose result is the sealed reply */
 	static Oid	types[2] = {TEXTOID, TEXTOID};
 	static Oid	ctypes[2] = {TEXTOID, BYTEAOID};
 	static const int cformats[2] = {0, 1};
@@ -330,9 +331,11 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		}
 		else
 		{
+			/* one round trip: the reply comes back with the call */
 			vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, uuid_array(w, p->asked, p->nasked));
-			serve[i].sql = "SELECT ssn.channel_serve($1, $2::uuid[])";
+			serve[i].sql = "SELECT ssn.channel_fetch($1, $2::uuid[])";
 			serve[i].types = types;
+			serve[i].result_format = 1;
 		}
 		take[i].peer = p->s->name;
 		take[i].conninfo = p->s->conninfo;
@@ -357,9 +360,13 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		PG_END_TRY();
 	}
 	peer_call_end(serve, npick, prog ? Max(ssn_peer_timeout_ms, 600000) : ssn_peer_timeout_ms);
-	for (i = 0; i < npick; i++)
-		take[i].skip = serve[i].res == NULL;
-	peer_call_all(take, npick, ssn_peer_timeout_ms);
+	if (prog)
+	{
+		for (i = 0; i < npick; i++)
+			take[i].skip = serve[i].res == NULL;
+		peer_call_all(take, npick, ssn_peer_timeout_ms);
+	}
+	reply = prog ? take : serve;
 
 	/* the replies' key IDs, recorded for all peers at once before any dec_keys */
 	views = palloc0(sizeof(EnvelopeView) * npick);
@@ -375,12 +382,12 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		char	   *sender,
 				   *receiver;
 
-		if (serve[i].res == NULL || take[i].res == NULL)
+		if (serve[i].res == NULL || reply[i].res == NULL)
 		{
-			strlcpy(p->error, serve[i].res == NULL ? serve[i].error : take[i].error, sizeof(p->error));
+			strlcpy(p->error, serve[i].res == NULL ? serve[i].error : reply[i].error, sizeof(p->error));
 			continue;
 		}
-		env = (const uint8 *) peer_call_value(&take[i], &envlen);
+		env = (const uint8 *) peer_call_value(&reply[i], &envlen);
 		if (env == NULL || !envelope_parse(env, envlen, &views[i], why, sizeof(why)))
 		{
 			bad_reply(p, "malformed reply: %s", env ? why : "empty");
@@ -470,7 +477,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			LinkCounts	rc = {0};
 			int			envlen;
 
-			(void) peer_call_value(&take[i], &envlen);
+			(void) peer_call_value(&reply[i], &envlen);
 			rc.messages = 1;
 			rc.payload_bytes = v->len;
 			rc.envelope_bytes = envlen;
@@ -512,8 +519,9 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		sodium_memzero(pt, v->len);
 		pfree(pt);
 	}
-	ledger_finish((const char *const *) used, nused, "used", true);
-	ledger_finish((const char *const *) discarded, ndiscarded, "discarded", true);
+	/* recorded before dec_keys: their settling need not hold up the caller */
+	ledger_finish_unwaited((const char *const *) used, nused, "used");
+	ledger_finish_unwaited((const char *const *) discarded, ndiscarded, "discarded");
 	peer_call_reset(serve, npick);
 	peer_call_reset(take, npick);
 	alarm_bad_replies(ps, pick, npick);
