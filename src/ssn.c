@@ -19,6 +19,7 @@
 #include "lifecycle/reshare.h"
 #include "miscadmin.h"
 #include "net/alarm_queue.h"
+#include "net/key_reserve.h"
 #include "net/receiver.h"
 #include "net/worker.h"
 #include "qkd/key_ledger.h"
@@ -38,6 +39,7 @@ _PG_init(void)
 	ssn_guc_init();
 	log_privacy_init();
 	alarm_queue_init();
+	key_reserve_init();
 	receiver_init();
 	hold_init();
 	compute_channel_init();

@@ -93,7 +93,7 @@ envelope_seal(uint8_t *out, const EnvelopeHeader *h,
 	out[5] = h->kind;
 	put_le(out + 6, (uint64_t) h->nkeys, 2);
 	memcpy(out + 8, h->msg_id, ENVELOPE_ID_SIZE);
-	put_le(out + 24, h->seq, 8);
+	put_le(out + 24, h->key_bits, 8);
 	put_le(out + 32, plaintext_len, 4);
 	p = out + FIXED_HEADER;
 	p = put_framed(p, h->sender);
@@ -143,10 +143,18 @@ envelope_parse(const uint8_t *buf, size_t len, EnvelopeView *v,
 	if (v->nkeys < 1)
 		return fail(errbuf, errlen, "message names no key");
 	memcpy(v->msg_id, buf + 8, ENVELOPE_ID_SIZE);
-	v->seq = get_le(buf + 24, 8);
 	v->len = (uint32_t) get_le(buf + 32, 4);
 	if (v->len > ENVELOPE_MAX_PAYLOAD)
 		return fail(errbuf, errlen, "message payload of %u bytes exceeds the limit", v->len);
+	{
+		uint64_t	kb = get_le(buf + 24, 8);
+
+		if (kb != 0 && (kb % 8 != 0 || kb > ENVELOPE_MAX_KEY_BITS ||
+						(uint64_t) v->nkeys * (kb / 8) < envelope_key_bytes(v->len)))
+			return fail(errbuf, errlen, "message names %d keys of %llu bits, which do not cover its %u bytes",
+						v->nkeys, (unsigned long long) kb, v->len);
+		v->key_bits = (uint32_t) kb;
+	}
 	if (!take_framed(buf, len, &off, &v->sender, &v->sender_len) ||
 		!take_framed(buf, len, &off, &v->receiver, &v->receiver_len))
 		return fail(errbuf, errlen, "message is truncated in its node names");

@@ -10,7 +10,8 @@
  *     5   1 kind: what the plaintext is (public; the channel layer defines kinds)
  *     6   2 number of key IDs, 1..ENVELOPE_MAX_KEYS
  *     8  16 message id (random; receivers deduplicate and refuse replays by it)
- *    24   8 sequence number on the link (public)
+ *    24   8 size of every key in bits, or 0: each key is the smallest share of
+ *           32 + L bytes (public; a receiver asks its KME for keys of this size)
  *    32   4 L, the length of the plaintext and of the ciphertext
  *    36   - sender node name, receiver node name, then the key IDs: each a
  *           1-byte length (1..ENVELOPE_MAX_NAME) and that many bytes
@@ -41,13 +42,14 @@
 #define ENVELOPE_TAG		16
 #define ENVELOPE_MAX_PAYLOAD (256u * 1024 * 1024)
 #define ENVELOPE_ID_SIZE	16
+#define ENVELOPE_MAX_KEY_BITS (1u << 24)
 
 /* What a sender puts in a header. */
 typedef struct EnvelopeHeader
 {
 	uint8_t		kind;
 	uint8_t		msg_id[ENVELOPE_ID_SIZE];
-	uint64_t	seq;
+	uint32_t	key_bits;		/* size of each key, 0: derived from L and nkeys */
 	const char *sender;
 	const char *receiver;
 	int			nkeys;
@@ -60,7 +62,7 @@ typedef struct EnvelopeView
 	uint8_t		version;
 	uint8_t		kind;
 	uint8_t		msg_id[ENVELOPE_ID_SIZE];
-	uint64_t	seq;
+	uint32_t	key_bits;		/* 0, or checked: nkeys keys of it cover 32 + L bytes */
 	uint32_t	len;			/* L */
 	const uint8_t *sender;
 	size_t		sender_len;

@@ -2,6 +2,7 @@
  * channel.c - sealing and opening channel messages with QKD keys.
  */
 #include "net/channel.h"
+#include "net/key_reserve.h"
 
 #include <sodium.h>
 
@@ -112,7 +113,7 @@ seal_with(SealedMessage *m, KmeKeyBatch *batch, const char *self_name,
 	randombytes_buf(m->msg_id, sizeof(m->msg_id));
 	h.kind = (uint8) kind;
 	memcpy(h.msg_id, m->msg_id, sizeof(h.msg_id));
-	h.seq = 0;
+	h.key_bits = (uint32) m->size_bits;
 	h.sender = self_name;
 	h.receiver = peer->name;
 	h.nkeys = m->nkeys;
@@ -165,6 +166,25 @@ channel_seal_spent(const char *self_name, const Shareholder *peer, int kind,
 				   const uint8 *plaintext, size_t len, const char *purpose)
 {
 	return seal_recording(self_name, peer, kind, plaintext, len, purpose, true, "used");
+}
+
+SealedMessage *
+channel_seal_reply(const char *self_name, const Shareholder *peer, const uint8 *plaintext,
+				   size_t len, const char *purpose)
+{
+	KmeKeyBatch *batch = key_reserve_take(peer, envelope_key_bytes(len));
+	SealedMessage *m;
+
+	if (batch == NULL)
+		return channel_seal_spent(self_name, peer, MSG_KIND_REPLY, plaintext, len, purpose);
+	m = palloc0(sizeof(SealedMessage));
+	m->nkeys = batch->nkeys;
+	m->size_bits = batch->size_bits;
+	m->key_ids = palloc(sizeof(char *) * m->nkeys);
+	for (int i = 0; i < m->nkeys; i++)
+		m->key_ids[i] = batch->keys[i].key_id;
+	seal_with(m, batch, self_name, peer, MSG_KIND_REPLY, plaintext, len);
+	return m;
 }
 
 /*
@@ -259,6 +279,9 @@ channel_received_key_bits(const EnvelopeView *v, const char *sender_sae)
 				max_bits,
 				max_req;
 
+	/* stated by the sender (checked by envelope_parse to cover the message) */
+	if (v->key_bits != 0)
+		return (int) v->key_bits;
 	kme_link_limits(sender_sae, &min_bits, &max_bits, &max_req);
 	return channel_key_size_bits(v->len, v->nkeys, min_bits);
 }
@@ -344,15 +367,20 @@ channel_key_ids(const EnvelopeView *v)
 	return ids;
 }
 
-uint8 *
-channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids, size_t *key_bytes)
+/* the keys of a received envelope, from the KME (dec_keys from the sender's SAE) */
+static KmeKeyBatch *
+channel_keys(const EnvelopeView *v, const char *sender_sae, char **key_ids)
 {
-	KmeKeyBatch *batch;
+	return kme_get_dec_keys(sender_sae, (const char *const *) key_ids, v->nkeys,
+							channel_received_key_bits(v, sender_sae));
+}
+
+uint8 *
+channel_open_with(const EnvelopeView *v, KmeKeyBatch *batch, size_t *key_bytes)
+{
 	uint8	   *pt = palloc(Max(v->len, 1));
 	bool		ok;
 
-	batch = kme_get_dec_keys(sender_sae, (const char *const *) key_ids, v->nkeys,
-							 channel_received_key_bits(v, sender_sae));
 	ok = envelope_open(v, batch->material, batch->material_len, pt);
 	*key_bytes = batch->material_len;
 	kme_batch_free(batch);
@@ -362,6 +390,12 @@ channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids, size
 		return NULL;
 	}
 	return pt;
+}
+
+uint8 *
+channel_open(const EnvelopeView *v, const char *sender_sae, char **key_ids, size_t *key_bytes)
+{
+	return channel_open_with(v, channel_keys(v, sender_sae, key_ids), key_bytes);
 }
 
 void
@@ -393,39 +427,48 @@ channel_account(const char *peer, const char *direction, const LinkCounts *c)
 	SPI_finish();
 }
 
-typedef struct OpenArgs
+typedef struct KeysArgs
 {
 	const EnvelopeView *v;
 	const char *sae;
 	char	  **ids;
-	size_t		key_bytes;
-	uint8	   *pt;
-} OpenArgs;
+	KmeKeyBatch *batch;
+} KeysArgs;
 
 static void
-open_fn(void *arg)
+keys_fn(void *arg)
 {
-	OpenArgs   *a = (OpenArgs *) arg;
+	KeysArgs   *a = (KeysArgs *) arg;
 
-	a->pt = channel_open(a->v, a->sae, a->ids, &a->key_bytes);
+	a->batch = channel_keys(a->v, a->sae, a->ids);
 }
 
-uint8 *
-channel_open_guarded(const EnvelopeView *v, const char *sender_sae, char **key_ids,
-					 size_t *key_bytes, char **failure)
+KmeKeyBatch *
+channel_keys_guarded(const EnvelopeView *v, const char *sender_sae, char **key_ids, char **failure)
 {
-	OpenArgs	a = {v, sender_sae, key_ids, 0, NULL};
-	ErrorData  *ed = try_in_subxact(open_fn, &a);
+	KeysArgs	a = {v, sender_sae, key_ids, NULL};
+	ErrorData  *ed = try_in_subxact(keys_fn, &a);
 
 	*failure = NULL;
-	*key_bytes = a.key_bytes;
 	if (ed)
 	{
 		*failure = pstrdup(ed->message ? ed->message : "KME error");
 		FreeErrorData(ed);
 		return NULL;
 	}
-	return a.pt;
+	return a.batch;
+}
+
+uint8 *
+channel_open_guarded(const EnvelopeView *v, const char *sender_sae, char **key_ids,
+					 size_t *key_bytes, char **failure)
+{
+	KmeKeyBatch *batch = channel_keys_guarded(v, sender_sae, key_ids, failure);
+
+	*key_bytes = 0;
+	if (batch == NULL)
+		return NULL;
+	return channel_open_with(v, batch, key_bytes);
 }
 
 void

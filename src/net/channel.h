@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "crypto/envelope.h"
+#include "qkd/kme_client.h"
 #include "net/catalog.h"
 
 /* what a message carries (the envelope's public kind byte) */
@@ -52,6 +53,14 @@ extern SealedMessage *channel_seal(const char *self_name, const Shareholder *pee
  * over in the same call, which nothing settles later.
  */
 extern SealedMessage *channel_seal_spent(const char *self_name, const Shareholder *peer, int kind,
+										 const uint8 *plaintext, size_t len, const char *purpose);
+
+/*
+ * A reply sealed for peer in the call that hands it over: with keys from the
+ * reply key reserve (on the record as spent already) when it has enough, else
+ * as channel_seal_spent does.
+ */
+extern SealedMessage *channel_seal_reply(const char *self_name, const Shareholder *peer,
 										 const uint8 *plaintext, size_t len, const char *purpose);
 
 /*
@@ -105,6 +114,16 @@ extern uint8 *channel_open(const EnvelopeView *v, const char *sender_sae, char *
  */
 extern uint8 *channel_open_guarded(const EnvelopeView *v, const char *sender_sae,
 								   char **key_ids, size_t *key_bytes, char **failure);
+
+/*
+ * channel_open_guarded in two steps: the keys fetched (NULL and *failure if the
+ * KME refuses them), then the envelope opened with them (the batch is wiped and
+ * freed; NULL if the tag does not verify).  Between the two the caller makes sure
+ * the key IDs are on the record before any key is used.
+ */
+extern KmeKeyBatch *channel_keys_guarded(const EnvelopeView *v, const char *sender_sae,
+										 char **key_ids, char **failure);
+extern uint8 *channel_open_with(const EnvelopeView *v, KmeKeyBatch *batch, size_t *key_bytes);
 
 struct PeerCall;
 

@@ -158,8 +158,9 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
 
 /*
  * One round trip: the shares sealed for the requester and returned at once.
- * Their keys are recorded 'used' by the key ledger writer, committed before the
- * reply leaves; this transaction then only counts the message, so it commits
+ * Their keys come from the reply key reserve (recorded as spent when they were
+ * set aside), or are recorded 'used' by the key ledger writer, committed before
+ * the reply leaves; this transaction then only counts the message, so it commits
  * without waiting for a flush of the WAL (a crash may lose a count, no key).
  */
 Datum
@@ -175,7 +176,7 @@ ssn_channel_fetch(PG_FUNCTION_ARGS)
 	LinkCounts	c = {0};
 
 	held_shares_for(requester, PG_GETARG_DATUM(1), "ssn.channel_fetch", &self, &peer, &pt, &n, &share_bytes);
-	m = channel_seal_spent(self->name, peer, MSG_KIND_REPLY, (uint8 *) pt.data, pt.len, "serve");
+	m = channel_seal_reply(self->name, peer, (uint8 *) pt.data, pt.len, "serve");
 	sodium_memzero(pt.data, pt.maxlen);
 	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);

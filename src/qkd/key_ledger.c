@@ -96,7 +96,7 @@ PGDLLEXPORT void ssn_ledger_service_main(Datum main_arg);
 typedef enum LedgerOp
 {
 	LEDGER_OP_RECORD,
-	LEDGER_OP_RECORD_SETTLED,	/* RECORD, then FINISH to state, in one transaction */
+	LEDGER_OP_RECORD_SETTLED,	/* RECORD the IDs already in state, in one transaction */
 	LEDGER_OP_FINISH
 } LedgerOp;
 
@@ -284,12 +284,16 @@ ledger_sweep(bool self_holds_nothing)
 	return sweep_spi(self_holds_nothing ? MyProcPid : 0, MyStartTimestamp);
 }
 
+/*
+ * Insert the entry's IDs as 'fetched' by the holder, or (settled) already in
+ * that state: one row version, not an insert and an update.
+ */
 static void
-record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
+record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start, const char *settled)
 {
-	Oid			argtypes[8] = {TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	INT4OID, TIMESTAMPTZOID};
-	Datum		args[8];
+	Oid			argtypes[9] = {TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	INT4OID, TIMESTAMPTZOID, TEXTOID};
+	Datum		args[9];
 	const char *dir = e->direction == LEDGER_SEND ? "send" : "receive";
 	int			rc;
 
@@ -338,11 +342,16 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
 	args[5] = Int32GetDatum(e->size_bits);
 	args[6] = Int32GetDatum(holder_pid);
 	args[7] = TimestampTzGetDatum(holder_start);
+	if (settled && strcmp(settled, "used") != 0 && strcmp(settled, "discarded") != 0 &&
+		strcmp(settled, "lost") != 0)
+		elog(ERROR, "invalid key ledger state \"%s\"", settled);
+	args[8] = CStringGetTextDatum(settled ? settled : "fetched");
 	rc = SPI_execute_plan(saved_plan(&plan_insert,
 									 "INSERT INTO ssn.key_ledger (key_id, direction, peer, peer_sae_id, purpose, size_bits,"
-									 " state, holder_pid, holder_start) "
-									 "SELECT id, $2, $3, $4, $5, $6, 'fetched', $7, $8 FROM unnest($1) AS id",
-									 8, argtypes, CURSOR_OPT_GENERIC_PLAN),
+									 " state, settled_at, holder_pid, holder_start) "
+									 "SELECT id, $2, $3, $4, $5, $6, $9,"
+									 " CASE WHEN $9 <> 'fetched' THEN clock_timestamp() END, $7, $8 FROM unnest($1) AS id",
+									 9, argtypes, CURSOR_OPT_GENERIC_PLAN),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
@@ -392,6 +401,7 @@ typedef struct RecordArgs
 	const LedgerEntries *e;
 	int			holder_pid;
 	TimestampTz holder_start;
+	const char *settled;
 } RecordArgs;
 
 static void
@@ -399,13 +409,14 @@ record_fn(void *arg)
 {
 	RecordArgs *a = (RecordArgs *) arg;
 
-	record_spi(a->e, a->holder_pid, a->holder_start);
+	record_spi(a->e, a->holder_pid, a->holder_start, a->settled);
 }
 
 static char *
-record_spi_refusable(const LedgerEntries *e, int holder_pid, TimestampTz holder_start)
+record_spi_refusable(const LedgerEntries *e, int holder_pid, TimestampTz holder_start,
+					 const char *settled)
 {
-	RecordArgs	a = {e, holder_pid, holder_start};
+	RecordArgs	a = {e, holder_pid, holder_start, settled};
 	ErrorData  *ed = try_in_subxact(record_fn, &a);
 	char	   *why;
 
@@ -506,37 +517,45 @@ copy_bounded(char *dst, const char *src, size_t size, const char *what)
 	strlcpy(dst, src, size);
 }
 
-static void run_writer_ex(LedgerShared *req_template, const char *const *ids, int nids,
-						  LedgerEntryDesc *descs, int ndescs, bool wait);
 static bool queue_put(dsm_segment *seg, LedgerShared *sh, int *writer);
 static void queue_wait(LedgerShared *sh, int writer);
 static void answer_request(LedgerShared *sh, const LedgerShared *req_template,
 						   LedgerEntryDesc *descs, int ndescs, Size ids_size);
 
-static void
-run_writer(LedgerShared *req_template, const char *const *ids, int nids,
-		   LedgerEntryDesc *descs, int ndescs)
+/* a request handed to a writer, its answer still to come */
+typedef struct WriterRequest
 {
-	run_writer_ex(req_template, ids, nids, descs, ndescs, true);
-}
+	dsm_segment *seg;
+	LedgerShared *sh;
+	LedgerShared *req_template;
+	LedgerEntryDesc *descs;
+	int			ndescs;
+	Size		ids_size;
+	int			writer;			/* the long-lived writer it was queued for */
+	bool		queued;
+} WriterRequest;
 
+/*
+ * The request in a segment of its own, queued for the long-lived writer if one
+ * serves this database.  Unwaited: the segment is left to the writer, and the
+ * request is done here if it was queued.
+ */
 static void
-run_writer_ex(LedgerShared *req_template, const char *const *ids, int nids,
-			  LedgerEntryDesc *descs, int ndescs, bool wait)
+writer_submit(WriterRequest *r, LedgerShared *req_template, const char *const *ids, int nids,
+			  LedgerEntryDesc *descs, int ndescs, bool unwaited)
 {
 	Size		ids_size = (Size) nids * LEDGER_ID_SLOT;
 	Size		size = offsetof(LedgerShared, ids) + MAXALIGN(ids_size) +
 		sizeof(LedgerEntryDesc) * Max(ndescs, 0);
-	dsm_segment *seg;
 	LedgerShared *sh;
-	BackgroundWorker w;
-	BackgroundWorkerHandle *handle;
-	BgwHandleStatus st;
-	int			i,
-				writer;
+	int			i;
 
-	seg = dsm_create(size, 0);
-	sh = dsm_segment_address(seg);
+	r->seg = dsm_create(size, 0);
+	r->sh = sh = dsm_segment_address(r->seg);
+	r->req_template = req_template;
+	r->descs = descs;
+	r->ndescs = ndescs;
+	r->ids_size = ids_size;
 	memcpy(sh, req_template, offsetof(LedgerShared, ids));
 	sh->nids = nids;
 	sh->dboid = MyDatabaseId;
@@ -550,24 +569,38 @@ run_writer_ex(LedgerShared *req_template, const char *const *ids, int nids,
 		memcpy(sh->ids + MAXALIGN(ids_size), descs, sizeof(LedgerEntryDesc) * ndescs);
 	sh->requester_procno = MyProc->pgprocno;
 
-	if (!wait)
+	if (unwaited)
 	{
 		/* the segment outlives this backend's mapping until the writer is done */
 		sh->unwaited = true;
-		dsm_pin_segment(seg);
-		if (queue_put(seg, sh, &writer))
+		dsm_pin_segment(r->seg);
+		if (queue_put(r->seg, sh, &r->writer))
 		{
-			dsm_detach(seg);
+			dsm_detach(r->seg);
+			r->seg = NULL;
 			return;
 		}
-		dsm_unpin_segment(dsm_segment_handle(seg));
+		dsm_unpin_segment(dsm_segment_handle(r->seg));
 		sh->unwaited = false;
 	}
-	if (queue_put(seg, sh, &writer))
+	r->queued = queue_put(r->seg, sh, &r->writer);
+}
+
+/* the answer of a submitted request (a writer of its own if none was queued) */
+static void
+writer_complete(WriterRequest *r)
+{
+	BackgroundWorker w;
+	BackgroundWorkerHandle *handle;
+	BgwHandleStatus st;
+
+	if (r->seg == NULL)
+		return;					/* left to the writer */
+	if (r->queued)
 	{
-		queue_wait(sh, writer);
-		answer_request(sh, req_template, descs, ndescs, ids_size);
-		dsm_detach(seg);
+		queue_wait(r->sh, r->writer);
+		answer_request(r->sh, r->req_template, r->descs, r->ndescs, r->ids_size);
+		dsm_detach(r->seg);
 		return;
 	}
 
@@ -579,7 +612,7 @@ run_writer_ex(LedgerShared *req_template, const char *const *ids, int nids,
 	strlcpy(w.bgw_function_name, "ssn_ledger_writer_main", BGW_MAXLEN);
 	snprintf(w.bgw_name, BGW_MAXLEN, "ssn key ledger writer for PID %d", MyProcPid);
 	strlcpy(w.bgw_type, "ssn key ledger writer", BGW_MAXLEN);
-	w.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	w.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(r->seg));
 	w.bgw_notify_pid = MyProcPid;
 
 	if (!RegisterDynamicBackgroundWorker(&w, &handle))
@@ -593,8 +626,18 @@ run_writer_ex(LedgerShared *req_template, const char *const *ids, int nids,
 		ereport(FATAL,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("postmaster exited while the key ledger writer ran")));
-	answer_request(sh, req_template, descs, ndescs, ids_size);
-	dsm_detach(seg);
+	answer_request(r->sh, r->req_template, r->descs, r->ndescs, r->ids_size);
+	dsm_detach(r->seg);
+}
+
+static void
+run_writer(LedgerShared *req_template, const char *const *ids, int nids,
+		   LedgerEntryDesc *descs, int ndescs)
+{
+	WriterRequest r;
+
+	writer_submit(&r, req_template, ids, nids, descs, ndescs, false);
+	writer_complete(&r);
 }
 
 /* the writer's answer: its error raised here, or the entries' refusals copied back */
@@ -637,7 +680,7 @@ ledger_record(const LedgerEntries *e, bool autonomous)
 					 errmsg("key ID \"%s\" is longer than %d bytes", e->key_ids[i], KME_KEY_ID_MAXLEN)));
 	if (!autonomous)
 	{
-		record_spi(e, MyProcPid, MyStartTimestamp);
+		record_spi(e, MyProcPid, MyStartTimestamp, NULL);
 		return;
 	}
 	memset(&req, 0, offsetof(LedgerShared, ids));
@@ -650,10 +693,33 @@ ledger_record(const LedgerEntries *e, bool autonomous)
 	run_writer(&req, e->key_ids, e->nids, NULL, 0);
 }
 
-static void
-record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused)
+/* a RECORD handed to the long-lived writer, its commit awaited later */
+struct LedgerRecording
 {
-	LedgerShared req;
+	WriterRequest r;
+	LedgerShared *req;			/* its fixed part */
+	LedgerEntryDesc *descs;
+	int			n;
+	char	  **refused;
+};
+
+/* the refusals of a recording's answer, once committed */
+static void
+record_many_complete(LedgerRecording *rec)
+{
+	writer_complete(&rec->r);
+	if (rec->refused)
+		for (int i = 0; i < rec->n; i++)
+			if (rec->descs[i].refused)
+				rec->refused[i] = pstrdup(rec->descs[i].why);
+}
+
+/* NULL once done; else the recording in flight (autonomous only) */
+static LedgerRecording *
+record_many_submit(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused)
+{
+	LedgerRecording *rec;
+	LedgerShared *reqp;
 	LedgerEntryDesc *descs;
 	const char **ids;
 	int			total = 0,
@@ -665,7 +731,7 @@ record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled,
 		Assert(settled == NULL);
 		for (i = 0; i < n; i++)
 			ledger_record(&e[i], autonomous);
-		return;
+		return NULL;
 	}
 	if (refused)
 	{
@@ -681,8 +747,8 @@ record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled,
 		{
 			for (i = 0; i < n; i++)
 				if (refused[i] == NULL && e[i].nids > 0)
-					refused[i] = record_spi_refusable(&e[i], MyProcPid, MyStartTimestamp);
-			return;
+					refused[i] = record_spi_refusable(&e[i], MyProcPid, MyStartTimestamp, NULL);
+			return NULL;
 		}
 	}
 	descs = palloc0(sizeof(LedgerEntryDesc) * Max(n, 1));
@@ -690,7 +756,7 @@ record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled,
 		if (refused == NULL || refused[i] == NULL)
 			total += e[i].nids;
 	if (total == 0)
-		return;
+		return NULL;
 	ids = palloc(sizeof(char *) * total);
 	total = 0;
 	for (i = 0; i < n; i++)
@@ -714,22 +780,45 @@ record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled,
 			ids[total++] = e[i].key_ids[j];
 		}
 	}
-	memset(&req, 0, offsetof(LedgerShared, ids));
-	req.op = settled ? LEDGER_OP_RECORD_SETTLED : LEDGER_OP_RECORD;
-	req.each = refused != NULL;
+	rec = palloc0(sizeof(LedgerRecording));
+	rec->descs = descs;
+	rec->n = n;
+	rec->refused = refused;
+	rec->req = reqp = palloc0(offsetof(LedgerShared, ids));
+	reqp->op = settled ? LEDGER_OP_RECORD_SETTLED : LEDGER_OP_RECORD;
+	reqp->each = refused != NULL;
 	if (settled)
-		copy_bounded(req.state, settled, sizeof(req.state), "state");
+		copy_bounded(reqp->state, settled, sizeof(reqp->state), "state");
 	/* the writer reads a single entry from the request's own fields */
-	req.direction = descs[0].direction;
-	memcpy(req.peer, descs[0].peer, sizeof(req.peer));
-	memcpy(req.peer_sae, descs[0].peer_sae, sizeof(req.peer_sae));
-	memcpy(req.purpose, descs[0].purpose, sizeof(req.purpose));
-	req.size_bits = descs[0].size_bits;
-	run_writer(&req, ids, total, descs, n);
-	if (refused)
-		for (i = 0; i < n; i++)
-			if (descs[i].refused)
-				refused[i] = pstrdup(descs[i].why);
+	reqp->direction = descs[0].direction;
+	memcpy(reqp->peer, descs[0].peer, sizeof(reqp->peer));
+	memcpy(reqp->peer_sae, descs[0].peer_sae, sizeof(reqp->peer_sae));
+	memcpy(reqp->purpose, descs[0].purpose, sizeof(reqp->purpose));
+	reqp->size_bits = descs[0].size_bits;
+	writer_submit(&rec->r, reqp, ids, total, descs, n, false);
+	return rec;
+}
+
+static void
+record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused)
+{
+	LedgerRecording *rec = record_many_submit(e, n, autonomous, settled, refused);
+
+	if (rec)
+		record_many_complete(rec);
+}
+
+LedgerRecording *
+ledger_record_many_start(const LedgerEntries *e, int n, char **refused)
+{
+	return record_many_submit(e, n, true, NULL, refused);
+}
+
+void
+ledger_record_many_wait(LedgerRecording *rec)
+{
+	if (rec)
+		record_many_complete(rec);
 }
 
 void
@@ -759,7 +848,12 @@ finish(const char *const *key_ids, int nids, const char *state, bool autonomous,
 	memset(&req, 0, offsetof(LedgerShared, ids));
 	req.op = LEDGER_OP_FINISH;
 	copy_bounded(req.state, state, sizeof(req.state), "state");
-	run_writer_ex(&req, key_ids, nids, NULL, 0, wait);
+	{
+		WriterRequest r;
+
+		writer_submit(&r, &req, key_ids, nids, NULL, 0, !wait);
+		writer_complete(&r);
+	}
 }
 
 void
@@ -792,6 +886,7 @@ apply_request(LedgerShared *sh)
 	if (sh->op == LEDGER_OP_RECORD || sh->op == LEDGER_OP_RECORD_SETTLED)
 	{
 		LedgerEntries e;
+		const char *settled = sh->op == LEDGER_OP_RECORD_SETTLED ? sh->state : NULL;
 
 		/* the requester holds no keys of an earlier call */
 		sweep_own_spi(sh->holder_pid, sh->holder_start);
@@ -804,7 +899,7 @@ apply_request(LedgerShared *sh)
 			e.size_bits = sh->size_bits;
 			e.nids = sh->nids;
 			e.key_ids = ids;
-			record_spi(&e, sh->holder_pid, sh->holder_start);
+			record_spi(&e, sh->holder_pid, sh->holder_start, settled);
 		}
 		else
 		{
@@ -821,10 +916,10 @@ apply_request(LedgerShared *sh)
 				e.nids = d[i].count;
 				e.key_ids = ids + d[i].first;
 				if (!sh->each)
-					record_spi(&e, sh->holder_pid, sh->holder_start);
+					record_spi(&e, sh->holder_pid, sh->holder_start, settled);
 				else if (e.nids > 0)
 				{
-					char	   *why = record_spi_refusable(&e, sh->holder_pid, sh->holder_start);
+					char	   *why = record_spi_refusable(&e, sh->holder_pid, sh->holder_start, settled);
 
 					d[i].refused = why != NULL;
 					if (why)
@@ -832,8 +927,6 @@ apply_request(LedgerShared *sh)
 				}
 			}
 		}
-		if (sh->op == LEDGER_OP_RECORD_SETTLED)
-			finish_spi(ids, sh->nids, sh->state, sh->holder_pid, sh->holder_start);
 	}
 	else
 	{

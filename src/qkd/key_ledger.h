@@ -52,6 +52,16 @@ extern void ledger_record(const LedgerEntries *e, bool autonomous);
 extern void ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refused);
 
 /*
+ * ledger_record_many (autonomous) in two steps: handed to the key ledger writer
+ * now, its commit and refusals awaited by ledger_record_many_wait.  In between
+ * the keys may be fetched from the KME, not used: a key is used only once its ID
+ * is on the record (and an ID refused then is wiped unused).
+ */
+typedef struct LedgerRecording LedgerRecording;
+extern LedgerRecording *ledger_record_many_start(const LedgerEntries *e, int n, char **refused);
+extern void ledger_record_many_wait(LedgerRecording *rec);
+
+/*
  * Record the IDs and settle them as state in one autonomous transaction: for
  * keys whose use cannot wait for the caller's transaction (a store seals its
  * peers' shares before it commits, and the sealed bytes may outlive it).  A

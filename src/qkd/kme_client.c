@@ -1424,6 +1424,15 @@ batch_alloc(int count, int size_bits)
 	return b;
 }
 
+KmeKeyBatch *
+kme_batch_new(int count, int size_bits)
+{
+	KmeKeyBatch *b = batch_alloc(count, size_bits);
+
+	b->nkeys = count;
+	return b;
+}
+
 void
 kme_batch_free(KmeKeyBatch *batch)
 {

@@ -76,6 +76,12 @@ extern KmeKeyBatch *kme_get_dec_keys(const char *master_sae, const char *const *
 extern void kme_link_limits(const char *peer_sae, int *min_bits, int *max_bits,
 							int *max_per_request);
 
+/*
+ * An empty batch of count keys of size_bits for keys obtained another way: its
+ * material (secure memory, wiped when freed) to fill, its key_id pointers unset.
+ */
+extern KmeKeyBatch *kme_batch_new(int count, int size_bits);
+
 /* wipe and free a batch (also done automatically on error) */
 extern void kme_batch_free(KmeKeyBatch *batch);
 

@@ -307,6 +307,9 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	char	  **used,
 			  **discarded;
 	char	  **refused;
+	LedgerRecording *recording;
+	KmeKeyBatch **batches;
+	char	  **failures;
 	int		   *entry_of;
 	int			i;
 
@@ -425,7 +428,17 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	}
 	/* a reply whose key IDs the ledger has seen (a replay) fails that peer only */
 	refused = palloc0(sizeof(char *) * Max(nentries, 1));
-	ledger_record_many(entries, nentries, true, refused);
+	/*
+	 * The IDs go on the record while their keys are fetched (dec_keys): a key is
+	 * used only once the record committed, and one refused then is wiped unused.
+	 */
+	recording = ledger_record_many_start(entries, nentries, refused);
+	batches = palloc0(sizeof(KmeKeyBatch *) * npick);
+	failures = palloc0(sizeof(char *) * npick);
+	for (i = 0; i < npick; i++)
+		if (ids[i] != NULL)
+			batches[i] = channel_keys_guarded(&views[i], ps[pick[i]].s->sae_id, ids[i], &failures[i]);
+	ledger_record_many_wait(recording);
 	for (i = 0; i < nentries; i++)
 	{
 		if (refused[i] == NULL)
@@ -433,7 +446,10 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			total_keys += entries[i].nids;
 			continue;
 		}
+		/* a replay's keys were delivered before, or are wiped here unused */
 		bad_reply(&ps[pick[entry_of[i]]], "its reply reuses QKD key IDs (a replay?): %s", refused[i]);
+		kme_batch_free(batches[entry_of[i]]);
+		batches[entry_of[i]] = NULL;
 		ids[entry_of[i]] = NULL;
 	}
 	used = palloc(sizeof(char *) * Max(total_keys, 1));
@@ -446,7 +462,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		char		why[256];
 		uint8	   *pt;
 		char	   *failure;
-		size_t		key_bytes,
+		size_t		key_bytes = 0,
 					off = 0;
 		const uint8 *sb;
 		size_t		sblen;
@@ -455,7 +471,9 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 
 		if (ids[i] == NULL)
 			continue;
-		pt = channel_open_guarded(v, p->s->sae_id, ids[i], &key_bytes, &failure);
+		failure = failures[i];
+		pt = batches[i] ? channel_open_with(v, batches[i], &key_bytes) : NULL;
+		batches[i] = NULL;
 		if (failure)
 		{
 			/* the KME refused its keys: this peer failed, not the retrieval */

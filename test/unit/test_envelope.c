@@ -26,7 +26,7 @@ main(void)
 {
 	static const size_t lens[] = {0, 1, 31, 32, 33, 1000, 65536, 1000003};
 	const char *ids[] = {"3fa85f64-5717-4562-b3fc-2c963f66afa6", "k2", "key-three"};
-	EnvelopeHeader h = {.kind = 7, .seq = 42, .sender = "node-a", .receiver = "node-b",
+	EnvelopeHeader h = {.kind = 7, .key_bits = 0, .sender = "node-a", .receiver = "node-b",
 	.nkeys = 3, .key_ids = ids};
 	size_t		li;
 	char		err[256];
@@ -53,7 +53,7 @@ main(void)
 		randombytes_buf(ks, kslen);
 		env = make(&h, ks, kslen, pt, len, &size);
 		CHECK(envelope_parse(env, size, &v, err, sizeof(err)), "parse len %zu: %s", len, err);
-		CHECK(v.kind == 7 && v.seq == 42 && v.len == len && v.nkeys == 3 &&
+		CHECK(v.kind == 7 && v.key_bits == 0 && v.len == len && v.nkeys == 3 &&
 			  memcmp(v.msg_id, h.msg_id, 16) == 0, "header fields len %zu", len);
 		CHECK(v.sender_len == 6 && memcmp(v.sender, "node-a", 6) == 0 &&
 			  v.receiver_len == 6 && memcmp(v.receiver, "node-b", 6) == 0, "names");
@@ -132,6 +132,34 @@ main(void)
 			free(longer);
 		}
 		free(env);
+	}
+
+	/* a stated key size: kept when nkeys keys of it cover 32 + L bytes, else refused */
+	{
+		uint8_t		pt[40],
+					ks[3 * 32],
+					out[40];
+		size_t		size;
+		uint8_t    *env;
+		EnvelopeView v;
+		EnvelopeHeader hk = h;
+		static const uint32_t bad[] = {255, 8, 16 * 8, 23 * 8, ENVELOPE_MAX_KEY_BITS + 8};
+
+		randombytes_buf(pt, sizeof(pt));
+		randombytes_buf(ks, sizeof(ks));
+		hk.key_bits = 256;		/* 3 keys of 32 bytes for 32 + 40: the rest is discarded */
+		env = make(&hk, ks, sizeof(ks), pt, sizeof(pt), &size);
+		CHECK(envelope_parse(env, size, &v, err, sizeof(err)) && v.key_bits == 256 &&
+			  envelope_open(&v, ks, sizeof(ks), out) && memcmp(out, pt, sizeof(pt)) == 0,
+			  "3 keys of 256 bits for 72 bytes: parsed and opened");
+		free(env);
+		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++)
+		{
+			hk.key_bits = bad[b];
+			env = make(&hk, ks, sizeof(ks), pt, sizeof(pt), &size);
+			CHECK(!envelope_parse(env, size, &v, err, sizeof(err)), "3 keys of %u bits refused", bad[b]);
+			free(env);
+		}
 	}
 
 	/* headers that cannot be sealed */

@@ -1,0 +1,253 @@
+/*
+ * key_reserve.c - QKD keys set aside for replies (see key_reserve.h).
+ *
+ * One entry per peer link that asked for a reply lately, in shared memory: a
+ * stack of whole keys of KEY_RESERVE_KEY_BITS with their IDs.  A backend that
+ * seals a reply pops what it needs under the spinlock (copies, wipes the slots);
+ * the node worker refills an entry that fell to half, and stops refilling a link
+ * nobody asked a reply of for a while (its keys stay until used or lost).
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "base/guc.h"
+#include "base/preload.h"
+#include "crypto/envelope.h"
+#include "miscadmin.h"
+#include "net/key_reserve.h"
+#include "net/worker.h"
+#include "qkd/key_ledger.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+#define RESERVE_KEYS		128		/* per link: a few dozen small replies */
+#define RESERVE_KEY_BYTES	(KEY_RESERVE_KEY_BITS / 8)
+#define RESERVE_ID_MAXLEN	63		/* longer key IDs are not kept (the KME's UUIDs are 36) */
+#define RESERVE_IDLE_MS		(10 * 60 * 1000)	/* no refill for a link idle this long */
+#define RESERVE_RETRY_MS	(30 * 1000) /* after a failed refill */
+
+typedef struct ReserveEntry
+{
+	char		peer[SSN_NAME_MAXLEN + 1];
+	char		sae[SSN_SAE_ID_MAXLEN + 1];
+	bool		unusable;		/* the link's key sizes exclude KEY_RESERVE_KEY_BITS */
+	int			count;			/* keys on the stack: slots [0, count) */
+	TimestampTz last_asked;		/* a reply was sealed for the peer (or tried to) */
+	TimestampTz retry_at;		/* after a failed refill */
+	char		ids[RESERVE_KEYS][RESERVE_ID_MAXLEN + 1];
+	uint8		material[RESERVE_KEYS][RESERVE_KEY_BYTES];
+} ReserveEntry;
+
+typedef struct KeyReserve
+{
+	slock_t		mutex;
+	int			nentries;
+	ReserveEntry entries[SSN_MAX_PEERS];
+} KeyReserve;
+
+static KeyReserve *reserve = NULL;
+
+static void
+reserve_init(void *p)
+{
+	SpinLockInit(&((KeyReserve *) p)->mutex);
+}
+
+/* the entry of peer (created if room), under the mutex; NULL if no room */
+static ReserveEntry *
+entry_of(const Shareholder *peer)
+{
+	ReserveEntry *e;
+
+	for (int i = 0; i < reserve->nentries; i++)
+	{
+		e = &reserve->entries[i];
+		if (strcmp(e->peer, peer->name) != 0)
+			continue;
+		if (strcmp(e->sae, peer->sae_id) != 0)
+		{
+			/* the peer has another SAE now: its old keys are for nobody */
+			sodium_memzero(e->material, sizeof(e->material));
+			e->count = 0;
+			e->unusable = false;
+			strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
+		}
+		return e;
+	}
+	if (reserve->nentries == SSN_MAX_PEERS)
+		return NULL;
+	e = &reserve->entries[reserve->nentries++];
+	memset(e, 0, sizeof(*e));
+	strlcpy(e->peer, peer->name, sizeof(e->peer));
+	strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
+	return e;
+}
+
+KmeKeyBatch *
+key_reserve_take(const Shareholder *peer, size_t need_bytes)
+{
+	int			n = (int) ((need_bytes + RESERVE_KEY_BYTES - 1) / RESERVE_KEY_BYTES);
+	KmeKeyBatch *b;
+	ReserveEntry *e;
+	bool		wake;
+	bool		taken = false;
+
+	if (reserve == NULL || n > RESERVE_KEYS / 2 || strlen(peer->sae_id) > SSN_SAE_ID_MAXLEN)
+		return NULL;
+	/* allocated first: nothing may fail while the mutex is held */
+	b = kme_batch_new(n, KEY_RESERVE_KEY_BITS);
+	for (int i = 0; i < n; i++)
+		b->keys[i].key_id = palloc(RESERVE_ID_MAXLEN + 1);
+
+	SpinLockAcquire(&reserve->mutex);
+	e = entry_of(peer);
+	if (e)
+	{
+		e->last_asked = GetCurrentTimestamp();
+		if (!e->unusable && e->count >= n)
+		{
+			for (int i = 0; i < n; i++)
+			{
+				int			top = --e->count;
+
+				memcpy(b->keys[i].key, e->material[top], RESERVE_KEY_BYTES);
+				sodium_memzero(e->material[top], RESERVE_KEY_BYTES);
+				memcpy(b->keys[i].key_id, e->ids[top], RESERVE_ID_MAXLEN + 1);
+			}
+			taken = true;
+		}
+	}
+	wake = e != NULL && !e->unusable && e->count < RESERVE_KEYS / 2;
+	SpinLockRelease(&reserve->mutex);
+
+	if (wake)
+		ssn_worker_wake();
+	if (!taken)
+	{
+		kme_batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* ---- the node worker's refill ---- */
+typedef struct Refill
+{
+	char		peer[SSN_NAME_MAXLEN + 1];
+	char		sae[SSN_SAE_ID_MAXLEN + 1];
+	int			want;
+} Refill;
+
+/* fetch, record as spent (committed), then offer: in a transaction of the worker */
+static void
+refill_one(void *arg)
+{
+	Refill	   *r = (Refill *) arg;
+	int			min_bits,
+				max_bits,
+				max_req;
+	KmeKeyBatch *b;
+	LedgerEntries le;
+	const char **ids;
+	int			n = r->want;
+
+	kme_link_limits(r->sae, &min_bits, &max_bits, &max_req);
+	if (KEY_RESERVE_KEY_BITS < min_bits || KEY_RESERVE_KEY_BITS > max_bits)
+	{
+		SpinLockAcquire(&reserve->mutex);
+		for (int i = 0; i < reserve->nentries; i++)
+			if (strcmp(reserve->entries[i].peer, r->peer) == 0)
+				reserve->entries[i].unusable = true;
+		SpinLockRelease(&reserve->mutex);
+		return;
+	}
+	b = kme_get_enc_keys(r->sae, n, KEY_RESERVE_KEY_BITS);
+	ids = palloc(sizeof(char *) * b->nkeys);
+	for (int i = 0; i < b->nkeys; i++)
+		ids[i] = b->keys[i].key_id;
+	le.direction = LEDGER_SEND;
+	le.peer = r->peer;
+	le.peer_sae = r->sae;
+	le.purpose = "reply reserve";
+	le.size_bits = KEY_RESERVE_KEY_BITS;
+	le.nids = b->nkeys;
+	le.key_ids = ids;
+	ledger_record_settled(&le, 1, "used");
+
+	SpinLockAcquire(&reserve->mutex);
+	for (int i = 0; i < reserve->nentries; i++)
+	{
+		ReserveEntry *e = &reserve->entries[i];
+
+		if (strcmp(e->peer, r->peer) != 0 || strcmp(e->sae, r->sae) != 0)
+			continue;
+		for (int k = 0; k < b->nkeys && e->count < RESERVE_KEYS; k++)
+		{
+			if (strlen(b->keys[k].key_id) > RESERVE_ID_MAXLEN)
+				continue;		/* spent all the same */
+			strlcpy(e->ids[e->count], b->keys[k].key_id, RESERVE_ID_MAXLEN + 1);
+			memcpy(e->material[e->count], b->keys[k].key, RESERVE_KEY_BYTES);
+			e->count++;
+		}
+	}
+	SpinLockRelease(&reserve->mutex);
+	kme_batch_free(b);
+}
+
+static long
+refill_pass(void)
+{
+	Refill		todo[SSN_MAX_PEERS];
+	int			ntodo = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	long		due = -1;
+
+	if (reserve == NULL)
+		return -1;
+	SpinLockAcquire(&reserve->mutex);
+	for (int i = 0; i < reserve->nentries; i++)
+	{
+		ReserveEntry *e = &reserve->entries[i];
+
+		if (e->unusable || e->count >= RESERVE_KEYS / 2 ||
+			TimestampDifferenceExceeds(e->last_asked, now, RESERVE_IDLE_MS))
+			continue;
+		if (e->retry_at > now)
+		{
+			long		wait = TimestampDifferenceMilliseconds(now, e->retry_at);
+
+			due = due < 0 ? wait : Min(due, wait);
+			continue;
+		}
+		strlcpy(todo[ntodo].peer, e->peer, sizeof(todo[ntodo].peer));
+		strlcpy(todo[ntodo].sae, e->sae, sizeof(todo[ntodo].sae));
+		todo[ntodo].want = RESERVE_KEYS - e->count;
+		ntodo++;
+	}
+	SpinLockRelease(&reserve->mutex);
+
+	for (int i = 0; i < ntodo; i++)
+	{
+		char		err[256];
+
+		if (worker_guarded(refill_one, &todo[i], err, sizeof(err), NULL))
+			continue;
+		/* replies go the slow way meanwhile; the delivery path alarms a KME fault */
+		SpinLockAcquire(&reserve->mutex);
+		for (int j = 0; j < reserve->nentries; j++)
+			if (strcmp(reserve->entries[j].peer, todo[i].peer) == 0)
+				reserve->entries[j].retry_at = TimestampTzPlusMilliseconds(now, RESERVE_RETRY_MS);
+		SpinLockRelease(&reserve->mutex);
+		due = due < 0 ? RESERVE_RETRY_MS : Min(due, RESERVE_RETRY_MS);
+	}
+	return due;
+}
+
+void
+key_reserve_init(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+		preload_shmem_struct("ssn reply key reserve", sizeof(KeyReserve), (void **) &reserve, reserve_init);
+	worker_pass_register("reply key reserve", refill_pass, WORKER_PASS_EVERY_LOOP);
+}
