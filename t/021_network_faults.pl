@@ -260,16 +260,62 @@ step('KME without a key count');
 $net->query($_, q{ALTER SYSTEM SET ssn.kme_timeout = '1s'}) for 2 .. $N;
 $net->query($_, q{SELECT pg_reload_conf()}) for 2 .. $N;
 $net->kme_restart(fault => 'slow', fault_endpoints => 'enc_keys', slow_ms => 4000);
-($rc, $out, $err) = retrieve(q{batch = 'zerocount' AND id = 7101});
+# (100 values: a reply too large for the holders' reply key reserves)
+($rc, $out, $err) = retrieve(q{batch = 'zerocount'});
 isnt($rc, 0, 'with every holder\'s KME too slow a retrieval fails');
 like($err, qr/node2[^\n]*KME[^\n]*(?:timed out|time-?out|within)/i, '...naming node2\'s KME timeout as the cause');
 unlike($err, qr/no reply is waiting|no answer within/, '...not a consequence of it');
 $net->query($_, q{ALTER SYSTEM RESET ssn.kme_timeout}) for 2 .. $N;
 $net->query($_, q{SELECT pg_reload_conf()}) for 2 .. $N;
 $net->kme_restart();
-($rc, $out, $err) = retrieve(q{batch = 'zerocount' AND id = 7101});
-is($out, '1|1', "the KME answers in time again: it retrieves $err");
+($rc, $out, $err) = retrieve(q{batch = 'zerocount'});
+is($out, '100|100', "the KME answers in time again: it retrieves $err");
 step('slow KME at the holders');
+
+# ---- the reply key reserve: single retrievals are answered with keys the holders'
+# workers set aside for node1's link, recorded as spent (never 'fetched') before
+# any use; a holder restarted has lost its reserve (spent on the record) and
+# answers all the same
+my $singles = q{SELECT count(*) FILTER (WHERE ssn_retrieve(h) = val) || '|' || count(*) FROM fv
+	WHERE batch = 'zerocount' AND id BETWEEN 7101 AND 7130};
+sub reserve_ids
+{
+	my %ids;
+	for my $i (2 .. $N)
+	{
+		$ids{$_} = $i for split /\n/, ($net->query($i, q{SELECT key_id FROM ssn.key_ledger
+			WHERE purpose = 'reply reserve' AND peer = 'node1' AND direction = 'send' AND state = 'used'}) // '');
+	}
+	return \%ids;
+}
+my ($from_reserve, %holders) = (0);
+my $reserve_deadline = time + 120;
+while (time < $reserve_deadline)
+{
+	is($net->query(1, $singles, timeout => 120), '30|30', '30 single retrievals, every value right');
+	my $res = reserve_ids();
+	for (split /\n/, ($net->query(1, q{SELECT key_id FROM ssn.key_ledger WHERE direction = 'receive'
+		AND purpose = 'retrieve' AND state = 'used'}) // ''))
+	{
+		next unless $res->{$_};
+		$from_reserve++;
+		$holders{ $res->{$_} } = 1;
+	}
+	last if $from_reserve > 0;
+	usleep(200_000);
+}
+ok($from_reserve > 0, "node1 opened replies sealed with reserved keys ($from_reserve keys, from node"
+	. join(', node', sort keys %holders) . ')');
+is(join(',', map { $net->query($_, q{SELECT count(*) FROM ssn.key_ledger WHERE purpose = 'reply reserve' AND state <> 'used'}) } 2 .. $N),
+	join(',', ('0') x ($N - 1)), 'reserved keys are on the record as spent, never fetched');
+my ($reserver) = sort keys %holders;
+$reserver //= 2;
+$net->stop($reserver);
+$net->start($reserver);
+ok($net->poll(1, q{SELECT count(*) FROM ssn.peer_health WHERE peer = 'node} . $reserver . q{' AND reachable}, '1', 120),
+	"node$reserver restarted (its reserve lost)");
+is($net->query(1, $singles, timeout => 120), '30|30', "single retrievals right after node$reserver lost its reserve");
+step('reply key reserve');
 
 # ---- the worker is killed: the postmaster restarts it, delivery goes on
 my $before = $net->ssn_workers(1);
