@@ -699,12 +699,15 @@ load_ids();
 is(q1(q{SELECT count(*) FROM ssn.outbox WHERE peer = 'node3'}), '1', "node3 down, a secret (50) stored: one message for node3 in node1's outbox");
 my ($oid, $blobhex) = split /\|/, q1(q{SELECT id || '|' || encode(blob, 'hex') FROM ssn.outbox WHERE peer = 'node3' ORDER BY id LIMIT 1});
 my $blob = pack('H*', $blobhex // '');
-ok(substr($blob, 0, 4) eq 'SSNE' && index($blob, pack('H*', $sid{50} =~ s/-//gr)) < 0,
-	"...a sealed envelope, in which node3's share (and its secret id) cannot be found");
+# (its y and t under the one-time pad; the share header, with the secret id, and the
+# signed commitments in the clear part, under the same MAC: t/027 searches for y)
+my $at = index($blob, pack('H*', $sid{50} =~ s/-//gr));
+ok(substr($blob, 0, 4) eq 'SSNE' && ord(substr($blob, 4, 1)) == 2 && $at > 0,
+	"...a sealed envelope with a clear part, which holds the share header (its secret id)");
 my $tampered = $blob;
-substr($tampered, length($blob) - 17, 1) ^= "\x01";    # the last ciphertext byte
+substr($tampered, $at, 1) ^= "\x01";    # a byte of the secret id in the clear part
 is(q1(qq{UPDATE ssn.outbox SET blob = '\\x} . unpack('H*', $tampered) . qq{' WHERE id = $oid RETURNING shares}), '1',
-	"...one byte of its ciphertext changed there");
+	"...one byte of the secret id in its clear part changed there");
 $net->start(3);
 ok($net->poll(3, q{SELECT coalesce(sum(rejected), 0) > } . $rej3 . q{ FROM ssn.link_stats WHERE peer = 'node1' AND direction = 'receive'}, 't', 120),
 	'node3 started: it rejects the message from node1 (ssn.link_stats)');

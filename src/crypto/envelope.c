@@ -48,8 +48,10 @@ envelope_size(const EnvelopeHeader *h, size_t plaintext_len)
 	int			i;
 
 	if (h->nkeys < 1 || h->nkeys > ENVELOPE_MAX_KEYS ||
-		plaintext_len > ENVELOPE_MAX_PAYLOAD)
+		plaintext_len > ENVELOPE_MAX_PAYLOAD || h->clear_len > ENVELOPE_MAX_PAYLOAD)
 		return 0;
+	if (h->clear_len > 0)
+		size += 4 + h->clear_len;
 	if ((f = framed_len(h->sender)) == 0)
 		return 0;
 	size += f;
@@ -89,17 +91,27 @@ envelope_seal(uint8_t *out, const EnvelopeHeader *h,
 	if (size == 0 || key_stream_len < envelope_key_bytes(plaintext_len))
 		return 0;
 	memcpy(out, MAGIC, 4);
-	out[4] = ENVELOPE_VERSION;
+	out[4] = h->clear_len > 0 ? ENVELOPE_VERSION_CLEAR : ENVELOPE_VERSION;
 	out[5] = h->kind;
 	put_le(out + 6, (uint64_t) h->nkeys, 2);
 	memcpy(out + 8, h->msg_id, ENVELOPE_ID_SIZE);
 	put_le(out + 24, h->key_bits, 8);
 	put_le(out + 32, plaintext_len, 4);
 	p = out + FIXED_HEADER;
+	if (h->clear_len > 0)
+	{
+		put_le(p, h->clear_len, 4);
+		p += 4;
+	}
 	p = put_framed(p, h->sender);
 	p = put_framed(p, h->receiver);
 	for (k = 0; k < h->nkeys; k++)
 		p = put_framed(p, h->key_ids[k]);
+	if (h->clear_len > 0)
+	{
+		memcpy(p, h->clear, h->clear_len);
+		p += h->clear_len;
+	}
 	for (i = 0; i < plaintext_len; i++)
 		p[i] = plaintext[i] ^ pad[i];
 	p += plaintext_len;
@@ -136,7 +148,7 @@ envelope_parse(const uint8_t *buf, size_t len, EnvelopeView *v,
 	if (memcmp(buf, MAGIC, 4) != 0)
 		return fail(errbuf, errlen, "not an ssn message (bad magic)");
 	v->version = buf[4];
-	if (v->version != ENVELOPE_VERSION)
+	if (v->version != ENVELOPE_VERSION && v->version != ENVELOPE_VERSION_CLEAR)
 		return fail(errbuf, errlen, "unsupported message version %d", v->version);
 	v->kind = buf[5];
 	v->nkeys = (int) get_le(buf + 6, 2);
@@ -155,6 +167,15 @@ envelope_parse(const uint8_t *buf, size_t len, EnvelopeView *v,
 						v->nkeys, (unsigned long long) kb, v->len);
 		v->key_bits = (uint32_t) kb;
 	}
+	if (v->version == ENVELOPE_VERSION_CLEAR)
+	{
+		if (len < FIXED_HEADER + 4 + ENVELOPE_TAG)
+			return fail(errbuf, errlen, "message is truncated: %zu bytes", len);
+		v->clear_len = (size_t) get_le(buf + FIXED_HEADER, 4);
+		if (v->clear_len == 0 || v->clear_len > ENVELOPE_MAX_PAYLOAD)
+			return fail(errbuf, errlen, "message states a clear part of %zu bytes", v->clear_len);
+		off += 4;
+	}
 	if (!take_framed(buf, len, &off, &v->sender, &v->sender_len) ||
 		!take_framed(buf, len, &off, &v->receiver, &v->receiver_len))
 		return fail(errbuf, errlen, "message is truncated in its node names");
@@ -163,10 +184,15 @@ envelope_parse(const uint8_t *buf, size_t len, EnvelopeView *v,
 		if (!take_framed(buf, len, &off, &s, &n))
 			return fail(errbuf, errlen, "message is truncated in key ID %d of %d",
 						k + 1, v->nkeys);
-	if (len - off != (size_t) v->len + ENVELOPE_TAG)
+	if (len - off != v->clear_len + (size_t) v->len + ENVELOPE_TAG)
 		return fail(errbuf, errlen,
-					"message length does not match its header: %zu bytes after the header, %u + %d expected",
-					len - off, v->len, ENVELOPE_TAG);
+					"message length does not match its header: %zu bytes after the header, %zu + %u + %d expected",
+					len - off, v->clear_len, v->len, ENVELOPE_TAG);
+	if (v->clear_len > 0)
+	{
+		v->clear = buf + off;
+		off += v->clear_len;
+	}
 	v->authenticated_len = off + v->len;
 	v->ciphertext = buf + off;
 	v->tag = buf + off + v->len;

@@ -18,6 +18,18 @@
  *     .   L ciphertext = plaintext XOR pad
  *     .  16 Poly1305 tag over every byte before it
  *
+ * Version 2 adds a part sent in clear, authenticated by the same tag and not
+ * encrypted (what needs integrity but no secrecy: share headers without their
+ * checksums, commitments), so that it spends no one-time pad:
+ *
+ *    36   4 A, the length of the clear part (1..ENVELOPE_MAX_PAYLOAD)
+ *    40   - names and key IDs as in version 1
+ *     .   A the clear part
+ *     .   L ciphertext
+ *     .  16 tag over every byte before it
+ *
+ * A sender writes version 1 when there is no clear part.
+ *
  * Key material: the keys the key IDs name, concatenated in their order, form the
  * key stream K.  K[0..32) is the one-time Poly1305 key, K[32..32+L) the pad; any
  * rest is discarded.  A message therefore consumes 32 + L bytes of key and no byte
@@ -36,6 +48,7 @@
 #include <stdint.h>
 
 #define ENVELOPE_VERSION	1
+#define ENVELOPE_VERSION_CLEAR	2	/* with a clear part */
 #define ENVELOPE_MAX_KEYS	65535
 #define ENVELOPE_MAX_NAME	255
 #define ENVELOPE_MAC_KEY	32	/* bytes of key stream for the MAC */
@@ -54,6 +67,8 @@ typedef struct EnvelopeHeader
 	const char *receiver;
 	int			nkeys;
 	const char *const *key_ids;
+	const uint8_t *clear;		/* sent authenticated, not encrypted (may be NULL) */
+	size_t		clear_len;
 } EnvelopeHeader;
 
 /* A parsed envelope: pointers into the buffer it was parsed from. */
@@ -70,6 +85,8 @@ typedef struct EnvelopeView
 	size_t		receiver_len;
 	int			nkeys;
 	const uint8_t *key_ids;		/* the length-prefixed key IDs */
+	const uint8_t *clear;		/* version 2: the clear part (authentic once opened) */
+	size_t		clear_len;
 	size_t		authenticated_len;	/* bytes the tag covers */
 	const uint8_t *ciphertext;
 	const uint8_t *tag;

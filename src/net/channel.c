@@ -3,6 +3,7 @@
  */
 #include "net/channel.h"
 #include "net/key_reserve.h"
+#include "share/share_batch.h"
 
 #include <sodium.h>
 
@@ -102,10 +103,65 @@ ledger_entries_of(const SealedMessage *m, const Shareholder *peer, const char *p
 	e->key_ids = (const char *const *) m->key_ids;
 }
 
-/* seal plaintext with the recorded keys of batch, which is wiped and freed */
+/*
+ * What a message sends: a batch of shares goes as its clear part (headers,
+ * commitments: authenticated, no key spent) and its secret part (one-time pad);
+ * anything else, or a batch that does not parse, all secret.
+ */
+typedef struct MessageParts
+{
+	const uint8 *clear;
+	size_t		clear_len;
+	const uint8 *secret;
+	size_t		secret_len;
+	uint8	   *owned_clear;	/* palloc'd by parts_of (NULL: none) */
+	uint8	   *owned_secret;
+} MessageParts;
+
+static void
+parts_of(int kind, const uint8 *plaintext, size_t len, MessageParts *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->secret = plaintext;
+	p->secret_len = len;
+	if ((kind == MSG_KIND_SHARES || kind == MSG_KIND_REPLY) && len > 0)
+	{
+		uint8	   *c = palloc(len),
+				   *k = palloc(len);
+		size_t		cl,
+					kl;
+		char		err[256];
+
+		if (share_batch_split(plaintext, len, c, &cl, k, &kl, err, sizeof(err)) && cl > 0)
+		{
+			p->clear = p->owned_clear = c;
+			p->clear_len = cl;
+			p->secret = p->owned_secret = k;
+			p->secret_len = kl;
+			return;
+		}
+		sodium_memzero(k, len);
+		pfree(k);
+		pfree(c);
+	}
+}
+
+static void
+parts_free(MessageParts *p)
+{
+	if (p->owned_secret)
+	{
+		sodium_memzero(p->owned_secret, p->secret_len);
+		pfree(p->owned_secret);
+		pfree(p->owned_clear);
+	}
+	p->owned_secret = p->owned_clear = NULL;
+}
+
+/* seal a message's parts with the recorded keys of batch, which is wiped and freed */
 static void
 seal_with(SealedMessage *m, KmeKeyBatch *batch, const char *self_name,
-		  const Shareholder *peer, int kind, const uint8 *plaintext, size_t len)
+		  const Shareholder *peer, int kind, const MessageParts *p)
 {
 	EnvelopeHeader h;
 	size_t		size;
@@ -118,7 +174,9 @@ seal_with(SealedMessage *m, KmeKeyBatch *batch, const char *self_name,
 	h.receiver = peer->name;
 	h.nkeys = m->nkeys;
 	h.key_ids = (const char *const *) m->key_ids;
-	size = envelope_size(&h, len);
+	h.clear = p->clear;
+	h.clear_len = p->clear_len;
+	size = envelope_size(&h, p->secret_len);
 	if (size == 0)
 	{
 		kme_batch_free(batch);
@@ -130,7 +188,7 @@ seal_with(SealedMessage *m, KmeKeyBatch *batch, const char *self_name,
 	m->envelope = palloc(VARHDRSZ + size);
 	SET_VARSIZE(m->envelope, VARHDRSZ + size);
 	envelope_seal((uint8 *) VARDATA(m->envelope), &h, batch->material, batch->material_len,
-				  plaintext, len);
+				  p->secret, p->secret_len);
 	m->key_bytes = batch->material_len;
 	kme_batch_free(batch);
 }
@@ -142,15 +200,26 @@ seal_recording(const char *self_name, const Shareholder *peer, int kind,
 			   const char *settled)
 {
 	SealedMessage *m = palloc0(sizeof(SealedMessage));
-	KmeKeyBatch *batch = fetch_keys(peer, len, m);
+	MessageParts p;
+	KmeKeyBatch *batch;
 	LedgerEntries e;
 
-	ledger_entries_of(m, peer, purpose, &e);
-	if (settled)
-		ledger_record_settled(&e, 1, settled);
-	else
-		ledger_record(&e, autonomous);
-	seal_with(m, batch, self_name, peer, kind, plaintext, len);
+	parts_of(kind, plaintext, len, &p);
+	PG_TRY();
+	{
+		batch = fetch_keys(peer, p.secret_len, m);
+		ledger_entries_of(m, peer, purpose, &e);
+		if (settled)
+			ledger_record_settled(&e, 1, settled);
+		else
+			ledger_record(&e, autonomous);
+		seal_with(m, batch, self_name, peer, kind, &p);
+	}
+	PG_FINALLY();
+	{
+		parts_free(&p);
+	}
+	PG_END_TRY();
 	return m;
 }
 
@@ -172,18 +241,25 @@ SealedMessage *
 channel_seal_reply(const char *self_name, const Shareholder *peer, const uint8 *plaintext,
 				   size_t len, const char *purpose)
 {
-	KmeKeyBatch *batch = key_reserve_take(peer, envelope_key_bytes(len));
+	MessageParts p;
+	KmeKeyBatch *batch;
 	SealedMessage *m;
 
+	parts_of(MSG_KIND_REPLY, plaintext, len, &p);
+	batch = key_reserve_take(peer, envelope_key_bytes(p.secret_len));
 	if (batch == NULL)
+	{
+		parts_free(&p);
 		return channel_seal_spent(self_name, peer, MSG_KIND_REPLY, plaintext, len, purpose);
+	}
 	m = palloc0(sizeof(SealedMessage));
 	m->nkeys = batch->nkeys;
 	m->size_bits = batch->size_bits;
 	m->key_ids = palloc(sizeof(char *) * m->nkeys);
 	for (int i = 0; i < m->nkeys; i++)
 		m->key_ids[i] = batch->keys[i].key_id;
-	seal_with(m, batch, self_name, peer, MSG_KIND_REPLY, plaintext, len);
+	seal_with(m, batch, self_name, peer, MSG_KIND_REPLY, &p);
+	parts_free(&p);
 	return m;
 }
 
@@ -233,15 +309,18 @@ channel_seal_many(const char *self_name, const Shareholder *const *peers, int ki
 	SealedMessage **m = palloc0(sizeof(SealedMessage *) * Max(n, 1));
 	KmeKeyBatch **batch = palloc0(sizeof(KmeKeyBatch *) * Max(n, 1));
 	LedgerEntries *e = palloc0(sizeof(LedgerEntries) * Max(n, 1));
+	MessageParts *p = palloc0(sizeof(MessageParts) * Max(n, 1));
 	volatile int i = 0;
 
 	*failed = -1;
+	for (i = 0; i < n; i++)
+		parts_of(kind, plaintexts[i], lens[i], &p[i]);
 	PG_TRY();
 	{
 		for (i = 0; i < n; i++)
 		{
 			m[i] = palloc0(sizeof(SealedMessage));
-			batch[i] = fetch_keys_waiting(peers[i], lens[i], m[i]);
+			batch[i] = fetch_keys_waiting(peers[i], p[i].secret_len, m[i]);
 			ledger_entries_of(m[i], peers[i], purpose, &e[i]);
 		}
 	}
@@ -249,6 +328,8 @@ channel_seal_many(const char *self_name, const Shareholder *const *peers, int ki
 	{
 		/* the keys fetched before the failure are wiped unused: on the record too */
 		*failed = i;
+		for (int j = 0; j < n; j++)
+			parts_free(&p[j]);
 		for (int j = 0; j < i; j++)
 			kme_batch_free(batch[j]);
 		if (i > 0)
@@ -268,7 +349,10 @@ channel_seal_many(const char *self_name, const Shareholder *const *peers, int ki
 	/* committed before any of them is used, whatever happens to the caller */
 	ledger_record_settled(e, n, "used");
 	for (i = 0; i < n; i++)
-		seal_with(m[i], batch[i], self_name, peers[i], kind, plaintexts[i], lens[i]);
+	{
+		seal_with(m[i], batch[i], self_name, peers[i], kind, &p[i]);
+		parts_free(&p[i]);
+	}
 	return m;
 }
 
@@ -390,6 +474,25 @@ channel_open_with(const EnvelopeView *v, KmeKeyBatch *batch, size_t *key_bytes)
 		return NULL;
 	}
 	return pt;
+}
+
+uint8 *
+channel_plaintext(const EnvelopeView *v, uint8 *opened, size_t *len, char *err, size_t errlen)
+{
+	uint8	   *out;
+
+	*len = v->len;
+	if (v->clear_len == 0)
+		return opened;
+	out = palloc(share_batch_join_bound(v->clear_len, v->len));
+	if (!share_batch_join(v->clear, v->clear_len, opened, v->len, out, len, err, errlen))
+	{
+		sodium_memzero(out, share_batch_join_bound(v->clear_len, v->len));
+		out = NULL;
+	}
+	sodium_memzero(opened, v->len);
+	pfree(opened);
+	return out;
 }
 
 uint8 *

@@ -121,6 +121,15 @@ extern uint8 *channel_open_guarded(const EnvelopeView *v, const char *sender_sae
  * freed; NULL if the tag does not verify).  Between the two the caller makes sure
  * the key IDs are on the record before any key is used.
  */
+/*
+ * The plaintext of an opened envelope (*len bytes): the opened bytes themselves,
+ * or for a version 2 envelope the share batch joined from its clear part and the
+ * opened secret part (opened is then wiped and freed).  NULL with err set if the
+ * two parts do not make a valid batch.
+ */
+extern uint8 *channel_plaintext(const EnvelopeView *v, uint8 *opened, size_t *len,
+								char *err, size_t errlen);
+
 extern KmeKeyBatch *channel_keys_guarded(const EnvelopeView *v, const char *sender_sae,
 										 char **key_ids, char **failure);
 extern uint8 *channel_open_with(const EnvelopeView *v, KmeKeyBatch *batch, size_t *key_bytes);

@@ -255,7 +255,8 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 	Shareholder *self,
 			   *peer;
 	uint8	   *pt;
-	size_t		key_bytes;
+	size_t		key_bytes,
+				ptlen;
 	int			st;
 	const MessageKind *k;
 	ReceivedMessage m;
@@ -317,17 +318,20 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 								"the one-time MAC does not verify: the message was altered or forged"));
 	}
 	ledger_finish((const char *const *) ids, v.nkeys, "used", false);
+	pt = channel_plaintext(&v, pt, &ptlen, why, sizeof(why));
+	if (pt == NULL)
+		PG_RETURN_TEXT_P(refuse(sender, "malformed message", why));
 
 	k = message_kind_lookup(v.kind);
 	if (k == NULL)
 	{
-		sodium_memzero(pt, v.len);
+		sodium_memzero(pt, ptlen);
 		PG_RETURN_TEXT_P(refuse(sender, "unexpected message kind", channel_kind_name(v.kind)));
 	}
 	/* e.g. renewal parts: the coordinator prepares this transaction, so the switch is all or nothing */
 	if ((k->flags & MESSAGE_IN_XACT_BLOCK) && !IsTransactionBlock())
 	{
-		sodium_memzero(pt, v.len);
+		sodium_memzero(pt, ptlen);
 		PG_RETURN_TEXT_P(refuse(sender, psprintf("%s outside a transaction block", k->what),
 								"the coordinator must send them in a transaction it prepares"));
 	}
@@ -338,7 +342,7 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 		m.kind = v.kind;
 		m.msg_id = v.msg_id;
 		m.pt = pt;
-		m.len = v.len;
+		m.len = ptlen;
 		m.self = self;
 		m.sender = peer;
 		why[0] = '\0';
@@ -346,7 +350,7 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 			 channel_kind_name(v.kind), sender, k->touches);
 		if (!k->handle(&m, &out, why, sizeof(why)))
 		{
-			sodium_memzero(pt, v.len);
+			sodium_memzero(pt, ptlen);
 			PG_RETURN_TEXT_P(refuse(sender, k->refusal, why));
 		}
 		if ((k->flags & MESSAGE_SEEN_AFTER) && !note_message(v.msg_id, sender, v.kind, out.items))
@@ -354,12 +358,12 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 		else
 			result = cstring_to_text(out.reply);
 	}
-	sodium_memzero(pt, v.len);
+	sodium_memzero(pt, ptlen);
 	pfree(pt);
 	c.messages = 1;
 	c.shares = out.items;
 	c.share_bytes = out.share_bytes;
-	c.payload_bytes = v.len;
+	c.payload_bytes = ptlen;
 	c.envelope_bytes = buflen;
 	c.key_bytes = key_bytes;
 	channel_account(sender, "receive", &c);

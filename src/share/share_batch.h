@@ -29,4 +29,53 @@ extern bool share_batch_next(const uint8_t *buf, size_t len, size_t *off,
 							 const uint8_t **share, size_t *share_len, ShareHeader *h,
 							 char *err, size_t errlen);
 
+/*
+ * On the wire a batch travels in two parts (crypto/envelope.h, version 2): what
+ * needs secrecy, one-time-pad encrypted, and what needs only integrity, sent in
+ * clear under the same MAC.  The secret part of a share is the start of its
+ * payload: its 32-byte elements in the prime field (y; y and t; y and the salt),
+ * its whole payload in GF(2^8).  The rest of the payload (a commitment record, a
+ * served digest) and its header are clear, but never its checksum: a CRC of the
+ * payload would tell something about y.
+ *
+ *   clear:  per share, its header without the CRC (SHARE_SPLIT_HEADER bytes) and
+ *           the public end of its payload
+ *   secret: per share, the secret start of its payload
+ */
+#define SHARE_SPLIT_HEADER (SHARE_HEADER_SIZE - 4)
+
+/* bytes of a share's payload that are secret (the rest is public) */
+static inline uint32_t
+share_secret_len(const ShareHeader *h)
+{
+	uint32_t	s;
+
+	if (h->field != SHARE_FIELD_PRIME)
+		return h->payload_len;
+	s = 32 * (uint32_t) share_scalars(h);
+	return h->payload_len < s ? h->payload_len : s;
+}
+
+/*
+ * Split a valid batch of len bytes into clear and secret (each with room for len
+ * bytes).  false with *err set if the batch is malformed.
+ */
+extern bool share_batch_split(const uint8_t *batch, size_t len, uint8_t *clear, size_t *clear_len,
+							  uint8_t *secret, size_t *secret_len, char *err, size_t errlen);
+
+/* room share_batch_join needs for a batch rebuilt from these parts */
+static inline size_t
+share_batch_join_bound(size_t clear_len, size_t secret_len)
+{
+	return clear_len + secret_len + (clear_len / SHARE_SPLIT_HEADER + 1) * (4 + SHARE_BATCH_PREFIX);
+}
+
+/*
+ * Rebuild the batch from its two parts (out: share_batch_join_bound bytes), each
+ * share's checksum computed again and the share validated; every byte of both
+ * parts must be used.  false with *err set otherwise.
+ */
+extern bool share_batch_join(const uint8_t *clear, size_t clear_len, const uint8_t *secret,
+							 size_t secret_len, uint8_t *out, size_t *out_len, char *err, size_t errlen);
+
 #endif							/* SSN_SHARE_BATCH_H */

@@ -463,6 +463,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		uint8	   *pt;
 		char	   *failure;
 		size_t		key_bytes = 0,
+					ptlen,
 					off = 0;
 		const uint8 *sb;
 		size_t		sblen;
@@ -491,16 +492,22 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		}
 		for (int j = 0; j < v->nkeys; j++)
 			used[nused++] = ids[i][j];
+		pt = channel_plaintext(v, pt, &ptlen, why, sizeof(why));
+		if (pt == NULL)
+		{
+			bad_reply(p, "malformed reply: %s", why);
+			continue;
+		}
 		{
 			LinkCounts	rc = {0};
 			int			envlen;
 
 			(void) peer_call_value(&reply[i], &envlen);
 			rc.messages = 1;
-			rc.payload_bytes = v->len;
+			rc.payload_bytes = ptlen;
 			rc.envelope_bytes = envlen;
 			rc.key_bytes = key_bytes;
-			for (size_t o = 0; share_batch_next(pt, v->len, &o, &sb, &sblen, &sh, why, sizeof(why));)
+			for (size_t o = 0; share_batch_next(pt, ptlen, &o, &sb, &sblen, &sh, why, sizeof(why));)
 			{
 				rc.shares++;
 				rc.share_bytes += sblen;
@@ -509,7 +516,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		}
 		/* every share checked before any is kept: a bad reply leaves nothing behind */
 		why[0] = '\0';
-		while (share_batch_next(pt, v->len, &off, &sb, &sblen, &sh, why, sizeof(why)))
+		while (share_batch_next(pt, ptlen, &off, &sb, &sblen, &sh, why, sizeof(why)))
 		{
 			Wanted	   *t = find_wanted(w, nw, sh.id);
 
@@ -531,10 +538,10 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			bad_reply(p, "malformed reply: %s", why);
 			ok = false;
 		}
-		for (off = 0; ok && share_batch_next(pt, v->len, &off, &sb, &sblen, &sh, why, sizeof(why));)
+		for (off = 0; ok && share_batch_next(pt, ptlen, &off, &sb, &sblen, &sh, why, sizeof(why));)
 			(void) attach_share(find_wanted(w, nw, sh.id), sb, sblen, &sh, p->s->share_index,
 								why, sizeof(why));
-		sodium_memzero(pt, v->len);
+		sodium_memzero(pt, ptlen);
 		pfree(pt);
 	}
 	/* recorded before dec_keys: their settling need not hold up the caller */

@@ -162,6 +162,50 @@ main(void)
 		}
 	}
 
+	/* a clear part (version 2): authenticated, not encrypted, no key spent on it */
+	{
+		uint8_t		pt[40],
+					clear[300],
+					ks[ENVELOPE_MAC_KEY + 40],
+					out[40];
+		size_t		size,
+					bit,
+					refused = 0;
+		uint8_t    *env;
+		EnvelopeView v;
+		EnvelopeHeader hc = h;
+
+		randombytes_buf(pt, sizeof(pt));
+		randombytes_buf(clear, sizeof(clear));
+		randombytes_buf(ks, sizeof(ks));
+		hc.clear = clear;
+		hc.clear_len = sizeof(clear);
+		env = make(&hc, ks, sizeof(ks), pt, sizeof(pt), &size);
+		CHECK(env[4] == ENVELOPE_VERSION_CLEAR, "a clear part makes a version 2 envelope");
+		CHECK(envelope_parse(env, size, &v, err, sizeof(err)) && v.clear_len == sizeof(clear) &&
+			  memcmp(v.clear, clear, sizeof(clear)) == 0 && v.len == sizeof(pt) &&
+			  envelope_open(&v, ks, sizeof(ks), out) && memcmp(out, pt, sizeof(pt)) == 0,
+			  "clear part and plaintext round trip: %s", err);
+		for (bit = 0; bit < size * 8; bit += 7)
+		{
+			env[bit / 8] ^= (uint8_t) (1 << (bit % 8));
+			if (!envelope_parse(env, size, &v, err, sizeof(err)) ||
+				!envelope_open(&v, ks, sizeof(ks), out))
+				refused++;
+			env[bit / 8] ^= (uint8_t) (1 << (bit % 8));
+		}
+		CHECK(refused == (size * 8 + 6) / 7, "every sampled bit flip (clear part too) refused: %zu", refused);
+		refused = 0;
+		for (size_t cut = 0; cut < size; cut++)
+			if (!envelope_parse(env, cut, &v, err, sizeof(err)) || !envelope_open(&v, ks, sizeof(ks), out))
+				refused++;
+		CHECK(refused == size, "every truncation of a version 2 envelope refused");
+		/* a version 2 header that states no clear part */
+		env[36] = env[37] = env[38] = env[39] = 0;
+		CHECK(!envelope_parse(env, size, &v, err, sizeof(err)), "an empty clear part refused");
+		free(env);
+	}
+
 	/* headers that cannot be sealed */
 	{
 		char		longname[300];
