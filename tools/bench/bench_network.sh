@@ -157,11 +157,11 @@ t0=$(now)
 q "INSERT INTO s_thr SELECT g, ssn_store(g::int8) FROM generate_series(1, $throws) g" >/dev/null
 [ "$(q "SELECT ssn.wait_delivered('1800 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
 t_thr=$(since "$t0")
-thr_stats=$(q "SELECT max(share_bytes) || ' ' || max(key_bytes) FROM ssn.link_stats WHERE direction = 'send'")
+thr_stats=$(q "SELECT max(share_bytes) || ' ' || max(key_bytes) || ' ' || max(payload_bytes) FROM ssn.link_stats WHERE direction = 'send'")
 
 read -r i_sb i_pb i_eb i_kb i_msg <<<"$int_stats"
 read -r t_sb t_pb t_eb t_kb t_msg <<<"$txt_stats"
-read -r h_sb h_kb <<<"$thr_stats"
+read -r h_sb h_kb h_pb <<<"$thr_stats"
 ceiling=$(echo "$rate_bps / 8 * $t_thr + $pool_keys * 32" | bc -l)
 cat <<EOT
 
@@ -188,6 +188,7 @@ QKD key per share byte delivered (node1's four links)
 Key rate limited to 1 Mbit/s per link (pool $pool_keys keys = $((pool_keys * 32)) bytes at start)
   $throws int8 values delivered to each peer in $(f2 "$t_thr") s: $h_sb share bytes, $h_kb key bytes per link
   key supply allowed $(printf '%.0f' "$ceiling") bytes per link in that time (rate x time + initial pool)
-  throughput = $(echo "scale=1; 100 * $h_sb / $ceiling" | bc -l)% of the key-limited ceiling (share bytes / key available)
+  throughput = $(echo "scale=1; 100 * $h_pb / $ceiling" | bc -l)% of the key-limited ceiling (secrets delivered / secrets the key
+    available allows at the floor, the one-time pad their secret values need: $h_pb pad bytes / key available)
 ======================================================================================
 EOT
