@@ -500,7 +500,7 @@ CREATE TABLE ssn.link_stats (
 	messages bigint NOT NULL DEFAULT 0,
 	shares bigint NOT NULL DEFAULT 0,
 	share_bytes bigint NOT NULL DEFAULT 0,		-- binary shares carried
-	payload_bytes bigint NOT NULL DEFAULT 0,	-- encrypted plaintext (shares + framing)
+	payload_bytes bigint NOT NULL DEFAULT 0,	-- bytes under the one-time pad (secret values + framing)
 	envelope_bytes bigint NOT NULL DEFAULT 0,	-- on the wire, headers and tag included
 	key_bytes bigint NOT NULL DEFAULT 0,		-- QKD key material consumed
 	rejected bigint NOT NULL DEFAULT 0,

@@ -161,9 +161,11 @@ envelope_parse(const uint8_t *buf, size_t len, EnvelopeView *v,
 	{
 		uint64_t	kb = get_le(buf + 24, 8);
 
+		/* the keys cover 32 + L bytes, and no whole key is left over */
 		if (kb != 0 && (kb % 8 != 0 || kb > ENVELOPE_MAX_KEY_BITS ||
-						(uint64_t) v->nkeys * (kb / 8) < envelope_key_bytes(v->len)))
-			return fail(errbuf, errlen, "message names %d keys of %llu bits, which do not cover its %u bytes",
+						(uint64_t) v->nkeys * (kb / 8) < envelope_key_bytes(v->len) ||
+						(uint64_t) (v->nkeys - 1) * (kb / 8) >= envelope_key_bytes(v->len)))
+			return fail(errbuf, errlen, "message names %d keys of %llu bits for its %u bytes",
 						v->nkeys, (unsigned long long) kb, v->len);
 		v->key_bits = (uint32_t) kb;
 	}

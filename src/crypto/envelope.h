@@ -11,7 +11,8 @@
  *     6   2 number of key IDs, 1..ENVELOPE_MAX_KEYS
  *     8  16 message id (random; receivers deduplicate and refuse replays by it)
  *    24   8 size of every key in bits, or 0: each key is the smallest share of
- *           32 + L bytes (public; a receiver asks its KME for keys of this size)
+ *           32 + L bytes (public; a receiver asks its KME for keys of this size;
+ *           the keys must cover 32 + L bytes with no whole key left over)
  *    32   4 L, the length of the plaintext and of the ciphertext
  *    36   - sender node name, receiver node name, then the key IDs: each a
  *           1-byte length (1..ENVELOPE_MAX_NAME) and that many bytes

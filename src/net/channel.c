@@ -258,8 +258,15 @@ channel_seal_reply(const char *self_name, const Shareholder *peer, const uint8 *
 	m->key_ids = palloc(sizeof(char *) * m->nkeys);
 	for (int i = 0; i < m->nkeys; i++)
 		m->key_ids[i] = batch->keys[i].key_id;
-	seal_with(m, batch, self_name, peer, MSG_KIND_REPLY, &p);
-	parts_free(&p);
+	PG_TRY();
+	{
+		seal_with(m, batch, self_name, peer, MSG_KIND_REPLY, &p);
+	}
+	PG_FINALLY();
+	{
+		parts_free(&p);
+	}
+	PG_END_TRY();
 	return m;
 }
 
@@ -301,6 +308,40 @@ fetch_keys_waiting(const Shareholder *peer, size_t len, SealedMessage *m)
 	}
 }
 
+static void
+seal_each(SealedMessage **m, KmeKeyBatch **batch, LedgerEntries *e, const char *self_name,
+		  const Shareholder *const *peers, int kind, MessageParts *p, int n)
+{
+	ledger_record_settled(e, n, "used");
+	for (int i = 0; i < n; i++)
+		seal_with(m[i], batch[i], self_name, peers[i], kind, &p[i]);
+}
+
+static void
+parts_free_all(MessageParts *p, int n)
+{
+	for (int j = 0; j < n; j++)
+		parts_free(&p[j]);
+}
+
+/* the keys recorded 'used' (committed before any is used), then every message sealed */
+static void
+seal_many_recorded(SealedMessage **m, KmeKeyBatch **batch, LedgerEntries *e, const char *self_name,
+				   const Shareholder *const *peers, int kind, MessageParts *p, int n)
+{
+	PG_TRY();
+	{
+		seal_each(m, batch, e, self_name, peers, kind, p, n);
+	}
+	PG_CATCH();
+	{
+		parts_free_all(p, n);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	parts_free_all(p, n);
+}
+
 SealedMessage **
 channel_seal_many(const char *self_name, const Shareholder *const *peers, int kind,
 				  const uint8 *const *plaintexts, const size_t *lens, int n,
@@ -328,8 +369,7 @@ channel_seal_many(const char *self_name, const Shareholder *const *peers, int ki
 	{
 		/* the keys fetched before the failure are wiped unused: on the record too */
 		*failed = i;
-		for (int j = 0; j < n; j++)
-			parts_free(&p[j]);
+		parts_free_all(p, n);
 		for (int j = 0; j < i; j++)
 			kme_batch_free(batch[j]);
 		if (i > 0)
@@ -346,13 +386,7 @@ channel_seal_many(const char *self_name, const Shareholder *const *peers, int ki
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	/* committed before any of them is used, whatever happens to the caller */
-	ledger_record_settled(e, n, "used");
-	for (i = 0; i < n; i++)
-	{
-		seal_with(m[i], batch[i], self_name, peers[i], kind, &p[i]);
-		parts_free(&p[i]);
-	}
+	seal_many_recorded(m, batch, e, self_name, peers, kind, p, n);
 	return m;
 }
 

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include <sodium.h>
+#include <sys/mman.h>
 
 #include "base/guc.h"
 #include "base/preload.h"
@@ -36,7 +37,6 @@ typedef struct ReserveEntry
 	TimestampTz last_asked;		/* a reply was sealed for the peer (or tried to) */
 	TimestampTz retry_at;		/* after a failed refill */
 	char		ids[RESERVE_KEYS][RESERVE_ID_MAXLEN + 1];
-	uint8		material[RESERVE_KEYS][RESERVE_KEY_BYTES];
 } ReserveEntry;
 
 typedef struct KeyReserve
@@ -46,12 +46,40 @@ typedef struct KeyReserve
 	ReserveEntry entries[SSN_MAX_PEERS];
 } KeyReserve;
 
+/* the key material of entry i, slot j: pages of their own (see material_init) */
+typedef uint8 ReserveMaterial[SSN_MAX_PEERS][RESERVE_KEYS][RESERVE_KEY_BYTES];
+
 static KeyReserve *reserve = NULL;
+static void *material_raw = NULL;
+
+#define MATERIAL_PAGE 4096
+#define material() ((ReserveMaterial *) TYPEALIGN(MATERIAL_PAGE, material_raw))
+#define KEY_AT(i, j) ((*material())[(i)][(j)])
 
 static void
 reserve_init(void *p)
 {
 	SpinLockInit(&((KeyReserve *) p)->mutex);
+}
+
+/*
+ * In the postmaster, before any process forks: the pages that hold key material
+ * are left out of core dumps (inherited by every child) and locked against swap
+ * (the postmaster's lock keeps the shared pages resident), as far as the system
+ * allows; neither failing stops the server.
+ */
+static void
+material_init(void *p)
+{
+	void	   *m = (void *) TYPEALIGN(MATERIAL_PAGE, p);
+
+#ifdef MADV_DONTDUMP
+	if (madvise(m, sizeof(ReserveMaterial), MADV_DONTDUMP) != 0)
+		ereport(LOG, (errmsg("ssn: reply key reserve: madvise(MADV_DONTDUMP) failed: %m")));
+#endif
+	if (mlock(m, sizeof(ReserveMaterial)) != 0)
+		ereport(LOG, (errmsg("ssn: reply key reserve: mlock failed: %m"),
+					  errhint("Raise the memory lock limit (RLIMIT_MEMLOCK) of the server to keep reserved keys out of swap.")));
 }
 
 /* the entry of peer (created if room), under the mutex; NULL if no room */
@@ -68,7 +96,7 @@ entry_of(const Shareholder *peer)
 		if (strcmp(e->sae, peer->sae_id) != 0)
 		{
 			/* the peer has another SAE now: its old keys are for nobody */
-			sodium_memzero(e->material, sizeof(e->material));
+			sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
 			e->count = 0;
 			e->unusable = false;
 			strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
@@ -92,6 +120,7 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 	ReserveEntry *e;
 	bool		wake;
 	bool		taken = false;
+	TimestampTz now;
 
 	if (reserve == NULL || n > RESERVE_KEYS / 2 || strlen(peer->sae_id) > SSN_SAE_ID_MAXLEN)
 		return NULL;
@@ -100,19 +129,20 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 	for (int i = 0; i < n; i++)
 		b->keys[i].key_id = palloc(RESERVE_ID_MAXLEN + 1);
 
+	now = GetCurrentTimestamp();
 	SpinLockAcquire(&reserve->mutex);
 	e = entry_of(peer);
 	if (e)
 	{
-		e->last_asked = GetCurrentTimestamp();
+		e->last_asked = now;
 		if (!e->unusable && e->count >= n)
 		{
 			for (int i = 0; i < n; i++)
 			{
 				int			top = --e->count;
 
-				memcpy(b->keys[i].key, e->material[top], RESERVE_KEY_BYTES);
-				sodium_memzero(e->material[top], RESERVE_KEY_BYTES);
+				memcpy(b->keys[i].key, KEY_AT(e - reserve->entries, top), RESERVE_KEY_BYTES);
+				sodium_memzero(KEY_AT(e - reserve->entries, top), RESERVE_KEY_BYTES);
 				memcpy(b->keys[i].key_id, e->ids[top], RESERVE_ID_MAXLEN + 1);
 			}
 			taken = true;
@@ -187,7 +217,7 @@ refill_one(void *arg)
 			if (strlen(b->keys[k].key_id) > RESERVE_ID_MAXLEN)
 				continue;		/* spent all the same */
 			strlcpy(e->ids[e->count], b->keys[k].key_id, RESERVE_ID_MAXLEN + 1);
-			memcpy(e->material[e->count], b->keys[k].key, RESERVE_KEY_BYTES);
+			memcpy(KEY_AT(i, e->count), b->keys[k].key, RESERVE_KEY_BYTES);
 			e->count++;
 		}
 	}
@@ -248,6 +278,10 @@ void
 key_reserve_init(void)
 {
 	if (process_shared_preload_libraries_in_progress)
+	{
 		preload_shmem_struct("ssn reply key reserve", sizeof(KeyReserve), (void **) &reserve, reserve_init);
+		preload_shmem_struct("ssn reply key material", sizeof(ReserveMaterial) + MATERIAL_PAGE,
+							 &material_raw, material_init);
+	}
 	worker_pass_register("reply key reserve", refill_pass, WORKER_PASS_EVERY_LOOP);
 }

@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "crypto/commitment.h"
 #include "executor/spi.h"
@@ -178,8 +179,10 @@ ssn_channel_fetch(PG_FUNCTION_ARGS)
 	held_shares_for(requester, PG_GETARG_DATUM(1), "ssn.channel_fetch", &self, &peer, &pt, &n, &share_bytes);
 	m = channel_seal_reply(self->name, peer, (uint8 *) pt.data, pt.len, "serve");
 	sodium_memzero(pt.data, pt.maxlen);
-	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	/* (only a transaction of its own: in a caller's block it would cover the rest) */
+	if (!IsTransactionBlock())
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
 	c.messages = 1;
 	c.shares = n;
 	c.share_bytes = share_bytes;

@@ -256,7 +256,9 @@ sweep_spi(int self_pid, TimestampTz self_start)
 
 /*
  * The requester's own keys of an earlier call, settled as lost: one indexed
- * update.  Keys of processes that ended are the node worker's sweep.
+ * update.  Keys of processes that ended are the node worker's sweep.  Rows a
+ * prepared transaction holds are left (as in sweep_spi): waiting for one that
+ * never ends would stop every write.
  */
 static void
 sweep_own_spi(int holder_pid, TimestampTz holder_start)
@@ -269,8 +271,9 @@ sweep_own_spi(int holder_pid, TimestampTz holder_start)
 	args[1] = TimestampTzGetDatum(holder_start);
 	SPI_connect();
 	rc = SPI_execute_plan(saved_plan(&plan_sweep_own,
-									 "UPDATE ssn.key_ledger SET state = 'lost', settled_at = clock_timestamp() "
-									 "WHERE state = 'fetched' AND holder_pid = $1 AND holder_start = $2",
+									 "UPDATE ssn.key_ledger l SET state = 'lost', settled_at = clock_timestamp() "
+									 "WHERE l.key_id IN (SELECT f.key_id FROM ssn.key_ledger f WHERE f.state = 'fetched'"
+									 " AND f.holder_pid = $1 AND f.holder_start = $2 FOR UPDATE OF f SKIP LOCKED)",
 									 2, argtypes, CURSOR_OPT_GENERIC_PLAN),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
@@ -998,6 +1001,12 @@ ssn_ledger_writer_main(Datum main_arg)
  * ------------------------------------------------------------------------- */
 #define LEDGER_QUEUE_SLOTS 128
 
+typedef struct LedgerQueueEntry
+{
+	dsm_handle	handle;
+	uint64		serial;
+} LedgerQueueEntry;
+
 typedef struct LedgerQueue
 {
 	slock_t		mutex;
@@ -1007,11 +1016,7 @@ typedef struct LedgerQueue
 	uint64		next_serial;
 	int			head;
 	int			count;
-	struct
-	{
-		dsm_handle	handle;
-		uint64		serial;
-	}			q[LEDGER_QUEUE_SLOTS];
+	LedgerQueueEntry q[LEDGER_QUEUE_SLOTS];
 } LedgerQueue;
 
 static LedgerQueue *ledger_queue = NULL;
@@ -1092,10 +1097,63 @@ writer_gone(int code, Datum arg)
 	SpinLockRelease(&ledger_queue->mutex);
 }
 
+/*
+ * One queued request: applied and answered (the requester's latch set), or, if
+ * nobody waits for it, applied and its segment unpinned.  dropped: a request of a
+ * writer before us, whose waiting requester was answered "stopped" - only one
+ * nobody waits for is applied.
+ */
+static void
+serve_request(dsm_handle h, uint64 serial, MemoryContext work, bool dropped)
+{
+	dsm_segment *seg;
+	LedgerShared *sh;
+
+	/* a requester that gave up took its segment with it */
+	seg = dsm_attach(h);
+	if (seg == NULL)
+		return;
+	sh = dsm_segment_address(seg);
+	if (sh->serial == serial && !sh->done && !sh->failed && (!dropped || sh->unwaited))
+	{
+		MemoryContext old = MemoryContextSwitchTo(work);
+
+		PG_TRY();
+		{
+			apply_request(sh);
+		}
+		PG_CATCH();
+		{
+			answer_error(sh, work);
+			AbortCurrentTransaction();
+			FlushErrorState();
+			pgstat_report_activity(STATE_IDLE, NULL);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(work);
+		if (sh->unwaited && sh->failed)
+			ereport(LOG,
+					(errmsg("ssn: a key ledger settlement of PID %d failed: %s",
+							sh->holder_pid, sh->message),
+					 errdetail("Its key IDs stay 'fetched' until they are settled as 'lost'.")));
+		if (!sh->unwaited)
+		{
+			pg_write_barrier();
+			SetLatch(&ProcGlobal->allProcs[sh->requester_procno].procLatch);
+		}
+	}
+	if (sh->unwaited)
+		dsm_unpin_segment(h);
+	dsm_detach(seg);
+}
+
 void
 ssn_ledger_service_main(Datum main_arg)
 {
 	MemoryContext work;
+	LedgerQueueEntry left[LEDGER_QUEUE_SLOTS];
+	int			nleft;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -1108,8 +1166,15 @@ ssn_ledger_service_main(Datum main_arg)
 	ledger_queue->writer_pid = MyProcPid;
 	ledger_queue->dboid = MyDatabaseId;
 	ledger_queue->writer_latch = MyLatch;
-	ledger_queue->count = 0;	/* requests of a writer before us were answered "stopped" */
+	/* requests of a writer before us: their waiting requesters were answered "stopped" */
+	nleft = ledger_queue->count;
+	for (int i = 0; i < nleft; i++)
+		left[i] = ledger_queue->q[(ledger_queue->head + i) % LEDGER_QUEUE_SLOTS];
+	ledger_queue->count = 0;
 	SpinLockRelease(&ledger_queue->mutex);
+	/* ...but settlements nobody waits for are still made (and their segments unpinned) */
+	for (int i = 0; i < nleft; i++)
+		serve_request(left[i].handle, left[i].serial, work, true);
 
 	for (;;)
 	{
@@ -1122,9 +1187,6 @@ ssn_ledger_service_main(Datum main_arg)
 		CHECK_FOR_INTERRUPTS();
 		for (;;)
 		{
-			dsm_segment *seg;
-			LedgerShared *sh;
-
 			SpinLockAcquire(&ledger_queue->mutex);
 			if (ledger_queue->count > 0)
 			{
@@ -1139,48 +1201,7 @@ ssn_ledger_service_main(Datum main_arg)
 			if (h == DSM_HANDLE_INVALID)
 				break;
 			CHECK_FOR_INTERRUPTS();
-
-			/* a requester that gave up took its segment with it */
-			seg = dsm_attach(h);
-			if (seg == NULL)
-				continue;
-			sh = dsm_segment_address(seg);
-			if (sh->serial == serial && !sh->done && !sh->failed)
-			{
-				MemoryContext old = MemoryContextSwitchTo(work);
-
-				PG_TRY();
-				{
-					apply_request(sh);
-				}
-				PG_CATCH();
-				{
-					answer_error(sh, work);
-					AbortCurrentTransaction();
-					FlushErrorState();
-					pgstat_report_activity(STATE_IDLE, NULL);
-				}
-				PG_END_TRY();
-				MemoryContextSwitchTo(old);
-				MemoryContextReset(work);
-				if (sh->unwaited)
-				{
-					if (sh->failed)
-						ereport(LOG,
-								(errmsg("ssn: a key ledger settlement of PID %d failed: %s",
-										sh->holder_pid, sh->message),
-								 errdetail("Its key IDs stay 'fetched' until they are settled as 'lost'.")));
-					dsm_unpin_segment(h);
-				}
-				else
-				{
-					pg_write_barrier();
-					SetLatch(&ProcGlobal->allProcs[sh->requester_procno].procLatch);
-				}
-			}
-			else if (sh->unwaited)
-				dsm_unpin_segment(h);
-			dsm_detach(seg);
+			serve_request(h, serial, work, false);
 		}
 	}
 }

@@ -173,6 +173,8 @@ share_batch_join(const uint8_t *clear, size_t clear_len, const uint8_t *secret,
 			o += np + n;
 		}
 	}
+	/* the last share moved down over its prefix: no copy of its end left behind */
+	memset(out + o, 0, SHARE_BATCH_PREFIX);
 	if (k != secret_len)
 	{
 		snprintf(err, errlen, "secret part has %zu bytes no share claims", secret_len - k);

@@ -143,7 +143,7 @@ main(void)
 		uint8_t    *env;
 		EnvelopeView v;
 		EnvelopeHeader hk = h;
-		static const uint32_t bad[] = {255, 8, 16 * 8, 23 * 8, ENVELOPE_MAX_KEY_BITS + 8};
+		static const uint32_t bad[] = {255, 8, 16 * 8, 23 * 8, 40 * 8, ENVELOPE_MAX_KEY_BITS + 8};
 
 		randombytes_buf(pt, sizeof(pt));
 		randombytes_buf(ks, sizeof(ks));
