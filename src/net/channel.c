@@ -190,30 +190,42 @@ seal_with(SealedMessage *m, KmeKeyBatch *batch, const char *self_name,
 	envelope_seal((uint8 *) VARDATA(m->envelope), &h, batch->material, batch->material_len,
 				  p->secret, p->secret_len);
 	m->key_bytes = batch->material_len;
+	m->pad_bytes = p->secret_len;
 	kme_batch_free(batch);
 }
 
-/* fetch keys, record them ('fetched', or settled at once), seal */
+/* fetch keys for a message's parts, record them ('fetched', or settled at once), seal */
+static SealedMessage *
+seal_parts_recording(const char *self_name, const Shareholder *peer, int kind,
+					 const MessageParts *p, const char *purpose, bool autonomous,
+					 const char *settled)
+{
+	SealedMessage *m = palloc0(sizeof(SealedMessage));
+	KmeKeyBatch *batch = fetch_keys(peer, p->secret_len, m);
+	LedgerEntries e;
+
+	ledger_entries_of(m, peer, purpose, &e);
+	if (settled)
+		ledger_record_settled(&e, 1, settled);
+	else
+		ledger_record(&e, autonomous);
+	seal_with(m, batch, self_name, peer, kind, p);
+	return m;
+}
+
+/* the same from the plaintext, its split copies wiped whatever happens */
 static SealedMessage *
 seal_recording(const char *self_name, const Shareholder *peer, int kind,
 			   const uint8 *plaintext, size_t len, const char *purpose, bool autonomous,
 			   const char *settled)
 {
-	SealedMessage *m = palloc0(sizeof(SealedMessage));
+	SealedMessage *volatile m = NULL;
 	MessageParts p;
-	KmeKeyBatch *batch;
-	LedgerEntries e;
 
 	parts_of(kind, plaintext, len, &p);
 	PG_TRY();
 	{
-		batch = fetch_keys(peer, p.secret_len, m);
-		ledger_entries_of(m, peer, purpose, &e);
-		if (settled)
-			ledger_record_settled(&e, 1, settled);
-		else
-			ledger_record(&e, autonomous);
-		seal_with(m, batch, self_name, peer, kind, &p);
+		m = seal_parts_recording(self_name, peer, kind, &p, purpose, autonomous, settled);
 	}
 	PG_FINALLY();
 	{
@@ -242,25 +254,25 @@ channel_seal_reply(const char *self_name, const Shareholder *peer, const uint8 *
 				   size_t len, const char *purpose)
 {
 	MessageParts p;
-	KmeKeyBatch *batch;
-	SealedMessage *m;
+	SealedMessage *volatile m = NULL;
 
 	parts_of(MSG_KIND_REPLY, plaintext, len, &p);
-	batch = key_reserve_take(peer, envelope_key_bytes(p.secret_len));
-	if (batch == NULL)
-	{
-		parts_free(&p);
-		return channel_seal_spent(self_name, peer, MSG_KIND_REPLY, plaintext, len, purpose);
-	}
-	m = palloc0(sizeof(SealedMessage));
-	m->nkeys = batch->nkeys;
-	m->size_bits = batch->size_bits;
-	m->key_ids = palloc(sizeof(char *) * m->nkeys);
-	for (int i = 0; i < m->nkeys; i++)
-		m->key_ids[i] = batch->keys[i].key_id;
 	PG_TRY();
 	{
-		seal_with(m, batch, self_name, peer, MSG_KIND_REPLY, &p);
+		KmeKeyBatch *batch = key_reserve_take(peer, envelope_key_bytes(p.secret_len));
+
+		if (batch == NULL)
+			m = seal_parts_recording(self_name, peer, MSG_KIND_REPLY, &p, purpose, true, "used");
+		else
+		{
+			m = palloc0(sizeof(SealedMessage));
+			m->nkeys = batch->nkeys;
+			m->size_bits = batch->size_bits;
+			m->key_ids = palloc(sizeof(char *) * m->nkeys);
+			for (int i = 0; i < m->nkeys; i++)
+				m->key_ids[i] = batch->keys[i].key_id;
+			seal_with(m, batch, self_name, peer, MSG_KIND_REPLY, &p);
+		}
 	}
 	PG_FINALLY();
 	{

@@ -35,6 +35,7 @@ typedef struct SealedMessage
 	int			nkeys;
 	int			size_bits;
 	size_t		key_bytes;		/* key material consumed */
+	size_t		pad_bytes;		/* bytes under the one-time pad (L) */
 	uint8		msg_id[ENVELOPE_ID_SIZE];
 } SealedMessage;
 

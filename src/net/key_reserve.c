@@ -164,6 +164,7 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 /* ---- the node worker's refill ---- */
 typedef struct Refill
 {
+	int			entry;			/* entries are never removed: the index stays */
 	char		peer[SSN_NAME_MAXLEN + 1];
 	char		sae[SSN_SAE_ID_MAXLEN + 1];
 	int			want;
@@ -186,9 +187,7 @@ refill_one(void *arg)
 	if (KEY_RESERVE_KEY_BITS < min_bits || KEY_RESERVE_KEY_BITS > max_bits)
 	{
 		SpinLockAcquire(&reserve->mutex);
-		for (int i = 0; i < reserve->nentries; i++)
-			if (strcmp(reserve->entries[i].peer, r->peer) == 0)
-				reserve->entries[i].unusable = true;
+		reserve->entries[r->entry].unusable = true;
 		SpinLockRelease(&reserve->mutex);
 		return;
 	}
@@ -206,18 +205,16 @@ refill_one(void *arg)
 	ledger_record_settled(&le, 1, "used");
 
 	SpinLockAcquire(&reserve->mutex);
-	for (int i = 0; i < reserve->nentries; i++)
 	{
-		ReserveEntry *e = &reserve->entries[i];
+		ReserveEntry *e = &reserve->entries[r->entry];
 
-		if (strcmp(e->peer, r->peer) != 0 || strcmp(e->sae, r->sae) != 0)
-			continue;
-		for (int k = 0; k < b->nkeys && e->count < RESERVE_KEYS; k++)
+		/* (a peer whose SAE changed meanwhile gets none: spent all the same) */
+		for (int k = 0; k < b->nkeys && e->count < RESERVE_KEYS && strcmp(e->sae, r->sae) == 0; k++)
 		{
 			if (strlen(b->keys[k].key_id) > RESERVE_ID_MAXLEN)
 				continue;		/* spent all the same */
 			strlcpy(e->ids[e->count], b->keys[k].key_id, RESERVE_ID_MAXLEN + 1);
-			memcpy(KEY_AT(i, e->count), b->keys[k].key, RESERVE_KEY_BYTES);
+			memcpy(KEY_AT(r->entry, e->count), b->keys[k].key, RESERVE_KEY_BYTES);
 			e->count++;
 		}
 	}
@@ -250,6 +247,7 @@ refill_pass(void)
 			due = due < 0 ? wait : Min(due, wait);
 			continue;
 		}
+		todo[ntodo].entry = i;
 		strlcpy(todo[ntodo].peer, e->peer, sizeof(todo[ntodo].peer));
 		strlcpy(todo[ntodo].sae, e->sae, sizeof(todo[ntodo].sae));
 		todo[ntodo].want = RESERVE_KEYS - e->count;
@@ -265,9 +263,7 @@ refill_pass(void)
 			continue;
 		/* replies go the slow way meanwhile; the delivery path alarms a KME fault */
 		SpinLockAcquire(&reserve->mutex);
-		for (int j = 0; j < reserve->nentries; j++)
-			if (strcmp(reserve->entries[j].peer, todo[i].peer) == 0)
-				reserve->entries[j].retry_at = TimestampTzPlusMilliseconds(now, RESERVE_RETRY_MS);
+		reserve->entries[todo[i].entry].retry_at = TimestampTzPlusMilliseconds(now, RESERVE_RETRY_MS);
 		SpinLockRelease(&reserve->mutex);
 		due = due < 0 ? RESERVE_RETRY_MS : Min(due, RESERVE_RETRY_MS);
 	}

@@ -363,7 +363,7 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 	c.messages = 1;
 	c.shares = out.items;
 	c.share_bytes = out.share_bytes;
-	c.payload_bytes = ptlen;
+	c.payload_bytes = v.len;
 	c.envelope_bytes = buflen;
 	c.key_bytes = key_bytes;
 	channel_account(sender, "receive", &c);

@@ -36,6 +36,21 @@ static bytea *pending_reply = NULL;
 static char **pending_ids = NULL;
 static int	pending_nids = 0;
 
+/* count a sealed reply in ssn.link_stats (direction 'send') */
+static void
+account_reply(const Shareholder *requester, const SealedMessage *m, int nshares, int64 share_bytes)
+{
+	LinkCounts	c = {0};
+
+	c.messages = 1;
+	c.shares = nshares;
+	c.share_bytes = share_bytes;
+	c.payload_bytes = m->pad_bytes;
+	c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
+	c.key_bytes = m->key_bytes;
+	channel_account(requester->name, "send", &c);
+}
+
 /*
  * Seal a reply of shares for the SSA that asked and keep it for channel_take
  * (one reply per connection; one never taken has its keys discarded).
@@ -47,7 +62,6 @@ channel_reply_pending(const Shareholder *self, const Shareholder *requester,
 {
 	SealedMessage *m;
 	MemoryContext old;
-	LinkCounts	c = {0};
 
 	if (pending_reply)
 	{
@@ -57,14 +71,7 @@ channel_reply_pending(const Shareholder *self, const Shareholder *requester,
 		pending_reply = NULL;
 	}
 	m = channel_seal(self->name, requester, MSG_KIND_REPLY, pt, len, purpose, false);
-
-	c.messages = 1;
-	c.shares = nshares;
-	c.share_bytes = share_bytes;
-	c.payload_bytes = len;
-	c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
-	c.key_bytes = m->key_bytes;
-	channel_account(requester->name, "send", &c);
+	account_reply(requester, m, nshares, share_bytes);
 
 	/* last: nothing after this may fail, or the reply would outlive its ledger rows */
 	old = MemoryContextSwitchTo(TopMemoryContext);
@@ -174,7 +181,6 @@ ssn_channel_fetch(PG_FUNCTION_ARGS)
 	int			n;
 	int64		share_bytes;
 	SealedMessage *m;
-	LinkCounts	c = {0};
 
 	held_shares_for(requester, PG_GETARG_DATUM(1), "ssn.channel_fetch", &self, &peer, &pt, &n, &share_bytes);
 	m = channel_seal_reply(self->name, peer, (uint8 *) pt.data, pt.len, "serve");
@@ -183,13 +189,7 @@ ssn_channel_fetch(PG_FUNCTION_ARGS)
 	if (!IsTransactionBlock())
 		(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
-	c.messages = 1;
-	c.shares = n;
-	c.share_bytes = share_bytes;
-	c.payload_bytes = pt.len;
-	c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
-	c.key_bytes = m->key_bytes;
-	channel_account(peer->name, "send", &c);
+	account_reply(peer, m, n, share_bytes);
 	PG_RETURN_BYTEA_P(m->envelope);
 }
 

@@ -287,6 +287,14 @@ ledger_sweep(bool self_holds_nothing)
 	return sweep_spi(self_holds_nothing ? MyProcPid : 0, MyStartTimestamp);
 }
 
+/* a state a key leaves 'fetched' for */
+static void
+check_settled_state(const char *state)
+{
+	if (strcmp(state, "used") != 0 && strcmp(state, "discarded") != 0 && strcmp(state, "lost") != 0)
+		elog(ERROR, "invalid key ledger state \"%s\"", state);
+}
+
 /*
  * Insert the entry's IDs as 'fetched' by the holder, or (settled) already in
  * that state: one row version, not an insert and an update.
@@ -345,9 +353,8 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start, con
 	args[5] = Int32GetDatum(e->size_bits);
 	args[6] = Int32GetDatum(holder_pid);
 	args[7] = TimestampTzGetDatum(holder_start);
-	if (settled && strcmp(settled, "used") != 0 && strcmp(settled, "discarded") != 0 &&
-		strcmp(settled, "lost") != 0)
-		elog(ERROR, "invalid key ledger state \"%s\"", settled);
+	if (settled)
+		check_settled_state(settled);
 	args[8] = CStringGetTextDatum(settled ? settled : "fetched");
 	rc = SPI_execute_plan(saved_plan(&plan_insert,
 									 "INSERT INTO ssn.key_ledger (key_id, direction, peer, peer_sae_id, purpose, size_bits,"
@@ -369,8 +376,7 @@ finish_spi(const char *const *ids, int n, const char *state, int holder_pid, Tim
 	int			rc;
 	int64		done;
 
-	if (strcmp(state, "used") != 0 && strcmp(state, "discarded") != 0 && strcmp(state, "lost") != 0)
-		elog(ERROR, "invalid key ledger state \"%s\"", state);
+	check_settled_state(state);
 	args[0] = PointerGetDatum(text_array(ids, n));
 	args[1] = CStringGetTextDatum(state);
 	args[2] = Int32GetDatum(holder_pid);
@@ -633,13 +639,14 @@ writer_complete(WriterRequest *r)
 	dsm_detach(r->seg);
 }
 
+/* a request from start to answer; unwaited: left to the long-lived writer if it runs */
 static void
 run_writer(LedgerShared *req_template, const char *const *ids, int nids,
-		   LedgerEntryDesc *descs, int ndescs)
+		   LedgerEntryDesc *descs, int ndescs, bool unwaited)
 {
 	WriterRequest r;
 
-	writer_submit(&r, req_template, ids, nids, descs, ndescs, false);
+	writer_submit(&r, req_template, ids, nids, descs, ndescs, unwaited);
 	writer_complete(&r);
 }
 
@@ -693,7 +700,7 @@ ledger_record(const LedgerEntries *e, bool autonomous)
 	copy_bounded(req.peer_sae, e->peer_sae, sizeof(req.peer_sae), "SAE ID");
 	copy_bounded(req.purpose, e->purpose, sizeof(req.purpose), "purpose");
 	req.size_bits = e->size_bits;
-	run_writer(&req, e->key_ids, e->nids, NULL, 0);
+	run_writer(&req, e->key_ids, e->nids, NULL, 0, false);
 }
 
 /* a RECORD handed to the long-lived writer, its commit awaited later */
@@ -851,12 +858,7 @@ finish(const char *const *key_ids, int nids, const char *state, bool autonomous,
 	memset(&req, 0, offsetof(LedgerShared, ids));
 	req.op = LEDGER_OP_FINISH;
 	copy_bounded(req.state, state, sizeof(req.state), "state");
-	{
-		WriterRequest r;
-
-		writer_submit(&r, &req, key_ids, nids, NULL, 0, !wait);
-		writer_complete(&r);
-	}
+	run_writer(&req, key_ids, nids, NULL, 0, !wait);
 }
 
 void

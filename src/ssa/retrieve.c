@@ -504,7 +504,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 
 			(void) peer_call_value(&reply[i], &envlen);
 			rc.messages = 1;
-			rc.payload_bytes = ptlen;
+			rc.payload_bytes = v->len;
 			rc.envelope_bytes = envlen;
 			rc.key_bytes = key_bytes;
 			for (size_t o = 0; share_batch_next(pt, ptlen, &o, &sb, &sblen, &sh, why, sizeof(why));)
@@ -544,7 +544,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		sodium_memzero(pt, ptlen);
 		pfree(pt);
 	}
-	/* recorded before dec_keys: their settling need not hold up the caller */
+	/* on the record (committed) before any was used: settling them need not hold up the caller */
 	ledger_finish_unwaited((const char *const *) used, nused, "used");
 	ledger_finish_unwaited((const char *const *) discarded, ndiscarded, "discarded");
 	peer_call_reset(serve, npick);
