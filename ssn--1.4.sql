@@ -994,6 +994,7 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1237,3 +1238,11 @@ REVOKE ALL ON FUNCTION ssn.channel_fetch(text, uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ssn.channel_fetch(text, uuid[]) TO ssn_peer;
 COMMENT ON FUNCTION ssn.channel_fetch(text, uuid[]) IS
 	'Called by a peer (the SSA that stored the secrets): this node''s shares of them, sealed for it with QKD keys of the link, in one call';
+
+-- grouped aggregates in one round per query: a small state estimate (a state is a
+-- few hundred bytes of program per group) lets the planner hash the groups, and
+-- a hashed aggregate's groups are all computed by the shareholders in one round
+CREATE OR REPLACE AGGREGATE ssn_sum(ssn_secret) (
+	SFUNC = ssn.agg_add, STYPE = internal, FINALFUNC = ssn.agg_sum_final, SSPACE = 256);
+CREATE OR REPLACE AGGREGATE ssn_avg(ssn_secret) (
+	SFUNC = ssn.agg_add, STYPE = internal, FINALFUNC = ssn.agg_avg_final, SSPACE = 256);

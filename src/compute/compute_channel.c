@@ -19,7 +19,9 @@
  * of the product (Gennaro-Rabin-Rabin).
  *
  * Message of parts: 1 byte length + SSA name, 1 byte number of contributors + their
- * share indexes, then the parts as a share batch (share_batch.h).
+ * share indexes, then the parts as a share batch (share_batch.h); on the wire the
+ * header and the parts' share headers are in clear (authenticated), the parts'
+ * values under the one-time pad.
  */
 #include "postgres.h"
 
@@ -613,6 +615,19 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 	return n;
 }
 
+/* the header of a message of parts (SSA, contributors) travels in clear, authenticated */
+static ssize_t
+parts_batch_at(const uint8 *msg, size_t len)
+{
+	size_t		off;
+
+	if (len < 2 || len < (size_t) msg[0] + 2)
+		return -1;
+	off = 1 + msg[0];
+	off += 1 + msg[off];
+	return off <= len ? (ssize_t) off : -1;
+}
+
 /* kind 'parts': re-sharing parts of a degree reduction from one contributor */
 static bool
 receive_parts(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
@@ -636,6 +651,7 @@ compute_channel_init(void)
 		.refusal = "malformed re-sharing parts in an authentic message",
 		.duplicate = "duplicate message of parts",
 		.touches = "ssn.held_part, ssn.held_share (staged results)",
+		.batch_at = parts_batch_at,
 	};
 
 	message_kind_register(&parts);

@@ -3,6 +3,7 @@
  */
 #include "net/channel.h"
 #include "net/key_reserve.h"
+#include "net/message_kind.h"
 #include "share/share_batch.h"
 
 #include <sodium.h>
@@ -118,13 +119,29 @@ typedef struct MessageParts
 	uint8	   *owned_secret;
 } MessageParts;
 
+/* where the share batch of a message of this kind begins; -1: none */
+static ssize_t
+batch_offset(int kind, const uint8 *msg, size_t len)
+{
+	const MessageKind *k;
+
+	if (kind == MSG_KIND_SHARES || kind == MSG_KIND_REPLY)
+		return 0;
+	k = message_kind_lookup(kind);
+	if (k == NULL || k->batch_at == NULL)
+		return -1;
+	return k->batch_at(msg, len);
+}
+
 static void
 parts_of(int kind, const uint8 *plaintext, size_t len, MessageParts *p)
 {
+	ssize_t		off = batch_offset(kind, plaintext, len);
+
 	memset(p, 0, sizeof(*p));
 	p->secret = plaintext;
 	p->secret_len = len;
-	if ((kind == MSG_KIND_SHARES || kind == MSG_KIND_REPLY) && len > 0)
+	if (off >= 0 && (size_t) off < len)
 	{
 		uint8	   *c = palloc(len),
 				   *k = palloc(len);
@@ -132,10 +149,12 @@ parts_of(int kind, const uint8 *plaintext, size_t len, MessageParts *p)
 					kl;
 		char		err[256];
 
-		if (share_batch_split(plaintext, len, c, &cl, k, &kl, err, sizeof(err)) && cl > 0)
+		/* the prefix first, then the batch's clear part */
+		memcpy(c, plaintext, off);
+		if (share_batch_split(plaintext + off, len - off, c + off, &cl, k, &kl, err, sizeof(err)) && cl > 0)
 		{
 			p->clear = p->owned_clear = c;
-			p->clear_len = cl;
+			p->clear_len = off + cl;
 			p->secret = p->owned_secret = k;
 			p->secret_len = kl;
 			return;
@@ -525,16 +544,31 @@ channel_open_with(const EnvelopeView *v, KmeKeyBatch *batch, size_t *key_bytes)
 uint8 *
 channel_plaintext(const EnvelopeView *v, uint8 *opened, size_t *len, char *err, size_t errlen)
 {
-	uint8	   *out;
+	uint8	   *out = NULL;
+	ssize_t		off;
 
 	*len = v->len;
 	if (v->clear_len == 0)
 		return opened;
-	out = palloc(share_batch_join_bound(v->clear_len, v->len));
-	if (!share_batch_join(v->clear, v->clear_len, opened, v->len, out, len, err, errlen))
+	off = batch_offset(v->kind, v->clear, v->clear_len);
+	if (off < 0 || (size_t) off > v->clear_len)
+		snprintf(err, errlen, "a clear part in a message of kind %s, which has none",
+				 channel_kind_name(v->kind));
+	else
 	{
-		sodium_memzero(out, share_batch_join_bound(v->clear_len, v->len));
-		out = NULL;
+		size_t		room = off + share_batch_join_bound(v->clear_len - off, v->len);
+
+		out = palloc(room);
+		memcpy(out, v->clear, off);
+		if (share_batch_join(v->clear + off, v->clear_len - off, opened, v->len, out + off, len,
+							 err, errlen))
+			*len += off;
+		else
+		{
+			sodium_memzero(out, room);
+			pfree(out);
+			out = NULL;
+		}
 	}
 	sodium_memzero(opened, v->len);
 	pfree(opened);

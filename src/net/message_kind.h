@@ -50,6 +50,14 @@ typedef struct MessageKind
 	const char *refusal;		/* the alarm's problem when the handler refuses */
 	const char *duplicate;		/* the reply to a message seen before (%d: its items) */
 	const char *touches;		/* what the handler may write, for the reader */
+
+	/*
+	 * A message that ends in a share batch (share_batch.h): the length of what
+	 * comes before it, read from those bytes alone, or -1 if they are malformed.
+	 * That prefix and the batch's headers travel in clear, authenticated; only
+	 * the share values spend one-time pad.  NULL: all of the message under the pad.
+	 */
+	ssize_t		(*batch_at) (const uint8 *msg, size_t len);
 } MessageKind;
 
 extern void message_kind_register(const MessageKind *k);

@@ -8,6 +8,9 @@
 #   * QKD key material per aggregate over 1000, 100000 and all rows (node1's
 #     ssn.link_stats, node1's key ledger, and the key sent on all links of the
 #     network): it should not grow with the number of rows;
+#   * ssn_sum grouped by SSN_BENCH_GROUPS (10000) groups over all rows against the
+#     plain grouped sum, as a ratio, and the replies node1 received for it (one
+#     round for the whole query: at most one reply per shareholder);
 #   * degree reduction: ssn_store(a * b) of many products in one transaction (the
 #     shareholders re-share each product over OTP channels at COMMIT), products per
 #     second, checked with ssn_sum against the plain sum(a * b).
@@ -19,6 +22,7 @@ set -euo pipefail
 
 rows=${SSN_BENCH_AGG_ROWS:-1000000}
 prods=${SSN_BENCH_PRODUCTS:-100000}
+groups=${SSN_BENCH_GROUPS:-10000}
 chunk=${SSN_BENCH_CHUNK:-100000}
 [ "$prods" -le "$rows" ] || prods=$rows
 small=1000
@@ -80,6 +84,14 @@ keys_of() {	# keys_of SQL: the counters' growth during one statement
 	sleep 4.5
 	kdiff "$before" "$(keys)"
 }
+replies_of() {	# replies_of SQL: replies node1 received during one statement
+	local before
+	sleep 4.5
+	before=$(q "SELECT coalesce(sum(messages), 0) FROM ssn.link_stats WHERE direction = 'receive'")
+	q "$1" >/dev/null
+	sleep 4.5
+	echo $(($(q "SELECT coalesce(sum(messages), 0) FROM ssn.link_stats WHERE direction = 'receive'") - before))
+}
 kfmt() { local a b c; read -r a b c <<<"$1"; printf '%18s %14s %16s' "$a" "$b" "$c"; }
 field() { cut -d' ' -f"$1" <<<"$2"; }
 
@@ -115,6 +127,16 @@ measure p_dot "SELECT sum(a * b) FROM p"
 measure s_dot "SELECT ssn_sum(a * b) FROM s"
 measure p_cnt "SELECT count(a) FROM p"
 measure s_cnt "SELECT ssn_count(a) FROM s"
+
+say "grouped: $groups groups over $rows rows (second run of each)"
+g_plain="SELECT count(*) || ' ' || sum(s) FROM (SELECT id % $groups AS g, sum(a) AS s FROM p GROUP BY 1) q"
+g_ssn="SELECT count(*) || ' ' || sum(s) FROM (SELECT id % $groups AS g, ssn_sum(a) AS s FROM s GROUP BY 1) q"
+measure p_grp "$g_plain"
+measure s_grp "$g_ssn"
+g_plan=$(q "EXPLAIN (COSTS OFF) SELECT id % $groups AS g, ssn_sum(a) FROM s GROUP BY 1" | grep -oE '(Hash|Group)Aggregate' | head -1)
+g_replies=$(replies_of "$g_ssn")
+g_wrong=$(q "SELECT count(*) FROM (SELECT id % $groups AS g, ssn_sum(a) AS s FROM s GROUP BY 1) x
+	FULL JOIN (SELECT id % $groups AS g, sum(a) AS s FROM p GROUP BY 1) y USING (g) WHERE x.s IS DISTINCT FROM y.s")
 
 say "key material per aggregate"
 delivered
@@ -195,6 +217,10 @@ $(row "ssn_sum(a * b), dot product (2k-1 shareholders)")$(printf '%8.2f %16s' "$
 $(row "count(a)")$(printf '%8.2f' "$p_cnt_t")
 $(row "ssn_count(a) (needs no shareholder)")$(printf '%8.2f %16s' "$s_cnt_t" "$(ratio "$s_cnt_t" "$p_cnt_t")x")
       $s_cnt_v (plain $p_cnt_v): $(same "$s_cnt_v" "$p_cnt_v")
+$(row "sum(a) GROUP BY id % $groups")$(printf '%8.2f' "$p_grp_t")
+$(row "ssn_sum(a) GROUP BY id % $groups ($g_plan)")$(printf '%8.2f %16s' "$s_grp_t" "$(ratio "$s_grp_t" "$p_grp_t")x")   target: within 30x
+      groups and total: $s_grp_v (plain $p_grp_v); groups whose sum differs: $g_wrong
+      replies node1 received for the query: $g_replies (one round: at most 4, one per shareholder)
 $(printf '%-44s%18s %14s %16s' "QKD key bytes per aggregate" "node1 link_stats" "node1 ledger" "all links sent")
 $(printf '  %-42s' "ssn_sum(a), $small rows")$(kfmt "$k_small")
 $(printf '  %-42s' "ssn_sum(a), $mid rows")$(kfmt "$k_mid")

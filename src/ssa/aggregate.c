@@ -1,0 +1,382 @@
+/*
+ * aggregate.c - ssn_sum and ssn_avg: aggregates the shareholders compute.
+ *
+ * The transition function collects, per group, the expressions of its rows (a
+ * stored secret is 1 * its id; a * b is one term of two factors) into a group
+ * of a program (secret_expr.h).  The holders evaluate a program of many groups
+ * in one round: each sums its shares of every group's rows and returns one
+ * sealed result share per group, and only the results are rebuilt.
+ *
+ * One round per query, not per group: every group's state is registered with
+ * the memory context PostgreSQL keeps the states in (the aggregate context).
+ * When a final function meets a state whose result is not known yet, all the
+ * states of that context are finished, so they are computed together.  That
+ * holds for a hashed aggregate (every group is complete before the first is
+ * output: one round per hash batch) and for the several aggregates of one
+ * group (a sorted aggregate: one round per group).  A window aggregate's state
+ * may still grow after a final call: it is computed alone, every time.
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "share/secret_expr.h"
+#include "share/value_codec.h"
+#include "ssa/compute.h"
+#include "ssa/retrieve.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+PG_FUNCTION_INFO_V1(ssn_agg_add);
+PG_FUNCTION_INFO_V1(ssn_agg_sum_final);
+PG_FUNCTION_INFO_V1(ssn_agg_avg_final);
+
+/* a round's program stops growing here (a single larger group goes alone) */
+#define AGG_ROUND_MAX_BYTES (64 * 1024 * 1024)
+
+typedef struct AggBatch AggBatch;
+
+typedef struct SecretAggState
+{
+	StringInfoData prog;		/* room for the program's headers, then the rows */
+	uint32		nrows;
+	int			k;
+	int			degree;
+	int			nholders;
+	uint8		holders[SHARE_MAX_N];
+	AggBatch   *batch;			/* the states finished with this one; NULL: alone */
+	bool		done;			/* sum below is the rebuilt result */
+	Datum		sum;			/* numeric, in the aggregate context */
+} SecretAggState;
+
+#define AGG_PREFIX (PROGRAM_HEADER + PROGRAM_GROUP_HEADER)
+
+/* the states of one aggregate context, living (and dying) in it */
+struct AggBatch
+{
+	MemoryContext cxt;
+	SecretAggState **states;
+	int			nstates;
+	int			cap;
+	AggBatch   *next;			/* the backend's list of live batches */
+	MemoryContextCallback on_reset;
+};
+
+static AggBatch *live_batches = NULL;
+
+/* the aggregate context was reset or deleted: forget its batch, wipe the results */
+static void
+batch_forget(void *arg)
+{
+	AggBatch   *b = (AggBatch *) arg;
+
+	for (AggBatch **p = &live_batches; *p; p = &(*p)->next)
+		if (*p == b)
+		{
+			*p = b->next;
+			break;
+		}
+	for (int i = 0; i < b->nstates; i++)
+		if (b->states[i]->done)
+		{
+			Numeric		n = DatumGetNumeric(b->states[i]->sum);
+
+			sodium_memzero(n, VARSIZE_ANY(n));
+		}
+}
+
+static AggBatch *
+batch_of(MemoryContext aggcxt)
+{
+	AggBatch   *b;
+
+	for (b = live_batches; b; b = b->next)
+		if (b->cxt == aggcxt)
+			return b;
+	b = MemoryContextAllocZero(aggcxt, sizeof(AggBatch));
+	b->cxt = aggcxt;
+	b->cap = 16;
+	b->states = MemoryContextAlloc(aggcxt, sizeof(SecretAggState *) * b->cap);
+	b->on_reset.func = batch_forget;
+	b->on_reset.arg = b;
+	MemoryContextRegisterResetCallback(aggcxt, &b->on_reset);
+	b->next = live_batches;
+	live_batches = b;
+	return b;
+}
+
+static void
+batch_add(AggBatch *b, SecretAggState *st)
+{
+	if (b->nstates == b->cap)
+	{
+		b->cap *= 2;
+		b->states = repalloc_huge(b->states, sizeof(SecretAggState *) * b->cap);
+	}
+	b->states[b->nstates++] = st;
+	st->batch = b;
+}
+
+/* the expression of a handle, in wire form, without decoding it */
+static void
+append_expression(StringInfo buf, Datum d, const SecretHandle *h)
+{
+	bytea	   *v = DatumGetByteaPP(d);
+
+	if (h->computed)
+	{
+		size_t		off = HANDLE_COMPUTED_FIXED + h->n;
+
+		appendBinaryStringInfo(buf, VARDATA_ANY(v) + off, VARSIZE_ANY_EXHDR(v) - off);
+	}
+	else
+	{
+		char		one[2 + SHARE_ID_SIZE] = {1, 1 | 4};
+
+		memcpy(one + 2, h->id, SHARE_ID_SIZE);
+		appendBinaryStringInfo(buf, one, sizeof(one));
+	}
+}
+
+/* read a handle's header fields only (the expression was checked when it was made) */
+static void
+agg_operand(Datum d, SecretHandle *h)
+{
+	handle_read_header(d, h);
+	if (share_type_field(h->type) != SHARE_FIELD_PRIME)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("cannot aggregate secrets of type %s", format_type_be(value_type_oid(h->type))),
+				 errdetail("Only numbers (boolean, smallint, integer, bigint, numeric) are shared in the field where shares add up."),
+				 errhint("Use ssn_count() to count secrets of any type.")));
+	if (!h->computed)
+		h->degree = 1;
+}
+
+Datum
+ssn_agg_add(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt,
+				old;
+	SecretAggState *st = PG_ARGISNULL(0) ? NULL : (SecretAggState *) PG_GETARG_POINTER(0);
+	SecretHandle h;
+	int			kind;
+
+	if (!(kind = AggCheckCallContext(fcinfo, &aggcxt)))
+		elog(ERROR, "ssn_agg_add called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);
+	agg_operand(PG_GETARG_DATUM(1), &h);
+	old = MemoryContextSwitchTo(aggcxt);
+	if (st == NULL)
+	{
+		st = palloc0(sizeof(SecretAggState));
+		/* a group may have few rows: start small (the planner's estimate is SSPACE) */
+		st->prog.maxlen = AGG_PREFIX + 4 * (2 + SHARE_ID_SIZE);
+		st->prog.data = palloc(st->prog.maxlen);
+		resetStringInfo(&st->prog);
+		appendStringInfoSpaces(&st->prog, AGG_PREFIX);
+		st->k = h.k;
+		st->nholders = h.n;
+		memcpy(st->holders, h.holders, h.n);
+		if (kind == AGG_CONTEXT_AGGREGATE)
+			batch_add(batch_of(aggcxt), st);
+	}
+	else
+	{
+		if (h.k != st->k)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot aggregate secrets shared with different thresholds (k=%d and k=%d)",
+							st->k, h.k)));
+		if (h.n != st->nholders || memcmp(h.holders, st->holders, h.n) != 0)
+		{
+			/* only shareholders of every row can add them up */
+			int			m = 0;
+
+			for (int i = 0; i < st->nholders; i++)
+				for (int j = 0; j < h.n; j++)
+					if (st->holders[i] == h.holders[j])
+						st->holders[m++] = st->holders[i];
+			st->nholders = m;
+		}
+	}
+	st->degree = Max(st->degree, h.degree);
+	append_expression(&st->prog, PG_GETARG_DATUM(1), &h);
+	st->nrows++;
+	MemoryContextSwitchTo(old);
+	PG_RETURN_POINTER(st);
+}
+
+/* the shares a group's result needs, or an error if its rows have too few common holders */
+static int
+state_need(const SecretAggState *st)
+{
+	SecretHandle h;
+	int			need;
+
+	memset(&h, 0, sizeof(h));
+	h.k = st->k;
+	h.degree = st->degree;
+	need = compute_need(&h);
+	if (st->nholders < need)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot aggregate these secrets: the result needs %d shareholders that hold every input row's secret, but %d do",
+						need, st->nholders),
+				 errhint("Store the secrets on the same shareholders%s.",
+						 st->degree > 1 ? ", with n >= 2k-1 for products" : "")));
+	return need;
+}
+
+static bool
+same_holders(const SecretAggState *a, const SecretAggState *b)
+{
+	return a->k == b->k && a->nholders == b->nholders &&
+		memcmp(a->holders, b->holders, a->nholders) == 0;
+}
+
+/*
+ * One round: the states st[0..m) (same k and holders) as the groups of one
+ * program; each gets its rebuilt sum, kept in its aggregate context.
+ */
+static void
+compute_round(SecretAggState **st, int m, MemoryContext keep)
+{
+	StringInfoData prog;
+	int		   *need = palloc(sizeof(int) * m);
+	ShareValue *vals = palloc0(sizeof(ShareValue) * m);
+	size_t		len = PROGRAM_HEADER;
+
+	for (int g = 0; g < m; g++)
+	{
+		need[g] = state_need(st[g]);
+		len += st[g]->prog.len - PROGRAM_HEADER;
+	}
+	initStringInfo(&prog);
+	enlargeStringInfo(&prog, len);
+	program_put_header((uint8 *) prog.data, m);
+	prog.len = PROGRAM_HEADER;
+	for (int g = 0; g < m; g++)
+	{
+		uint8		gid[SHARE_ID_SIZE];
+		SecretAggState *s = st[g];
+
+		randombytes_buf(gid, sizeof(gid));
+		program_put_group((uint8 *) prog.data + prog.len, gid, s->nrows, SHARE_TYPE_NUMERIC,
+						  (uint8) s->k, (uint8) s->nholders);
+		prog.len += PROGRAM_GROUP_HEADER;
+		memcpy(prog.data + prog.len, s->prog.data + AGG_PREFIX, s->prog.len - AGG_PREFIX);
+		prog.len += s->prog.len - AGG_PREFIX;
+	}
+	compute_gather_rebuild((uint8 *) prog.data, prog.len, st[0]->holders, st[0]->nholders,
+						   st[0]->k, need, vals);
+	for (int g = 0; g < m; g++)
+	{
+		Datum		d = value_decode(&vals[g], NUMERICOID);
+		MemoryContext old = MemoryContextSwitchTo(keep);
+
+		st[g]->sum = datumCopy(d, false, -1);
+		st[g]->done = true;
+		MemoryContextSwitchTo(old);
+		value_wipe(&vals[g]);
+	}
+	pfree(prog.data);
+	pfree(vals);
+	pfree(need);
+}
+
+/*
+ * Every unfinished state of the batch: one round per set of holders (and per
+ * 64 MB of program; a state that does not fit opens a later round).
+ */
+static void
+batch_finish(AggBatch *b)
+{
+	int			n = 0;
+	SecretAggState **todo = palloc(sizeof(SecretAggState *) * b->nstates);
+	bool	   *taken = palloc0(sizeof(bool) * b->nstates);
+
+	for (int i = 0; i < b->nstates; i++)
+		if (!b->states[i]->done)
+			todo[n++] = b->states[i];
+	for (int i = 0; i < n; i++)
+	{
+		SecretAggState **round;
+		int			m = 0;
+		size_t		bytes = 0;
+
+		if (taken[i])
+			continue;
+		round = palloc(sizeof(SecretAggState *) * (n - i));
+		for (int j = i; j < n; j++)
+		{
+			if (taken[j] || !same_holders(todo[i], todo[j]))
+				continue;
+			if (m > 0 && bytes + todo[j]->prog.len > AGG_ROUND_MAX_BYTES)
+				break;
+			bytes += todo[j]->prog.len;
+			round[m++] = todo[j];
+			taken[j] = true;
+		}
+		compute_round(round, m, b->cxt);
+		pfree(round);
+	}
+	pfree(taken);
+	pfree(todo);
+}
+
+/* the rebuilt sum of the group's rows, as numeric; false if there were none */
+static bool
+agg_sum(FunctionCallInfo fcinfo, Datum *result, uint32 *rows)
+{
+	SecretAggState *st = PG_ARGISNULL(0) ? NULL : (SecretAggState *) PG_GETARG_POINTER(0);
+
+	if (st == NULL || st->nrows == 0)
+		return false;
+	if (!st->done)
+	{
+		if (st->batch)
+			batch_finish(st->batch);
+		else
+		{
+			/* a window's state: alone, and again at the next call */
+			compute_round(&st, 1, CurrentMemoryContext);
+			st->done = false;
+			*result = st->sum;
+			*rows = st->nrows;
+			return true;
+		}
+	}
+	*result = datumCopy(st->sum, false, -1);
+	*rows = st->nrows;
+	return true;
+}
+
+Datum
+ssn_agg_sum_final(PG_FUNCTION_ARGS)
+{
+	Datum		sum;
+	uint32		rows;
+
+	if (!agg_sum(fcinfo, &sum, &rows))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(sum);
+}
+
+Datum
+ssn_agg_avg_final(PG_FUNCTION_ARGS)
+{
+	Datum		sum;
+	uint32		rows;
+
+	if (!agg_sum(fcinfo, &sum, &rows))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(DirectFunctionCall2(numeric_div, sum,
+										NumericGetDatum(int64_to_numeric(rows))));
+}
