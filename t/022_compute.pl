@@ -327,7 +327,8 @@ sub clear_failed
 {
 	return unless %failed_ids;
 	my $ids = join(',', map { "'$_'" } sort keys %failed_ids);
-	$net->query($_, "DELETE FROM ssn.held_part WHERE result_id IN ($ids); DELETE FROM ssn.held_share WHERE secret_id IN ($ids)")
+	$net->query($_, "DELETE FROM ssn.held_part WHERE result_id IN ($ids); DELETE FROM ssn.held_part_batch WHERE batch_id IN ($ids);"
+		  . " DELETE FROM ssn.held_share WHERE secret_id IN ($ids)")
 	  for 1 .. $N;
 }
 my $before_secrets = q1(q{SELECT count(*) FROM ssn.secret});
@@ -383,7 +384,8 @@ for my $i (1 .. $N)
 			AND ssn_share_x(share) = $i AND ssn_share_k(share) = 3 AND ssn_share_n(share) = 5 AND ssn_share_degree(share) = 2)
 		FROM ssn.held_share WHERE secret_id IN ($newids)}),
 		"$nnew|$nnew|$nnew", "node$i holds exactly one share (x = $i, degree k-1 = 2) of each new secret");
-	is($net->query($i, q{SELECT count(*) FROM ssn.held_part}), '0', "node$i: ssn.held_part is empty afterwards");
+	is($net->query($i, q{SELECT (SELECT count(*) FROM ssn.held_part) + (SELECT count(*) FROM ssn.held_part_batch)}), '0',
+		"node$i: ssn.held_part and ssn.held_part_batch are empty afterwards");
 }
 is(q1(q{WITH a AS (SELECT array_agg(id ORDER BY id) AS ids, ssn_retrieve(array_agg(p ORDER BY id)) AS vp,
 		ssn_retrieve(array_agg(l ORDER BY id)) AS vl FROM t),
@@ -410,7 +412,8 @@ is(q1(q{SELECT count(*) FILTER (WHERE ssn_retrieve(q, NULL::numeric) = x::numeri
 	|| count(*) FILTER (WHERE id <= 60 AND x IS NOT NULL AND y IS NOT NULL) FROM t}),
 	join('|', (q1(q{SELECT count(*) FROM t WHERE id <= 60 AND x IS NOT NULL AND y IS NOT NULL})) x 3),
 	'ssn_store(p * sx) retrieves as x*y*x; the rolled-back savepoint stored nothing');
-is(join(',', map { $net->query($_, q{SELECT count(*) FROM ssn.held_part}) // '?' } 1 .. $N), '0,0,0,0,0', 'ssn.held_part empty on all nodes');
+is(join(',', map { $net->query($_, q{SELECT (SELECT count(*) FROM ssn.held_part) + (SELECT count(*) FROM ssn.held_part_batch)}) // '?' } 1 .. $N),
+	'0,0,0,0,0', 'ssn.held_part and ssn.held_part_batch empty on all nodes');
 {
 	is(q1(q{CREATE TABLE z AS SELECT id, ssn_store(sx - sx + 5) AS z FROM t WHERE id <= 3;
 		SELECT string_agg(ssn_retrieve(z), ',' ORDER BY id) FROM z}), '5,5,5', 'ssn_store(sx - sx + 5) retrieves as 5');
@@ -550,7 +553,8 @@ for my $i (1 .. 3)
 	# the shareholders that were reached staged their shares, unconfirmed: none is held
 	is($net->query($i, "SELECT count(*) FROM ssn.held_share WHERE secret_id IN ($lost)"), '0',
 		"node$i holds no share of the secrets whose commit failed");
-	is($net->query($i, "SELECT count(*) FROM ssn.held_part WHERE result_id IN ($lost) AND contributors > 0"), '0',
+	is($net->query($i, "SELECT (SELECT count(*) FROM ssn.held_part WHERE result_id IN ($lost) AND contributors > 0)"
+		  . " + (SELECT count(*) FROM ssn.held_part_batch WHERE batch_id IN ($lost))"), '0',
 		"node$i: only unconfirmed staged shares of them wait (the worker prunes them after a day)");
 	$net->query($i, "DELETE FROM ssn.held_part WHERE result_id IN ($lost)");
 }
@@ -561,10 +565,10 @@ ok($rc != 0 && $err =~ /08006/ && $err =~ /node[45]/, 'ssn_store(k2 * k2) with n
 my ($k2id) = $out =~ $uuid_re;
 is(join(',', map { $net->query($_, "SELECT count(*) FROM ssn.held_share WHERE secret_id = '" . ($k2id // '?') . "'") // '?' } 1 .. 3),
 	'0,0,0', '...no node holds a share of it');
-# the parts delivered before the failure wait in ssn.held_part (the worker prunes them after a day)
-diag 'ssn.held_part on node1..node3 after the failed re-sharing: '
-  . join(',', map { $net->query($_, "SELECT count(*) FROM ssn.held_part") // '?' } 1 .. 3);
-$net->query($_, "DELETE FROM ssn.held_part WHERE result_id = '$k2id'") for 1 .. 3;
+# the parts delivered before the failure wait in ssn.held_part_batch (the worker prunes them after a day)
+diag 'ssn.held_part_batch on node1..node3 after the failed re-sharing: '
+  . join(',', map { $net->query($_, "SELECT count(*) FROM ssn.held_part_batch") // '?' } 1 .. 3);
+$net->query($_, "DELETE FROM ssn.held_part WHERE result_id = '$k2id'; DELETE FROM ssn.held_part_batch WHERE batch_id = '$k2id'") for 1 .. 3;
 $net->start(4);
 $net->start(5);
 ok($net->poll(1, q{SELECT count(*) FROM ssn.peer_health WHERE NOT reachable}, '0', 120), 'node4, node5 back: reachable');
@@ -580,7 +584,8 @@ for my $i (1 .. $N)
 	my @orphans = grep { !$known{$_} && !$lost{$_} } @held;	# those of the failed linear stores: above
 	is(scalar(@orphans), 0, "node$i: each of its " . scalar(@held) . " shares belongs to a secret in node1's catalog")
 	  or diag 'orphans: ' . join(',', @orphans[0 .. ($#orphans > 4 ? 4 : $#orphans)]);
-	is($net->query($i, q{SELECT count(*) FROM ssn.held_part}), '0', "node$i: no re-sharing part left over");
+	is($net->query($i, q{SELECT (SELECT count(*) FROM ssn.held_part) + (SELECT count(*) FROM ssn.held_part_batch)}), '0',
+		"node$i: no re-sharing part left over");
 }
 ok($net->wait_all_delivered(180), 'all outboxes empty');
 {

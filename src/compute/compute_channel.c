@@ -60,10 +60,12 @@ PG_FUNCTION_INFO_V1(ssn_channel_confirm);
 /*
  * Serialises the parts of the same results at one receiver, so that the last
  * contribution sees all the others.  Contributors cut their parts into messages
- * at the same places (same program, same sizes), so one batch of results is
- * named by its first result id; other batches (and other re-sharings) do not wait.
+ * at the same places (every PARTS_PER_MESSAGE results of the program, whatever
+ * a node's settings), so one batch of results is named by its first result id;
+ * other batches (and other re-sharings) do not wait.
  */
 #define PARTS_LOCK_CLASS 1936944752	/* "ssnp" */
+#define PARTS_PER_MESSAGE 8192		/* about 700 kB of parts */
 
 static uint8 *
 program_arg(FunctionCallInfo fcinfo, int argno, size_t *len)
@@ -294,7 +296,6 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 	StringInfoData *msg;
 	size_t		hdr_len;
 	uint8		hdr[2 + SSN_NAME_MAXLEN + SHARE_MAX_N];
-	size_t		limit = (size_t) ssn_channel_batch_kb * 1024;
 	List	   *mine = NIL,		/* this node's own messages of parts, kept for the end */
 			   *mine_len = NIL;
 
@@ -341,8 +342,7 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 			char	   *status,
 					   *error;
 
-			if (msg[j].len == (int) hdr_len ||
-				!(last || msg[j].len + SHARE_BATCH_PREFIX + SHARE_HEADER_SIZE + FP_BYTES > limit))
+			if (msg[j].len == (int) hdr_len || !(last || i % PARTS_PER_MESSAGE == 0))
 				continue;
 			if (recv[j] == self->share_index)
 			{
@@ -452,15 +452,91 @@ finish_sum(ShareHeader *h, fp_t *acc)
 }
 
 /*
- * Parts from one contributor: keep them, then turn every result whose parts
- * have all arrived into this node's share of the new secret.  Returns the number
- * of parts, or -1 with why set.
+ * The contributors' batches of the same results, complete: the sum of each
+ * result's parts (the same position in every batch) is this node's share of it.
+ * Results in the caller's context; false (why set) if the batches disagree.
+ */
+static bool
+sum_batches(bytea **batch, int nb, Datum **ids_out, Datum **shares_out, int *nd,
+			MemoryContext caller, char *why, size_t whylen)
+{
+	size_t	   *off = palloc0(sizeof(size_t) * nb);
+	int			cap = 64;
+	MemoryContext old = MemoryContextSwitchTo(caller);
+	Datum	   *ids = palloc(sizeof(Datum) * cap);
+	Datum	   *shares = palloc(sizeof(Datum) * cap);
+
+	MemoryContextSwitchTo(old);
+	*nd = 0;
+	for (;;)
+	{
+		ShareHeader first;
+		fp_t		acc = fp_zero;
+		int			ended = 0;
+
+		for (int b = 0; b < nb; b++)
+		{
+			const uint8 *sb;
+			size_t		sblen;
+			ShareHeader ph;
+			fp_t		y;
+
+			if (!share_batch_next((uint8 *) VARDATA_ANY(batch[b]), VARSIZE_ANY_EXHDR(batch[b]), &off[b],
+								  &sb, &sblen, &ph, why, whylen))
+			{
+				if (why[0])
+					return false;
+				ended++;
+				continue;
+			}
+			if (b == 0)
+				first = ph;
+			else if (ended > 0 || memcmp(first.id, ph.id, SHARE_ID_SIZE) != 0 || ph.scale != first.scale ||
+					 ph.type != first.type || ph.k != first.k || ph.n != first.n)
+			{
+				snprintf(why, whylen, "the contributors' parts of result %d disagree (a different result, sharing or count)",
+						 *nd + 1);
+				return false;
+			}
+			(void) fp_from_bytes(&y, sb + SHARE_HEADER_SIZE);
+			fp_add(&acc, &acc, &y);
+			sodium_memzero(&y, sizeof(y));
+		}
+		if (ended == nb)
+			break;
+		if (ended > 0)
+		{
+			snprintf(why, whylen, "the contributors sent different numbers of parts");
+			return false;
+		}
+		old = MemoryContextSwitchTo(caller);
+		if (*nd == cap)
+		{
+			cap *= 2;
+			ids = repalloc(ids, sizeof(Datum) * cap);
+			shares = repalloc(shares, sizeof(Datum) * cap);
+		}
+		ids[*nd] = uuid_datum(first.id);
+		shares[*nd] = finish_sum(&first, &acc);
+		MemoryContextSwitchTo(old);
+		(*nd)++;
+	}
+	*ids_out = ids;
+	*shares_out = shares;
+	return true;
+}
+
+/*
+ * Parts from one contributor: kept as one row per message (ssn.held_part_batch);
+ * the message that completes a batch of results turns them into this node's
+ * shares of the new secrets.  Returns the number of parts, or -1 with why set.
  */
 static int
 compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholder *sender,
 					  char *why, size_t whylen)
 {
-	size_t		off;
+	size_t		off,
+				start;
 	char		origin[SSN_NAME_MAXLEN + 1];
 	int			ncontrib;
 	bool		member = false;
@@ -468,11 +544,14 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 	size_t		sblen;
 	ShareHeader sh;
 	int			n = 0,
-				cap = 64;
-	Datum	   *ids,
-			   *shares;
-	Oid			share_oid = catalog_type_oid("ssn_share");
+				nd = 0;
+	uint8		batch_id[SHARE_ID_SIZE];
+	Datum	   *done_ids = NULL,
+			   *done_shares = NULL;
 	MemoryContext caller = CurrentMemoryContext;
+	Oid			types[5] = {TEXTOID, UUIDOID, INT4OID, INT4OID, BYTEAOID};
+	Datum		values[5];
+	bytea	   *kept;
 
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
@@ -497,121 +576,84 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 	if (strlen(origin) == 0 || memchr(origin, '\0', pt[0]) != NULL)
 		return snprintf(why, whylen, "a part names no SSA"), -1;
 
-	ids = palloc(sizeof(Datum) * cap);
-	shares = palloc(sizeof(Datum) * cap);
+	/* every part checked before any is kept */
+	start = off;
 	while (share_batch_next(pt, len, &off, &sb, &sblen, &sh, why, whylen))
 	{
-		struct varlena *s;
-
-		if (sh.x != self->share_index || sh.field != SHARE_FIELD_PRIME || sh.degree != sh.k - 1)
+		if (sh.x != self->share_index || sh.field != SHARE_FIELD_PRIME || sh.degree != sh.k - 1 ||
+			sh.payload_len != FP_BYTES)
 			return snprintf(why, whylen, "a part for x=%d of degree %d arrived at share index %d",
 							sh.x, sh.degree, self->share_index), -1;
-		if (n == cap)
-		{
-			cap *= 2;
-			ids = repalloc(ids, sizeof(Datum) * cap);
-			shares = repalloc(shares, sizeof(Datum) * cap);
-		}
-		s = palloc(VARHDRSZ + sblen);
-		SET_VARSIZE(s, VARHDRSZ + sblen);
-		memcpy(VARDATA(s), sb, sblen);
-		ids[n] = uuid_datum(sh.id);
-		shares[n] = PointerGetDatum(s);
-		n++;
+		if (n++ == 0)
+			memcpy(batch_id, sh.id, SHARE_ID_SIZE);
 	}
 	if (why[0])
 		return -1;
 	if (n == 0)
 		return 0;
 
+	kept = palloc(VARHDRSZ + (len - start));
+	SET_VARSIZE(kept, VARHDRSZ + (len - start));
+	memcpy(VARDATA(kept), pt + start, len - start);
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = uuid_datum(batch_id);
+	values[2] = Int32GetDatum(sender->share_index);
+	values[3] = Int32GetDatum(ncontrib);
+	values[4] = PointerGetDatum(kept);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	{
-		Oid			types[5] = {UUIDARRAYOID, get_array_type(share_oid), INT4OID, TEXTOID, INT4OID};
-		Datum		values[5];
+		uint32		lock = hash_bytes(batch_id, SHARE_ID_SIZE);
 
-		values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-		values[1] = PointerGetDatum(construct_array(shares, n, share_oid, -1, false, TYPALIGN_INT));
-		values[2] = Int32GetDatum(sender->share_index);
-		values[3] = CStringGetTextDatum(origin);
-		values[4] = Int32GetDatum(ncontrib);
-		{
-			uint32		batch = hash_bytes((const unsigned char *) DatumGetUUIDP(ids[0])->data, UUID_LEN);
-
-			if (SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d, %d)",
-									 PARTS_LOCK_CLASS, (int32) batch),
-							false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not lock the parts");
-		}
-		if (SPI_execute_with_args("INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)"
-								  " SELECT u.id, $3, $4, $5, u.s FROM unnest($1, $2) AS u(id, s)"
-								  " ON CONFLICT DO NOTHING",
-								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not store into ssn.held_part");
-		sodium_memzero(VARDATA(DatumGetPointer(values[1])), VARSIZE(DatumGetPointer(values[1])) - VARHDRSZ);
-
-		/* every result now complete: the sum of its parts is this node's share */
-		if (SPI_execute_with_args("WITH done AS (DELETE FROM ssn.held_part WHERE contributors > 0 AND origin = $4 AND result_id IN"
-								  "   (SELECT result_id FROM ssn.held_part WHERE origin = $4 AND result_id = ANY($1) AND contributors > 0"
-								  "    GROUP BY result_id HAVING count(*) >= max(contributors))"
-								  "  RETURNING result_id, origin, share)"
-								  " SELECT result_id, origin = $4, share FROM done ORDER BY result_id",
-								  4, types, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read ssn.held_part");
+		if (SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d, %d)",
+								 PARTS_LOCK_CLASS, (int32) lock),
+						false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock the parts");
 	}
+	if (SPI_execute_with_args("INSERT INTO ssn.held_part_batch (origin, batch_id, contributor, contributors, parts)"
+							  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+							  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store into ssn.held_part_batch");
+	sodium_memzero(VARDATA(kept), len - start);
+	if (SPI_execute_with_args("SELECT contributors, parts FROM ssn.held_part_batch"
+							  " WHERE origin = $1 AND batch_id = $2 ORDER BY contributor",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.held_part_batch");
+	if (SPI_processed >= (uint64) ncontrib)
 	{
-		uint64		nt = SPI_processed;
-		SPITupleTable *tt = SPI_tuptable;
-		/* what outlives SPI_finish lives in the caller's context */
-		MemoryContext spi = MemoryContextSwitchTo(caller);
-		Datum	   *done_ids = palloc(sizeof(Datum) * Max(nt, 1));
-		Datum	   *done_shares = palloc(sizeof(Datum) * Max(nt, 1));
-		int			nd = 0;
-		fp_t		acc = fp_zero;
-		ShareHeader first;
+		int			nb = (int) SPI_processed;
+		bytea	  **batch = palloc(sizeof(bytea *) * nb);
+		bool		ok = true;
 
-		/* the rows of one result are adjacent: sum each run */
-		for (uint64 r = 0; r < nt; r++)
+		for (int b = 0; b < nb; b++)
 		{
 			bool		isnull;
-			pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(tt->vals[r], tt->tupdesc, 1, &isnull));
-			bool		same_origin = DatumGetBool(SPI_getbinval(tt->vals[r], tt->tupdesc, 2, &isnull));
-			ShareHeader ph;
-			struct varlena *s = share_open(SPI_getbinval(tt->vals[r], tt->tupdesc, 3, &isnull), &ph);
-			fp_t		y;
 
-			if (!same_origin)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("re-sharing parts of secret %s name different SSAs",
-								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u))))));
-			if (r == 0 || memcmp(first.id, u->data, UUID_LEN) != 0)
-			{
-				if (r > 0)
-					done_shares[nd - 1] = finish_sum(&first, &acc);
-				first = ph;
-				acc = fp_zero;
-				done_ids[nd++] = uuid_datum(u->data);
-			}
-			else if (ph.scale != first.scale || ph.type != first.type || ph.k != first.k || ph.n != first.n)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("the re-sharing parts of secret %s disagree",
-								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u))))));
-			(void) fp_from_bytes(&y, SHARE_PAYLOAD(s));
-			fp_add(&acc, &acc, &y);
-			sodium_memzero(&y, sizeof(y));
+			ok &= DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[b], SPI_tuptable->tupdesc, 1, &isnull)) == ncontrib;
+			batch[b] = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[b], SPI_tuptable->tupdesc, 2, &isnull));
 		}
-		if (nd > 0)
-			done_shares[nd - 1] = finish_sum(&first, &acc);
-		MemoryContextSwitchTo(spi);
-		SPI_finish();
+		if (!ok)
+			snprintf(why, whylen, "the contributors' messages of parts name different numbers of contributors");
+		else
+			ok = sum_batches(batch, nb, &done_ids, &done_shares, &nd, caller, why, whylen);
+		for (int b = 0; b < nb; b++)
+			sodium_memzero(VARDATA_ANY(batch[b]), VARSIZE_ANY_EXHDR(batch[b]));
+		if (!ok)
+		{
+			SPI_finish();
+			return -1;
+		}
+		if (SPI_execute_with_args("DELETE FROM ssn.held_part_batch WHERE origin = $1 AND batch_id = $2",
+								  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete from ssn.held_part_batch");
+	}
+	SPI_finish();
+	if (nd > 0)
+	{
 		stage_held(done_ids, done_shares, nd, origin, self->share_index);
 		for (int d = 0; d < nd; d++)
 			sodium_memzero(VARDATA(DatumGetPointer(done_shares[d])), VARSIZE(DatumGetPointer(done_shares[d])) - VARHDRSZ);
 	}
-	for (int i = 0; i < n; i++)
-		sodium_memzero(VARDATA(DatumGetPointer(shares[i])), VARSIZE(DatumGetPointer(shares[i])) - VARHDRSZ);
 	return n;
 }
 

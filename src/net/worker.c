@@ -810,6 +810,10 @@ sweep_ledger(void *arg)
 		SPI_execute("DELETE FROM ssn.held_part WHERE received_at < now() - interval '1 day'",
 					false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not prune ssn.held_part");
+	if (ssn_table_exists("held_part_batch") &&
+		SPI_execute("DELETE FROM ssn.held_part_batch WHERE received_at < now() - interval '1 day'",
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not prune ssn.held_part_batch");
 	/* re-sharing requests whose SSA never asked for the contributions (it failed) */
 	if (ssn_table_exists("reshare_request") &&
 		SPI_execute("DELETE FROM ssn.reshare_request WHERE received_at < now() - interval '1 day'",

@@ -182,7 +182,7 @@ else
 	prod_err=$(tr '\n' ' ' <<<"$prod_err")
 fi
 held=0
-for i in 1 2 3 4 5; do held=$((held + $(qn "$i" "SELECT count(*) FROM ssn.held_part"))); done
+for i in 1 2 3 4 5; do held=$((held + $(qn "$i" "SELECT (SELECT count(*) FROM ssn.held_part) + (SELECT count(*) FROM ssn.held_part_batch)"))); done
 
 pps() { printf '%.0f' "$(echo "$1 / $2" | bc -l)"; }
 if [ "$(echo "$s_sum_t <= 20 * $p_sum_t" | bc -l)" = 1 ]; then target=met; else target="NOT met"; fi
