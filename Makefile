@@ -8,7 +8,7 @@ PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
 
 # plain C core: no PostgreSQL headers, shared with unit tests, fuzzers, benchmark
 CORE_SRCS = src/math/gf256.c src/math/field_p.c src/math/random.c src/math/crc32c.c src/math/shamir.c \
-	src/crypto/envelope.c src/crypto/pedersen.c src/crypto/commitment.c src/crypto/check_record.c src/crypto/ristretto_msm.c \
+	src/crypto/envelope.c src/crypto/pedersen.c src/crypto/commitment.c src/crypto/check_record.c src/crypto/ristretto_msm.c src/crypto/ristretto_base.c \
 	src/share/share_format.c src/share/share_batch.c src/share/secret_expr.c src/share/id_set.c \
 	src/lifecycle/reshare_format.c
 # the backend, plane by plane from the bottom (ARCHITECTURE.md)
@@ -58,6 +58,21 @@ build/%: test/unit/%.c $(CORE_SRCS) src/*/*.h test/unit/unit.h
 .PHONY: unit
 unit: $(UNIT_TESTS)
 	@rc=0; for t in $(UNIT_TESTS); do ./$$t || rc=1; done; exit $$rc
+
+# constant-time checks: secrets marked undefined to valgrind's memcheck, which then
+# reports any branch or memory index that depends on them (the production flags)
+CT_TESTS = $(patsubst test/ct/%.c,build/%,$(wildcard test/ct/ct_*.c))
+
+build/ct_%: test/ct/ct_%.c $(CORE_SRCS) src/*/*.h
+	@mkdir -p build
+	$(UNIT_CC) $(UNIT_CFLAGS) -DSSN_CT_TEST -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
+
+.PHONY: ct
+ct: $(CT_TESTS)
+	@rc=0; for t in $(CT_TESTS); do n=$$(basename $$t); \
+		if valgrind -q --error-exitcode=1 --track-origins=yes ./$$t > build/$$n.log 2>&1; then \
+			echo "$$n: 1 passed, 0 failed"; \
+		else cat build/$$n.log; echo "$$n: 0 passed, 1 failed"; rc=1; fi; done; exit $$rc
 
 build/bench_%: tools/bench/bench_%.c $(CORE_SRCS) src/*/*.h
 	@mkdir -p build

@@ -21,13 +21,14 @@
  * the identity (after writing its encoding, 32 zero bytes), and the former also for
  * an invalid input point.  crypto_core_ristretto255_is_valid_point and _add accept
  * the identity.  Products with public scalars and untrusted points tell the two
- * cases apart by checking the point; products with secret scalars on the fixed
- * generators clear the output under a mask, without a branch.  Commitments are
- * computed as  s G + t H = (s - t) G + t (G + H):  t is a uniform blinding value, so
- * neither scalar is zero (except with probability 2/l) even when the secret s is 0
- * or a small value, and libsodium's own test of the product never sees it.
+ * cases apart by checking the point.  Products with secret scalars on the fixed
+ * generators (commitments s G + t H, zero-commitment checks t H) do not use
+ * libsodium: ristretto_base.c adds precomputed multiples of G and H picked in
+ * constant time, about three times faster than libsodium's two multiplications
+ * and one addition, with the same encodings.
  */
 #include "crypto/pedersen.h"
+#include "crypto/ristretto_base.h"
 #include "crypto/ristretto_msm.h"
 
 #include <sodium.h>
@@ -43,7 +44,8 @@
 static const char h_tag[] = "ssn/pedersen/H/v1";
 
 static uint8_t gen_h[PT];		/* H */
-static uint8_t gen_gh[PT];		/* G + H */
+static RistrettoBaseTable *table_g;	/* multiples of G and of H */
+static RistrettoBaseTable *table_h;
 static bool gen_ready;
 
 /* results of libsodium calls that cannot fail on the points we give them */
@@ -66,7 +68,11 @@ generators_init(void)
 	must(crypto_hash_sha512(hash, (const uint8_t *) h_tag, sizeof(h_tag) - 1));
 	must(crypto_core_ristretto255_from_hash(gen_h, hash));
 	must(crypto_scalarmult_ristretto255_base(g, one));
-	must(crypto_core_ristretto255_add(gen_gh, g, gen_h));
+	/* fixed-base tables for commitments (built once per process, about 5 ms) */
+	table_g = ristretto_base_table(g);
+	table_h = ristretto_base_table(gen_h);
+	if (table_g == NULL || table_h == NULL)
+		abort();
 	gen_ready = true;
 }
 
@@ -77,48 +83,18 @@ pedersen_generator_h(void)
 	return gen_h;
 }
 
-static inline uint32_t
-value_barrier_u32(uint32_t x)
-{
-	__asm__("" : "+r"(x));
-	return x;
-}
-
-/*
- * After a multiplication whose only possible failure is an identity product
- * (rc = -1): make p the identity encoding then, without a branch.
- */
-static inline void
-identity_if_failed(uint8_t p[PT], int rc)
-{
-	uint8_t		keep = (uint8_t) (value_barrier_u32((uint32_t) rc >> 31) - 1);
-	int			i;
-
-	for (i = 0; i < PT; i++)
-		p[i] &= keep;
-}
-
-/* out = s G + t H, constant-time in s and t */
+/* out = s G + t H, constant-time in s and t (fixed-base tables, ristretto_base.c) */
 static void
 commit_one(uint8_t out[PT], const fp_t *s, const fp_t *t)
 {
-	fp_t		d;
-	uint8_t		db[FP_BYTES],
-				tb[FP_BYTES],
-				p[PT],
-				q[PT];
+	uint8_t		sb[FP_BYTES],
+				tb[FP_BYTES];
 
-	fp_sub(&d, s, t);
-	fp_to_bytes(db, &d);
+	fp_to_bytes(sb, s);
 	fp_to_bytes(tb, t);
-	identity_if_failed(p, crypto_scalarmult_ristretto255_base(p, db));
-	identity_if_failed(q, crypto_scalarmult_ristretto255(q, tb, gen_gh));
-	must(crypto_core_ristretto255_add(out, p, q));
-	sodium_memzero(&d, sizeof(d));
-	sodium_memzero(db, sizeof(db));
+	ristretto_base_mul2(out, table_g, sb, table_h, tb);
+	sodium_memzero(sb, sizeof(sb));
 	sodium_memzero(tb, sizeof(tb));
-	sodium_memzero(p, sizeof(p));
-	sodium_memzero(q, sizeof(q));
 }
 
 /* bit 255 clear: the part of canonicity libsodium 1.0.18 does not check */
@@ -478,13 +454,14 @@ pedersen_zero_sharing(fp_t *coeffs, fp_t *blind, uint8_t *points, int k)
 bool
 pedersen_is_zero_commitment(const uint8_t *d0, const fp_t *blind0)
 {
+	static const uint8_t zero[FP_BYTES] = {0};
 	uint8_t		b[FP_BYTES],
 				q[PT];
 	bool		ok;
 
 	generators_init();
 	fp_to_bytes(b, blind0);
-	identity_if_failed(q, crypto_scalarmult_ristretto255(q, b, gen_h));
+	ristretto_base_mul2(q, table_g, zero, table_h, b);
 	ok = crypto_verify_32(q, d0) == 0;
 	sodium_memzero(b, sizeof(b));
 	return ok;

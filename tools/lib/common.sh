@@ -10,7 +10,7 @@ PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 [ -z "${SSN_PG_PREFIX:-}" ] || PG_BIN=$SSN_PG_PREFIX/usr/lib/postgresql/$PG_MAJOR/bin
 PG_REGRESS=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/regress/pg_regress
 PG_PERL=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test/perl
-SSN_PACKAGES="build-essential clang bc openssl curl jq libipc-run-perl postgresql-$PG_MAJOR postgresql-contrib postgresql-server-dev-$PG_MAJOR libsodium-dev libssl-dev libjansson-dev libcurl4-openssl-dev libpq-dev"
+SSN_PACKAGES="build-essential clang bc openssl curl jq libipc-run-perl postgresql-$PG_MAJOR postgresql-contrib postgresql-server-dev-$PG_MAJOR libsodium-dev libssl-dev libjansson-dev libcurl4-openssl-dev libpq-dev valgrind"
 
 say() { printf '\n== %s\n' "$*"; }
 

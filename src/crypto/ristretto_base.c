@@ -1,0 +1,237 @@
+/*
+ * ristretto_base.c - constant-time fixed-base multiplication over ristretto255
+ * (see ristretto_base.h).
+ *
+ * A table holds, for i = 0..63, the multiples 1..8 of 16^i P in affine Niels form
+ * (y + x, y - x, 2 d x y).  A scalar is recoded into 64 signed digits in [-8, 8);
+ * each digit's multiple is picked by reading all eight entries (no index depends
+ * on the scalar), negated by a mask and added with the mixed form of the complete
+ * addition.  The table's point is the one representative of P of prime order,
+ * so every sum is the prime-order representative of the result; it is made
+ * affine by an inversion before it is encoded, so the encoding, which branches,
+ * sees only the (public) point itself, nothing of how it was reached.
+ */
+#include "crypto/ristretto_base.h"
+#include "crypto/ristretto_point.h"
+
+#include <stdlib.h>
+
+#include <sodium.h>
+
+/* test/ct: the scalars are secret (undefined to valgrind) until the sum is affine */
+#ifdef SSN_CT_TEST
+#include <valgrind/memcheck.h>
+#define DECLASSIFY(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#else
+#define DECLASSIFY(p, n) ((void) 0)
+#endif
+
+#define BASE_WINDOWS 64
+#define BASE_ENTRIES 8
+
+typedef struct
+{
+	fe			ypx,
+				ymx,
+				xy2d;
+} niels;
+
+struct RistrettoBaseTable
+{
+	niels		t[BASE_WINDOWS][BASE_ENTRIES];
+};
+
+/* r = a where mask is all ones, unchanged where it is zero */
+static inline void
+fe_cmov(fe *r, const fe *a, uint64_t mask)
+{
+	for (int i = 0; i < 5; i++)
+		r->v[i] ^= mask & (r->v[i] ^ a->v[i]);
+}
+
+/* 1/z = z^(p-2) = (z^((p-5)/8))^8 z^3 (0 for 0) */
+static void
+fe_invert(fe *r, const fe *z)
+{
+	fe			t,
+				z3;
+
+	fe_pow22523(&t, z);
+	fe_sqn(&t, &t, 3);
+	fe_sq(&z3, z);
+	fe_mul(&z3, &z3, z);
+	fe_mul(r, &t, &z3);
+}
+
+static void
+niels_of(niels *n, const ge *p)
+{
+	fe			zi,
+				x,
+				y;
+
+	fe_invert(&zi, &p->Z);
+	fe_mul(&x, &p->X, &zi);
+	fe_mul(&y, &p->Y, &zi);
+	fe_add(&n->ypx, &y, &x);
+	fe_sub(&n->ymx, &y, &x);
+	fe_mul(&n->xy2d, &x, &y);
+	fe_mul(&n->xy2d, &n->xy2d, &fe_d2);
+}
+
+/* r = a + b, b affine (the complete formula of ge_add with Z2 = 1) */
+static inline void
+ge_madd(ge *r, const ge *a, const niels *b)
+{
+	fe			A,
+				B,
+				C,
+				D,
+				E,
+				F,
+				G,
+				H;
+
+	fe_sub(&A, &a->Y, &a->X);
+	fe_mul(&A, &A, &b->ymx);
+	fe_add(&B, &a->Y, &a->X);
+	fe_mul(&B, &B, &b->ypx);
+	fe_mul(&C, &a->T, &b->xy2d);
+	fe_add(&D, &a->Z, &a->Z);
+	fe_sub(&E, &B, &A);
+	fe_sub(&F, &D, &C);
+	fe_add(&G, &D, &C);
+	fe_add(&H, &B, &A);
+	fe_mul(&r->X, &E, &F);
+	fe_mul(&r->Y, &G, &H);
+	fe_mul(&r->T, &E, &H);
+	fe_mul(&r->Z, &F, &G);
+}
+
+/*
+ * 3l + 1 (l the group order, l = 1 mod 4): a decoded point P_l + T (T of order
+ * dividing 4) times it is P_l + 4 T = P_l.
+ */
+static const uint8_t to_prime_order[32] = {
+	0xc8, 0x7b, 0xe1, 0x16, 0x4f, 0x29, 0x37, 0x08, 0x83, 0xd6, 0xe6, 0xe8, 0x9b, 0xed, 0x9c, 0x3e,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x30
+};
+
+RistrettoBaseTable *
+ristretto_base_table(const uint8_t p[32])
+{
+	RistrettoBaseTable *tab;
+	ge			b,
+				acc,
+				dec;
+
+	if (!ge_decode(&dec, p))
+		return NULL;
+	/* public data: plain double-and-add */
+	ge_identity(&b);
+	for (int bit = 255; bit >= 0; bit--)
+	{
+		ge_add(&b, &b, &b);
+		if ((to_prime_order[bit / 8] >> (bit % 8)) & 1)
+			ge_add(&b, &b, &dec);
+	}
+	tab = malloc(sizeof(RistrettoBaseTable));
+	if (tab == NULL)
+		return NULL;
+	for (int i = 0; i < BASE_WINDOWS; i++)
+	{
+		acc = b;
+		for (int j = 0; j < BASE_ENTRIES; j++)
+		{
+			niels_of(&tab->t[i][j], &acc);
+			ge_add(&acc, &acc, &b);
+		}
+		for (int d = 0; d < 4; d++)
+			ge_add(&b, &b, &b);
+	}
+	return tab;
+}
+
+/* the entry for digit e in [-8, 8) of one window, read without a secret index */
+static void
+select_digit(niels *r, const niels row[BASE_ENTRIES], int32_t e)
+{
+	uint32_t	neg = (uint32_t) e >> 31;
+	int32_t		mag = e * (1 - 2 * (int32_t) neg);
+	niels		m;
+
+	memset(r, 0, sizeof(*r));
+	r->ypx.v[0] = 1;			/* the identity: (1, 1, 0) */
+	r->ymx.v[0] = 1;
+	for (int j = 0; j < BASE_ENTRIES; j++)
+	{
+		uint64_t	mask = -(uint64_t) ((((uint32_t) mag ^ (uint32_t) (j + 1)) - 1) >> 31);
+
+		fe_cmov(&r->ypx, &row[j].ypx, mask);
+		fe_cmov(&r->ymx, &row[j].ymx, mask);
+		fe_cmov(&r->xy2d, &row[j].xy2d, mask);
+	}
+	/* -P: swap y + x and y - x, negate 2 d x y */
+	m.ypx = r->ymx;
+	m.ymx = r->ypx;
+	fe_neg(&m.xy2d, &r->xy2d);
+	fe_cmov(&r->ypx, &m.ypx, -(uint64_t) neg);
+	fe_cmov(&r->ymx, &m.ymx, -(uint64_t) neg);
+	fe_cmov(&r->xy2d, &m.xy2d, -(uint64_t) neg);
+	sodium_memzero(&m, sizeof(m));
+}
+
+/* 64 signed radix-16 digits in [-8, 8), the last one small */
+static void
+recode(int32_t e[BASE_WINDOWS], const uint8_t s[32])
+{
+	int32_t		carry = 0;
+
+	for (int i = 0; i < 32; i++)
+	{
+		e[2 * i] = s[i] & 15;
+		e[2 * i + 1] = (s[i] >> 4) & 15;
+	}
+	for (int i = 0; i < BASE_WINDOWS - 1; i++)
+	{
+		e[i] += carry;
+		carry = (e[i] + 8) >> 4;
+		e[i] -= carry * 16;
+	}
+	e[BASE_WINDOWS - 1] += carry;
+}
+
+void
+ristretto_base_mul2(uint8_t out[32], const RistrettoBaseTable *ta, const uint8_t a[32],
+					const RistrettoBaseTable *tb, const uint8_t b[32])
+{
+	int32_t		ea[BASE_WINDOWS],
+				eb[BASE_WINDOWS];
+	niels		n;
+	ge			acc;
+	fe			zi;
+
+	recode(ea, a);
+	recode(eb, b);
+	ge_identity(&acc);
+	for (int i = 0; i < BASE_WINDOWS; i++)
+	{
+		select_digit(&n, ta->t[i], ea[i]);
+		ge_madd(&acc, &acc, &n);
+		select_digit(&n, tb->t[i], eb[i]);
+		ge_madd(&acc, &acc, &n);
+	}
+	/* affine: what the encoding then sees is the (public) point alone */
+	fe_invert(&zi, &acc.Z);
+	fe_mul(&acc.X, &acc.X, &zi);
+	fe_mul(&acc.Y, &acc.Y, &zi);
+	acc.Z = fe_one;
+	fe_mul(&acc.T, &acc.X, &acc.Y);
+	DECLASSIFY(&acc, sizeof(acc));
+	ge_encode(out, &acc);
+	sodium_memzero(ea, sizeof(ea));
+	sodium_memzero(eb, sizeof(eb));
+	sodium_memzero(&n, sizeof(n));
+	sodium_memzero(&acc, sizeof(acc));
+	sodium_memzero(&zi, sizeof(zi));
+}

@@ -1,0 +1,134 @@
+/*
+ * test_ristretto_base.c - the constant-time fixed-base a A + b B against
+ * libsodium's own multiplications: random, zero, one, l - 1 and large scalars,
+ * a = b, points with a torsion-carrying representative, and a refused encoding.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/ristretto_base.h"
+#include "unit.h"
+
+/* a A + b B with libsodium alone */
+static void
+reference(uint8_t out[32], const uint8_t A[32], const uint8_t a[32], const uint8_t B[32], const uint8_t b[32])
+{
+	uint8_t		p[32],
+				q[32];
+
+	if (crypto_scalarmult_ristretto255(p, a, A) != 0)
+		memset(p, 0, 32);
+	if (crypto_scalarmult_ristretto255(q, b, B) != 0)
+		memset(q, 0, 32);
+	crypto_core_ristretto255_add(out, p, q);
+}
+
+static int
+check(const RistrettoBaseTable *ta, const uint8_t A[32], const uint8_t a[32],
+	  const RistrettoBaseTable *tb, const uint8_t B[32], const uint8_t b[32])
+{
+	uint8_t		got[32],
+				want[32];
+
+	ristretto_base_mul2(got, ta, a, tb, b);
+	reference(want, A, a, B, b);
+	return memcmp(got, want, 32) == 0;
+}
+
+int
+main(void)
+{
+	uint8_t		G[32],
+				H[32],
+				hash[64],
+				one[32] = {1},
+				zero[32] = {0},
+				lm1[32],
+				a[32],
+				b[32];
+	RistrettoBaseTable *tg,
+			   *th;
+	int			ok;
+
+	if (sodium_init() < 0)
+		return 1;
+	crypto_scalarmult_ristretto255_base(G, one);
+	crypto_hash_sha512(hash, (const uint8_t *) "test H", 6);
+	crypto_core_ristretto255_from_hash(H, hash);
+	tg = ristretto_base_table(G);
+	th = ristretto_base_table(H);
+	CHECK(tg != NULL && th != NULL, "%s", "tables of G and H");
+
+	ok = 1;
+	for (int i = 0; i < 2000; i++)
+	{
+		crypto_core_ristretto255_scalar_random(a);
+		crypto_core_ristretto255_scalar_random(b);
+		ok &= check(tg, G, a, th, H, b);
+	}
+	CHECK(ok, "%s", "2000 random a G + b H equal libsodium's");
+
+	/* l - 1 = -1 */
+	crypto_core_ristretto255_scalar_negate(lm1, one);
+	CHECK(check(tg, G, zero, th, H, zero), "%s", "0 G + 0 H: the identity");
+	{
+		uint8_t		got[32];
+
+		ristretto_base_mul2(got, tg, zero, th, zero);
+		CHECK(sodium_is_zero(got, 32), "%s", "the identity encodes as 32 zero bytes");
+	}
+	CHECK(check(tg, G, one, th, H, zero), "%s", "1 G + 0 H = G");
+	CHECK(check(tg, G, zero, th, H, one), "%s", "0 G + 1 H = H");
+	CHECK(check(tg, G, lm1, th, H, lm1), "%s", "(l-1) G + (l-1) H");
+	CHECK(check(tg, G, lm1, th, H, one), "%s", "(l-1) G + 1 H");
+	{
+		uint8_t		got[32];
+
+		/* a G + (-a) G = identity, with both tables of G */
+		crypto_core_ristretto255_scalar_random(a);
+		crypto_core_ristretto255_scalar_negate(b, a);
+		ristretto_base_mul2(got, tg, a, tg, b);
+		CHECK(sodium_is_zero(got, 32), "%s", "a G + (-a) G is the identity");
+	}
+	/* every digit pattern: scalars of repeated nibbles 0..f (below 2^253) */
+	ok = 1;
+	for (int v = 0; v < 16; v++)
+	{
+		memset(a, v * 0x11, 32);
+		a[31] &= 0x0f;
+		memset(b, (15 - v) * 0x11, 32);
+		b[31] &= 0x0f;
+		ok &= check(tg, G, a, th, H, b);
+	}
+	CHECK(ok, "%s", "nibble patterns 0x00..0xff (top byte below 0x10)");
+	/* random points: decoded representatives may carry torsion */
+	ok = 1;
+	for (int i = 0; i < 50; i++)
+	{
+		uint8_t		P[32],
+					Q[32];
+		RistrettoBaseTable *tp,
+				   *tq;
+
+		crypto_core_ristretto255_random(P);
+		crypto_core_ristretto255_random(Q);
+		tp = ristretto_base_table(P);
+		tq = ristretto_base_table(Q);
+		crypto_core_ristretto255_scalar_random(a);
+		crypto_core_ristretto255_scalar_random(b);
+		ok &= tp != NULL && tq != NULL && check(tp, P, a, tq, Q, b);
+		free(tp);
+		free(tq);
+	}
+	CHECK(ok, "%s", "50 random pairs of points");
+	{
+		uint8_t		bad[32];
+
+		memset(bad, 0xff, 32);
+		CHECK(ristretto_base_table(bad) == NULL, "%s", "a non-canonical encoding is refused");
+	}
+	free(tg);
+	free(th);
+	return unit_finish("ristretto_base");
+}
