@@ -99,6 +99,14 @@ is($net->query(1, q{SELECT count(*) FROM vault WHERE h::text LIKE '%PLAINMARK%' 
 $ts = time;
 ok($net->wait_delivered(1, 600), "node1's outbox delivered");
 diag sprintf('delivery: %d shares to 4 peers done %.1f s after the last commit', 4 * $COUNT, time - $ts);
+# the background workers report their table changes: autovacuum (and so ANALYZE, and the
+# re-planning of the workers' saved plans) hears of the key ledger and the outbox
+ok($net->poll(1, q{SELECT n_tup_ins > 0 FROM pg_stat_user_tables WHERE relid = 'ssn.key_ledger'::regclass}, 't', 60),
+	"node1: pg_stat_user_tables counts the key ledger writer's rows of ssn.key_ledger");
+ok($net->poll(1, q{SELECT n_tup_del > 0 FROM pg_stat_user_tables WHERE relid = 'ssn.outbox'::regclass}, 't', 60),
+	"node1: pg_stat_user_tables counts the outbox rows the node worker delivered and deleted");
+ok($net->poll(2, q{SELECT n_tup_ins > 0 FROM pg_stat_user_tables WHERE relid = 'ssn.key_ledger'::regclass}, 't', 60),
+	"node2: the same for the receiving side's key ledger");
 
 # ---- every node holds exactly one share of every secret, at its own x
 my $ids_md5 = $net->query(1, q{SELECT md5(string_agg(ssn_secret_id(h)::text, ',' ORDER BY ssn_secret_id(h))) FROM vault});

@@ -238,6 +238,8 @@ worker_guarded(void (*fn) (void *), void *arg, char *err, size_t errlen, int *sq
 		fn(arg);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* the pass's table changes, for autovacuum (at most once a second) */
+		pgstat_report_stat(false);
 		MemoryContextSwitchTo(cxt);
 	}
 	PG_CATCH();

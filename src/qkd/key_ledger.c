@@ -939,6 +939,8 @@ apply_request(LedgerShared *sh)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* without this, autovacuum never hears of the writer's rows (and never analyzes them) */
+	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pfree(ids);
 	sh->done = true;
