@@ -996,6 +996,7 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1253,14 +1254,14 @@ CREATE OR REPLACE AGGREGATE ssn_avg(ssn_secret) (
 CREATE TABLE ssn.held_part_batch (
 	origin text NOT NULL,			-- the SSA that asked for the re-sharing
 	batch_id uuid NOT NULL,			-- the first result of the batch
-	contributor int NOT NULL,		-- share index of the contributor
-	contributors int NOT NULL,		-- how many contributors' batches make the shares
-	parts bytea NOT NULL,			-- the contributor's parts, a share batch
+	contributor int NOT NULL,		-- share index of the contributor; 0: the complete shares, staged
+	contributors int NOT NULL,		-- how many contributors' batches make the shares (0: staged)
+	parts bytea NOT NULL,			-- the contributor's parts (or the staged shares), a share batch
 	received_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (origin, batch_id, contributor)
 );
 -- random field elements: not worth a compression attempt
 ALTER TABLE ssn.held_part_batch ALTER COLUMN parts SET STORAGE EXTERNAL;
 COMMENT ON TABLE ssn.held_part_batch IS
-	'Parts of a degree reduction this node received, one row per contributor and batch of results, until every contributor''s batch has arrived (then the new shares wait in ssn.held_part for the SSA''s confirmation)';
+	'Parts of a degree reduction this node received, one row per contributor and batch of results, until every contributor''s batch has arrived; then (contributor 0) the new shares of the batch, until the SSA confirms that every shareholder has its own';
 REVOKE ALL ON ssn.held_part_batch FROM PUBLIC;

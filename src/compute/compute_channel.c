@@ -42,6 +42,7 @@
 #include "net/message_kind.h"
 #include "net/peer_identity.h"
 #include "net/reply.h"
+#include "share/id_set.h"
 #include "share/share_batch.h"
 #include "share/share_type.h"
 #include "utils/array.h"
@@ -109,62 +110,166 @@ ssn_channel_compute(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("ready: %d results", ng)));
 }
 
+static Datum
+uuid_datum(const uint8 *id)
+{
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+	memcpy(u->data, id, SHARE_ID_SIZE);
+	return UUIDPGetDatum(u);
+}
+
 /*
- * Shares of new secrets wait in ssn.held_part (as contributors = 0: complete)
- * until the SSA confirms them, once every shareholder has made its share; a
- * store that fails half way leaves nothing in ssn.held_share, and the worker
- * prunes what was never confirmed.
+ * Shares of new secrets wait in ssn.held_part_batch (contributor 0: complete
+ * shares, one row per batch, named by its first result) until the SSA confirms
+ * them, once every shareholder has made its share; a store that fails half way
+ * leaves nothing in ssn.held_share, and the worker prunes what was never
+ * confirmed.
  */
 static void
-stage_held(Datum *ids, Datum *shares, int n, const char *origin, int x)
+stage_held(Datum *ids, Datum *shares, int n, const char *origin)
 {
-	Oid			share_oid = catalog_type_oid("ssn_share");
-	Oid			types[4] = {UUIDARRAYOID, get_array_type(share_oid), TEXTOID, INT4OID};
-	Datum		values[4];
+	Oid			types[3] = {TEXTOID, UUIDOID, BYTEAOID};
+	Datum		values[3];
+	StringInfoData b;
 
 	if (n == 0)
 		return;
-	values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[1] = PointerGetDatum(construct_array(shares, n, share_oid, -1, false, TYPALIGN_INT));
-	values[2] = CStringGetTextDatum(origin);
-	values[3] = Int32GetDatum(x);
+	initStringInfo(&b);
+	appendStringInfoSpaces(&b, VARHDRSZ);
+	for (int i = 0; i < n; i++)
+	{
+		struct varlena *sh = (struct varlena *) DatumGetPointer(shares[i]);
+
+		enlargeStringInfo(&b, SHARE_BATCH_PREFIX + SHARE_SIZE(sh));
+		b.len += share_batch_put((uint8 *) b.data + b.len, SHARE_BYTES(sh), SHARE_SIZE(sh));
+	}
+	SET_VARSIZE(b.data, b.len);
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = ids[0];
+	values[2] = PointerGetDatum(b.data);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("INSERT INTO ssn.held_part (result_id, contributor, origin, contributors, share)"
-							  " SELECT u.id, $4, $3, 0, u.s FROM unnest($1, $2) AS u(id, s)"
-							  " ON CONFLICT DO NOTHING",
-							  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store into ssn.held_part");
+	if (SPI_execute_with_args("INSERT INTO ssn.held_part_batch (origin, batch_id, contributor, contributors, parts)"
+							  " VALUES ($1, $2, 0, 0, $3) ON CONFLICT DO NOTHING",
+							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store into ssn.held_part_batch");
 	SPI_finish();
-	sodium_memzero(VARDATA(DatumGetPointer(values[1])), VARSIZE(DatumGetPointer(values[1])) - VARHDRSZ);
+	sodium_memzero(b.data, b.maxlen);
+	pfree(b.data);
+}
+
+/* the staged shares of batches, split into those asked for and the others */
+typedef struct Staged
+{
+	Datum	   *ids;
+	Datum	   *shares;
+	int			n;
+	int			cap;
+} Staged;
+
+static void
+staged_add(Staged *s, const uint8 *id, const uint8 *share, size_t len)
+{
+	struct varlena *v = palloc(VARHDRSZ + len);
+
+	if (s->n == s->cap)
+	{
+		s->cap = s->cap ? 2 * s->cap : 256;
+		s->ids = s->ids ? repalloc_huge(s->ids, sizeof(Datum) * s->cap) : palloc(sizeof(Datum) * s->cap);
+		s->shares = s->shares ? repalloc_huge(s->shares, sizeof(Datum) * s->cap) : palloc(sizeof(Datum) * s->cap);
+	}
+	SET_VARSIZE(v, VARHDRSZ + len);
+	memcpy(VARDATA(v), share, len);
+	s->ids[s->n] = uuid_datum(id);
+	s->shares[s->n] = PointerGetDatum(v);
+	s->n++;
+}
+
+static void
+staged_wipe(Staged *s)
+{
+	for (int i = 0; i < s->n; i++)
+		sodium_memzero(VARDATA(DatumGetPointer(s->shares[i])), VARSIZE(DatumGetPointer(s->shares[i])) - VARHDRSZ);
 }
 
 int
 compute_confirm_local(const char *origin, Datum idarr)
 {
-	Oid			types[2] = {TEXTOID, UUIDARRAYOID};
-	Datum		values[2];
+	Oid			share_oid = catalog_type_oid("ssn_share");
+	Oid			types[3] = {TEXTOID, UUIDARRAYOID, get_array_type(share_oid)};
+	Datum		values[3];
 	bool		isnull;
 	int			n;
 	int64		conflicts;
+	Staged		asked = {0},
+				other = {0};
+	MemoryContext caller = CurrentMemoryContext;
+	ArrayType  *arr = DatumGetArrayTypeP(idarr);
+	int			nids = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	IdSet		set;
+	uint8	   (*sorted)[SHARE_ID_SIZE] = palloc(sizeof(*sorted) * Max(nids, 1));
+	void	   *work = palloc(id_set_work_size() * Max(nids, 1));
+
+	/* the ids asked for, to keep a batch's other results staged */
+	if (ARR_HASNULL(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the ids to confirm contain NULL")));
+	id_set_build(&set, (const uint8 *) ARR_DATA_PTR(arr), nids, sorted, NULL, work);
 
 	values[0] = CStringGetTextDatum(origin);
 	values[1] = idarr;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("DELETE FROM ssn.held_part_batch WHERE origin = $1 AND contributor = 0"
+							  " AND batch_id = ANY($2) RETURNING parts",
+							  2, types, values, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not read ssn.held_part_batch");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bytea	   *b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		size_t		off = 0;
+		const uint8 *sb;
+		size_t		sblen;
+		ShareHeader sh;
+		char		why[256] = "";
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		while (share_batch_next((uint8 *) VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), &off, &sb, &sblen, &sh,
+								why, sizeof(why)))
+			staged_add(id_set_find(&set, sh.id) >= 0 ? &asked : &other, sh.id, sb, sblen);
+		MemoryContextSwitchTo(spi);
+		sodium_memzero(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+		if (why[0])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a batch of staged shares in ssn.held_part_batch is malformed: %s", why)));
+	}
 	/* a share held already must be this very share (a confirmation repeated), never another */
-	if (SPI_execute_with_args("WITH s AS (DELETE FROM ssn.held_part WHERE origin = $1 AND contributors = 0"
-							  "           AND result_id = ANY($2) RETURNING result_id, share),"
-							  " i AS (INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
-							  "       SELECT result_id, 0, $1, share FROM s ON CONFLICT DO NOTHING RETURNING 1)"
-							  " SELECT (SELECT count(*) FROM i),"
-							  "  (SELECT count(*) FROM s JOIN ssn.held_share h ON h.origin = $1"
-							  "   AND h.secret_id = s.result_id AND h.epoch = 0 WHERE h.share::text <> s.share::text)",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not confirm shares into ssn.held_share");
-	n = (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	n = 0;
+	conflicts = 0;
+	if (asked.n > 0)
+	{
+		values[1] = PointerGetDatum(construct_array(asked.ids, asked.n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+		values[2] = PointerGetDatum(construct_array(asked.shares, asked.n, share_oid, -1, false, TYPALIGN_INT));
+		if (SPI_execute_with_args("WITH s AS (SELECT * FROM unnest($2, $3) AS u(result_id, share)),"
+								  " i AS (INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+								  "       SELECT result_id, 0, $1, share FROM s ON CONFLICT DO NOTHING RETURNING 1)"
+								  " SELECT (SELECT count(*) FROM i),"
+								  "  (SELECT count(*) FROM s JOIN ssn.held_share h ON h.origin = $1"
+								  "   AND h.secret_id = s.result_id AND h.epoch = 0 WHERE h.share::text <> s.share::text)",
+								  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not confirm shares into ssn.held_share");
+		n = (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		sodium_memzero(VARDATA(DatumGetPointer(values[2])), VARSIZE(DatumGetPointer(values[2])) - VARHDRSZ);
+	}
 	SPI_finish();
+	/* results of the same batches not asked for stay staged */
+	stage_held(other.ids, other.shares, other.n, origin);
+	staged_wipe(&asked);
+	staged_wipe(&other);
 	if (conflicts > 0)
 	{
 		alarm_raise_durable("message", origin, "major", "different share for a held slot",
@@ -190,15 +295,6 @@ ssn_channel_confirm(PG_FUNCTION_ARGS)
 											  compute_confirm_local(requester, PG_GETARG_DATUM(1)))));
 }
 
-static Datum
-uuid_datum(const uint8 *id)
-{
-	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-
-	memcpy(u->data, id, SHARE_ID_SIZE);
-	return UUIDPGetDatum(u);
-}
-
 /* results of a linear program kept here as shares of new secrets */
 void
 compute_materialize_local(const uint8 *prog, size_t plen, const char *origin, int x)
@@ -221,7 +317,7 @@ compute_materialize_local(const uint8 *prog, size_t plen, const char *origin, in
 		shares[i] = PointerGetDatum(compute_result_share(&g[i], x));
 	}
 	compute_wipe(g, ng);
-	stage_held(ids, shares, ng, origin, x);
+	stage_held(ids, shares, ng, origin);
 	for (int i = 0; i < ng; i++)
 		sodium_memzero(VARDATA(DatumGetPointer(shares[i])), VARSIZE(DatumGetPointer(shares[i])) - VARHDRSZ);
 }
@@ -616,7 +712,7 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 		elog(ERROR, "could not store into ssn.held_part_batch");
 	sodium_memzero(VARDATA(kept), len - start);
 	if (SPI_execute_with_args("SELECT contributors, parts FROM ssn.held_part_batch"
-							  " WHERE origin = $1 AND batch_id = $2 ORDER BY contributor",
+							  " WHERE origin = $1 AND batch_id = $2 AND contributor > 0 ORDER BY contributor",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.held_part_batch");
 	if (SPI_processed >= (uint64) ncontrib)
@@ -643,14 +739,14 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 			SPI_finish();
 			return -1;
 		}
-		if (SPI_execute_with_args("DELETE FROM ssn.held_part_batch WHERE origin = $1 AND batch_id = $2",
+		if (SPI_execute_with_args("DELETE FROM ssn.held_part_batch WHERE origin = $1 AND batch_id = $2 AND contributor > 0",
 								  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete from ssn.held_part_batch");
 	}
 	SPI_finish();
 	if (nd > 0)
 	{
-		stage_held(done_ids, done_shares, nd, origin, self->share_index);
+		stage_held(done_ids, done_shares, nd, origin);
 		for (int d = 0; d < nd; d++)
 			sodium_memzero(VARDATA(DatumGetPointer(done_shares[d])), VARSIZE(DatumGetPointer(done_shares[d])) - VARHDRSZ);
 	}
