@@ -20,6 +20,7 @@
 #include "share/secret_expr.h"
 #include "share/secret_handle.h"
 #include "share/share_type.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -29,7 +30,9 @@
 #define FETCH_ROWS 10000
 /* about 110 bytes of memory per reference while evaluating: at most ~1.8 GB */
 #define COMPUTE_MAX_REFS (16 * 1024 * 1024)
-#define SCAN_MIN_INPUTS 1000	/* from here on one pass over the table beats index probes */
+#define SCAN_MIN_INPUTS 1000	/* from here on one pass over the table may beat index probes, */
+#define SCAN_MAX_RATIO 10		/* if the inputs are a tenth of the shares held or more */
+#define SCAN_ROWS_PER_PAGE 40	/* (a share row is about 150 to 200 bytes) */
 
 typedef struct Input
 {
@@ -233,11 +236,25 @@ query_inputs(InputTable *t, const char *origin, int x)
 	pfree(uu);
 }
 
+/* about how many shares this node holds: the larger of the statistics and the pages */
+static double
+held_share_rows(void)
+{
+	Oid			relid = get_relname_relid("held_share", get_namespace_oid("ssn", false));
+	Relation	rel = table_open(relid, AccessShareLock);
+	double		rows = rel->rd_rel->reltuples;
+	BlockNumber blocks = RelationGetNumberOfBlocks(rel);
+
+	table_close(rel, AccessShareLock);
+	return Max(rows, (double) blocks * SCAN_ROWS_PER_PAGE);
+}
+
 /* read this node's shares of the inputs (the newest epoch of each) */
 static void
 load_inputs(InputTable *t, const char *origin, int x)
 {
-	if (t->count >= SCAN_MIN_INPUTS)
+	/* a pass over every share pays when the inputs are a good part of them */
+	if (t->count >= SCAN_MIN_INPUTS && (double) t->count * SCAN_MAX_RATIO >= held_share_rows())
 		scan_inputs(t, origin, x);
 	else
 		query_inputs(t, origin, x);
