@@ -86,11 +86,7 @@ ge_madd(ge *r, const ge *a, const niels *b)
 	fe			A,
 				B,
 				C,
-				D,
-				E,
-				F,
-				G,
-				H;
+				D;
 
 	fe_sub(&A, &a->Y, &a->X);
 	fe_mul(&A, &A, &b->ymx);
@@ -98,14 +94,7 @@ ge_madd(ge *r, const ge *a, const niels *b)
 	fe_mul(&B, &B, &b->ypx);
 	fe_mul(&C, &a->T, &b->xy2d);
 	fe_add(&D, &a->Z, &a->Z);
-	fe_sub(&E, &B, &A);
-	fe_sub(&F, &D, &C);
-	fe_add(&G, &D, &C);
-	fe_add(&H, &B, &A);
-	fe_mul(&r->X, &E, &F);
-	fe_mul(&r->Y, &G, &H);
-	fe_mul(&r->T, &E, &H);
-	fe_mul(&r->Z, &F, &G);
+	ge_add_finish(r, &A, &B, &C, &D);
 }
 
 /*

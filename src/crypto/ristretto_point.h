@@ -86,27 +86,11 @@ fe_neg(fe *r, const fe *a)
 	fe_sub(r, &z, a);
 }
 
+/* the five 102-bit column sums of a product, carried into limbs */
 static inline void
-fe_mul(fe *r, const fe *a, const fe *b)
+fe_reduce_wide(fe *r, u128 t0, u128 t1, u128 t2, u128 t3, u128 t4)
 {
-	const uint64_t *x = a->v,
-			   *y = b->v;
-	uint64_t	y1_19 = y[1] * 19,
-				y2_19 = y[2] * 19,
-				y3_19 = y[3] * 19,
-				y4_19 = y[4] * 19;
-	u128		t0,
-				t1,
-				t2,
-				t3,
-				t4;
 	uint64_t	c;
-
-	t0 = (u128) x[0] * y[0] + (u128) x[1] * y4_19 + (u128) x[2] * y3_19 + (u128) x[3] * y2_19 + (u128) x[4] * y1_19;
-	t1 = (u128) x[0] * y[1] + (u128) x[1] * y[0] + (u128) x[2] * y4_19 + (u128) x[3] * y3_19 + (u128) x[4] * y2_19;
-	t2 = (u128) x[0] * y[2] + (u128) x[1] * y[1] + (u128) x[2] * y[0] + (u128) x[3] * y4_19 + (u128) x[4] * y3_19;
-	t3 = (u128) x[0] * y[3] + (u128) x[1] * y[2] + (u128) x[2] * y[1] + (u128) x[3] * y[0] + (u128) x[4] * y4_19;
-	t4 = (u128) x[0] * y[4] + (u128) x[1] * y[3] + (u128) x[2] * y[2] + (u128) x[3] * y[1] + (u128) x[4] * y[0];
 
 	t1 += (uint64_t) (t0 >> 51);
 	r->v[0] = (uint64_t) t0 & MASK51;
@@ -122,6 +106,30 @@ fe_mul(fe *r, const fe *a, const fe *b)
 	c = r->v[0] >> 51;
 	r->v[0] &= MASK51;
 	r->v[1] += c;
+}
+
+static inline void
+fe_mul(fe *r, const fe *a, const fe *b)
+{
+	const uint64_t *x = a->v,
+			   *y = b->v;
+	uint64_t	y1_19 = y[1] * 19,
+				y2_19 = y[2] * 19,
+				y3_19 = y[3] * 19,
+				y4_19 = y[4] * 19;
+	u128		t0,
+				t1,
+				t2,
+				t3,
+				t4;
+
+	t0 = (u128) x[0] * y[0] + (u128) x[1] * y4_19 + (u128) x[2] * y3_19 + (u128) x[3] * y2_19 + (u128) x[4] * y1_19;
+	t1 = (u128) x[0] * y[1] + (u128) x[1] * y[0] + (u128) x[2] * y4_19 + (u128) x[3] * y3_19 + (u128) x[4] * y2_19;
+	t2 = (u128) x[0] * y[2] + (u128) x[1] * y[1] + (u128) x[2] * y[0] + (u128) x[3] * y4_19 + (u128) x[4] * y3_19;
+	t3 = (u128) x[0] * y[3] + (u128) x[1] * y[2] + (u128) x[2] * y[1] + (u128) x[3] * y[0] + (u128) x[4] * y4_19;
+	t4 = (u128) x[0] * y[4] + (u128) x[1] * y[3] + (u128) x[2] * y[2] + (u128) x[3] * y[1] + (u128) x[4] * y[0];
+
+	fe_reduce_wide(r, t0, t1, t2, t3, t4);
 }
 
 /* a^2 with 15 limb products instead of 25 (the inversions and square roots are mostly squarings) */
@@ -141,7 +149,6 @@ fe_sq(fe *r, const fe *a)
 				t2,
 				t3,
 				t4;
-	uint64_t	c;
 
 	t0 = (u128) x[0] * x[0] + (u128) x1_38 * x[4] + (u128) x2_38 * x[3];
 	t1 = (u128) x0_2 * x[1] + (u128) x2_38 * x[4] + (u128) x3_19 * x[3];
@@ -149,20 +156,7 @@ fe_sq(fe *r, const fe *a)
 	t3 = (u128) x0_2 * x[3] + (u128) x1_2 * x[2] + (u128) x4_19 * x[4];
 	t4 = (u128) x0_2 * x[4] + (u128) x1_2 * x[3] + (u128) x[2] * x[2];
 
-	t1 += (uint64_t) (t0 >> 51);
-	r->v[0] = (uint64_t) t0 & MASK51;
-	t2 += (uint64_t) (t1 >> 51);
-	r->v[1] = (uint64_t) t1 & MASK51;
-	t3 += (uint64_t) (t2 >> 51);
-	r->v[2] = (uint64_t) t2 & MASK51;
-	t4 += (uint64_t) (t3 >> 51);
-	r->v[3] = (uint64_t) t3 & MASK51;
-	c = (uint64_t) (t4 >> 51);
-	r->v[4] = (uint64_t) t4 & MASK51;
-	r->v[0] += c * 19;
-	c = r->v[0] >> 51;
-	r->v[0] &= MASK51;
-	r->v[1] += c;
+	fe_reduce_wide(r, t0, t1, t2, t3, t4);
 }
 
 static inline void
@@ -446,6 +440,25 @@ ge_identity(ge *p)
 	p->Z = fe_one;
 }
 
+/* the end of the complete addition, from A = (Y1-X1)(Y2-X2), B = (Y1+X1)(Y2+X2), C = 2d T1 T2, D = 2 Z1 Z2 */
+static inline void
+ge_add_finish(ge *r, const fe *A, const fe *B, const fe *C, const fe *D)
+{
+	fe			E,
+				F,
+				G,
+				H;
+
+	fe_sub(&E, B, A);
+	fe_sub(&F, D, C);
+	fe_add(&G, D, C);
+	fe_add(&H, B, A);
+	fe_mul(&r->X, &E, &F);
+	fe_mul(&r->Y, &G, &H);
+	fe_mul(&r->T, &E, &H);
+	fe_mul(&r->Z, &F, &G);
+}
+
 /* r = a + b (complete for a = -1, d non-square: also doubles) */
 static inline void
 ge_add(ge *r, const ge *a, const ge *b)
@@ -454,10 +467,6 @@ ge_add(ge *r, const ge *a, const ge *b)
 				B,
 				C,
 				D,
-				E,
-				F,
-				G,
-				H,
 				t;
 
 	fe_sub(&A, &a->Y, &a->X);
@@ -470,14 +479,7 @@ ge_add(ge *r, const ge *a, const ge *b)
 	fe_mul(&C, &C, &b->T);
 	fe_mul(&D, &a->Z, &b->Z);
 	fe_add(&D, &D, &D);
-	fe_sub(&E, &B, &A);
-	fe_sub(&F, &D, &C);
-	fe_add(&G, &D, &C);
-	fe_add(&H, &B, &A);
-	fe_mul(&r->X, &E, &F);
-	fe_mul(&r->Y, &G, &H);
-	fe_mul(&r->T, &E, &H);
-	fe_mul(&r->Z, &F, &G);
+	ge_add_finish(r, &A, &B, &C, &D);
 }
 
 #endif							/* SSN_RISTRETTO_POINT_H */

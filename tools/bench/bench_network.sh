@@ -162,7 +162,6 @@ say "key rate limited to 1 Mbit/s per link: $throws int8 values"
 q "CREATE TABLE s_thr (id int, v ssn_secret)"
 t0=$(now)
 q "INSERT INTO s_thr SELECT g, ssn_store(g::int8) FROM generate_series(1, $throws) g" >/dev/null
-t_thr_commit=$(since "$t0")
 [ "$(q "SELECT ssn.wait_delivered('1800 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
 t_thr=$(since "$t0")
 thr_stats=$(q "SELECT max(share_bytes) || ' ' || max(key_bytes) || ' ' || max(payload_bytes) FROM ssn.link_stats WHERE direction = 'send'")
@@ -171,9 +170,6 @@ read -r i_sb i_pb i_eb i_kb i_msg <<<"$int_stats"
 read -r t_sb t_pb t_eb t_kb t_msg <<<"$txt_stats"
 read -r h_sb h_kb h_pb <<<"$thr_stats"
 ceiling=$(echo "$rate_bps / 8 * $t_thr + $pool_keys * 32" | bc -l)
-# from the commit on (the pool full then; the key of the store's own time beyond it is lost)
-t_thr_del=$(echo "$t_thr - $t_thr_commit" | bc -l)
-ceiling_del=$(echo "$rate_bps / 8 * $t_thr_del + $pool_keys * 32" | bc -l)
 cat <<EOT
 
 ================ ssn benchmark: storage network (local SSN, k=3, n=5) ================
@@ -201,7 +197,5 @@ Key rate limited to 1 Mbit/s per link (pool $pool_keys keys = $((pool_keys * 32)
   key supply allowed $(printf '%.0f' "$ceiling") bytes per link in that time (rate x time + initial pool)
   throughput = $(echo "scale=1; 100 * $h_pb / $ceiling" | bc -l)% of the key-limited ceiling (secrets delivered / secrets the key
     available allows at the floor, the one-time pad their secret values need: $h_pb pad bytes / key available)
-  delivery only (from the commit, after $(f2 "$t_thr_commit") s of storing): $(f2 "$t_thr_del") s, key available $(printf '%.0f' "$ceiling_del") bytes
-    per link = $(echo "scale=1; 100 * $h_pb / $ceiling_del" | bc -l)% of the ceiling
 ======================================================================================
 EOT
