@@ -302,41 +302,91 @@ channel_seal_reply(const char *self_name, const Shareholder *peer, const uint8 *
 }
 
 /*
- * fetch_keys, waiting while the link's pool is short of key (HTTP 503) - on a
- * key-rate-limited link the store follows the key rate - up to ssn.kme_timeout
+ * fetch_keys, or NULL while the link's pool is short of key (HTTP 503) and the
+ * deadline has not passed; any other error (or the deadline) is raised
  */
 static KmeKeyBatch *
-fetch_keys_waiting(const Shareholder *peer, size_t len, SealedMessage *m)
+fetch_keys_unless_short(const Shareholder *peer, size_t len, SealedMessage *m, TimestampTz deadline)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	KmeKeyBatch *volatile batch = NULL;
+
+	PG_TRY();
+	{
+		batch = fetch_keys(peer, len, m);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		if (ed->sqlerrcode != ERRCODE_INSUFFICIENT_RESOURCES || GetCurrentTimestamp() >= deadline)
+			PG_RE_THROW();
+		FlushErrorState();
+		FreeErrorData(ed);
+	}
+	PG_END_TRY();
+	return batch;
+}
+
+static void
+wait_for_key(void)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Keys for every message, waiting while links are short of key - on a
+ * key-rate-limited link the store follows the key rate - up to ssn.kme_timeout.
+ * A link that is short is passed over until the next round, so that the others'
+ * pools are drawn on meanwhile instead of filling up and wasting their key.
+ * *cur is the message being fetched (for the caller's error).
+ */
+static void
+fetch_keys_all(SealedMessage **m, KmeKeyBatch **batch, LedgerEntries *e, bool *have,
+			   const Shareholder *const *peers, const MessageParts *p, int n, const char *purpose,
+			   volatile int *cur)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ssn_kme_timeout_ms);
-	MemoryContext cxt = CurrentMemoryContext;
+	const Shareholder **short_of = palloc(sizeof(Shareholder *) * Max(n, 1));
+	int			left = n;
 
-	for (;;)
+	while (left > 0)
 	{
-		KmeKeyBatch *volatile batch = NULL;
+		int			nshort = 0;
+		bool		progress = false;
 
-		PG_TRY();
+		for (int i = 0; i < n; i++)
 		{
-			batch = fetch_keys(peer, len, m);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *ed;
+			bool		skip = false;
 
-			MemoryContextSwitchTo(cxt);
-			ed = CopyErrorData();
-			if (ed->sqlerrcode != ERRCODE_INSUFFICIENT_RESOURCES || GetCurrentTimestamp() >= deadline)
-				PG_RE_THROW();
-			FlushErrorState();
-			FreeErrorData(ed);
+			if (have[i])
+				continue;
+			for (int j = 0; j < nshort && !skip; j++)
+				skip = short_of[j] == peers[i];
+			if (skip)
+				continue;
+			*cur = i;
+			if (m[i] == NULL)
+				m[i] = palloc0(sizeof(SealedMessage));
+			batch[i] = fetch_keys_unless_short(peers[i], p[i].secret_len, m[i], deadline);
+			if (batch[i] == NULL)
+			{
+				short_of[nshort++] = peers[i];
+				continue;
+			}
+			ledger_entries_of(m[i], peers[i], purpose, &e[i]);
+			have[i] = true;
+			left--;
+			progress = true;
 		}
-		PG_END_TRY();
-		if (batch)
-			return batch;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 50, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		if (left > 0 && !progress)
+			wait_for_key();
 	}
+	pfree(short_of);
 }
 
 static void
@@ -382,28 +432,31 @@ channel_seal_many(const char *self_name, const Shareholder *const *peers, int ki
 	KmeKeyBatch **batch = palloc0(sizeof(KmeKeyBatch *) * Max(n, 1));
 	LedgerEntries *e = palloc0(sizeof(LedgerEntries) * Max(n, 1));
 	MessageParts *p = palloc0(sizeof(MessageParts) * Max(n, 1));
-	volatile int i = 0;
+	bool	   *have = palloc0(sizeof(bool) * Max(n, 1));
+	volatile int cur = -1;
 
 	*failed = -1;
-	for (i = 0; i < n; i++)
+	for (int i = 0; i < n; i++)
 		parts_of(kind, plaintexts[i], lens[i], &p[i]);
 	PG_TRY();
 	{
-		for (i = 0; i < n; i++)
-		{
-			m[i] = palloc0(sizeof(SealedMessage));
-			batch[i] = fetch_keys_waiting(peers[i], p[i].secret_len, m[i]);
-			ledger_entries_of(m[i], peers[i], purpose, &e[i]);
-		}
+		fetch_keys_all(m, batch, e, have, peers, p, n, purpose, &cur);
 	}
 	PG_CATCH();
 	{
 		/* the keys fetched before the failure are wiped unused: on the record too */
-		*failed = i;
+		LedgerEntries *got = palloc(sizeof(LedgerEntries) * Max(n, 1));
+		int			ngot = 0;
+
+		*failed = cur;
 		parts_free_all(p, n);
-		for (int j = 0; j < i; j++)
-			kme_batch_free(batch[j]);
-		if (i > 0)
+		for (int j = 0; j < n; j++)
+			if (have[j])
+			{
+				kme_batch_free(batch[j]);
+				got[ngot++] = e[j];
+			}
+		if (ngot > 0)
 		{
 			MemoryContext cxt = CurrentMemoryContext;
 			ErrorData  *ed;
@@ -411,7 +464,7 @@ channel_seal_many(const char *self_name, const Shareholder *const *peers, int ki
 			MemoryContextSwitchTo(cxt);
 			ed = CopyErrorData();
 			FlushErrorState();
-			ledger_record_settled(e, i, "discarded");
+			ledger_record_settled(got, ngot, "discarded");
 			ReThrowError(ed);
 		}
 		PG_RE_THROW();
