@@ -27,6 +27,7 @@
 #endif
 
 #define BASE_WINDOWS 64
+#define BASE_BATCH 16			/* sums made affine with one inversion */
 #define BASE_ENTRIES 8
 
 typedef struct
@@ -190,37 +191,79 @@ recode(int32_t e[BASE_WINDOWS], const uint8_t s[32])
 	e[BASE_WINDOWS - 1] += carry;
 }
 
-void
-ristretto_base_mul2(uint8_t out[32], const RistrettoBaseTable *ta, const uint8_t a[32],
-					const RistrettoBaseTable *tb, const uint8_t b[32])
+/* acc = a A + b B, in projective coordinates */
+static void
+accumulate2(ge *acc, const RistrettoBaseTable *ta, const uint8_t a[32],
+			const RistrettoBaseTable *tb, const uint8_t b[32])
 {
 	int32_t		ea[BASE_WINDOWS],
 				eb[BASE_WINDOWS];
 	niels		n;
-	ge			acc;
-	fe			zi;
 
 	recode(ea, a);
 	recode(eb, b);
-	ge_identity(&acc);
+	ge_identity(acc);
 	for (int i = 0; i < BASE_WINDOWS; i++)
 	{
 		select_digit(&n, ta->t[i], ea[i]);
-		ge_madd(&acc, &acc, &n);
+		ge_madd(acc, acc, &n);
 		select_digit(&n, tb->t[i], eb[i]);
-		ge_madd(&acc, &acc, &n);
+		ge_madd(acc, acc, &n);
 	}
-	/* affine: what the encoding then sees is the (public) point alone */
-	fe_invert(&zi, &acc.Z);
-	fe_mul(&acc.X, &acc.X, &zi);
-	fe_mul(&acc.Y, &acc.Y, &zi);
-	acc.Z = fe_one;
-	fe_mul(&acc.T, &acc.X, &acc.Y);
-	DECLASSIFY(&acc, sizeof(acc));
-	ge_encode(out, &acc);
 	sodium_memzero(ea, sizeof(ea));
 	sodium_memzero(eb, sizeof(eb));
 	sodium_memzero(&n, sizeof(n));
-	sodium_memzero(&acc, sizeof(acc));
+}
+
+/* p made affine with zi = 1/Z: what the encoding then sees is the (public) point alone */
+static void
+encode_affine(uint8_t out[32], ge *p, const fe *zi)
+{
+	fe_mul(&p->X, &p->X, zi);
+	fe_mul(&p->Y, &p->Y, zi);
+	p->Z = fe_one;
+	fe_mul(&p->T, &p->X, &p->Y);
+	DECLASSIFY(p, sizeof(*p));
+	ge_encode(out, p);
+}
+
+void
+ristretto_base_mul2_many(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
+						 const RistrettoBaseTable *tb, const uint8_t *b, int m)
+{
+	ge			acc[BASE_BATCH];
+	fe			prod[BASE_BATCH],
+				inv,
+				zi;
+
+	for (int off = 0; off < m; off += BASE_BATCH)
+	{
+		int			c = m - off < BASE_BATCH ? m - off : BASE_BATCH;
+
+		for (int j = 0; j < c; j++)
+			accumulate2(&acc[j], ta, a + 32 * (off + j), tb, b + 32 * (off + j));
+		/* one inversion for all (Montgomery): 1/Z_j = prod_{j-1} / prod_j */
+		prod[0] = acc[0].Z;
+		for (int j = 1; j < c; j++)
+			fe_mul(&prod[j], &prod[j - 1], &acc[j].Z);
+		fe_invert(&inv, &prod[c - 1]);
+		for (int j = c - 1; j > 0; j--)
+		{
+			fe_mul(&zi, &inv, &prod[j - 1]);
+			fe_mul(&inv, &inv, &acc[j].Z);
+			encode_affine(out + 32 * (off + j), &acc[j], &zi);
+		}
+		encode_affine(out + 32 * off, &acc[0], &inv);
+	}
+	sodium_memzero(acc, sizeof(acc));
+	sodium_memzero(prod, sizeof(prod));
+	sodium_memzero(&inv, sizeof(inv));
 	sodium_memzero(&zi, sizeof(zi));
+}
+
+void
+ristretto_base_mul2(uint8_t out[32], const RistrettoBaseTable *ta, const uint8_t a[32],
+					const RistrettoBaseTable *tb, const uint8_t b[32])
+{
+	ristretto_base_mul2_many(out, ta, a, tb, b, 1);
 }

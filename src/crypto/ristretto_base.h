@@ -26,4 +26,8 @@ extern RistrettoBaseTable *ristretto_base_table(const uint8_t p[32]);
 extern void ristretto_base_mul2(uint8_t out[32], const RistrettoBaseTable *ta, const uint8_t a[32],
 								const RistrettoBaseTable *tb, const uint8_t b[32]);
 
+/* the same for m pairs (32-byte scalars one after the other): out gets m encodings */
+extern void ristretto_base_mul2_many(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
+									 const RistrettoBaseTable *tb, const uint8_t *b, int m);
+
 #endif							/* SSN_RISTRETTO_BASE_H */

@@ -102,6 +102,31 @@ main(void)
 		ok &= check(tg, G, a, th, H, b);
 	}
 	CHECK(ok, "%s", "nibble patterns 0x00..0xff (top byte below 0x10)");
+	/* many at once (one inversion per sixteen): the same as one by one, across the boundary */
+	ok = 1;
+	for (int m = 1; m <= 20; m += (m < 3 ? 1 : 7))
+	{
+		uint8_t		as[20 * 32],
+					bs[20 * 32],
+					outs[20 * 32];
+
+		for (int i = 0; i < m; i++)
+		{
+			crypto_core_ristretto255_scalar_random(as + 32 * i);
+			crypto_core_ristretto255_scalar_random(bs + 32 * i);
+		}
+		if (m > 2)
+			memset(as + 32, 0, 64);	/* identities among them */
+		ristretto_base_mul2_many(outs, tg, as, th, bs, m);
+		for (int i = 0; i < m; i++)
+		{
+			uint8_t		want[32];
+
+			reference(want, G, as + 32 * i, H, bs + 32 * i);
+			ok &= memcmp(outs + 32 * i, want, 32) == 0;
+		}
+	}
+	CHECK(ok, "%s", "ristretto_base_mul2_many of 1, 2, 3, 10 and 17 pairs");
 	/* random points: decoded representatives may carry torsion */
 	ok = 1;
 	for (int i = 0; i < 50; i++)
