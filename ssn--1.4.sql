@@ -997,6 +997,7 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1265,3 +1266,5 @@ ALTER TABLE ssn.held_part_batch ALTER COLUMN parts SET STORAGE EXTERNAL;
 COMMENT ON TABLE ssn.held_part_batch IS
 	'Parts of a degree reduction this node received, one row per contributor and batch of results, until every contributor''s batch has arrived; then (contributor 0) the new shares of the batch, until the SSA confirms that every shareholder has its own';
 REVOKE ALL ON ssn.held_part_batch FROM PUBLIC;
+COMMENT ON TABLE ssn.held_part IS
+	'Contributions to a re-sharing onto a replacement shareholder (contributors < 0), until the SSA finishes it; degree reductions keep their parts in ssn.held_part_batch';

@@ -159,7 +159,7 @@ stage_held(Datum *ids, Datum *shares, int n, const char *origin)
 	pfree(b.data);
 }
 
-/* the staged shares of batches, split into those asked for and the others */
+/* shares of new secrets with their ids (summed from parts, or unpacked from a staged batch) */
 typedef struct Staged
 {
 	Datum	   *ids;
@@ -169,21 +169,27 @@ typedef struct Staged
 } Staged;
 
 static void
-staged_add(Staged *s, const uint8 *id, const uint8 *share, size_t len)
+staged_push(Staged *s, Datum id, Datum share)
 {
-	struct varlena *v = palloc(VARHDRSZ + len);
-
 	if (s->n == s->cap)
 	{
 		s->cap = s->cap ? 2 * s->cap : 256;
 		s->ids = s->ids ? repalloc_huge(s->ids, sizeof(Datum) * s->cap) : palloc(sizeof(Datum) * s->cap);
 		s->shares = s->shares ? repalloc_huge(s->shares, sizeof(Datum) * s->cap) : palloc(sizeof(Datum) * s->cap);
 	}
+	s->ids[s->n] = id;
+	s->shares[s->n] = share;
+	s->n++;
+}
+
+static void
+staged_add(Staged *s, const uint8 *id, const uint8 *share, size_t len)
+{
+	struct varlena *v = palloc(VARHDRSZ + len);
+
 	SET_VARSIZE(v, VARHDRSZ + len);
 	memcpy(VARDATA(v), share, len);
-	s->ids[s->n] = uuid_datum(id);
-	s->shares[s->n] = PointerGetDatum(v);
-	s->n++;
+	staged_push(s, uuid_datum(id), PointerGetDatum(v));
 }
 
 static void
@@ -549,26 +555,20 @@ finish_sum(ShareHeader *h, fp_t *acc)
 
 /*
  * The contributors' batches of the same results, complete: the sum of each
- * result's parts (the same position in every batch) is this node's share of it.
- * Results in the caller's context; false (why set) if the batches disagree.
+ * result's parts (the same position in every batch) is this node's share of it,
+ * added to done in the caller's context; false (why set) if the batches disagree.
  */
 static bool
-sum_batches(bytea **batch, int nb, Datum **ids_out, Datum **shares_out, int *nd,
-			MemoryContext caller, char *why, size_t whylen)
+sum_batches(bytea **batch, int nb, Staged *done, MemoryContext caller, char *why, size_t whylen)
 {
 	size_t	   *off = palloc0(sizeof(size_t) * nb);
-	int			cap = 64;
-	MemoryContext old = MemoryContextSwitchTo(caller);
-	Datum	   *ids = palloc(sizeof(Datum) * cap);
-	Datum	   *shares = palloc(sizeof(Datum) * cap);
 
-	MemoryContextSwitchTo(old);
-	*nd = 0;
 	for (;;)
 	{
 		ShareHeader first;
 		fp_t		acc = fp_zero;
 		int			ended = 0;
+		MemoryContext old;
 
 		for (int b = 0; b < nb; b++)
 		{
@@ -591,7 +591,7 @@ sum_batches(bytea **batch, int nb, Datum **ids_out, Datum **shares_out, int *nd,
 					 ph.type != first.type || ph.k != first.k || ph.n != first.n)
 			{
 				snprintf(why, whylen, "the contributors' parts of result %d disagree (a different result, sharing or count)",
-						 *nd + 1);
+						 done->n + 1);
 				return false;
 			}
 			(void) fp_from_bytes(&y, sb + SHARE_HEADER_SIZE);
@@ -599,27 +599,16 @@ sum_batches(bytea **batch, int nb, Datum **ids_out, Datum **shares_out, int *nd,
 			sodium_memzero(&y, sizeof(y));
 		}
 		if (ended == nb)
-			break;
+			return true;
 		if (ended > 0)
 		{
 			snprintf(why, whylen, "the contributors sent different numbers of parts");
 			return false;
 		}
 		old = MemoryContextSwitchTo(caller);
-		if (*nd == cap)
-		{
-			cap *= 2;
-			ids = repalloc(ids, sizeof(Datum) * cap);
-			shares = repalloc(shares, sizeof(Datum) * cap);
-		}
-		ids[*nd] = uuid_datum(first.id);
-		shares[*nd] = finish_sum(&first, &acc);
+		staged_push(done, uuid_datum(first.id), finish_sum(&first, &acc));
 		MemoryContextSwitchTo(old);
-		(*nd)++;
 	}
-	*ids_out = ids;
-	*shares_out = shares;
-	return true;
 }
 
 /*
@@ -639,11 +628,9 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 	const uint8 *sb;
 	size_t		sblen;
 	ShareHeader sh;
-	int			n = 0,
-				nd = 0;
+	int			n = 0;
 	uint8		batch_id[SHARE_ID_SIZE];
-	Datum	   *done_ids = NULL,
-			   *done_shares = NULL;
+	Staged		done = {0};
 	MemoryContext caller = CurrentMemoryContext;
 	Oid			types[5] = {TEXTOID, UUIDOID, INT4OID, INT4OID, BYTEAOID};
 	Datum		values[5];
@@ -731,7 +718,7 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 		if (!ok)
 			snprintf(why, whylen, "the contributors' messages of parts name different numbers of contributors");
 		else
-			ok = sum_batches(batch, nb, &done_ids, &done_shares, &nd, caller, why, whylen);
+			ok = sum_batches(batch, nb, &done, caller, why, whylen);
 		for (int b = 0; b < nb; b++)
 			sodium_memzero(VARDATA_ANY(batch[b]), VARSIZE_ANY_EXHDR(batch[b]));
 		if (!ok)
@@ -744,12 +731,8 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 			elog(ERROR, "could not delete from ssn.held_part_batch");
 	}
 	SPI_finish();
-	if (nd > 0)
-	{
-		stage_held(done_ids, done_shares, nd, origin);
-		for (int d = 0; d < nd; d++)
-			sodium_memzero(VARDATA(DatumGetPointer(done_shares[d])), VARSIZE(DatumGetPointer(done_shares[d])) - VARHDRSZ);
-	}
+	stage_held(done.ids, done.shares, done.n, origin);
+	staged_wipe(&done);
 	return n;
 }
 

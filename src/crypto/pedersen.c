@@ -163,24 +163,18 @@ pedersen_eval(fp_t *r, const fp_t *coeffs, int k, uint8_t x)
 void
 pedersen_commit_with_blind(uint8_t *points, const fp_t *coeffs, const fp_t *blind, int k)
 {
-	uint8_t		sb[16 * FP_BYTES],
-				tb[16 * FP_BYTES];
+	uint8_t		sb[SHARE_POINTS_MAX * FP_BYTES],
+				tb[SHARE_POINTS_MAX * FP_BYTES];
 
 	generators_init();
-	/* sixteen at a time: their sums share one inversion */
-	for (int off = 0; off < k; off += 16)
+	for (int i = 0; i < k; i++)
 	{
-		int			c = k - off < 16 ? k - off : 16;
-
-		for (int i = 0; i < c; i++)
-		{
-			fp_to_bytes(sb + i * FP_BYTES, &coeffs[off + i]);
-			fp_to_bytes(tb + i * FP_BYTES, &blind[off + i]);
-		}
-		ristretto_base_mul2_many(points + (size_t) off * PT, table_g, sb, table_h, tb, c);
+		fp_to_bytes(sb + i * FP_BYTES, &coeffs[i]);
+		fp_to_bytes(tb + i * FP_BYTES, &blind[i]);
 	}
-	sodium_memzero(sb, sizeof(sb));
-	sodium_memzero(tb, sizeof(tb));
+	ristretto_base_mul2_many(points, table_g, sb, table_h, tb, k);
+	sodium_memzero(sb, (size_t) k * FP_BYTES);
+	sodium_memzero(tb, (size_t) k * FP_BYTES);
 }
 
 void

@@ -216,6 +216,7 @@ hold_init(void)
 		.refusal = "malformed shares in an authentic message",
 		.duplicate = "duplicate message, %d shares already held",
 		.touches = "ssn.held_share (insert)",
+		.batch_at = message_batch_at_start,	/* commitments and headers in clear */
 	};
 
 	message_kind_register(&shares);

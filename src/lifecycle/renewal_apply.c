@@ -255,13 +255,6 @@ receive_renewal(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t
 	return true;
 }
 
-/* a message of renewal parts is a share batch: the parts' values alone under the pad */
-static ssize_t
-renewal_batch_at(const uint8 *msg, size_t len)
-{
-	return 0;
-}
-
 void
 renewal_apply_init(void)
 {
@@ -273,7 +266,7 @@ renewal_apply_init(void)
 		.refusal = "renewal parts refused",
 		.duplicate = "duplicate message of renewal parts",
 		.touches = "ssn.held_share (the sender's secrets: new epoch in, old out)",
-		.batch_at = renewal_batch_at,
+		.batch_at = message_batch_at_start,	/* the parts' values alone under the pad */
 	};
 
 	message_kind_register(&renew);

@@ -125,7 +125,8 @@ batch_offset(int kind, const uint8 *msg, size_t len)
 {
 	const MessageKind *k;
 
-	if (kind == MSG_KIND_SHARES || kind == MSG_KIND_REPLY)
+	/* replies are read by the SSA that asked, not dispatched: no registered kind */
+	if (kind == MSG_KIND_REPLY)
 		return 0;
 	k = message_kind_lookup(kind);
 	if (k == NULL || k->batch_at == NULL)

@@ -11,6 +11,12 @@
 static MessageKind kinds[MAX_MESSAGE_KINDS];
 static int	nkinds = 0;
 
+ssize_t
+message_batch_at_start(const uint8 *msg, size_t len)
+{
+	return 0;
+}
+
 void
 message_kind_register(const MessageKind *k)
 {

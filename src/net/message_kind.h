@@ -60,6 +60,9 @@ typedef struct MessageKind
 	ssize_t		(*batch_at) (const uint8 *msg, size_t len);
 } MessageKind;
 
+/* batch_at of a kind whose message is a share batch from its first byte */
+extern ssize_t message_batch_at_start(const uint8 *msg, size_t len);
+
 extern void message_kind_register(const MessageKind *k);
 extern const MessageKind *message_kind_lookup(int kind);
 
