@@ -266,3 +266,102 @@ COMMENT ON TABLE ssn.held_part_batch IS
 REVOKE ALL ON ssn.held_part_batch FROM PUBLIC;
 COMMENT ON TABLE ssn.held_part IS
 	'Contributions to a re-sharing onto a replacement shareholder (contributors < 0), until the SSA finishes it; degree reductions keep their parts in ssn.held_part_batch';
+
+-- ===========================================================================
+-- the storing node lost: every holder keeps what another SSA needs of a secret
+-- (its record), and a node that holds a share takes the lost node's secrets over
+-- ===========================================================================
+CREATE TABLE ssn.held_secret (
+	secret_id uuid PRIMARY KEY,
+	origin text NOT NULL,			-- the SSA that sent it (or took it over)
+	version bigint NOT NULL,		-- microseconds since 1970 of the SSA's change
+	deleted boolean NOT NULL DEFAULT false,
+	owner_name text NOT NULL,		-- role names, not OIDs: they mean the same on every node
+	value_type text NOT NULL,
+	k int NOT NULL,
+	n int NOT NULL,
+	holders int[] NOT NULL,
+	check_record bytea,				-- the signed check value (secrets without commitments)
+	grantees text[] NOT NULL DEFAULT '{}',
+	taken_from text,				-- the lost SSA, once handed over to origin
+	received_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX held_secret_origin ON ssn.held_secret (origin);
+REVOKE ALL ON ssn.held_secret FROM PUBLIC;
+COMMENT ON TABLE ssn.held_secret IS
+	'The record of each secret this node holds a share of, as its SSA sent it (owner, grantees, type, k, n, holders, check record): what another node needs to take the secret over';
+SELECT pg_catalog.pg_extension_config_dump('ssn.held_secret', '');
+
+-- signing keys of other nodes whose signed records this node trusts: those of a
+-- node whose secrets it took over (learnt from its own shares' records)
+CREATE TABLE ssn.trusted_signer (
+	public_key bytea PRIMARY KEY CHECK (length(public_key) = 32),
+	node text NOT NULL,
+	trusted_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON ssn.trusted_signer FROM PUBLIC;
+COMMENT ON TABLE ssn.trusted_signer IS
+	'Ed25519 public keys of other nodes trusted for the records of secrets taken over from them';
+SELECT pg_catalog.pg_extension_config_dump('ssn.trusted_signer', '');
+
+-- on a holder: the operator's permission for a take-over; on the new SSA: the take-over
+CREATE TABLE ssn.take_over (
+	failed text PRIMARY KEY,
+	successor text NOT NULL,
+	allowed_at timestamptz,			-- this node (a holder) lets the successor take over
+	allowed_by text,
+	handed_over bigint,				-- secrets this holder handed over
+	taken_at timestamptz,			-- this node is the successor: when it took over
+	secrets bigint					-- how many it took over
+);
+REVOKE ALL ON ssn.take_over FROM PUBLIC;
+COMMENT ON TABLE ssn.take_over IS
+	'Take-overs of a lost SSA: allowed on this holder by its operator, or done by this node as the successor';
+SELECT pg_catalog.pg_extension_config_dump('ssn.take_over', '');
+
+CREATE FUNCTION ssn.allow_take_over(failed text, successor text) RETURNS void
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF allow_take_over.failed = allow_take_over.successor THEN
+		RAISE EXCEPTION 'a node cannot take over its own secrets' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT FROM ssn.shareholder s WHERE s.name = allow_take_over.successor) THEN
+		RAISE EXCEPTION 'shareholder "%" does not exist', allow_take_over.successor
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	INSERT INTO ssn.take_over AS t (failed, successor, allowed_at, allowed_by)
+		VALUES (allow_take_over.failed, allow_take_over.successor, now(), session_user)
+		ON CONFLICT ON CONSTRAINT take_over_pkey DO UPDATE
+			SET successor = EXCLUDED.successor, allowed_at = now(), allowed_by = session_user
+			WHERE (t.handed_over IS NULL AND t.taken_at IS NULL) OR t.successor = EXCLUDED.successor;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'the secrets of "%" were already handed over to "%"', allow_take_over.failed,
+			(SELECT t.successor FROM ssn.take_over t WHERE t.failed = allow_take_over.failed)
+			USING ERRCODE = 'object_in_use';
+	END IF;
+	UPDATE ssn.shareholder s SET state = 'out of service'
+		WHERE s.name = allow_take_over.failed AND s.state = 'in service';
+END $$;
+REVOKE ALL ON FUNCTION ssn.allow_take_over(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION ssn.allow_take_over(text, text) IS
+	'On a holder: the operator declares the node failed gone for good and lets successor become the SSA of its secrets (run on at least k holders)';
+
+CREATE FUNCTION ssn.take_over(failed text, force boolean DEFAULT false) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_take_over' LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION ssn.take_over(text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION ssn.take_over(text, boolean) IS
+	'Become the SSA of every secret the lost node failed stored, from the records its holders keep (any k agreeing with this node''s own)';
+
+CREATE FUNCTION ssn.channel_take_over(failed text, after uuid, page int) RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_take_over' LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s';
+REVOKE ALL ON FUNCTION ssn.channel_take_over(text, uuid, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_take_over(text, uuid, int) TO ssn_peer;
+COMMENT ON FUNCTION ssn.channel_take_over(text, uuid, int) IS
+	'Called by the successor the operator allowed: hand the lost SSA''s secrets over to it, and return a page of their records (JSON; no share value)';
+
+CREATE FUNCTION ssn.publish_records() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_publish_records' LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION ssn.publish_records() FROM PUBLIC;
+COMMENT ON FUNCTION ssn.publish_records() IS
+	'Send the record of every secret this node stored to its holders again (secrets stored before records existed)';

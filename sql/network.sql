@@ -56,7 +56,9 @@ SELECT ssn_secret_k(balance), ssn_secret_n(balance), ssn_secret_value_type(balan
 	   ssn_secret_holders(balance), ssn_secret_value_type(note), ssn_secret_k(note)
 FROM accounts;
 SELECT count(*) AS held FROM ssn.held_share;
-SELECT peer, shares, attempts FROM ssn.outbox ORDER BY peer;
+-- each peer's shares, then the secrets' records (owner, type, holders; no
+-- share): what another node needs to take them over if this one is lost
+SELECT peer, shares, attempts FROM ssn.outbox ORDER BY peer, id;
 SELECT count(*) AS catalogued, min(owner::regrole::text) AS owner FROM ssn.secret;
 INSERT INTO accounts VALUES ('bob', ssn_store(1::int8, 3, 3), NULL);
 SELECT ssn_store(NULL::int8) IS NULL AS null_stays_null;
@@ -151,6 +153,34 @@ SELECT ssn_store(repeat('x', 1100000), 2, 3);
 
 -- a shareholder with shares waiting for it is not removed by accident
 SELECT ssn.remove_shareholder('ghost1');
+
+-- read your own writes: a secret stored in this transaction is granted in it
+BEGIN;
+CREATE TEMP TABLE fresh AS SELECT ssn_store(99::int8, 2, 3) AS h;
+SELECT ssn_grant(h, 'ssn_reader') FROM fresh;
+SELECT count(*) AS granted FROM ssn.secret_grant WHERE grantee = 'ssn_reader'::regrole;
+ROLLBACK;
+
+-- take-over of a lost storing node: the bad requests
+SELECT ssn.take_over('here');
+SELECT ssn.take_over('nobody');
+SELECT ssn.allow_take_over('ghost1', 'ghost1');
+SELECT ssn.allow_take_over('ghost1', 'nobody');
+SET ROLE ssn_reader;
+SELECT ssn.take_over('ghost1');
+SELECT ssn.allow_take_over('ghost1', 'here');
+SELECT ssn.publish_records();
+RESET ROLE;
+-- by hand, not from the successor: refused
+SELECT ssn.channel_take_over('ghost1', NULL, 10);
+-- allowed here: ghost1 out of service; a second successor is refused once handed over
+SELECT ssn.allow_take_over('ghost1', 'ghost2');
+SELECT name, state FROM ssn.shareholder ORDER BY name;
+SELECT failed, successor, allowed_by IS NOT NULL AS allowed, handed_over FROM ssn.take_over;
+UPDATE ssn.take_over SET handed_over = 0;
+SELECT ssn.allow_take_over('ghost1', 'here');
+DELETE FROM ssn.take_over;
+UPDATE ssn.shareholder SET state = 'in service' WHERE name = 'ghost1';
 
 -- the channel functions are for the peer role only
 SET ROLE ssn_reader;

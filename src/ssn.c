@@ -12,6 +12,7 @@
 #include "base/log_privacy.h"
 #include "compute/compute_channel.h"
 #include "fmgr.h"
+#include "lifecycle/held_record.h"
 #include "lifecycle/hold.h"
 #include "lifecycle/prepared.h"
 #include "lifecycle/renewal.h"
@@ -42,6 +43,7 @@ _PG_init(void)
 	key_reserve_init();
 	receiver_init();
 	hold_init();
+	held_record_init();
 	compute_channel_init();
 	renewal_apply_init();
 	renewal_init();

@@ -118,7 +118,11 @@ signing_key_trusted(const uint8 *pk)
 	catalog_begin_privileged(&priv);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT 1 FROM ssn.signing_key WHERE public_key = $1",
+	/* this node's keys, and those of a node whose secrets it took over */
+	if (SPI_execute_with_args(OidIsValid(get_relname_relid("trusted_signer", get_namespace_oid("ssn", false)))
+							  ? "SELECT 1 FROM ssn.signing_key WHERE public_key = $1"
+							  "  UNION ALL SELECT 1 FROM ssn.trusted_signer WHERE public_key = $1"
+							  : "SELECT 1 FROM ssn.signing_key WHERE public_key = $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.signing_key");
 	found = SPI_processed > 0;

@@ -43,6 +43,8 @@ channel_kind_name(int kind)
 			return "re-share request";
 		case MSG_KIND_RESHARE:
 			return "re-share";
+		case MSG_KIND_RECORDS:
+			return "records";
 	}
 	return "unknown";
 }
@@ -142,6 +144,14 @@ parts_of(int kind, const uint8 *plaintext, size_t len, MessageParts *p)
 	memset(p, 0, sizeof(*p));
 	p->secret = plaintext;
 	p->secret_len = len;
+	if (off >= 0 && (size_t) off == len && len > 0)
+	{
+		/* a kind with nothing secret (records): all of it clear, only the MAC spends key */
+		p->clear = plaintext;
+		p->clear_len = len;
+		p->secret_len = 0;
+		return;
+	}
 	if (off >= 0 && (size_t) off < len)
 	{
 		uint8	   *c = palloc(len),

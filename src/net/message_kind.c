@@ -17,6 +17,12 @@ message_batch_at_start(const uint8 *msg, size_t len)
 	return 0;
 }
 
+ssize_t
+message_all_clear(const uint8 *msg, size_t len)
+{
+	return (ssize_t) len;
+}
+
 void
 message_kind_register(const MessageKind *k)
 {

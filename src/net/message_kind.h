@@ -62,6 +62,8 @@ typedef struct MessageKind
 
 /* batch_at of a kind whose message is a share batch from its first byte */
 extern ssize_t message_batch_at_start(const uint8 *msg, size_t len);
+/* batch_at of a kind with nothing secret: all of it clear, authenticated, no pad */
+extern ssize_t message_all_clear(const uint8 *msg, size_t len);
 
 extern void message_kind_register(const MessageKind *k);
 extern const MessageKind *message_kind_lookup(int kind);

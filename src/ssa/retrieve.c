@@ -1658,6 +1658,8 @@ grant_or_revoke(Datum handle, Oid grantee, bool grant, bool *changed)
 	int			rc;
 
 	handle_read(handle, &h);
+	/* a secret stored earlier in this transaction is still buffered */
+	store_flush_pending();
 	memcpy(u->data, h.id, SHARE_ID_SIZE);
 	values[0] = UUIDPGetDatum(u);
 	values[1] = ObjectIdGetDatum(grantee);
@@ -1665,8 +1667,9 @@ grant_or_revoke(Datum handle, Oid grantee, bool grant, bool *changed)
 	values[2] = ObjectIdGetDatum(priv.caller);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* not read-only: it must see the rows a flush just wrote */
 	rc = SPI_execute_with_args("SELECT pg_has_role($3, owner, 'USAGE') FROM ssn.secret WHERE id = $1",
-							   3, types, values, NULL, true, 0);
+							   3, types, values, NULL, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1689,6 +1692,8 @@ grant_or_revoke(Datum handle, Oid grantee, bool grant, bool *changed)
 	*changed = SPI_processed > 0;
 	SPI_finish();
 	catalog_end_privileged(&priv);
+	if (*changed)
+		store_note_changed(h.id);
 }
 
 Datum

@@ -35,6 +35,7 @@
 #include "share/secret_handle.h"
 #include "share/share_batch.h"
 #include "share/split_combine.h"
+#include "ssa/records.h"
 #include "ssa/store.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -79,6 +80,7 @@ typedef struct PendingStore
 	bool		schema_verifies;	/* ssn.secret has its commitment column (1.3) */
 	bool		schema_checks;	/* ssn.secret has its check_record column (1.4) */
 	bool		outbox_share_bytes; /* ssn.outbox has its share_bytes column (1.4) */
+	bool		schema_records; /* holders keep secrets' records (ssn.held_secret) */
 	/* ssn.secret rows */
 	int			nsec;
 	Datum	   *sec_id;
@@ -91,6 +93,9 @@ typedef struct PendingStore
 	bool	   *sec_commit_null;
 	Datum	   *sec_check;		/* signed check record (values without commitments), or NULL */
 	bool	   *sec_check_null;
+	/* secrets whose record changed (grants): sent to their holders again */
+	int			nchg;
+	Datum	   *chg_id;
 	/* ssn.held_share rows (this node's shares) */
 	int			nloc;
 	Datum	   *loc_id;
@@ -290,7 +295,7 @@ flush_pending(void)
 		return;
 	for (i = 0; i < pend->npq; i++)
 		close_blob(&pend->pq[i]);
-	if (pend->nsec == 0 && pend->nloc == 0 && pend->nblob == 0)
+	if (pend->nsec == 0 && pend->nloc == 0 && pend->nblob == 0 && pend->nchg == 0)
 		return;
 	seal_blobs();
 
@@ -381,6 +386,16 @@ flush_pending(void)
 		}
 		outbox_written = true;
 	}
+	if (pend->schema_records && (pend->nsec > 0 || pend->nchg > 0))
+	{
+		/* the new secrets' records, and those of secrets whose grants changed */
+		Datum	   *ids = palloc(sizeof(Datum) * (pend->nsec + pend->nchg));
+
+		memcpy(ids, pend->sec_id, sizeof(Datum) * pend->nsec);
+		memcpy(ids + pend->nsec, pend->chg_id, sizeof(Datum) * pend->nchg);
+		if (records_queue(array_of(ids, pend->nsec + pend->nchg, UUIDOID), false, false, &sync_max_id) > 0)
+			outbox_written = true;
+	}
 	SPI_finish();
 	if (pushed)
 		PopActiveSnapshot();
@@ -389,7 +404,7 @@ flush_pending(void)
 
 	wipe_pending();
 	MemoryContextReset(pend->data);
-	pend->nsec = pend->nloc = pend->nblob = 0;
+	pend->nsec = pend->nloc = pend->nblob = pend->nchg = 0;
 	pend->bytes = 0;
 }
 
@@ -476,7 +491,7 @@ void
 store_flush_pending(void)
 {
 	if (pend && pend->subid == GetCurrentSubTransactionId() &&
-		(pend->nsec > 0 || pend->nloc > 0 || pend->nblob > 0 || pend->npq > 0))
+		(pend->nsec > 0 || pend->nloc > 0 || pend->nblob > 0 || pend->npq > 0 || pend->nchg > 0))
 		flush_pending();
 }
 
@@ -517,6 +532,7 @@ pending_get(void)
 		pend->share_array_oid = get_array_type(catalog_type_oid("ssn_share"));
 		pend->schema_verifies = store_schema_has("commitment");
 		pend->schema_checks = store_schema_has("check_record");
+		pend->schema_records = OidIsValid(get_relname_relid("held_secret", get_namespace_oid("ssn", false)));
 		pend->outbox_share_bytes = get_attnum(get_relname_relid("outbox", get_namespace_oid("ssn", false)),
 											  "share_bytes") != InvalidAttrNumber;
 		pend->sec_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
@@ -529,6 +545,7 @@ pending_get(void)
 		pend->sec_commit_null = palloc(sizeof(bool) * FLUSH_SECRETS);
 		pend->sec_check = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_check_null = palloc(sizeof(bool) * FLUSH_SECRETS);
+		pend->chg_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_share = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->blob_holder = palloc(sizeof(Shareholder *) * MAX_BLOBS);
@@ -672,6 +689,20 @@ store_note_secret(const SecretHandle *h)
 	note_secret(p, h, uuid, NULL, NULL);
 	MemoryContextSwitchTo(old);
 	if (p->nsec >= FLUSH_SECRETS)
+		flush_pending();
+}
+
+void
+store_note_changed(const uint8 *id)
+{
+	PendingStore *p = pending_get();
+	MemoryContext old = MemoryContextSwitchTo(p->data);
+	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+
+	memcpy(uuid->data, id, SHARE_ID_SIZE);
+	p->chg_id[p->nchg++] = UUIDPGetDatum(uuid);
+	MemoryContextSwitchTo(old);
+	if (p->nchg >= FLUSH_SECRETS)
 		flush_pending();
 }
 

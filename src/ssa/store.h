@@ -15,4 +15,7 @@ extern void store_new_secret_id(uint8 *id);
 /* buffer the ssn.secret row of a new secret owned by the current user */
 extern void store_note_secret(const struct SecretHandle *h);
 
+/* the record of secret id changed (a grant): sent to its holders at the next flush */
+extern void store_note_changed(const uint8 *id);
+
 #endif							/* SSN_STORE_H */
