@@ -1001,6 +1001,7 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1370,3 +1371,25 @@ CREATE FUNCTION ssn.publish_records() RETURNS bigint
 REVOKE ALL ON FUNCTION ssn.publish_records() FROM PUBLIC;
 COMMENT ON FUNCTION ssn.publish_records() IS
 	'Send the record of every secret this node stored to its holders again (secrets stored before records existed)';
+
+-- erasure on request: the owner deletes a secret on every holder
+CREATE TABLE ssn.deleted_secret (
+	id uuid PRIMARY KEY,
+	value_type regtype,
+	owner_name text,
+	deleted_at timestamptz NOT NULL DEFAULT now(),
+	deleted_by text NOT NULL
+);
+REVOKE ALL ON ssn.deleted_secret FROM PUBLIC;
+COMMENT ON TABLE ssn.deleted_secret IS
+	'Secrets deleted on this node (their SSA): a retrieval says so; their holders got the deletion with the secret''s record';
+SELECT pg_catalog.pg_extension_config_dump('ssn.deleted_secret', '');
+
+CREATE FUNCTION ssn_delete(h ssn_secret) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ssn_delete' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn_delete(ssn_secret) IS
+	'Delete a stored secret (its owner): its shares on every holder (a holder that is down gets the deletion when it returns) and its record here; false if it was deleted already';
+CREATE FUNCTION ssn_delete(h ssn_secret[]) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_delete_array' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn_delete(ssn_secret[]) IS
+	'Delete the stored secrets of an array of handles; returns how many were deleted now';

@@ -188,6 +188,25 @@ SELECT ssn.channel_ping();
 SELECT ssn.channel_receive('\x00');
 RESET ROLE;
 
+-- erasure: only the owner deletes; its share here and its catalog row go, its
+-- record goes to the holders marked deleted; a retrieval says it was deleted
+CREATE TABLE doomed AS SELECT ssn_store(g::int8, 2, 3) AS h FROM generate_series(1, 3) g;
+GRANT SELECT ON doomed TO ssn_reader;
+SELECT count(*) AS records_before FROM ssn.outbox WHERE shares = 0 \gset
+SET ROLE ssn_reader;
+SELECT try('SELECT ssn_delete(h) FROM doomed LIMIT 1');
+RESET ROLE;
+SELECT try('SELECT ssn_delete(h + h) FROM doomed LIMIT 1');
+SELECT ssn_delete(array_agg(h)) AS deleted FROM doomed;
+SELECT ssn_delete(array_agg(h)) AS deleted_again FROM doomed;
+SELECT bool_or(ssn_delete(h)) AS any_deleted FROM doomed;
+SELECT count(*) - :records_before AS record_messages FROM ssn.outbox WHERE shares = 0;
+SELECT count(*) AS catalogued FROM ssn.secret s JOIN doomed d ON s.id::text = substring(d.h::text FROM 'id=([0-9a-f-]+)');
+SELECT count(*) AS tombstones, min(deleted_by) AS deleted_by FROM ssn.deleted_secret;
+SELECT try('SELECT ssn_retrieve(h) FROM doomed LIMIT 1');
+SELECT try('SELECT ssn_grant(h, ''ssn_reader'') FROM doomed LIMIT 1');
+DROP TABLE doomed;
+
 -- a malformed message is refused with an alarm, not stored
 SELECT ssn.channel_receive('\x53534e45');
 SELECT source, object, problem FROM ssn.active_alarms;

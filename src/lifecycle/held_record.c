@@ -61,7 +61,7 @@ grantees_literal(const SecretRecord *r)
 	return CStringGetTextDatum(OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(a)));
 }
 
-/* kind 'records': keep the newest record of each secret this SSA sent */
+/* kind 'records': keep the newest record of each secret this SSA sent; a deletion is final */
 static bool
 records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
 {
@@ -173,7 +173,8 @@ records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t
 							  " ORDER BY u.id, u.v DESC"
 							  " ON CONFLICT (secret_id) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted,"
 							  "   grantees = EXCLUDED.grantees, received_at = now()"
-							  " WHERE r.origin = EXCLUDED.origin AND r.version < EXCLUDED.version",
+							  " WHERE r.origin = EXCLUDED.origin AND NOT r.deleted"
+							  "   AND (r.version < EXCLUDED.version OR EXCLUDED.deleted)",
 							  RECORD_COLUMNS + 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store records in ssn.held_secret");
 	/* a deleted secret's share goes with its record (the record stays: a tombstone) */

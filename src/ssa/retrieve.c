@@ -38,6 +38,7 @@
 #include "share/split_combine.h"
 #include "ssa/compute.h"
 #include "ssa/retrieve.h"
+#include "ssa/delete.h"
 #include "ssa/store.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -628,6 +629,11 @@ check_access_ids(const uint8 *ids, int n, Oid caller)
 								  " (SELECT FROM ssn.secret s WHERE s.id = u) LIMIT 1",
 								  1, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read ssn.secret");
+		{
+			bool		isnull;
+
+			delete_report_if_deleted(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("secret %s is not known on this node",
@@ -1203,6 +1209,9 @@ static void gather_locked(Wanted *w, int nw, const Program *prog);
 static void
 gather(Wanted *w, int nw, const Program *prog)
 {
+	/* what this transaction buffered is written first, and read below */
+	store_flush_pending();
+	CommandCounterIncrement();
 	renewal_lock_shared();
 	PG_TRY();
 	{
@@ -1241,7 +1250,6 @@ gather_locked(Wanted *w, int nw, const Program *prog)
 	LocalEval	le;
 	LocalWork	lw = {local_eval_fn, &le};
 
-	store_flush_pending();
 	index_wanted(w, nw, nw);
 	catalog_begin_privileged(&priv);
 	cat = catalog_load();
@@ -1659,7 +1667,7 @@ grant_or_revoke(Datum handle, Oid grantee, bool grant, bool *changed)
 
 	handle_read(handle, &h);
 	/* a secret stored earlier in this transaction is still buffered */
-	store_flush_pending();
+	store_flush_new_secrets();
 	memcpy(u->data, h.id, SHARE_ID_SIZE);
 	values[0] = UUIDPGetDatum(u);
 	values[1] = ObjectIdGetDatum(grantee);
@@ -1671,9 +1679,12 @@ grant_or_revoke(Datum handle, Oid grantee, bool grant, bool *changed)
 	rc = SPI_execute_with_args("SELECT pg_has_role($3, owner, 'USAGE') FROM ssn.secret WHERE id = $1",
 							   3, types, values, NULL, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed == 0)
+	{
+		delete_report_if_deleted(values[0]);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("secret %s is not known on this node", secret_id_text(h.id))));
+	}
 	{
 		bool		isnull;
 

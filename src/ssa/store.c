@@ -35,6 +35,7 @@
 #include "share/secret_handle.h"
 #include "share/share_batch.h"
 #include "share/split_combine.h"
+#include "ssa/delete.h"
 #include "ssa/records.h"
 #include "ssa/store.h"
 #include "utils/array.h"
@@ -96,6 +97,10 @@ typedef struct PendingStore
 	/* secrets whose record changed (grants): sent to their holders again */
 	int			nchg;
 	Datum	   *chg_id;
+	/* secrets the owner deleted (ssn_delete) */
+	int			ndel;
+	Datum	   *del_id;
+	Datum	   *del_by;			/* the role that deleted it */
 	/* ssn.held_share rows (this node's shares) */
 	int			nloc;
 	Datum	   *loc_id;
@@ -295,7 +300,7 @@ flush_pending(void)
 		return;
 	for (i = 0; i < pend->npq; i++)
 		close_blob(&pend->pq[i]);
-	if (pend->nsec == 0 && pend->nloc == 0 && pend->nblob == 0 && pend->nchg == 0)
+	if (pend->nsec == 0 && pend->nloc == 0 && pend->nblob == 0 && pend->nchg == 0 && pend->ndel == 0)
 		return;
 	seal_blobs();
 
@@ -396,6 +401,12 @@ flush_pending(void)
 		if (records_queue(array_of(ids, pend->nsec + pend->nchg, UUIDOID), false, false, &sync_max_id) > 0)
 			outbox_written = true;
 	}
+	if (pend->ndel > 0)
+	{
+		(void) delete_apply(array_of(pend->del_id, pend->ndel, UUIDOID), array_of(pend->del_by, pend->ndel, OIDOID),
+							&sync_max_id);
+		outbox_written = true;
+	}
 	SPI_finish();
 	if (pushed)
 		PopActiveSnapshot();
@@ -404,7 +415,7 @@ flush_pending(void)
 
 	wipe_pending();
 	MemoryContextReset(pend->data);
-	pend->nsec = pend->nloc = pend->nblob = pend->nchg = 0;
+	pend->nsec = pend->nloc = pend->nblob = pend->nchg = pend->ndel = 0;
 	pend->bytes = 0;
 }
 
@@ -491,7 +502,21 @@ void
 store_flush_pending(void)
 {
 	if (pend && pend->subid == GetCurrentSubTransactionId() &&
-		(pend->nsec > 0 || pend->nloc > 0 || pend->nblob > 0 || pend->npq > 0 || pend->nchg > 0))
+		(pend->nsec > 0 || pend->nloc > 0 || pend->nblob > 0 || pend->npq > 0 || pend->nchg > 0 ||
+		 pend->ndel > 0))
+		flush_pending();
+}
+
+/*
+ * Written only if this level buffers new secrets (their catalog rows): what a
+ * grant or a deletion of a secret needs to see, without writing the grants and
+ * deletions buffered so far one message at a time.
+ */
+void
+store_flush_new_secrets(void)
+{
+	if (pend && pend->subid == GetCurrentSubTransactionId() &&
+		(pend->nsec > 0 || pend->nloc > 0 || pend->nblob > 0))
 		flush_pending();
 }
 
@@ -546,6 +571,8 @@ pending_get(void)
 		pend->sec_check = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->sec_check_null = palloc(sizeof(bool) * FLUSH_SECRETS);
 		pend->chg_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->del_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
+		pend->del_by = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_id = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->loc_share = palloc(sizeof(Datum) * FLUSH_SECRETS);
 		pend->blob_holder = palloc(sizeof(Shareholder *) * MAX_BLOBS);
@@ -692,18 +719,35 @@ store_note_secret(const SecretHandle *h)
 		flush_pending();
 }
 
+/* a secret id in the level's data context, into one of its id lists */
+static void
+note_id(const uint8 *id, Datum *list, int *n)
+{
+	MemoryContext old = MemoryContextSwitchTo(pend->data);
+	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
+
+	memcpy(uuid->data, id, SHARE_ID_SIZE);
+	list[(*n)++] = UUIDPGetDatum(uuid);
+	MemoryContextSwitchTo(old);
+	if (*n >= FLUSH_SECRETS)
+		flush_pending();
+}
+
 void
 store_note_changed(const uint8 *id)
 {
 	PendingStore *p = pending_get();
-	MemoryContext old = MemoryContextSwitchTo(p->data);
-	pg_uuid_t  *uuid = palloc(sizeof(pg_uuid_t));
 
-	memcpy(uuid->data, id, SHARE_ID_SIZE);
-	p->chg_id[p->nchg++] = UUIDPGetDatum(uuid);
-	MemoryContextSwitchTo(old);
-	if (p->nchg >= FLUSH_SECRETS)
-		flush_pending();
+	note_id(id, p->chg_id, &p->nchg);
+}
+
+void
+store_note_deleted(const uint8 *id)
+{
+	PendingStore *p = pending_get();
+
+	p->del_by[p->ndel] = ObjectIdGetDatum(GetUserId());
+	note_id(id, p->del_id, &p->ndel);
 }
 
 Datum

@@ -7,6 +7,9 @@
 /* write the shares this transaction buffered (retrieval calls it first) */
 extern void store_flush_pending(void);
 
+/* the same, only if new secrets are buffered (a grant or deletion calls it first) */
+extern void store_flush_new_secrets(void);
+
 struct SecretHandle;
 
 /* a fresh secret id (time-ordered, 64 random bits) */
@@ -17,5 +20,8 @@ extern void store_note_secret(const struct SecretHandle *h);
 
 /* the record of secret id changed (a grant): sent to its holders at the next flush */
 extern void store_note_changed(const uint8 *id);
+
+/* the owner deleted secret id: applied at the next flush (ssa/delete.c) */
+extern void store_note_deleted(const uint8 *id);
 
 #endif							/* SSN_STORE_H */
