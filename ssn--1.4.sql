@@ -1002,6 +1002,9 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
+
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1393,3 +1396,44 @@ CREATE FUNCTION ssn_delete(h ssn_secret[]) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'ssn_delete_array' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION ssn_delete(ssn_secret[]) IS
 	'Delete the stored secrets of an array of handles; returns how many were deleted now';
+
+-- owners and grantees as regrole: the same OIDs, but pg_dump writes role names and
+-- pg_restore reads them back, so a restore with roles created in another order
+-- keeps every secret with its owner
+ALTER TABLE ssn.secret ALTER COLUMN owner TYPE regrole;
+ALTER TABLE ssn.secret_grant ALTER COLUMN grantee TYPE regrole, ALTER COLUMN granted_by TYPE regrole;
+
+-- orphans: what no SSA will come back for, collected by the node worker after
+-- ssn.orphan_grace (shares of deleted secrets at once)
+CREATE TABLE ssn.orphan_collected (
+	kind text PRIMARY KEY,
+	collected bigint NOT NULL DEFAULT 0,
+	last_collected_at timestamptz
+);
+REVOKE ALL ON ssn.orphan_collected FROM PUBLIC;
+
+CREATE VIEW ssn.orphans AS
+	WITH waiting (kind, rows, oldest) AS (
+		SELECT 're-sharing contributions', count(*), min(received_at) FROM ssn.held_part
+		UNION ALL
+		SELECT 'degree-reduction parts and unconfirmed results', count(*), min(received_at) FROM ssn.held_part_batch
+		UNION ALL
+		SELECT 're-sharing requests', count(*), min(received_at) FROM ssn.reshare_request
+		UNION ALL
+		SELECT 'shares of deleted secrets', count(*), min(s.received_at)
+			FROM ssn.held_share s JOIN ssn.held_secret r ON r.secret_id = s.secret_id AND r.origin = s.origin
+			WHERE r.deleted)
+	SELECT w.kind, w.rows AS waiting, w.oldest,
+		   CASE WHEN w.kind = 'shares of deleted secrets' THEN w.oldest
+				ELSE w.oldest + pg_catalog.current_setting('ssn.orphan_grace')::interval END
+			   AS collected_from,
+		   coalesce(c.collected, 0) AS collected, c.last_collected_at
+	FROM waiting w LEFT JOIN ssn.orphan_collected c USING (kind)
+	UNION ALL
+	-- not orphans, but nobody could take them over: shares whose SSA sent no record
+	SELECT 'shares without a record (their SSA: ssn.publish_records())', count(*), min(s.received_at), NULL, NULL, NULL
+	FROM ssn.held_share s
+	WHERE NOT EXISTS (SELECT FROM ssn.held_secret r WHERE r.secret_id = s.secret_id)
+	  AND s.origin IS DISTINCT FROM (SELECT name FROM ssn.shareholder WHERE sae_id = pg_catalog.current_setting('ssn.sae_id', true));
+COMMENT ON VIEW ssn.orphans IS
+	'What this node keeps for an SSA that will not come back for it, by kind: how much waits, since when, when the node worker collects it (ssn.orphan_grace), how much it collected';

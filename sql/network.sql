@@ -159,6 +159,10 @@ BEGIN;
 CREATE TEMP TABLE fresh AS SELECT ssn_store(99::int8, 2, 3) AS h;
 SELECT ssn_grant(h, 'ssn_reader') FROM fresh;
 SELECT count(*) AS granted FROM ssn.secret_grant WHERE grantee = 'ssn_reader'::regrole;
+-- ...but its shareholders have their shares only after COMMIT (55000, said so)
+\set VERBOSITY sqlstate
+SELECT ssn_retrieve(h) FROM fresh;
+\set VERBOSITY terse
 ROLLBACK;
 
 -- take-over of a lost storing node: the bad requests
@@ -206,6 +210,10 @@ SELECT count(*) AS tombstones, min(deleted_by) AS deleted_by FROM ssn.deleted_se
 SELECT try('SELECT ssn_retrieve(h) FROM doomed LIMIT 1');
 SELECT try('SELECT ssn_grant(h, ''ssn_reader'') FROM doomed LIMIT 1');
 DROP TABLE doomed;
+
+-- orphans: nothing waits for an SSA that will not come back; the grace period
+SELECT kind, waiting, collected FROM ssn.orphans ORDER BY kind;
+SHOW ssn.orphan_grace;
 
 -- a malformed message is refused with an alarm, not stored
 SELECT ssn.channel_receive('\x53534e45');

@@ -24,6 +24,7 @@
 #include "net/receiver.h"
 #include "net/worker.h"
 #include "qkd/key_ledger.h"
+#include "ssa/records.h"
 
 PG_MODULE_MAGIC;
 
@@ -49,6 +50,7 @@ _PG_init(void)
 	renewal_init();
 	prepared_init();
 	reshare_init();
+	records_init();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		ssn_worker_register();

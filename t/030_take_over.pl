@@ -178,6 +178,8 @@ for my $i (3 .. 6)
 	qn($i, q{UPDATE ssn.shareholder SET share_index = NULL, state = 'out of service' WHERE name = 'node1';
 		UPDATE ssn.shareholder SET share_index = 1, state = 'in service' WHERE name = 'node6'});
 }
+ok($net->poll(6, q{SELECT count(*) FILTER (WHERE origin = 'node2' AND owner_name = 'alice') FROM ssn.held_secret}, '1000', 120),
+	'node6, the replacement, got the records of its 1,000 new shares from node2');
 ok($net->poll(2, q{SELECT count(*) FILTER (WHERE state = 'done') || '|' || count(*) FROM ssn.renewal_run}, '1|1', 300),
 	'node2: the renewal run queued by the re-sharing is done');
 is(qn(2, q{SELECT count(*) FILTER (WHERE epoch = 1) FROM ssn.secret}), '1000', '...every secret is at epoch 1');

@@ -12,6 +12,8 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 use File::Find ();
+use IPC::Run ();
+use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use SsnNet;
@@ -85,6 +87,28 @@ my @found;
 File::Find::find(sub { return unless -f $_; my $c = slurp_file($_); push @found, $File::Find::name if index($c, $bytes) >= 0; },
 	$net->node(2)->data_dir . '/base');
 is(join(',', @found), '', "node2: after VACUUM FULL the deleted share's bytes are in no table file");
+
+# ---- dump and restore: owners and grantees by name, into a fresh cluster whose
+# roles were created in another order (other OIDs)
+my $dump = $net->dir . '/node1.dump';
+my $pgdump = IPC::Run::run([ 'pg_dump', '-Fc', '-f', $dump, '-d', $net->node(1)->connstr('postgres') ], '2>', \my $dump_err);
+ok($pgdump, 'pg_dump -Fc of node1') or diag $dump_err;
+my $fresh = PostgreSQL::Test::Cluster->new('fresh');
+$fresh->init;
+$fresh->append_conf('postgresql.conf', "shared_preload_libraries = 'ssn'\n");
+$fresh->start;
+$fresh->safe_psql('postgres', q{CREATE ROLE filler1; CREATE ROLE filler2; CREATE ROLE bob LOGIN; CREATE ROLE alice LOGIN});
+isnt($fresh->safe_psql('postgres', q{SELECT oid FROM pg_roles WHERE rolname = 'alice'}),
+	qn(1, q{SELECT oid FROM pg_roles WHERE rolname = 'alice'}), 'the fresh cluster: alice has another OID');
+my $restored = IPC::Run::run([ 'pg_restore', '-d', $fresh->connstr('postgres'), $dump ], '2>', \my $restore_err);
+ok($restored, 'pg_restore into the fresh cluster') or diag $restore_err;
+is($fresh->safe_psql('postgres', q{SELECT (SELECT count(*) FILTER (WHERE owner::text = 'alice') || '|' || count(*) FROM ssn.secret)
+	|| '|' || (SELECT count(*) FILTER (WHERE grantee::text = 'bob' AND granted_by::text = 'alice') FROM ssn.secret_grant)
+	|| '|' || (SELECT count(*) FROM ssn.held_share) || '|' || (SELECT count(*) FROM ssn.outbox)
+	|| '|' || (SELECT count(*) FROM ssn.deleted_secret)}),
+	'75|75|7|75|0|225',
+	'restored: 75 secrets owned by alice (by name), 7 grants to bob, only node1\'s own 75 shares, no outbox, 225 tombstones');
+$fresh->stop;
 
 $net->teardown;
 done_testing();

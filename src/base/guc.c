@@ -38,6 +38,7 @@ int			ssn_channel_batch_kb = 1024;
 int			ssn_channel_retry_max_ms = 10000;
 int			ssn_lock_timeout_ms = 10000;
 int			ssn_prepared_timeout_ms = 300000;
+int			ssn_orphan_grace_s = 86400;
 char	   *ssn_test_pause_after_prepare = NULL;
 
 static const struct config_enum_entry sync_store_options[] = {
@@ -237,6 +238,11 @@ ssn_guc_init(void)
 							"A blocked step is retried later; 0 waits without limit.",
 							&ssn_lock_timeout_ms, 10000, 0, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.orphan_grace",
+							"Age from which the node worker collects what no SSA will come back for: parts and staged results of a degree reduction, re-sharing contributions and requests.",
+							"Shares of deleted secrets are collected on the next pass whatever their age.",
+							&ssn_orphan_grace_s, 86400, 60, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("ssn.prepared_timeout",
 							"Age from which a renewal switch prepared on this node and not yet decided is in doubt.",
 							"The worker then raises an alarm and asks the other holders of the batch how it ended.",

@@ -38,6 +38,7 @@ extern int	ssn_channel_batch_kb;
 extern int	ssn_channel_retry_max_ms;
 extern int	ssn_lock_timeout_ms;
 extern int	ssn_prepared_timeout_ms;
+extern int	ssn_orphan_grace_s;
 extern char *ssn_test_pause_after_prepare;
 
 /* longest SAE ID we accept (kme-sim: 128; the ETSI API sets no limit) */

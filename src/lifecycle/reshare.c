@@ -56,12 +56,15 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/snapmgr.h"
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(ssn_reshare);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_finish);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_help);
 PG_FUNCTION_INFO_V1(ssn_channel_reshare_check);
+
+ReshareMovedHook reshare_moved_hook = NULL;
 
 /* the renewal run the last ssn.reshare of this backend queued (0: none) */
 static int64 last_renewal_run = 0;
@@ -964,6 +967,14 @@ ssn_reshare(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not update the shareholder catalog");
 	}
 	SPI_finish();
+	if (total > 0 && reshare_moved_hook)
+	{
+		/* read with the catalog just changed */
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetLatestSnapshot());
+		reshare_moved_hook(xf);
+		PopActiveSnapshot();
+	}
 
 	/*
 	 * The failed node's shares stay valid with the others' until every secret it

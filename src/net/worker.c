@@ -789,6 +789,55 @@ delivery_pass(void)
 	return ps.more ? 0 : ps.wait_ms;
 }
 
+/*
+ * What no SSA will come back for, older than ssn.orphan_grace: parts and staged
+ * results of a degree reduction whose SSA never confirmed (its transaction
+ * failed), contributions and requests of a re-sharing that never completed;
+ * shares of deleted secrets at once (a resend that arrived after the deletion).
+ * Counted in ssn.orphan_collected (view ssn.orphans).
+ */
+static void
+collect_orphans(void)
+{
+	static const struct
+	{
+		const char *table;
+		const char *kind;
+		const char *sql;
+	}			sweeps[] = {
+		{"held_part", "re-sharing contributions",
+		"DELETE FROM ssn.held_part WHERE received_at < now() - make_interval(secs => $1)"},
+		{"held_part_batch", "degree-reduction parts and unconfirmed results",
+		"DELETE FROM ssn.held_part_batch WHERE received_at < now() - make_interval(secs => $1)"},
+		{"reshare_request", "re-sharing requests",
+		"DELETE FROM ssn.reshare_request WHERE received_at < now() - make_interval(secs => $1)"},
+		{"held_secret", "shares of deleted secrets",
+		"DELETE FROM ssn.held_share s USING ssn.held_secret r WHERE r.deleted AND r.secret_id = s.secret_id"
+		" AND r.origin = s.origin AND $1 IS NOT NULL"},
+	};
+	Oid			types[1] = {FLOAT8OID};
+	Datum		values[1] = {Float8GetDatum((double) ssn_orphan_grace_s)};
+
+	for (int i = 0; i < lengthof(sweeps); i++)
+	{
+		uint64		n;
+
+		if (!ssn_table_exists(sweeps[i].table))
+			continue;
+		if (SPI_execute_with_args(sweeps[i].sql, 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not collect %s", sweeps[i].kind);
+		n = SPI_processed;
+		if (n > 0 && ssn_table_exists("orphan_collected") &&
+			SPI_execute_with_args("INSERT INTO ssn.orphan_collected AS o (kind, collected, last_collected_at)"
+								  " VALUES ($1, $2, now()) ON CONFLICT (kind) DO UPDATE"
+								  " SET collected = o.collected + EXCLUDED.collected, last_collected_at = now()",
+								  2, (Oid[]) {TEXTOID, INT8OID},
+								  (Datum[]) {CStringGetTextDatum(sweeps[i].kind), Int64GetDatum((int64) n)},
+								  NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not count collected orphans");
+	}
+}
+
 static void
 sweep_ledger(void *arg)
 {
@@ -807,20 +856,7 @@ sweep_ledger(void *arg)
 	if (SPI_execute("DELETE FROM ssn.message_seen WHERE received_at < now() - interval '7 days'",
 					false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not prune ssn.message_seen");
-	/* parts of a re-sharing that never completed (its SSA's transaction failed) */
-	if (ssn_table_exists("held_part") &&
-		SPI_execute("DELETE FROM ssn.held_part WHERE received_at < now() - interval '1 day'",
-					false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not prune ssn.held_part");
-	if (ssn_table_exists("held_part_batch") &&
-		SPI_execute("DELETE FROM ssn.held_part_batch WHERE received_at < now() - interval '1 day'",
-					false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not prune ssn.held_part_batch");
-	/* re-sharing requests whose SSA never asked for the contributions (it failed) */
-	if (ssn_table_exists("reshare_request") &&
-		SPI_execute("DELETE FROM ssn.reshare_request WHERE received_at < now() - interval '1 day'",
-					false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not prune ssn.reshare_request");
+	collect_orphans();
 	SPI_finish();
 }
 
@@ -969,8 +1005,9 @@ health_record(void *arg)
 								  " last_ok = CASE WHEN $2 THEN now() ELSE h.last_ok END, rtt_ms = $3, error = $4",
 								  4, types, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not update ssn.peer_health");
+		/* only its unreachability: what it did (spoke for another node, ...) stays raised */
 		if (ok)
-			alarm_clear("peer", s->name, NULL);
+			alarm_clear("peer", s->name, "shareholder unreachable");
 		if (peer_misses_count(s->name, ok) >= ssn_peer_alarm_after)
 			alarm_raise("peer", s->name, "major", "shareholder unreachable", c->error);
 	}

@@ -151,7 +151,7 @@ delete_apply(Datum ids, Datum roles, int64 *max_outbox_id)
 	values[1] = CStringGetTextDatum(self->name);
 	values[2] = roles;
 	/* the holders first: the records, marked deleted, are built from the catalog rows */
-	(void) records_queue(ids, false, true, max_outbox_id);
+	(void) records_queue(ids, false, true, 0, max_outbox_id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("DELETE FROM ssn.held_share WHERE secret_id = ANY($1) AND origin = $2",

@@ -12,6 +12,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lifecycle/reshare.h"
 #include "lifecycle/signing_key.h"
 #include "miscadmin.h"
 #include "net/catalog.h"
@@ -104,13 +105,13 @@ queue_messages(RecordMessages *rm, ShareholderList *cat, int64 *max_id)
 }
 
 int64
-records_queue(Datum ids, bool all, bool deleted, int64 *max_outbox_id)
+records_queue(Datum ids, bool all, bool deleted, int only_x, int64 *max_outbox_id)
 {
 	ShareholderList *cat = catalog_load();
 	RecordMessages rm;
-	Oid			types[2] = {UUIDARRAYOID, BOOLOID};
-	Datum		values[2];
-	char		nulls[2] = {all ? 'n' : ' ', ' '};
+	Oid			types[3] = {UUIDARRAYOID, BOOLOID, INT4OID};
+	Datum		values[3];
+	char		nulls[3] = {all ? 'n' : ' ', ' ', ' '};
 	int64		version = signing_now();
 	int64		queued;
 	uint8	   *buf = palloc(8192);
@@ -121,6 +122,7 @@ records_queue(Datum ids, bool all, bool deleted, int64 *max_outbox_id)
 	(void) catalog_require_self(cat);
 	values[0] = ids;
 	values[1] = BoolGetDatum(all);
+	values[2] = Int32GetDatum(only_x);
 	rm.n = 0;
 	rm.cap = 16;
 	rm.peer = palloc(sizeof(Shareholder *) * rm.cap);
@@ -137,8 +139,8 @@ records_queue(Datum ids, bool all, bool deleted, int64 *max_outbox_id)
 							  "   ARRAY(SELECT r.rolname::text FROM ssn.secret_grant g JOIN pg_catalog.pg_roles r"
 							  "         ON r.oid = g.grantee WHERE g.secret_id = s.id ORDER BY 1)"
 							  " FROM ssn.secret s JOIN pg_catalog.pg_roles o ON o.oid = s.owner"
-							  " WHERE $2 OR s.id = ANY($1)",
-							  2, types, values, nulls, false, 0) != SPI_OK_SELECT)
+							  " WHERE ($2 OR s.id = ANY($1)) AND ($3 = 0 OR $3 = ANY(s.holders))",
+							  3, types, values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.secret");
 	tt = SPI_tuptable;
 	nrows = SPI_processed;
@@ -204,13 +206,28 @@ records_queue(Datum ids, bool all, bool deleted, int64 *max_outbox_id)
 		{
 			Shareholder *s = catalog_find_index(cat, r.holders[i]);
 
-			if (s && !s->is_self && s->conninfo)
+			if (s && !s->is_self && s->conninfo && (only_x == 0 || r.holders[i] == only_x))
 				append_for(&rm, cat, s, buf, len);
 		}
 	}
 	queued = queue_messages(&rm, cat, max_outbox_id);
 	SPI_finish();
 	return queued;
+}
+
+/* a re-sharing gave share index x to a replacement: it gets the records of its new shares */
+static void
+records_after_reshare(int x)
+{
+	int64		max_id = 0;
+
+	(void) records_queue((Datum) 0, true, false, x, &max_id);
+}
+
+void
+records_init(void)
+{
+	reshare_moved_hook = records_after_reshare;
 }
 
 /* ssn.publish_records(): every secret's record to its holders again */
@@ -222,7 +239,7 @@ ssn_publish_records(PG_FUNCTION_ARGS)
 	int64		n;
 
 	catalog_begin_privileged(&ps);
-	n = records_queue((Datum) 0, true, false, &max_id);
+	n = records_queue((Datum) 0, true, false, 0, &max_id);
 	catalog_end_privileged(&ps);
 	PG_RETURN_INT64(n);
 }

@@ -1206,6 +1206,33 @@ static void gather_locked(Wanted *w, int nw, const Program *prog);
  * Gather enough shares of every wanted secret (or result of prog), or fail
  * naming the peers.  Under the renewal lock: no batch switches epochs meanwhile.
  */
+/* the catalog row of secret id was written by this transaction (the secret is not delivered yet) */
+static bool
+stored_in_this_transaction(const uint8 *id)
+{
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1];
+	bool		isnull;
+
+	PrivilegedScope priv;
+	bool		mine;
+
+	memcpy(u->data, id, SHARE_ID_SIZE);
+	values[0] = UUIDPGetDatum(u);
+	catalog_begin_privileged(&priv);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT xmin FROM ssn.secret WHERE id = $1", 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.secret");
+	mine = SPI_processed == 1 &&
+		TransactionIdIsCurrentTransactionId(DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+																			  SPI_tuptable->tupdesc, 1, &isnull)));
+	SPI_finish();
+	catalog_end_privileged(&priv);
+	return mine;
+}
+
 static void
 gather(Wanted *w, int nw, const Program *prog)
 {
@@ -1376,6 +1403,13 @@ again:
 			for (i = 0; i < np; i++)
 				if (!ps[i].tried && holds(&w[j].h, ps[i].s->share_index))
 					appendStringInfo(&d, "%s%s: not asked (%s)", d.len ? "; " : "", ps[i].s->name, ps[i].s->state);
+			if (!w[j].computed && stored_in_this_transaction(w[j].h.id))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot retrieve secret %s: it was stored in this transaction",
+								secret_id_text(w[j].h.id)),
+						 errdetail("Its shareholders get their shares when the transaction commits; this node holds only its own."),
+						 errhint("Retrieve it after COMMIT (ssn.synchronous_store = 'k' makes the commit wait for the delivery).")));
 			if (w[j].computed)
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_FAILURE),

@@ -398,7 +398,7 @@ flush_pending(void)
 
 		memcpy(ids, pend->sec_id, sizeof(Datum) * pend->nsec);
 		memcpy(ids + pend->nsec, pend->chg_id, sizeof(Datum) * pend->nchg);
-		if (records_queue(array_of(ids, pend->nsec + pend->nchg, UUIDOID), false, false, &sync_max_id) > 0)
+		if (records_queue(array_of(ids, pend->nsec + pend->nchg, UUIDOID), false, false, 0, &sync_max_id) > 0)
 			outbox_written = true;
 	}
 	if (pend->ndel > 0)
