@@ -12,7 +12,7 @@ CORE_SRCS = src/math/gf256.c src/math/field_p.c src/math/random.c src/math/crc32
 	src/share/share_format.c src/share/share_batch.c src/share/secret_expr.c src/share/id_set.c src/share/secret_record.c \
 	src/lifecycle/reshare_format.c
 # the backend, plane by plane from the bottom (ARCHITECTURE.md)
-PG_SRCS = src/base/guc.c src/base/log_privacy.c src/base/subxact.c src/base/preload.c \
+PG_SRCS = src/base/guc.c src/base/log_privacy.c src/base/subxact.c src/base/spi_run.c src/base/preload.c \
 	src/share/share_type.c src/share/value_codec.c src/share/split_combine.c src/share/share_algebra.c \
 	src/share/secret_handle.c \
 	src/qkd/kme_client.c src/qkd/key_ledger.c src/qkd/kme_sql.c \

@@ -1005,6 +1005,8 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1281,7 +1283,7 @@ COMMENT ON TABLE ssn.held_part IS
 -- (its record), and a node that holds a share takes the lost node's secrets over
 -- ===========================================================================
 CREATE TABLE ssn.held_secret (
-	secret_id uuid PRIMARY KEY,
+	secret_id uuid NOT NULL,
 	origin text NOT NULL,			-- the SSA that sent it (or took it over)
 	version bigint NOT NULL,		-- microseconds since 1970 of the SSA's change
 	deleted boolean NOT NULL DEFAULT false,
@@ -1293,9 +1295,14 @@ CREATE TABLE ssn.held_secret (
 	check_record bytea,				-- the signed check value (secrets without commitments)
 	grantees text[] NOT NULL DEFAULT '{}',
 	taken_from text,				-- the lost SSA, once handed over to origin
-	received_at timestamptz NOT NULL DEFAULT now()
+	received_at timestamptz NOT NULL DEFAULT now(),
+	-- each SSA's records apart, like its shares: another node's record of the
+	-- same id neither replaces nor blocks them
+	PRIMARY KEY (secret_id, origin)
 );
-CREATE INDEX held_secret_origin ON ssn.held_secret (origin);
+CREATE INDEX held_secret_origin ON ssn.held_secret (origin, secret_id);
+-- tombstones, for the node worker's look for shares that came after their deletion
+CREATE INDEX held_secret_deleted ON ssn.held_secret (received_at) WHERE deleted;
 REVOKE ALL ON ssn.held_secret FROM PUBLIC;
 COMMENT ON TABLE ssn.held_secret IS
 	'The record of each secret this node holds a share of, as its SSA sent it (owner, grantees, type, k, n, holders, check record): what another node needs to take the secret over';

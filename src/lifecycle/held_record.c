@@ -149,17 +149,14 @@ records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* a record of a secret this node holds from another SSA: a lie, or a lost SSA come back */
-	if (SPI_execute_with_args("SELECT u.id, coalesce(r.origin, s.origin) FROM unnest($1) AS u(id)"
-							  " LEFT JOIN ssn.held_secret r ON r.secret_id = u.id AND r.origin <> $12"
-							  " LEFT JOIN LATERAL (SELECT origin FROM ssn.held_share h WHERE h.secret_id = u.id"
-							  "                     AND h.origin <> $12 LIMIT 1) s ON true"
-							  " WHERE r.secret_id IS NOT NULL OR s.origin IS NOT NULL LIMIT 1",
+	/* a lost SSA come back: the secrets it stored were handed over to its successor */
+	if (SPI_execute_with_args("SELECT r.secret_id::text, r.origin FROM ssn.held_secret r"
+							  " WHERE r.secret_id = ANY($1) AND r.taken_from = $12 LIMIT 1",
 							  RECORD_COLUMNS + 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.held_secret");
 	if (SPI_processed > 0)
 	{
-		snprintf(why, whylen, "a record of secret %s, which this node holds from \"%s\"",
+		snprintf(why, whylen, "a record of secret %s, which this node handed over to \"%s\"",
 				 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
 				 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 		SPI_finish();
@@ -171,9 +168,9 @@ records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t
 							  "   u.g::text[]"
 							  " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS u(id, v, d, o, t, k, n, h, c, g)"
 							  " ORDER BY u.id, u.v DESC"
-							  " ON CONFLICT (secret_id) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted,"
+							  " ON CONFLICT (secret_id, origin) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted,"
 							  "   grantees = EXCLUDED.grantees, received_at = now()"
-							  " WHERE r.origin = EXCLUDED.origin AND NOT r.deleted"
+							  " WHERE NOT r.deleted"
 							  "   AND (r.version < EXCLUDED.version OR EXCLUDED.deleted)",
 							  RECORD_COLUMNS + 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store records in ssn.held_secret");

@@ -29,6 +29,7 @@
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/spi_run.h"
 #include "base/subxact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -55,23 +56,6 @@ PG_FUNCTION_INFO_V1(ssn_resolve_prepared);
 static ProcessUtility_hook_type prev_utility = NULL;
 static bool switch_applied = false;
 static char switch_coordinator[NAMEDATALEN];
-
-static bool
-table_exists(const char *name)
-{
-	Oid			nsp = get_namespace_oid("ssn", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
-}
-
-static void
-spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-
-	if (rc != expect)
-		elog(ERROR, "ssn: statement failed (%s): %s", SPI_result_code_string(rc), sql);
-}
 
 /* ---- evidence: the row that commits with the switch ---- */
 
@@ -127,7 +111,7 @@ prepared_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		((TransactionStmt *) n)->kind == TRANS_STMT_PREPARE &&
 		IsTransactionBlock() && !IsAbortedTransactionBlockState() &&
 		strncmp(((TransactionStmt *) n)->gid, PREPARED_GID_PREFIX, strlen(PREPARED_GID_PREFIX)) == 0 &&
-		table_exists("renewal_switch"))	/* not before ALTER EXTENSION ssn UPDATE */
+		ssn_table_exists("renewal_switch"))	/* not before ALTER EXTENSION ssn UPDATE */
 		record_switch(((TransactionStmt *) n)->gid);
 	if (prev_utility)
 		prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
@@ -189,7 +173,7 @@ switch_status(const char *gid, const char *coordinator, Datum secrets, bool have
 					? "committed" : "aborted";
 		}
 		/* the coordinator of the batch: its record is the decision */
-		if (answer == NULL && table_exists("renewal_batch"))
+		if (answer == NULL && ssn_table_exists("renewal_batch"))
 		{
 			spi_run("SELECT state FROM ssn.renewal_batch WHERE gid = $1", 1, types, values, NULL, SPI_OK_SELECT);
 			if (SPI_processed > 0)
@@ -244,7 +228,7 @@ ssn_renewal_switch_status(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	/* peers ask in their own name only (an answer may record an abort) */
 	(void) peer_identity_caller(catalog_load(), "ssn.renewal_switch_status");
-	if (!table_exists("renewal_switch"))
+	if (!ssn_table_exists("renewal_switch"))
 		PG_RETURN_TEXT_P(cstring_to_text("unknown"));
 	st = switch_status(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 					   PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), !PG_ARGISNULL(2));
@@ -401,7 +385,7 @@ pass_load(void *arg)
 	Pass	   *p = (Pass *) arg;
 
 	p->list = NIL;
-	if (!table_exists("renewal_switch") || !table_exists("prepared_decision"))
+	if (!ssn_table_exists("renewal_switch") || !ssn_table_exists("prepared_decision"))
 		return;
 	p->cat = catalog_load();
 	p->list = load_prepared(NULL);

@@ -23,6 +23,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/spi_run.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "crypto/commitment.h"
@@ -102,9 +103,7 @@ unlock_exclusive(void)
 static bool
 renewal_installed(void)
 {
-	Oid			nsp = get_namespace_oid("ssn", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("renewal_batch", nsp));
+	return ssn_table_exists("renewal_batch");
 }
 
 List *

@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/spi_run.h"
 #include "base/preload.h"
 #include "base/subxact.h"
 #include "catalog/namespace.h"
@@ -206,18 +207,6 @@ static bool
 row_is_sealed(bytea *blob)
 {
 	return VARSIZE_ANY_EXHDR(blob) >= 4 && memcmp(VARDATA_ANY(blob), "SSNE", 4) == 0;
-}
-
-/*
- * Whether ssn.<name> exists, i.e. the extension (at the version that has it) is
- * installed in this database; syscache lookups only, cheap on every pass.
- */
-static bool
-ssn_table_exists(const char *name)
-{
-	Oid			nsp = get_namespace_oid("ssn", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid(name, nsp));
 }
 
 /* Run fn in its own transaction; on error, report it into err and roll back. */
@@ -811,13 +800,21 @@ collect_orphans(void)
 		"DELETE FROM ssn.held_part_batch WHERE received_at < now() - make_interval(secs => $1)"},
 		{"reshare_request", "re-sharing requests",
 		"DELETE FROM ssn.reshare_request WHERE received_at < now() - make_interval(secs => $1)"},
+		/* a resend of shares that came after their secret's deletion */
 		{"held_secret", "shares of deleted secrets",
-		"DELETE FROM ssn.held_share s USING ssn.held_secret r WHERE r.deleted AND r.secret_id = s.secret_id"
-		" AND r.origin = s.origin AND $1 IS NOT NULL"},
+		"DELETE FROM ssn.held_share s USING ssn.held_secret r WHERE r.deleted"
+		" AND r.received_at > now() - make_interval(secs => 2 * $1)"
+		" AND r.secret_id = s.secret_id AND r.origin = s.origin"},
 	};
 	Oid			types[1] = {FLOAT8OID};
 	Datum		values[1] = {Float8GetDatum((double) ssn_orphan_grace_s)};
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
 
+	/* once a minute is soon enough for what waits a day */
+	if (last != 0 && !TimestampDifferenceExceeds(last, now, 60 * 1000))
+		return;
+	last = now;
 	for (int i = 0; i < lengthof(sweeps); i++)
 	{
 		uint64		n;

@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "base/spi_run.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lifecycle/held_record.h"
@@ -31,15 +32,6 @@ PG_FUNCTION_INFO_V1(ssn_take_over);
 #define TAKE_OVER_PAGE	10000
 #define TAKE_OVER_TIMEOUT_MS 120000
 
-static void
-spi_do(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-
-	if (rc != expect)
-		elog(ERROR, "ssn: take-over step failed (%s): %s", SPI_result_code_string(rc), sql);
-}
-
 /* keep a page of a holder's reports; returns how many secrets it held and the last one */
 static int
 keep_page(const char *holder, const char *json, char *last, size_t lastlen)
@@ -49,7 +41,7 @@ keep_page(const char *holder, const char *json, char *last, size_t lastlen)
 	bool		isnull;
 	int			n;
 
-	spi_do("INSERT INTO pg_temp.ssn_take_over_report"
+	spi_run("INSERT INTO pg_temp.ssn_take_over_report"
 		   " SELECT $1, t.* FROM pg_catalog.json_to_recordset($2::json) AS t(secret_id uuid, version bigint,"
 		   "   deleted boolean, owner_name text, value_type text, k int, n int, holders int[], check_record text,"
 		   "   grantees text[], epoch bigint, commitment text)",
@@ -149,24 +141,29 @@ still_answers(Shareholder *failed)
 
 /*
  * One row per secret this node holds of the failed SSA: its own record and
- * what k holders agree on (refusal NULL), or why they do not.
+ * what k holders agree on (refusal NULL), or why they do not.  The reports are
+ * grouped by hash on indexed temporary tables: no step is quadratic.
  */
+#define OWN \
+	"CREATE TEMP TABLE ssn_take_over_own ON COMMIT DROP AS" \
+	" SELECT DISTINCT ON (secret_id) * FROM pg_temp.ssn_take_over_report WHERE holder = $1" \
+	" ORDER BY secret_id, epoch DESC NULLS LAST"
 #define DECIDE \
 	"CREATE TEMP TABLE ssn_take_over_decision ON COMMIT DROP AS" \
-	" WITH rep AS (SELECT * FROM pg_temp.ssn_take_over_report)," \
-	" own AS (SELECT DISTINCT ON (secret_id) * FROM rep WHERE holder = $1" \
-	"         ORDER BY secret_id, epoch DESC NULLS LAST)," \
-	" fixed AS (SELECT o.secret_id, count(DISTINCT r.holder) AS agree FROM own o JOIN rep r" \
+	" WITH fixed AS (SELECT o.secret_id, count(DISTINCT r.holder) AS agree" \
+	"           FROM pg_temp.ssn_take_over_own o JOIN pg_temp.ssn_take_over_report r" \
 	"           ON r.secret_id = o.secret_id AND r.owner_name = o.owner_name AND r.value_type = o.value_type" \
 	"           AND r.k = o.k AND r.n = o.n AND r.holders = o.holders" \
 	"           AND r.check_record IS NOT DISTINCT FROM o.check_record GROUP BY o.secret_id)," \
 	" changes AS (SELECT DISTINCT ON (g.secret_id) g.secret_id, g.version, g.deleted, g.grantees" \
 	"             FROM (SELECT secret_id, version, deleted, grantees, count(DISTINCT holder) AS c" \
-	"                   FROM rep GROUP BY 1, 2, 3, 4) g JOIN own o USING (secret_id)" \
+	"                   FROM pg_temp.ssn_take_over_report GROUP BY 1, 2, 3, 4) g" \
+	"             JOIN pg_temp.ssn_take_over_own o USING (secret_id)" \
 	"             WHERE g.c >= o.k ORDER BY g.secret_id, g.version DESC)," \
 	" epochs AS (SELECT DISTINCT ON (e.secret_id) e.secret_id, e.epoch, e.commitment" \
 	"            FROM (SELECT secret_id, epoch, commitment, count(DISTINCT holder) AS c" \
-	"                  FROM rep WHERE epoch IS NOT NULL GROUP BY 1, 2, 3) e JOIN own o USING (secret_id)" \
+	"                  FROM pg_temp.ssn_take_over_report WHERE epoch IS NOT NULL GROUP BY 1, 2, 3) e" \
+	"            JOIN pg_temp.ssn_take_over_own o USING (secret_id)" \
 	"            WHERE e.c >= o.k ORDER BY e.secret_id, e.epoch DESC)" \
 	" SELECT o.secret_id, o.owner_name, o.value_type, o.k, o.n, o.holders," \
 	"   decode(o.check_record, 'hex') AS check_record, f.agree," \
@@ -176,7 +173,7 @@ still_answers(Shareholder *failed)
 	"        WHEN c.secret_id IS NULL THEN 'no k holders report the same grants'" \
 	"        WHEN e.secret_id IS NULL THEN 'no k holders hold shares of one epoch with one commitment'" \
 	"   END AS refusal" \
-	" FROM own o JOIN fixed f USING (secret_id) LEFT JOIN changes c USING (secret_id)" \
+	" FROM pg_temp.ssn_take_over_own o JOIN fixed f USING (secret_id) LEFT JOIN changes c USING (secret_id)" \
 	" LEFT JOIN epochs e USING (secret_id)"
 
 Datum
@@ -220,7 +217,7 @@ ssn_take_over(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	spi_do("CREATE TEMP TABLE ssn_take_over_report (holder text, secret_id uuid, version bigint, deleted boolean,"
+	spi_run("CREATE TEMP TABLE ssn_take_over_report (holder text, secret_id uuid, version bigint, deleted boolean,"
 		   " owner_name text, value_type text, k int, n int, holders int[], check_record text, grantees text[],"
 		   " epoch bigint, commitment text) ON COMMIT DROP", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 
@@ -245,8 +242,12 @@ ssn_take_over(PG_FUNCTION_ARGS)
 		else
 			appendStringInfo(&missing, "%s%s (%s)", missing.len ? "; " : "", s->name, why);
 	}
-	spi_do("ANALYZE pg_temp.ssn_take_over_report", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	spi_do(DECIDE, 1, types, values, NULL, SPI_OK_UTILITY);
+	spi_run("CREATE INDEX ON pg_temp.ssn_take_over_report (secret_id)", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	spi_run("ANALYZE pg_temp.ssn_take_over_report", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	spi_run(OWN, 1, types, values, NULL, SPI_OK_UTILITY);
+	spi_run("CREATE INDEX ON pg_temp.ssn_take_over_own (secret_id)", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	spi_run("ANALYZE pg_temp.ssn_take_over_own", 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	spi_run(DECIDE, 1, types, values, NULL, SPI_OK_UTILITY);
 
 	/* refusals: none is taken over while one is in doubt (run again once holders are back) */
 	if (SPI_execute("SELECT count(*), (array_agg(secret_id::text || ': ' || refusal ORDER BY secret_id))[1:3]::text"
@@ -263,10 +264,9 @@ ssn_take_over(PG_FUNCTION_ARGS)
 				 errhint("Each holder's operator runs SELECT ssn.allow_take_over('%s', '%s'); once k holders of every secret have, run ssn.take_over again.",
 						 failed, self->name)));
 	/* secrets that another holder reports and this node holds no share of */
-	if (SPI_execute_with_args("SELECT count(DISTINCT secret_id) FROM pg_temp.ssn_take_over_report r"
-							  " WHERE NOT EXISTS (SELECT FROM pg_temp.ssn_take_over_report o"
-							  "                   WHERE o.holder = $1 AND o.secret_id = r.secret_id)",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT count(DISTINCT secret_id) FROM pg_temp.ssn_take_over_report r"
+					" WHERE NOT EXISTS (SELECT FROM pg_temp.ssn_take_over_own o WHERE o.secret_id = r.secret_id)",
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the take-over reports");
 	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
 		ereport(WARNING,
@@ -287,29 +287,29 @@ ssn_take_over(PG_FUNCTION_ARGS)
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
 				 errhint("Create these roles (CREATE ROLE), then run ssn.take_over again.")));
 
-	spi_do("INSERT INTO ssn.secret (id, owner, value_type, k, n, epoch, holders, commitment, check_record)"
+	spi_run("INSERT INTO ssn.secret (id, owner, value_type, k, n, epoch, holders, commitment, check_record)"
 		   " SELECT d.secret_id, r.oid, d.value_type::regtype, d.k, d.n, d.epoch, d.holders, d.commitment, d.check_record"
 		   " FROM pg_temp.ssn_take_over_decision d JOIN pg_catalog.pg_roles r ON r.rolname = d.owner_name"
 		   " WHERE NOT d.deleted ON CONFLICT (id) DO NOTHING", 0, NULL, NULL, NULL, SPI_OK_INSERT);
 	taken = (int64) SPI_processed;
-	spi_do("INSERT INTO ssn.secret_grant (secret_id, grantee, granted_by)"
+	spi_run("INSERT INTO ssn.secret_grant (secret_id, grantee, granted_by)"
 		   " SELECT d.secret_id, g.oid, o.oid FROM pg_temp.ssn_take_over_decision d"
 		   " JOIN pg_catalog.pg_roles o ON o.rolname = d.owner_name"
 		   " CROSS JOIN LATERAL unnest(d.grantees) AS gn(name) JOIN pg_catalog.pg_roles g ON g.rolname = gn.name"
 		   " WHERE NOT d.deleted ON CONFLICT DO NOTHING", 0, NULL, NULL, NULL, SPI_OK_INSERT);
 	/* the lost node's signing keys, as this node's own shares carry them */
-	spi_do("INSERT INTO ssn.trusted_signer (public_key, node)"
+	spi_run("INSERT INTO ssn.trusted_signer (public_key, node)"
 		   " SELECT DISTINCT substring(x FROM 33 FOR 32), $2 FROM"
 		   " (SELECT decode(commitment, 'hex') AS x FROM pg_temp.ssn_take_over_report WHERE holder = $1"
 		   "  UNION ALL SELECT decode(check_record, 'hex') FROM pg_temp.ssn_take_over_report WHERE holder = $1) k"
 		   " WHERE octet_length(x) >= 64 ON CONFLICT DO NOTHING", 2, types, values, NULL, SPI_OK_INSERT);
-	spi_do("UPDATE ssn.shareholder SET state = 'out of service' WHERE name = $2 AND state = 'in service'",
+	spi_run("UPDATE ssn.shareholder SET state = 'out of service' WHERE name = $2 AND state = 'in service'",
 		   2, types, values, NULL, SPI_OK_UPDATE);
 	{
 		Oid			t3[3] = {TEXTOID, TEXTOID, INT8OID};
 		Datum		v3[3] = {values[0], values[1], Int64GetDatum(taken)};
 
-		spi_do("INSERT INTO ssn.take_over AS t (failed, successor, taken_at, secrets) VALUES ($2, $1, now(), $3)"
+		spi_run("INSERT INTO ssn.take_over AS t (failed, successor, taken_at, secrets) VALUES ($2, $1, now(), $3)"
 			   " ON CONFLICT ON CONSTRAINT take_over_pkey DO UPDATE SET successor = $1, taken_at = now(),"
 			   "   secrets = coalesce(t.secrets, 0) + $3",
 			   3, t3, v3, NULL, SPI_OK_INSERT);
