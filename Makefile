@@ -21,7 +21,7 @@ PG_SRCS = src/base/guc.c src/base/log_privacy.c src/base/subxact.c src/base/spi_
 	src/compute/compute_eval.c src/compute/compute_channel.c \
 	src/lifecycle/signing_key.c src/lifecycle/verify.c src/lifecycle/check.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c src/lifecycle/prepared.c \
 	src/lifecycle/renewal.c src/lifecycle/reshare.c src/lifecycle/held_record.c \
-	src/ssa/store.c src/ssa/records.c src/ssa/delete.c src/ssa/take_over.c src/ssa/retrieve.c src/ssa/secret_ops.c src/ssa/compute.c src/ssa/aggregate.c \
+	src/ssa/store.c src/ssa/own_writes.c src/ssa/records.c src/ssa/delete.c src/ssa/take_over.c src/ssa/retrieve.c src/ssa/secret_ops.c src/ssa/compute.c src/ssa/aggregate.c \
 	src/ssn.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 

@@ -100,7 +100,7 @@ COMMIT;
 BEGIN;
 INSERT INTO accounts VALUES ('jan', ssn_store(12::int8, 2, 3), NULL);
 SAVEPOINT e;
-SELECT try($$SELECT ssn_retrieve(balance) FROM accounts WHERE name = 'jan'$$) LIKE '42704%' AS not_yet_written;
+SELECT try($$SELECT ssn_retrieve(balance) FROM accounts WHERE name = 'jan'$$) AS read_back_from_the_store;
 ROLLBACK TO e;
 COMMIT;
 SELECT name FROM accounts ORDER BY name;
@@ -158,11 +158,24 @@ SELECT ssn.remove_shareholder('ghost1');
 BEGIN;
 CREATE TEMP TABLE fresh AS SELECT ssn_store(99::int8, 2, 3) AS h;
 SELECT ssn_grant(h, 'ssn_reader') FROM fresh;
+GRANT SELECT ON fresh TO ssn_reader;
 SELECT count(*) AS granted FROM ssn.secret_grant WHERE grantee = 'ssn_reader'::regrole;
--- ...but its shareholders have their shares only after COMMIT (55000, said so)
-\set VERBOSITY sqlstate
-SELECT ssn_retrieve(h) FROM fresh;
-\set VERBOSITY terse
+-- ...and retrieved in it (its shareholders get their shares only at COMMIT: the
+-- SSA keeps the value until the transaction ends), alone and in an array
+SELECT ssn_retrieve(h) AS own_write, ssn_retrieve(h, NULL::int8) + 1 AS typed FROM fresh;
+SELECT ssn_retrieve(array_agg(h)) AS own_writes FROM fresh;
+-- (not verified before its shareholders hold their shares: 55000)
+SELECT try('SELECT ssn_verify(h) FROM fresh');
+-- ...also as the grantee
+SET LOCAL ROLE ssn_reader;
+SELECT ssn_retrieve(h) AS granted_own_write FROM fresh;
+RESET ROLE;
+-- a savepoint rolled back takes its values with it
+SAVEPOINT s;
+SELECT ssn_store(7::int8, 2, 3) AS gone \gset
+SELECT ssn_retrieve(:'gone'::ssn_secret) AS before_rollback;
+ROLLBACK TO s;
+SELECT try($$SELECT ssn_retrieve('$$ || :'gone' || $$'::ssn_secret)$$) AS after_rollback;
 ROLLBACK;
 
 -- take-over of a lost storing node: the bad requests

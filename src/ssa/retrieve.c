@@ -39,6 +39,7 @@
 #include "ssa/compute.h"
 #include "ssa/retrieve.h"
 #include "ssa/delete.h"
+#include "ssa/own_writes.h"
 #include "ssa/store.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -638,7 +639,7 @@ check_access_ids(const uint8 *ids, int n, Oid caller)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("secret %s is not known on this node",
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-				 errdetail("Only the node that stored a secret (its SSA) keeps its owner and can rebuild it."),
+				 errdetail("Only the SSA of a secret (the node that stored it, or took it over) keeps its owner and can rebuild it."),
 				 errhint("Retrieve it on the node where ssn_store() ran.")));
 	}
 }
@@ -1555,6 +1556,35 @@ retrieve_computed(SecretHandle *h, Datum *handles, int m, ShareValue *out)
 	}
 }
 
+/*
+ * A secret this transaction stored: its value as the store kept it, for a
+ * caller acting for the role that stored it or granted it (the catalog says).
+ */
+static bool
+retrieve_own_write(const uint8 *id, ShareValue *v)
+{
+	Oid			owner;
+
+	if (!own_writes_get(id, v, &owner))
+		return false;
+	if (!has_privs_of_role(GetUserId(), owner))
+	{
+		PrivilegedScope priv;
+
+		store_flush_pending();
+		CommandCounterIncrement();
+		catalog_begin_privileged(&priv);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetLatestSnapshot());
+		check_access_ids(id, 1, priv.caller);
+		PopActiveSnapshot();
+		SPI_finish();
+		catalog_end_privileged(&priv);
+	}
+	return true;
+}
+
 /* one handle, stored or computed, rebuilt */
 static void
 retrieve_one(Datum handle, ShareValue *v)
@@ -1566,6 +1596,8 @@ retrieve_one(Datum handle, ShareValue *v)
 		retrieve_computed(&w->h, &handle, 1, v);
 		return;
 	}
+	if (retrieve_own_write(w->h.id, v))
+		return;
 	w->need = w->h.k;
 	gather(w, 1, NULL);
 	rebuild_wanted(w, v);
@@ -1616,6 +1648,8 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 	Datum	   *cd;
 	int		   *cmap;
 	text	  **texts;
+	Datum	   *owntext;
+	ShareValue	ownv;
 
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
@@ -1628,6 +1662,7 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 	ch = palloc(sizeof(SecretHandle) * Max(count, 1));
 	cd = palloc(sizeof(Datum) * Max(count, 1));
 	cmap = palloc(sizeof(int) * Max(count, 1));
+	owntext = palloc0(sizeof(Datum) * Max(count, 1));
 	index_wanted(w, 0, count);
 	for (i = 0; i < count; i++)
 	{
@@ -1642,6 +1677,11 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 			ch[nc] = h;
 			cd[nc] = elems[i];
 			cmap[i] = nc++;
+			continue;
+		}
+		if (retrieve_own_write(h.id, &ownv))
+		{
+			owntext[i] = PointerGetDatum(value_to_text_wiped(&ownv));
 			continue;
 		}
 		t = find_wanted(w, nw, h.id);
@@ -1678,9 +1718,11 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 	}
 	for (i = 0; i < count; i++)
 	{
-		outnull[i] = map[i] < 0 && cmap[i] < 0;
+		outnull[i] = map[i] < 0 && cmap[i] < 0 && owntext[i] == (Datum) 0;
 		if (map[i] >= 0)
 			out[i] = PointerGetDatum(texts[map[i]]);
+		else if (owntext[i] != (Datum) 0)
+			out[i] = owntext[i];
 		else if (outnull[i])
 			out[i] = (Datum) 0;
 	}
@@ -1796,6 +1838,20 @@ ssn_verify(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ssn_verify() checks stored secrets, not computed ones"),
 				 errhint("Verify each stored secret the expression uses.")));
+	{
+		ShareValue	v;
+		Oid			owner;
+
+		if (own_writes_get(w->h.id, &v, &owner))
+		{
+			value_wipe(&v);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot verify secret %s: it was stored in this transaction", secret_id_text(w->h.id)),
+					 errdetail("Its shareholders get their shares when the transaction commits."),
+					 errhint("Verify it after COMMIT.")));
+		}
+	}
 	InitMaterializedSRF(fcinfo, 0);
 	w->need = w->h.n;
 	w->all = true;

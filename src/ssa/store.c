@@ -36,6 +36,7 @@
 #include "share/share_batch.h"
 #include "share/split_combine.h"
 #include "ssa/delete.h"
+#include "ssa/own_writes.h"
 #include "ssa/records.h"
 #include "ssa/store.h"
 #include "utils/array.h"
@@ -827,6 +828,8 @@ ssn_store(PG_FUNCTION_ARGS)
 	else
 		split_into(&v, k, n, xs, h.id, 0, shares);
 	MemoryContextSwitchTo(old);
+	/* read back by this transaction before its holders have their shares */
+	own_writes_keep(h.id, &v);
 	value_wipe(&v);
 
 	old = MemoryContextSwitchTo(p->data);
