@@ -287,9 +287,8 @@ CREATE TABLE ssn.held_secret (
 	received_at timestamptz NOT NULL DEFAULT now(),
 	-- each SSA's records apart, like its shares: another node's record of the
 	-- same id neither replaces nor blocks them
-	PRIMARY KEY (secret_id, origin)
+	PRIMARY KEY (origin, secret_id)
 );
-CREATE INDEX held_secret_origin ON ssn.held_secret (origin, secret_id);
 -- tombstones, for the node worker's look for shares that came after their deletion
 CREATE INDEX held_secret_deleted ON ssn.held_secret (received_at) WHERE deleted;
 REVOKE ALL ON ssn.held_secret FROM PUBLIC;
@@ -429,7 +428,7 @@ CREATE VIEW ssn.orphans AS
 	-- not orphans, but nobody could take them over: shares whose SSA sent no record
 	SELECT 'shares without a record (their SSA: ssn.publish_records())', count(*), min(s.received_at), NULL, NULL, NULL
 	FROM ssn.held_share s
-	WHERE NOT EXISTS (SELECT FROM ssn.held_secret r WHERE r.secret_id = s.secret_id)
+	WHERE NOT EXISTS (SELECT FROM ssn.held_secret r WHERE r.origin = s.origin AND r.secret_id = s.secret_id)
 	  AND s.origin IS DISTINCT FROM (SELECT name FROM ssn.shareholder WHERE sae_id = pg_catalog.current_setting('ssn.sae_id', true));
 COMMENT ON VIEW ssn.orphans IS
 	'What this node keeps for an SSA that will not come back for it, by kind: how much waits, since when, when the node worker collects it (ssn.orphan_grace), how much it collected';

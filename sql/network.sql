@@ -56,8 +56,8 @@ SELECT ssn_secret_k(balance), ssn_secret_n(balance), ssn_secret_value_type(balan
 	   ssn_secret_holders(balance), ssn_secret_value_type(note), ssn_secret_k(note)
 FROM accounts;
 SELECT count(*) AS held FROM ssn.held_share;
--- each peer's shares, then the secrets' records (owner, type, holders; no
--- share): what another node needs to take them over if this one is lost
+-- one sealed message per peer: the secrets' records (owner, type, holders: what
+-- another node needs to take them over if this one is lost), then the shares
 SELECT peer, shares, attempts FROM ssn.outbox ORDER BY peer, id;
 SELECT count(*) AS catalogued, min(owner::regrole::text) AS owner FROM ssn.secret;
 INSERT INTO accounts VALUES ('bob', ssn_store(1::int8, 3, 3), NULL);
@@ -164,8 +164,9 @@ SELECT count(*) AS granted FROM ssn.secret_grant WHERE grantee = 'ssn_reader'::r
 -- SSA keeps the value until the transaction ends), alone and in an array
 SELECT ssn_retrieve(h) AS own_write, ssn_retrieve(h, NULL::int8) + 1 AS typed FROM fresh;
 SELECT ssn_retrieve(array_agg(h)) AS own_writes FROM fresh;
--- (not verified before its shareholders hold their shares: 55000)
-SELECT try('SELECT ssn_verify(h) FROM fresh');
+-- ...and verified: this node's share now, the others' pending until COMMIT
+SELECT shareholder, regexp_replace(status, 'key [0-9a-f]{16} at .*', 'key <key> at <time>') AS status
+FROM ssn_verify((SELECT h FROM fresh));
 -- ...also as the grantee
 SET LOCAL ROLE ssn_reader;
 SELECT ssn_retrieve(h) AS granted_own_write FROM fresh;

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lifecycle/held_record.h"
@@ -61,27 +62,54 @@ grantees_literal(const SecretRecord *r)
 	return CStringGetTextDatum(OidOutputFunctionCall(F_ARRAY_OUT, PointerGetDatum(a)));
 }
 
-/* kind 'records': keep the newest record of each secret this SSA sent; a deletion is final */
-static bool
-records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
+#define INSERT_RECORDS \
+	"INSERT INTO ssn.held_secret AS r (secret_id, origin, version, deleted, owner_name," \
+	"   value_type, k, n, holders, check_record, grantees)" \
+	" SELECT u.id, $12, u.v, u.d, u.o, u.t, u.k, u.n, u.h::int[], u.c, u.g::text[]" \
+	" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS u(id, v, d, o, t, k, n, h, c, g)"
+
+typedef struct RecordArgs
 {
-	const char *origin = m->sender->name;
+	Oid		   *types;
+	Datum	   *values;
+} RecordArgs;
+
+/* the fast path: records of new secrets, each once (any conflict: the slow path) */
+static void
+insert_records_fn(void *arg)
+{
+	RecordArgs *a = (RecordArgs *) arg;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(INSERT_RECORDS, RECORD_COLUMNS + 1, a->types, a->values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store records in ssn.held_secret");
+	SPI_finish();
+}
+
+bool
+held_record_keep(const char *origin, const uint8 *msg, size_t len, int *kept, char *why, size_t whylen)
+{
 	size_t		off = 1;
 	SecretRecord r;
 	int			n = 0,
 				cap = 64;
+	bool		any_deleted = false;
 	Datum	   *col[RECORD_COLUMNS];
 	bool	   *check_null = palloc(sizeof(bool) * cap);
 	Oid			elem[RECORD_COLUMNS] = {UUIDOID, INT8OID, BOOLOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
 	TEXTOID, BYTEAOID, TEXTOID, TEXTOID};
 	Oid			types[RECORD_COLUMNS + 1];
 	Datum		values[RECORD_COLUMNS + 1];
+	RecordArgs	ra = {types, values};
+	ErrorData  *ed;
 
-	if (!secret_record_format_ok(m->pt, m->len, why, whylen))
+	*kept = 0;
+	if (!secret_record_format_ok(msg, len, why, whylen))
 		return false;
 	for (int c = 0; c < RECORD_COLUMNS; c++)
 		col[c] = palloc(sizeof(Datum) * cap);
-	while (secret_record_next(m->pt, m->len, &off, &r, why, whylen))
+	while (secret_record_next(msg, len, &off, &r, why, whylen))
 	{
 		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
 		StringInfoData h;
@@ -102,6 +130,7 @@ records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t
 		col[0][n] = UUIDPGetDatum(u);
 		col[1][n] = Int64GetDatum(r.version);
 		col[2][n] = BoolGetDatum((r.flags & SECRET_RECORD_DELETED) != 0);
+		any_deleted |= (r.flags & SECRET_RECORD_DELETED) != 0;
 		col[3][n] = text_of(r.owner, r.owner_len);
 		col[4][n] = text_of(r.type, r.type_len);
 		col[5][n] = Int32GetDatum(r.k);
@@ -125,12 +154,8 @@ records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t
 	}
 	if (why[0])
 		return false;
-	out->items = n;
 	if (n == 0)
-	{
-		out->reply = "kept 0 records";
 		return true;
-	}
 	for (int c = 0; c < RECORD_COLUMNS; c++)
 	{
 		int16		typlen;
@@ -149,39 +174,60 @@ records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* a lost SSA come back: the secrets it stored were handed over to its successor */
-	if (SPI_execute_with_args("SELECT r.secret_id::text, r.origin FROM ssn.held_secret r"
-							  " WHERE r.secret_id = ANY($1) AND r.taken_from = $12 LIMIT 1",
-							  RECORD_COLUMNS + 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read ssn.held_secret");
+	/* a lost SSA come back: this node's operator handed its secrets over to a successor */
+	if (SPI_execute_with_args("SELECT successor FROM ssn.take_over WHERE failed = $12 AND handed_over IS NOT NULL",
+							  RECORD_COLUMNS + 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.take_over");
 	if (SPI_processed > 0)
 	{
-		snprintf(why, whylen, "a record of secret %s, which this node handed over to \"%s\"",
-				 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-				 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		snprintf(why, whylen, "records from \"%s\", whose secrets this node handed over to \"%s\"",
+				 origin, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 		SPI_finish();
 		return false;
 	}
-	if (SPI_execute_with_args("INSERT INTO ssn.held_secret AS r (secret_id, origin, version, deleted, owner_name,"
-							  "   value_type, k, n, holders, check_record, grantees)"
-							  " SELECT DISTINCT ON (u.id) u.id, $12, u.v, u.d, u.o, u.t, u.k, u.n, u.h::int[], u.c,"
-							  "   u.g::text[]"
-							  " FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS u(id, v, d, o, t, k, n, h, c, g)"
-							  " ORDER BY u.id, u.v DESC"
-							  " ON CONFLICT (secret_id, origin) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted,"
-							  "   grantees = EXCLUDED.grantees, received_at = now()"
-							  " WHERE NOT r.deleted"
-							  "   AND (r.version < EXCLUDED.version OR EXCLUDED.deleted)",
-							  RECORD_COLUMNS + 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store records in ssn.held_secret");
+	SPI_finish();
+	ed = try_in_subxact(insert_records_fn, &ra);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ed)
+	{
+		if (ed->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(ed);
+		FreeErrorData(ed);
+		/* records sent again (a grant, a deletion, a resend): the newest wins, a deletion is final */
+		if (SPI_execute_with_args("WITH u AS (SELECT DISTINCT ON (u.id) u.* FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+								  "   AS u(id, v, d, o, t, k, n, h, c, g) ORDER BY u.id, u.v DESC)"
+								  " INSERT INTO ssn.held_secret AS r (secret_id, origin, version, deleted, owner_name,"
+								  "   value_type, k, n, holders, check_record, grantees)"
+								  " SELECT u.id, $12, u.v, u.d, u.o, u.t, u.k, u.n, u.h::int[], u.c, u.g::text[] FROM u"
+								  " ON CONFLICT (origin, secret_id) DO UPDATE SET version = EXCLUDED.version,"
+								  "   deleted = EXCLUDED.deleted, grantees = EXCLUDED.grantees, received_at = now()"
+								  " WHERE NOT r.deleted AND (r.version < EXCLUDED.version OR EXCLUDED.deleted)",
+								  RECORD_COLUMNS + 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store records in ssn.held_secret");
+	}
 	/* a deleted secret's share goes with its record (the record stays: a tombstone) */
-	if (SPI_execute_with_args("DELETE FROM ssn.held_share s USING ssn.held_secret r"
-							  " WHERE r.secret_id = ANY($1) AND r.deleted AND r.origin = $12"
-							  "   AND s.secret_id = r.secret_id AND s.origin = $12",
+	if (any_deleted &&
+		SPI_execute_with_args("DELETE FROM ssn.held_share s USING ssn.held_secret r"
+							  " WHERE r.origin = $12 AND r.secret_id = ANY($1) AND r.deleted"
+							  "   AND s.origin = $12 AND s.secret_id = r.secret_id",
 							  RECORD_COLUMNS + 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete shares of deleted secrets");
-	out->reply = psprintf("kept %d records, %d shares deleted", n, (int) SPI_processed);
 	SPI_finish();
+	*kept = n;
+	return true;
+}
+
+/* kind 'records': keep the newest record of each secret this SSA sent; a deletion is final */
+static bool
+records_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
+{
+	int			kept;
+
+	if (!held_record_keep(m->sender->name, m->pt, m->len, &kept, why, whylen))
+		return false;
+	out->items = kept;
+	out->reply = psprintf("kept %d records", kept);
 	return true;
 }
 
@@ -240,11 +286,13 @@ held_record_hand_over(const char *failed, const char *successor, Datum after, bo
 								  2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not hand the secrets over");
 		*moved = (int64) SPI_processed;
-		if (SPI_execute_with_args("UPDATE ssn.take_over SET handed_over = coalesce(handed_over, 0) + $3::int8"
-								  " WHERE failed = $1",
+		/* on the successor itself too: the failed node's records are refused from now on */
+		if (SPI_execute_with_args("INSERT INTO ssn.take_over AS t (failed, successor, handed_over) VALUES ($1, $2, $3)"
+								  " ON CONFLICT ON CONSTRAINT take_over_pkey"
+								  " DO UPDATE SET handed_over = coalesce(t.handed_over, 0) + $3",
 								  3, (Oid[]) {TEXTOID, TEXTOID, INT8OID},
 								  (Datum[]) {values[0], values[1], Int64GetDatum(*moved)},
-								  NULL, false, 0) != SPI_OK_UPDATE)
+								  NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not update ssn.take_over");
 	}
 	if (SPI_execute_with_args("SELECT json_build_object('secret_id', r.secret_id, 'version', r.version,"

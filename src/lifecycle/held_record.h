@@ -16,6 +16,13 @@
 extern char *held_record_hand_over(const char *failed, const char *successor, Datum after,
 								   bool has_after, int page, int64 *moved);
 
+/*
+ * Keep the records of a records message (msg: its format byte and records) from
+ * origin, the authenticated sender; false (why set) refuses them.  *kept: how many.
+ */
+extern bool held_record_keep(const char *origin, const uint8 *msg, size_t len, int *kept,
+							 char *why, size_t whylen);
+
 /* registers the message kind 'records' */
 extern void held_record_init(void);
 

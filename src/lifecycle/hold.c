@@ -7,9 +7,11 @@
 
 #include <sodium.h>
 
+#include "base/bytes.h"
 #include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lifecycle/held_record.h"
 #include "lifecycle/hold.h"
 #include "lifecycle/verify.h"
 #include "net/catalog.h"
@@ -205,9 +207,58 @@ hold_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t wh
 	return true;
 }
 
+/*
+ * kind 'stored': what a store sends each holder, its secrets' records and its
+ * shares in one message (one MAC, one transaction): a 4-byte length, the
+ * records (share/secret_record.h), then the share batch.  Records and headers
+ * travel in clear, the share values under the pad.
+ */
+static ssize_t
+stored_batch_at(const uint8 *msg, size_t len)
+{
+	uint32		rl;
+
+	if (len < 4)
+		return -1;
+	rl = le_get_u32(msg);
+	if (rl > len - 4)
+		return -1;
+	return (ssize_t) 4 + rl;
+}
+
+static bool
+stored_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
+{
+	ssize_t		at = stored_batch_at(m->pt, m->len);
+	ReceivedMessage shares = *m;
+	int			kept;
+
+	if (at < 0)
+	{
+		snprintf(why, whylen, "the records part is longer than the message");
+		return false;
+	}
+	if (!held_record_keep(m->sender->name, m->pt + 4, at - 4, &kept, why, whylen))
+		return false;
+	shares.pt = m->pt + at;
+	shares.len = m->len - at;
+	return hold_receive(&shares, out, why, whylen);
+}
+
 void
 hold_init(void)
 {
+	static const MessageKind stored = {
+		.kind = MSG_KIND_STORED,
+		.handle = stored_receive,
+		.flags = MESSAGE_SEEN_AFTER,
+		.what = "shares",
+		.refusal = "malformed shares or records in an authentic message",
+		.duplicate = "duplicate message, %d shares already held",
+		.touches = "ssn.held_secret (insert), ssn.held_share (insert)",
+		.batch_at = stored_batch_at,	/* records, share headers and commitments in clear */
+	};
+
 	static const MessageKind shares = {
 		.kind = MSG_KIND_SHARES,
 		.handle = hold_receive,
@@ -220,5 +271,6 @@ hold_init(void)
 	};
 
 	message_kind_register(&shares);
+	message_kind_register(&stored);
 }
 

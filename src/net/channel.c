@@ -45,6 +45,8 @@ channel_kind_name(int kind)
 			return "re-share";
 		case MSG_KIND_RECORDS:
 			return "records";
+		case MSG_KIND_STORED:
+			return "stored";
 	}
 	return "unknown";
 }

@@ -25,7 +25,8 @@
 #define MSG_KIND_RESHARE_REQ 6	/* the SSA asks a helper for a re-sharing contribution */
 #define MSG_KIND_RESHARE 7		/* a helper's contributions to a replacement's shares */
 #define MSG_KIND_RECORDS 8		/* secrets' records (owner, grants, ...) for their holders */
-#define MSG_KIND_MAX	8
+#define MSG_KIND_STORED 9		/* new secrets: their records, then the receiver's shares */
+#define MSG_KIND_MAX	9
 
 extern const char *channel_kind_name(int kind);
 

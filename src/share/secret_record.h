@@ -36,6 +36,9 @@
 #define SECRET_RECORD_MAX_TYPE	255
 #define SECRET_RECORD_MAX_GRANTEES 4096
 #define SECRET_RECORD_MAX_CHECK	1024
+/* a record without grantees, the largest: what a new secret's needs at most */
+#define SECRET_RECORD_MAX_SIZE	(SECRET_RECORD_ID_SIZE + 8 + 3 + 255 + 1 + SECRET_RECORD_MAX_ROLE + \
+								 1 + SECRET_RECORD_MAX_TYPE + 2 + SECRET_RECORD_MAX_CHECK + 2)
 
 typedef struct SecretRecord
 {

@@ -1832,6 +1832,7 @@ ssn_verify(PG_FUNCTION_ARGS)
 	bool		fits[SHARE_MAX_N];
 	bool		ambiguous = false;
 	int			nfit = 0;
+	bool		pending;
 
 	if (handle_read_any(PG_GETARG_DATUM(0), &w->h, NULL))
 		ereport(ERROR,
@@ -1842,15 +1843,10 @@ ssn_verify(PG_FUNCTION_ARGS)
 		ShareValue	v;
 		Oid			owner;
 
-		if (own_writes_get(w->h.id, &v, &owner))
-		{
+		/* stored by this transaction: the peers get their shares at COMMIT */
+		pending = own_writes_get(w->h.id, &v, &owner);
+		if (pending)
 			value_wipe(&v);
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot verify secret %s: it was stored in this transaction", secret_id_text(w->h.id)),
-					 errdetail("Its shareholders get their shares when the transaction commits."),
-					 errhint("Verify it after COMMIT.")));
-		}
 	}
 	InitMaterializedSRF(fcinfo, 0);
 	w->need = w->h.n;
@@ -1926,7 +1922,8 @@ ssn_verify(PG_FUNCTION_ARGS)
 			sodium_memzero(VARDATA(w->shares[q]), VARSIZE(w->shares[q]) - VARHDRSZ);
 		}
 		if (status == NULL)
-			status = "missing: the shareholder did not answer or holds no share of this epoch";
+			status = pending ? "pending: it gets its share when this transaction commits" :
+				"missing: the shareholder did not answer or holds no share of this epoch";
 		values[3] = CStringGetTextDatum(status);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

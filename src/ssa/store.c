@@ -26,13 +26,16 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "base/bytes.h"
 #include "lifecycle/check.h"
+#include "lifecycle/signing_key.h"
 #include "lifecycle/verify.h"
 #include "miscadmin.h"
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/worker.h"
 #include "share/secret_handle.h"
+#include "share/secret_record.h"
 #include "share/share_batch.h"
 #include "share/split_combine.h"
 #include "ssa/delete.h"
@@ -59,6 +62,7 @@ typedef struct PeerQueue
 {
 	char		name[SSN_NAME_MAXLEN + 1];
 	StringInfoData blob;
+	StringInfoData rec;			/* the records of the blob's secrets (kind 'stored') */
 	int			count;
 	int64		share_bytes;	/* the shares without their framing */
 } PeerQueue;
@@ -70,6 +74,7 @@ typedef struct PeerQueue
  * always written by the level it belongs to.
  */
 static bool store_schema_has(const char *column);
+static void note_id(const uint8 *id, Datum *list, int *n);
 
 typedef struct PendingStore
 {
@@ -163,9 +168,22 @@ close_blob(PeerQueue *q)
 		return;
 	Assert(pend->nblob < MAX_BLOBS);
 	old = MemoryContextSwitchTo(pend->data);
-	b = palloc(VARHDRSZ + q->blob.len);
-	SET_VARSIZE(b, VARHDRSZ + q->blob.len);
-	memcpy(VARDATA(b), q->blob.data, q->blob.len);
+	if (q->rec.len > 0)
+	{
+		/* kind 'stored': the records' length and the records, then the shares */
+		b = palloc(VARHDRSZ + 4 + q->rec.len + q->blob.len);
+		SET_VARSIZE(b, VARHDRSZ + 4 + q->rec.len + q->blob.len);
+		le_put_u32((uint8 *) VARDATA(b), (uint32) q->rec.len);
+		memcpy(VARDATA(b) + 4, q->rec.data, q->rec.len);
+		memcpy(VARDATA(b) + 4 + q->rec.len, q->blob.data, q->blob.len);
+		resetStringInfo(&q->rec);
+	}
+	else
+	{
+		b = palloc(VARHDRSZ + q->blob.len);
+		SET_VARSIZE(b, VARHDRSZ + q->blob.len);
+		memcpy(VARDATA(b), q->blob.data, q->blob.len);
+	}
 	sodium_memzero(q->blob.data, q->blob.len);
 	pend->blob_holder[pend->nblob] = catalog_find(pend->catalog, q->name);
 	pend->blob_peer[pend->nblob] = PointerGetDatum(cstring_to_text_with_len(q->name, strlen(q->name)));
@@ -193,6 +211,7 @@ peer_queue(const char *name)
 	strlcpy(q->name, name, sizeof(q->name));
 	old = MemoryContextSwitchTo(pend->cxt);	/* lives as long as the level */
 	initStringInfo(&q->blob);
+	initStringInfo(&q->rec);
 	MemoryContextSwitchTo(old);
 	q->count = 0;
 	q->share_bytes = 0;
@@ -258,7 +277,8 @@ seal_blobs(void)
 	}
 	PG_TRY();
 	{
-		m = channel_seal_many(self, (const Shareholder *const *) pend->blob_holder, MSG_KIND_SHARES,
+		m = channel_seal_many(self, (const Shareholder *const *) pend->blob_holder,
+							  pend->schema_records ? MSG_KIND_STORED : MSG_KIND_SHARES,
 							  pts, lens, pend->nblob, "deliver", (int *) &failed);
 	}
 	PG_CATCH();
@@ -392,16 +412,10 @@ flush_pending(void)
 		}
 		outbox_written = true;
 	}
-	if (pend->schema_records && (pend->nsec > 0 || pend->nchg > 0))
-	{
-		/* the new secrets' records, and those of secrets whose grants changed */
-		Datum	   *ids = palloc(sizeof(Datum) * (pend->nsec + pend->nchg));
-
-		memcpy(ids, pend->sec_id, sizeof(Datum) * pend->nsec);
-		memcpy(ids + pend->nsec, pend->chg_id, sizeof(Datum) * pend->nchg);
-		if (records_queue(array_of(ids, pend->nsec + pend->nchg, UUIDOID), false, false, 0, &sync_max_id) > 0)
-			outbox_written = true;
-	}
+	/* records of secrets whose grants changed, or whose holders made their own shares */
+	if (pend->schema_records && pend->nchg > 0 &&
+		records_queue(array_of(pend->chg_id, pend->nchg, UUIDOID), false, false, 0, &sync_max_id) > 0)
+		outbox_written = true;
 	if (pend->ndel > 0)
 	{
 		(void) delete_apply(array_of(pend->del_id, pend->ndel, UUIDOID), array_of(pend->del_by, pend->ndel, OIDOID),
@@ -716,6 +730,9 @@ store_note_secret(const SecretHandle *h)
 	memcpy(uuid->data, h->id, SHARE_ID_SIZE);
 	note_secret(p, h, uuid, NULL, NULL);
 	MemoryContextSwitchTo(old);
+	/* its holders made their shares themselves: its record goes on its own */
+	if (p->schema_records)
+		note_id(h->id, p->chg_id, &p->nchg);
 	if (p->nsec >= FLUSH_SECRETS)
 		flush_pending();
 }
@@ -732,6 +749,46 @@ note_id(const uint8 *id, Datum *list, int *n)
 	MemoryContextSwitchTo(old);
 	if (*n >= FLUSH_SECRETS)
 		flush_pending();
+}
+
+/*
+ * The record of a new secret (share/secret_record.h) for its holders, at buf:
+ * its owner (the current user) and type by name, its sharing, its check record.
+ */
+static size_t
+make_record(const SecretHandle *h, bytea *check, uint8 *buf, size_t buflen)
+{
+	static int	type_code = -1;
+	static char type[SECRET_RECORD_MAX_TYPE + 1];
+	char	   *owner = GetUserNameFromId(GetUserId(), false);
+	SecretRecord r;
+	size_t		len;
+
+	if (h->type != type_code)
+	{
+		strlcpy(type, format_type_be(value_type_oid(h->type)), sizeof(type));
+		type_code = h->type;
+	}
+	memset(&r, 0, sizeof(r));
+	memcpy(r.id, h->id, SHARE_ID_SIZE);
+	r.version = signing_now();
+	r.k = h->k;
+	r.n = h->n;
+	memcpy(r.holders, h->holders, h->n);
+	r.owner = owner;
+	r.type = type;
+	if (check)
+	{
+		r.check = (const uint8 *) VARDATA_ANY(check);
+		r.check_len = VARSIZE_ANY_EXHDR(check);
+	}
+	len = secret_record_size(&r);
+	if (len == 0 || len > buflen)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("the record of this secret cannot be written (role \"%s\", type %s)", owner, type),
+				 errdetail("Holders keep each secret's record so that another node can take it over.")));
+	return secret_record_write(buf, &r);
 }
 
 void
@@ -771,6 +828,8 @@ ssn_store(PG_FUNCTION_ARGS)
 	bool		checked;
 	bytea	   *record = NULL;
 	bytea	   *check = NULL;
+	uint8		record_buf[SECRET_RECORD_MAX_SIZE];
+	size_t		record_len = 0;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -832,6 +891,8 @@ ssn_store(PG_FUNCTION_ARGS)
 	own_writes_keep(h.id, &v);
 	value_wipe(&v);
 
+	if (p->schema_records)
+		record_len = make_record(&h, check, record_buf, sizeof(record_buf));
 	old = MemoryContextSwitchTo(p->data);
 	uuid = palloc(sizeof(pg_uuid_t));
 	memcpy(uuid->data, h.id, SHARE_ID_SIZE);
@@ -847,8 +908,15 @@ ssn_store(PG_FUNCTION_ARGS)
 		{
 			PeerQueue  *q = peer_queue(chosen[i]->name);
 
-			if (q->count > 0 && q->blob.len + SHARE_BATCH_PREFIX + SHARE_SIZE(shares[i]) > BLOB_TARGET)
+			if (q->count > 0 &&
+				q->blob.len + q->rec.len + record_len + SHARE_BATCH_PREFIX + SHARE_SIZE(shares[i]) > BLOB_TARGET)
 				close_blob(q);
+			if (record_len > 0)
+			{
+				if (q->rec.len == 0)
+					appendStringInfoChar(&q->rec, (char) SECRET_RECORD_FORMAT);
+				appendBinaryStringInfo(&q->rec, (char *) record_buf, (int) record_len);
+			}
 			enlargeStringInfo(&q->blob, SHARE_BATCH_PREFIX + SHARE_SIZE(shares[i]));
 			q->blob.len += share_batch_put((uint8 *) q->blob.data + q->blob.len,
 										   SHARE_BYTES(shares[i]), SHARE_SIZE(shares[i]));

@@ -232,7 +232,8 @@ ssn_take_over(PG_FUNCTION_ARGS)
 		int64		held;
 		char		why[512];
 
-		if (s->is_self || s == lost || s->conninfo == NULL)
+		/* a node without a share index (a spare) holds no share of them */
+		if (s->is_self || s == lost || s->conninfo == NULL || s->share_index <= 0)
 			continue;
 		if (report_peer(failed, s, &held, why, sizeof(why)))
 		{
