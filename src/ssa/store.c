@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(ssn_store);
 PG_FUNCTION_INFO_V1(ssn_store_check_committed);
 
 #define BLOB_TARGET		(64 * 1024)		/* sealed outbox message: fits a small key pool */
+#define RECORDS_MAX		(192 * 1024)	/* records with it: clear, they spend no pad */
 #define FLUSH_SECRETS	2000
 #define FLUSH_BYTES		(8 * 1024 * 1024)
 #define MAX_BLOBS		4096	/* flushed before a value could overflow it */
@@ -908,8 +909,10 @@ ssn_store(PG_FUNCTION_ARGS)
 		{
 			PeerQueue  *q = peer_queue(chosen[i]->name);
 
+			/* the shares bound a message's key; the records, in clear, only its size */
 			if (q->count > 0 &&
-				q->blob.len + q->rec.len + record_len + SHARE_BATCH_PREFIX + SHARE_SIZE(shares[i]) > BLOB_TARGET)
+				(q->blob.len + SHARE_BATCH_PREFIX + SHARE_SIZE(shares[i]) > BLOB_TARGET ||
+				 q->rec.len + record_len > RECORDS_MAX))
 				close_blob(q);
 			if (record_len > 0)
 			{
