@@ -2,8 +2,8 @@
 # tools/bench/bench_lifecycle.sh - the end of a secret's life and of its SSA on a
 # local SSN (tools/ssn-local: a KME simulator and five nodes, k = 3, n = 5), side by
 # side with plain PostgreSQL in the same run:
-#   * records: what the secrets' records cost the store (messages and QKD key of
-#     kind 'records' against those of the shares);
+#   * records: the store's messages, which carry the secrets' records with their
+#     shares (kind 'stored'), and messages of records alone (none for a store);
 #   * take-over: node1 stores SSN_BENCH_LIFE_ROWS (100000) int8 secrets, is stopped,
 #     node3..node5 allow the take-over and node2 runs ssn.take_over('node1'): its
 #     time, and its ratio to the time the store of the same secrets took;
@@ -41,12 +41,12 @@ for ((lo = 1; lo <= rows; lo += chunk)); do
 done
 delivered 1
 t_store=$(since "$t0")
-# messages as node2 received them
-read -r msgs_sh msgs_rec <<<"$(qn 2 "SELECT count(*) FILTER (WHERE kind = 'shares'), count(*) FILTER (WHERE kind = 'records')
+# messages as node2 received them: a store's records travel with its shares
+read -r msgs_st msgs_rec <<<"$(qn 2 "SELECT count(*) FILTER (WHERE kind = 'stored'), count(*) FILTER (WHERE kind = 'records')
 	FROM ssn.message_seen WHERE sender = 'node1'" | tr '|' ' ')"
 printf '  %-52s %10.1f s  (%.0f secrets/s)\n' "store and deliver" "$t_store" "$(echo "$rows / $t_store" | bc -l)"
-printf '  %-52s %10s\n' "messages node1 -> node2: shares" "$msgs_sh"
-printf '  %-52s %10s  (32 bytes of QKD key each, none per secret)\n' "messages node1 -> node2: records" "$msgs_rec"
+printf '  %-52s %10s  (records in clear, shares under the pad)\n' "messages node1 -> node2, records and shares" "$msgs_st"
+printf '  %-52s %10s\n' "messages node1 -> node2, records alone" "$msgs_rec"
 qn 1 "\\copy (SELECT id, h FROM s) TO '$scratch/handles.tsv'"
 qn 2 "\\copy s FROM '$scratch/handles.tsv'"
 qn 2 "INSERT INTO p SELECT g, g FROM generate_series(1, $rows) g"
