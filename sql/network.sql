@@ -164,6 +164,11 @@ SELECT count(*) AS granted FROM ssn.secret_grant WHERE grantee = 'ssn_reader'::r
 -- SSA keeps the value until the transaction ends), alone and in an array
 SELECT ssn_retrieve(h) AS own_write, ssn_retrieve(h, NULL::int8) + 1 AS typed FROM fresh;
 SELECT ssn_retrieve(array_agg(h)) AS own_writes FROM fresh;
+-- ...and computed on: the SSA evaluates on the values it keeps (not with secrets
+-- stored before, whose values it does not have: 55000)
+SELECT ssn_retrieve(h + h * 2) AS computed, ssn_retrieve(h * h - 1) AS product FROM fresh;
+SELECT ssn_sum(h) AS summed, ssn_avg(h) AS averaged FROM fresh;
+SELECT try($$SELECT ssn_retrieve(f.h + a.balance) FROM fresh f, accounts a WHERE a.name = 'alice'$$);
 -- ...and verified: this node's share now, the others' pending until COMMIT
 SELECT shareholder, regexp_replace(status, 'key [0-9a-f]{16} at .*', 'key <key> at <time>') AS status
 FROM ssn_verify((SELECT h FROM fresh));

@@ -304,8 +304,47 @@ scale_error(int scale)
 			 errhint("Round the inputs or the constants to fewer decimal places.")));
 }
 
+static EvalGroup *evaluate(const uint8 *program, size_t len, const char *origin, int x,
+						   ComputeValueFn values, void *arg, int *ngroups);
+
 EvalGroup *
 compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, int *ngroups)
+{
+	return evaluate(program, len, origin, x, NULL, NULL, ngroups);
+}
+
+EvalGroup *
+compute_evaluate_values(const uint8 *program, size_t len, ComputeValueFn values, void *arg, int *ngroups)
+{
+	return evaluate(program, len, NULL, 0, values, arg, ngroups);
+}
+
+/* the inputs' values as the SSA has them: a constant polynomial each (degree 0) */
+static void
+value_inputs(InputTable *t, ComputeValueFn values, void *arg)
+{
+	for (uint32 i = 0; i < t->count; i++)
+	{
+		Input	   *in = &t->items[i];
+		int			type,
+					scale,
+					k;
+
+		if (!values(t->set.ids[i], &in->y, &type, &scale, &k, arg))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("the value of secret %s is not at hand", secret_id_text(t->set.ids[i]))));
+		in->found = true;
+		in->type = (uint8) type;
+		in->scale = (uint16) scale;
+		in->k = (uint8) k;
+		in->degree = 0;
+	}
+}
+
+static EvalGroup *
+evaluate(const uint8 *program, size_t len, const char *origin, int x, ComputeValueFn values, void *arg,
+		 int *ngroups)
 {
 	uint32		ng;
 	uint64		nrows;
@@ -328,7 +367,10 @@ compute_evaluate(const uint8 *program, size_t len, const char *origin, int x, in
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a computation request of %u results is too large", ng)));
 	collect_inputs(&t, program, len);
-	load_inputs(&t, origin, x);
+	if (values)
+		value_inputs(&t, values, arg);
+	else
+		load_inputs(&t, origin, x);
 
 	out = palloc0_array(EvalGroup, Max(ng, 1));
 	(void) program_begin(&r, program, len, err, sizeof(err));

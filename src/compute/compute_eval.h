@@ -30,6 +30,15 @@ typedef struct EvalGroup
 extern EvalGroup *compute_evaluate(const uint8 *program, size_t len, const char *origin,
 								   int x, int *ngroups);
 
+/*
+ * The same program evaluated on the inputs' values instead of shares (the SSA,
+ * on values its transaction stored and still has): the groups' y are the results.
+ * values gives an input's value, type, decimal scale and k; false if it has none.
+ */
+typedef bool (*ComputeValueFn) (const uint8 *id, fp_t *y, int *type, int *scale, int *k, void *arg);
+extern EvalGroup *compute_evaluate_values(const uint8 *program, size_t len, ComputeValueFn values,
+										  void *arg, int *ngroups);
+
 extern void compute_wipe(EvalGroup *g, int ngroups);
 
 /* the result share of one group, at share index x */

@@ -25,6 +25,7 @@ typedef struct OwnWrite
 	uint8		id[SHARE_ID_SIZE];	/* hash key */
 	SubTransactionId subid;
 	Oid			owner;
+	int			k;
 	ShareValue	v;				/* bytes: a copy in the context below */
 } OwnWrite;
 
@@ -89,7 +90,7 @@ own_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactio
 }
 
 void
-own_writes_keep(const uint8 *id, const ShareValue *v)
+own_writes_keep(const uint8 *id, int k, const ShareValue *v)
 {
 	OwnWrite   *e;
 	bool		found;
@@ -117,6 +118,7 @@ own_writes_keep(const uint8 *id, const ShareValue *v)
 		wipe_entry(e);
 	e->subid = GetCurrentSubTransactionId();
 	e->owner = GetUserId();
+	e->k = k;
 	e->v = *v;
 	e->v.block = NULL;
 	e->v.block_len = 0;
@@ -130,7 +132,13 @@ own_writes_keep(const uint8 *id, const ShareValue *v)
 }
 
 bool
-own_writes_get(const uint8 *id, ShareValue *out, Oid *owner)
+own_writes_any(void)
+{
+	return own != NULL;
+}
+
+bool
+own_writes_get(const uint8 *id, ShareValue *out, Oid *owner, int *k)
 {
 	OwnWrite   *e;
 
@@ -150,5 +158,7 @@ own_writes_get(const uint8 *id, ShareValue *out, Oid *owner)
 		memcpy(out->bytes, e->v.bytes, e->v.len);
 	}
 	*owner = e->owner;
+	if (k)
+		*k = e->k;
 	return true;
 }

@@ -9,10 +9,13 @@
 
 #include "share/value_codec.h"
 
-/* keep a copy of the value of secret id, stored now by the current user */
-extern void own_writes_keep(const uint8 *id, const ShareValue *v);
+/* keep a copy of the value of secret id (threshold k), stored now by the current user */
+extern void own_writes_keep(const uint8 *id, int k, const ShareValue *v);
 
-/* a copy of it (the caller wipes it with value_wipe) and the role that stored it */
-extern bool own_writes_get(const uint8 *id, ShareValue *out, Oid *owner);
+/* this transaction keeps values (cheap: a test before any lookup) */
+extern bool own_writes_any(void);
+
+/* a copy of it (the caller wipes it with value_wipe), the role that stored it, its k (k may be NULL) */
+extern bool own_writes_get(const uint8 *id, ShareValue *out, Oid *owner, int *k);
 
 #endif							/* SSN_OWN_WRITES_H */

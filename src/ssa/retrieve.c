@@ -1451,6 +1451,77 @@ rebuild_wanted(Wanted *w, ShareValue *v)
 		sodium_memzero(VARDATA(w->shares[i]), VARSIZE(w->shares[i]) - VARHDRSZ);
 }
 
+static bool retrieve_own_write(const uint8 *id, ShareValue *v);
+
+/* an input's value as this transaction stored it (compute_evaluate_values) */
+static bool
+own_input_value(const uint8 *id, fp_t *y, int *type, int *scale, int *k, void *arg)
+{
+	ShareValue	v;
+	Oid			owner;
+
+	if (!own_writes_get(id, &v, &owner, k) || v.field != SHARE_FIELD_PRIME)
+		return false;
+	*y = v.fp;
+	*type = v.type;
+	*scale = v.scale;
+	value_wipe(&v);
+	return true;
+}
+
+/*
+ * A program over secrets this transaction stored, all of them: their holders get
+ * their shares only at COMMIT, so the SSA evaluates it on the values it still
+ * has (false: none of its inputs is such a secret).
+ */
+static bool
+evaluate_own_writes(const Program *prog, ShareValue *out)
+{
+	int			n,
+				nown = 0,
+				ng;
+	uint8	   *ids;
+	EvalGroup  *g;
+	const uint8 *first = NULL;
+
+	if (!own_writes_any())
+		return false;
+	ids = program_inputs(prog, &n);
+	for (int i = 0; i < n; i++)
+	{
+		ShareValue	v;
+
+		/* the caller's right to each: as for a retrieval of it */
+		if (retrieve_own_write(ids + (size_t) i * SHARE_ID_SIZE, &v))
+		{
+			value_wipe(&v);
+			nown++;
+		}
+		else if (first == NULL)
+			first = ids + (size_t) i * SHARE_ID_SIZE;
+	}
+	if (nown == 0)
+		return false;
+	if (nown < n)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot compute on secrets stored in this transaction together with secret %s, stored before",
+						secret_id_text(first)),
+				 errdetail("The shareholders get the shares of this transaction's secrets when it commits."),
+				 errhint("Compute after COMMIT.")));
+	g = compute_evaluate_values(prog->bytes, prog->len, own_input_value, NULL, &ng);
+	for (int i = 0; i < ng; i++)
+	{
+		memset(&out[i], 0, sizeof(ShareValue));
+		out[i].type = g[i].type;
+		out[i].field = SHARE_FIELD_PRIME;
+		out[i].scale = (uint16) g[i].scale;
+		out[i].fp = g[i].y;
+	}
+	compute_wipe(g, ng);
+	return true;
+}
+
 int
 compute_need(const SecretHandle *h)
 {
@@ -1471,6 +1542,8 @@ compute_gather_rebuild(const uint8 *program, size_t len, const uint8 *holders, i
 
 	if (!program_begin(&r, program, len, err, sizeof(err)))
 		elog(ERROR, "ssn: a program built here is malformed: %s", err);
+	if (evaluate_own_writes(&prog, out))
+		return;
 	w = palloc0_array(Wanted, Max(r.ngroups, 1));
 	index_wanted(w, 0, r.ngroups);
 	while (program_next_group(&r, &gid, &rows, err, sizeof(err)))
@@ -1565,7 +1638,7 @@ retrieve_own_write(const uint8 *id, ShareValue *v)
 {
 	Oid			owner;
 
-	if (!own_writes_get(id, v, &owner))
+	if (!own_writes_get(id, v, &owner, NULL))
 		return false;
 	if (!has_privs_of_role(GetUserId(), owner))
 	{
@@ -1844,7 +1917,7 @@ ssn_verify(PG_FUNCTION_ARGS)
 		Oid			owner;
 
 		/* stored by this transaction: the peers get their shares at COMMIT */
-		pending = own_writes_get(w->h.id, &v, &owner);
+		pending = own_writes_get(w->h.id, &v, &owner, NULL);
 		if (pending)
 			value_wipe(&v);
 	}

@@ -889,7 +889,7 @@ ssn_store(PG_FUNCTION_ARGS)
 		split_into(&v, k, n, xs, h.id, 0, shares);
 	MemoryContextSwitchTo(old);
 	/* read back by this transaction before its holders have their shares */
-	own_writes_keep(h.id, &v);
+	own_writes_keep(h.id, k, &v);
 	value_wipe(&v);
 
 	if (p->schema_records)
