@@ -7,6 +7,10 @@
 # node1's outbox, sealed); no holder keeps a share of a deleted secret, each keeps
 # its record as a tombstone, and a share's bytes are out of node2's table files
 # after VACUUM FULL.  The 150 others retrieve exactly; a deleted one says so.
+# node2's worker collects orphans (an old part of a degree reduction, a share that
+# came after its secret's deletion), counted in ssn.orphans.  pg_dump and
+# pg_restore into a fresh cluster whose roles were created in another order keep
+# every owner and grant.
 use strict;
 use warnings;
 use FindBin;
@@ -87,6 +91,22 @@ my @found;
 File::Find::find(sub { return unless -f $_; my $c = slurp_file($_); push @found, $File::Find::name if index($c, $bytes) >= 0; },
 	$net->node(2)->data_dir . '/base');
 is(join(',', @found), '', "node2: after VACUUM FULL the deleted share's bytes are in no table file");
+
+# ---- orphans: what no SSA will come back for is collected by node2's worker
+# (ssn.orphan_grace, here 60 s; a share that came after its secret's deletion at once)
+qn(2, q{ALTER SYSTEM SET ssn.orphan_grace = '60s'; SELECT pg_reload_conf()});
+qn(2, qq{INSERT INTO ssn.held_part_batch (origin, batch_id, contributor, contributors, parts, received_at)
+	VALUES ('node1', gen_random_uuid(), 1, 5, '\\x00', now() - interval '1 hour');
+	INSERT INTO ssn.held_share (secret_id, epoch, origin, share)
+	SELECT '$deleted_ids[0]', 0, 'node1', share FROM ssn.held_share WHERE origin = 'node1' LIMIT 1});
+is(qn(2, q{SELECT string_agg(kind || ':' || waiting, ',' ORDER BY kind) FROM ssn.orphans
+	WHERE kind IN ('degree-reduction parts and unconfirmed results', 'shares of deleted secrets')}),
+	'degree-reduction parts and unconfirmed results:1,shares of deleted secrets:1',
+	'node2: an hour-old part of a degree reduction and a share of a deleted secret wait (ssn.orphans)');
+ok($net->poll(2, q{SELECT string_agg(kind || ':' || waiting || ':' || collected, ',' ORDER BY kind) FROM ssn.orphans
+	WHERE kind IN ('degree-reduction parts and unconfirmed results', 'shares of deleted secrets')},
+	'degree-reduction parts and unconfirmed results:0:1,shares of deleted secrets:0:1', 150),
+	"...node2's worker collects both and counts them");
 
 # ---- dump and restore: owners and grantees by name, into a fresh cluster whose
 # roles were created in another order (other OIDs)

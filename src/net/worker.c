@@ -803,7 +803,7 @@ collect_orphans(void)
 		/* a resend of shares that came after their secret's deletion */
 		{"held_secret", "shares of deleted secrets",
 		"DELETE FROM ssn.held_share s USING ssn.held_secret r WHERE r.deleted"
-		" AND r.received_at > now() - make_interval(secs => 2 * $1)"
+		" AND r.received_at > now() - greatest(make_interval(secs => 2 * $1), interval '7 days')"
 		" AND r.secret_id = s.secret_id AND r.origin = s.origin"},
 	};
 	Oid			types[1] = {FLOAT8OID};
