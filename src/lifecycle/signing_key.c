@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "access/xact.h"
+#include "base/spi_run.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "crypto/check_record.h"
@@ -119,7 +120,7 @@ signing_key_trusted(const uint8 *pk)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* this node's keys, and those of a node whose secrets it took over */
-	if (SPI_execute_with_args(OidIsValid(get_relname_relid("trusted_signer", get_namespace_oid("ssn", false)))
+	if (SPI_execute_with_args(ssn_table_exists("trusted_signer")
 							  ? "SELECT 1 FROM ssn.signing_key WHERE public_key = $1"
 							  "  UNION ALL SELECT 1 FROM ssn.trusted_signer WHERE public_key = $1"
 							  : "SELECT 1 FROM ssn.signing_key WHERE public_key = $1",

@@ -138,7 +138,18 @@ own_writes_any(void)
 }
 
 bool
-own_writes_get(const uint8 *id, ShareValue *out, Oid *owner, int *k)
+own_writes_find(const uint8 *id, Oid *owner)
+{
+	OwnWrite   *e;
+
+	if (own == NULL || (e = hash_search(own, id, HASH_FIND, NULL)) == NULL)
+		return false;
+	*owner = e->owner;
+	return true;
+}
+
+bool
+own_writes_get(const uint8 *id, ShareValue *out, int *k)
 {
 	OwnWrite   *e;
 
@@ -157,7 +168,6 @@ own_writes_get(const uint8 *id, ShareValue *out, Oid *owner, int *k)
 		out->bytes = (uint8 *) VARDATA(out->block);
 		memcpy(out->bytes, e->v.bytes, e->v.len);
 	}
-	*owner = e->owner;
 	if (k)
 		*k = e->k;
 	return true;

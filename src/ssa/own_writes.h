@@ -15,7 +15,10 @@ extern void own_writes_keep(const uint8 *id, int k, const ShareValue *v);
 /* this transaction keeps values (cheap: a test before any lookup) */
 extern bool own_writes_any(void);
 
-/* a copy of it (the caller wipes it with value_wipe), the role that stored it, its k (k may be NULL) */
-extern bool own_writes_get(const uint8 *id, ShareValue *out, Oid *owner, int *k);
+/* this transaction stored secret id, as role *owner */
+extern bool own_writes_find(const uint8 *id, Oid *owner);
+
+/* a copy of its value (the caller wipes it with value_wipe) and its k (k may be NULL) */
+extern bool own_writes_get(const uint8 *id, ShareValue *out, int *k);
 
 #endif							/* SSN_OWN_WRITES_H */

@@ -1451,16 +1451,15 @@ rebuild_wanted(Wanted *w, ShareValue *v)
 		sodium_memzero(VARDATA(w->shares[i]), VARSIZE(w->shares[i]) - VARHDRSZ);
 }
 
-static bool retrieve_own_write(const uint8 *id, ShareValue *v);
+static bool own_write_readable(const uint8 *id);
 
 /* an input's value as this transaction stored it (compute_evaluate_values) */
 static bool
 own_input_value(const uint8 *id, fp_t *y, int *type, int *scale, int *k, void *arg)
 {
 	ShareValue	v;
-	Oid			owner;
 
-	if (!own_writes_get(id, &v, &owner, k) || v.field != SHARE_FIELD_PRIME)
+	if (!own_writes_get(id, &v, k) || v.field != SHARE_FIELD_PRIME)
 		return false;
 	*y = v.fp;
 	*type = v.type;
@@ -1489,14 +1488,9 @@ evaluate_own_writes(const Program *prog, ShareValue *out)
 	ids = program_inputs(prog, &n);
 	for (int i = 0; i < n; i++)
 	{
-		ShareValue	v;
-
 		/* the caller's right to each: as for a retrieval of it */
-		if (retrieve_own_write(ids + (size_t) i * SHARE_ID_SIZE, &v))
-		{
-			value_wipe(&v);
+		if (own_write_readable(ids + (size_t) i * SHARE_ID_SIZE))
 			nown++;
-		}
 		else if (first == NULL)
 			first = ids + (size_t) i * SHARE_ID_SIZE;
 	}
@@ -1630,15 +1624,16 @@ retrieve_computed(SecretHandle *h, Datum *handles, int m, ShareValue *out)
 }
 
 /*
- * A secret this transaction stored: its value as the store kept it, for a
- * caller acting for the role that stored it or granted it (the catalog says).
+ * A secret this transaction stored, which the caller may read: it acts for the
+ * role that stored it, or was granted it (the catalog says; ERROR otherwise).
+ * false: not stored by this transaction.
  */
 static bool
-retrieve_own_write(const uint8 *id, ShareValue *v)
+own_write_readable(const uint8 *id)
 {
 	Oid			owner;
 
-	if (!own_writes_get(id, v, &owner, NULL))
+	if (!own_writes_find(id, &owner))
 		return false;
 	if (!has_privs_of_role(GetUserId(), owner))
 	{
@@ -1656,6 +1651,13 @@ retrieve_own_write(const uint8 *id, ShareValue *v)
 		catalog_end_privileged(&priv);
 	}
 	return true;
+}
+
+/* its value, once the caller may read it */
+static bool
+retrieve_own_write(const uint8 *id, ShareValue *v)
+{
+	return own_write_readable(id) && own_writes_get(id, v, NULL);
 }
 
 /* one handle, stored or computed, rebuilt */
@@ -1913,13 +1915,10 @@ ssn_verify(PG_FUNCTION_ARGS)
 				 errmsg("ssn_verify() checks stored secrets, not computed ones"),
 				 errhint("Verify each stored secret the expression uses.")));
 	{
-		ShareValue	v;
 		Oid			owner;
 
 		/* stored by this transaction: the peers get their shares at COMMIT */
-		pending = own_writes_get(w->h.id, &v, &owner, NULL);
-		if (pending)
-			value_wipe(&v);
+		pending = own_writes_find(w->h.id, &owner);
 	}
 	InitMaterializedSRF(fcinfo, 0);
 	w->need = w->h.n;

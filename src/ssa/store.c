@@ -22,11 +22,12 @@
 #include <sodium.h>
 
 #include "access/xact.h"
+#include "base/bytes.h"
 #include "base/guc.h"
+#include "base/spi_run.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "base/bytes.h"
 #include "lifecycle/check.h"
 #include "lifecycle/signing_key.h"
 #include "lifecycle/verify.h"
@@ -573,7 +574,7 @@ pending_get(void)
 		pend->share_array_oid = get_array_type(catalog_type_oid("ssn_share"));
 		pend->schema_verifies = store_schema_has("commitment");
 		pend->schema_checks = store_schema_has("check_record");
-		pend->schema_records = OidIsValid(get_relname_relid("held_secret", get_namespace_oid("ssn", false)));
+		pend->schema_records = ssn_table_exists("held_secret");
 		pend->outbox_share_bytes = get_attnum(get_relname_relid("outbox", get_namespace_oid("ssn", false)),
 											  "share_bytes") != InvalidAttrNumber;
 		pend->sec_id = palloc(sizeof(Datum) * FLUSH_SECRETS);

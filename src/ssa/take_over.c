@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "base/spi_run.h"
+#include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lifecycle/held_record.h"
@@ -54,6 +55,26 @@ keep_page(const char *holder, const char *json, char *last, size_t lastlen)
 	if (n > 0)
 		strlcpy(last, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), lastlen);
 	return n;
+}
+
+typedef struct PageArgs
+{
+	const char *holder;
+	const char *json;
+	char	   *last;
+	size_t		lastlen;
+	int			n;
+} PageArgs;
+
+static void
+keep_page_fn(void *arg)
+{
+	PageArgs   *a = (PageArgs *) arg;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	a->n = keep_page(a->holder, a->json, a->last, a->lastlen);
+	SPI_finish();
 }
 
 /* this node's own shares and records of the failed SSA's secrets, handed over to itself */
@@ -111,8 +132,22 @@ report_peer(const char *failed, Shareholder *peer, int64 *held, char *why, size_
 			peer_call_reset(&c, 1);
 			return false;
 		}
-		n = keep_page(peer->name, json, last, sizeof(last));
-		peer_call_reset(&c, 1);
+		/* a page this code cannot read fails that holder only, not the take-over */
+		{
+			PageArgs	pa = {peer->name, json, last, sizeof(last), 0};
+			ErrorData  *ed = try_in_subxact(keep_page_fn, &pa);
+
+			peer_call_reset(&c, 1);
+			if (ed)
+			{
+				snprintf(why, whylen, "a report this node cannot read: %s", ed->message);
+				FreeErrorData(ed);
+				spi_run("DELETE FROM pg_temp.ssn_take_over_report WHERE holder = $1", 1,
+						(Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(peer->name)}, NULL, SPI_OK_DELETE);
+				return false;
+			}
+			n = pa.n;
+		}
 		*held += n;
 		if (n < TAKE_OVER_PAGE)
 			return true;
