@@ -432,3 +432,58 @@ CREATE VIEW ssn.orphans AS
 	  AND s.origin IS DISTINCT FROM (SELECT name FROM ssn.shareholder WHERE sae_id = pg_catalog.current_setting('ssn.sae_id', true));
 COMMENT ON VIEW ssn.orphans IS
 	'What this node keeps for an SSA that will not come back for it, by kind: how much waits, since when, when the node worker collects it (ssn.orphan_grace), how much it collected';
+
+---------------------------------------------------------------------------
+-- data owners (SSN-U, Y.3808 §11.1): SAEs of the QKD network whose values come
+-- and go under a one-time pad (ssn_store_sealed, ssn_retrieve_sealed; the client
+-- is tools/ssn-client).  A data owner holds no share; it is mapped to a role.
+---------------------------------------------------------------------------
+CREATE TABLE ssn.data_owner (
+	sae_id text COLLATE "C" PRIMARY KEY
+		CHECK (length(sae_id) BETWEEN 1 AND 63 AND sae_id !~ '[[:cntrl:]]'),
+	role regrole NOT NULL,			-- the role whose sessions may act for it (or members of it)
+	added_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE ssn.data_owner IS
+	'Data owners (SSN-U): the SAE ID of each and the role its values are stored and retrieved as';
+SELECT pg_catalog.pg_extension_config_dump('ssn.data_owner', '');
+REVOKE ALL ON ssn.data_owner FROM PUBLIC;
+-- refusals on a data owner's link: source 'owner', object its SAE ID
+ALTER TABLE ssn.alarm DROP CONSTRAINT alarm_source_check;
+ALTER TABLE ssn.alarm ADD CONSTRAINT alarm_source_check
+	CHECK (source IN ('peer', 'kme', 'channel', 'message', 'secret', 'owner'));
+
+CREATE FUNCTION ssn.add_data_owner(sae_id text, role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF add_data_owner.sae_id = current_setting('ssn.sae_id', true)
+	   OR EXISTS (SELECT FROM ssn.shareholder s WHERE s.sae_id = add_data_owner.sae_id) THEN
+		RAISE EXCEPTION 'SAE "%" is a shareholder of this network', add_data_owner.sae_id
+			USING ERRCODE = 'duplicate_object',
+				  HINT = 'A data owner is an SAE of its own, with its own certificate: it holds no share.';
+	END IF;
+	INSERT INTO ssn.data_owner (sae_id, role) VALUES (add_data_owner.sae_id, add_data_owner.role)
+	ON CONFLICT ON CONSTRAINT data_owner_pkey DO UPDATE SET role = EXCLUDED.role;
+END $$;
+COMMENT ON FUNCTION ssn.add_data_owner(text, regrole) IS
+	'Register (or re-map) a data owner: its SAE ID and the role that acts for it';
+CREATE FUNCTION ssn.drop_data_owner(sae_id text) RETURNS boolean
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+	WITH d AS (DELETE FROM ssn.data_owner o WHERE o.sae_id = drop_data_owner.sae_id RETURNING 1)
+	SELECT count(*) > 0 FROM d
+$$;
+REVOKE ALL ON FUNCTION ssn.add_data_owner(text, regrole), ssn.drop_data_owner(text) FROM PUBLIC;
+
+CREATE FUNCTION ssn_owner_link(OUT node text, OUT node_sae_id text, OUT owner_sae_id text,
+							   OUT owner_role regrole) RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'ssn_owner_link' LANGUAGE C STABLE;
+COMMENT ON FUNCTION ssn_owner_link() IS
+	'This node and its SAE ID, with each data owner the current role acts for: what a client needs to seal for this SSA';
+CREATE FUNCTION ssn_store_sealed(envelope bytea) RETURNS ssn_secret[]
+	AS 'MODULE_PATHNAME', 'ssn_store_sealed' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION ssn_store_sealed(bytea) IS
+	'Store the values a data owner sealed under a one-time pad (tools/ssn-client); their handles, in order';
+CREATE FUNCTION ssn_retrieve_sealed(h ssn_secret[], request_id bytea, owner_sae_id text DEFAULT NULL)
+	RETURNS bytea AS 'MODULE_PATHNAME', 'ssn_retrieve_sealed' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION ssn_retrieve_sealed(ssn_secret[], bytea, text) IS
+	'Rebuild values and seal them under a one-time pad for the data owner the current role acts for';

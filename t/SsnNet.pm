@@ -45,6 +45,7 @@ sub new
 		version => $o{version} // $ENV{SSN_TEST_VERSION},
 		dir => "$PostgreSQL::Test::Utils::tmp_check/" . ($o{name} // ('ssnnet_' . File::Basename::basename($0, '.pl'))),
 		kme_link => $o{kme} // {},
+		owners => $o{owners} // [],
 		nodes => [],
 		kme_pid => undef,
 	}, $class;
@@ -64,6 +65,8 @@ sub new
 		run_or_die($ssn_pki, 'issue', $pki, '--kind', 'server', "node$i", '--dns', 'localhost', '--ip', '127.0.0.1');
 		run_or_die($ssn_pki, 'issue', $pki, '--kind', 'client', "node${i}_peer", '--cn', "ssn_peer_node$i");
 	}
+	# data owners (SSN-U): SAEs of their own, with a QKD link to every node
+	run_or_die($ssn_pki, 'issue', $pki, '--kind', 'sae', $_) for @{ $self->{owners} };
 	note sprintf('SsnNet: PKI for %d nodes in %.1f s', $n, time - $t0);
 
 	# ---- the KME simulator: one two-way link per pair of SAEs
@@ -393,6 +396,20 @@ sub ssn_workers
 
 # ---- the KME simulator
 
+# owner_env(SAE): the environment that makes ssn-client data owner SAE
+sub owner_env
+{
+	my ($self, $sae) = @_;
+	my $pki = $self->{pki};
+	return (
+		SSN_KME_URL => $self->kme_url,
+		SSN_SAE_ID => $sae,
+		SSN_SAE_CERT => "$pki/sae/$sae.crt",
+		SSN_SAE_KEY => "$pki/sae/$sae.key",
+		SSN_KME_CA => "$pki/ca.crt",
+		SSN_KME_CRL => "$pki/crl.pem");
+}
+
 sub kme_url { return "https://127.0.0.1:$_[0]{kme_port}"; }
 sub kme_port { return $_[0]{kme_port}; }
 
@@ -409,6 +426,7 @@ sub kme_conf
 	for my $i (1 .. $self->{n})
 	{
 		$c .= "\n[link SAE_$i SAE_$_]\n" for $i + 1 .. $self->{n};
+		$c .= "\n[link $_ SAE_$i]\n" for @{ $self->{owners} };
 	}
 	return $c;
 }

@@ -64,20 +64,6 @@ ssn_bound_lock_waits(void)
 							 GUC_ACTION_LOCAL, true, 0, false);
 }
 
-/* An SAE ID: 1..255 bytes, no control characters (it goes into URLs and logs). */
-bool
-ssn_sae_id_is_valid(const char *s)
-{
-	size_t		len = strlen(s);
-
-	if (len == 0 || len > SSN_SAE_ID_MAXLEN)
-		return false;
-	for (; *s; s++)
-		if ((unsigned char) *s < 0x20 || (unsigned char) *s == 0x7f)
-			return false;
-	return true;
-}
-
 static bool
 check_kme_url(char **newval, void **extra, GucSource source)
 {

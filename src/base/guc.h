@@ -46,6 +46,23 @@ extern char *ssn_test_pause_after_prepare;
 
 extern void ssn_guc_init(void);
 extern void ssn_bound_lock_waits(void);
-extern bool ssn_sae_id_is_valid(const char *s);
+
+/*
+ * An SAE ID: 1..255 bytes, no control characters (it goes into URLs and logs).
+ * Inline so that tools/ssn-client, which links the KME client without this
+ * file's GUC definitions, shares the one rule.
+ */
+static inline bool
+ssn_sae_id_is_valid(const char *s)
+{
+	size_t		len = strlen(s);
+
+	if (len == 0 || len > SSN_SAE_ID_MAXLEN)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char) *s < 0x20 || (unsigned char) *s == 0x7f)
+			return false;
+	return true;
+}
 
 #endif							/* SSN_GUC_H */

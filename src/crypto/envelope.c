@@ -231,3 +231,28 @@ envelope_open(const EnvelopeView *v, const uint8_t *key_stream,
 		plaintext[i] = v->ciphertext[i] ^ pad[i];
 	return true;
 }
+
+int
+envelope_key_size_bits(size_t plaintext_len, int nkeys, int min_bits)
+{
+	size_t		need = envelope_key_bytes(plaintext_len);
+	size_t		per = (need + nkeys - 1) / nkeys;
+
+	if ((uint64_t) per * 8 < (uint64_t) (min_bits > 0 ? min_bits : 0))
+		per = (size_t) min_bits / 8;
+	return (int) (per * 8);
+}
+
+int
+envelope_key_plan(size_t plaintext_len, int min_bits, int max_bits, int *size_bits)
+{
+	uint64_t	need_bits = (uint64_t) envelope_key_bytes(plaintext_len) * 8;
+	uint64_t	nkeys = max_bits > 0 ? (need_bits + max_bits - 1) / max_bits : 1;
+
+	if (nkeys < 1)
+		nkeys = 1;
+	if (nkeys > ENVELOPE_MAX_KEYS)
+		nkeys = ENVELOPE_MAX_KEYS + 1;	/* the caller refuses it */
+	*size_bits = envelope_key_size_bits(plaintext_len, (int) nkeys, min_bits);
+	return (int) nkeys;
+}

@@ -100,6 +100,18 @@ envelope_key_bytes(size_t plaintext_len)
 	return ENVELOPE_MAC_KEY + plaintext_len;
 }
 
+/*
+ * The key plan of a message of L plaintext bytes on a link whose keys are
+ * min_bits..max_bits long: the fewest keys of one size that cover 32 + L bytes
+ * (each as short as it can be, and at least min_bits), as the receiver derives
+ * it from L and the number of key IDs.  Returns the number of keys; *size_bits
+ * gets their size.
+ */
+extern int	envelope_key_plan(size_t plaintext_len, int min_bits, int max_bits, int *size_bits);
+
+/* The size of each of nkeys keys that cover a message of L bytes (the receiver's side). */
+extern int	envelope_key_size_bits(size_t plaintext_len, int nkeys, int min_bits);
+
 /* Size of the envelope for this header and plaintext length; 0 if the header is
  * not valid (a name or key ID empty or too long, too many or no keys). */
 extern size_t envelope_size(const EnvelopeHeader *h, size_t plaintext_len);

@@ -47,19 +47,12 @@ channel_kind_name(int kind)
 			return "records";
 		case MSG_KIND_STORED:
 			return "stored";
+		case MSG_KIND_OWNER_STORE:
+			return "owner store";
+		case MSG_KIND_OWNER_VALUES:
+			return "owner values";
 	}
 	return "unknown";
-}
-
-static int
-channel_key_size_bits(size_t len, int nkeys, int min_bits)
-{
-	size_t		need = envelope_key_bytes(len);
-	size_t		per = (need + nkeys - 1) / nkeys;
-
-	if ((int64) per * 8 < min_bits)
-		per = (size_t) min_bits / 8;
-	return (int) (per * 8);
 }
 
 /* fetch the keys for a message of len bytes to peer (not yet recorded) */
@@ -69,7 +62,6 @@ fetch_keys(const Shareholder *peer, size_t len, SealedMessage *m)
 	int			min_bits,
 				max_bits,
 				max_req;
-	size_t		need = envelope_key_bytes(len);
 	KmeKeyBatch *batch;
 
 	if (len > ENVELOPE_MAX_PAYLOAD)
@@ -77,17 +69,13 @@ fetch_keys(const Shareholder *peer, size_t len, SealedMessage *m)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("message to \"%s\" is too large: %zu bytes", peer->name, len)));
 	kme_link_limits(peer->sae_id, &min_bits, &max_bits, &max_req);
-	m->nkeys = (int) ((need * 8 + max_bits - 1) / max_bits);
-	if (m->nkeys < 1)
-		m->nkeys = 1;
+	m->nkeys = envelope_key_plan(len, min_bits, max_bits, &m->size_bits);
 	if (m->nkeys > ENVELOPE_MAX_KEYS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("message to \"%s\" would need %d keys (at most %d)",
 						peer->name, m->nkeys, ENVELOPE_MAX_KEYS),
 				 errhint("Lower ssn.channel_batch_size or raise the link's max_key_size.")));
-	m->size_bits = channel_key_size_bits(len, m->nkeys, min_bits);
-
 	batch = kme_get_enc_keys(peer->sae_id, m->nkeys, m->size_bits);
 	m->key_ids = palloc(sizeof(char *) * m->nkeys);
 	for (int i = 0; i < m->nkeys; i++)
@@ -498,7 +486,7 @@ channel_received_key_bits(const EnvelopeView *v, const char *sender_sae)
 	if (v->key_bits != 0)
 		return (int) v->key_bits;
 	kme_link_limits(sender_sae, &min_bits, &max_bits, &max_req);
-	return channel_key_size_bits(v->len, v->nkeys, min_bits);
+	return envelope_key_size_bits(v->len, v->nkeys, min_bits);
 }
 
 SealedMessage *

@@ -15,6 +15,7 @@
 #include "crypto/envelope.h"
 #include "qkd/kme_client.h"
 #include "net/catalog.h"
+#include "share/value_list.h"
 
 /* what a message carries (the envelope's public kind byte) */
 #define MSG_KIND_SHARES 1		/* shares for the receiver to hold */
@@ -26,7 +27,9 @@
 #define MSG_KIND_RESHARE 7		/* a helper's contributions to a replacement's shares */
 #define MSG_KIND_RECORDS 8		/* secrets' records (owner, grants, ...) for their holders */
 #define MSG_KIND_STORED 9		/* new secrets: their records, then the receiver's shares */
-#define MSG_KIND_MAX	9
+#define MSG_KIND_OWNER_STORE VALUE_LIST_KIND_STORE	/* a data owner's values to store (SSN-U, ssa/owner_link) */
+#define MSG_KIND_OWNER_VALUES VALUE_LIST_KIND_VALUES	/* values retrieved for a data owner (SSN-U) */
+#define MSG_KIND_MAX	11
 
 extern const char *channel_kind_name(int kind);
 

@@ -21,6 +21,9 @@ extern void compute_gather_rebuild(const uint8 *program, size_t len,
 								   const int *need, ShareValue *out);
 
 /* check the current role may retrieve every secret the program names (SSA) */
+/* ssn_retrieve(ssn_secret[]): the values as text, with the caller's access checks */
+extern Datum ssn_retrieve_array(PG_FUNCTION_ARGS);
+
 extern void compute_check_inputs(const uint8 *program, size_t len, Oid role);
 
 #endif							/* SSN_RETRIEVE_H */

@@ -813,9 +813,17 @@ store_note_deleted(const uint8 *id)
 Datum
 ssn_store(PG_FUNCTION_ARGS)
 {
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	int32		k,
-				n;
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(store_value(PG_GETARG_DATUM(0), get_fn_expr_argtype(fcinfo->flinfo, 0),
+								PG_ARGISNULL(1) ? STORE_DEFAULT : PG_GETARG_INT32(1),
+								PG_ARGISNULL(2) ? STORE_DEFAULT : PG_GETARG_INT32(2),
+								PG_NARGS() > 3 && !PG_ARGISNULL(3) ? (PG_GETARG_BOOL(3) ? 1 : 0) : -1));
+}
+
+Datum
+store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
+{
 	PendingStore *p;
 	Shareholder *chosen[SHARE_MAX_N];
 	SecretHandle h;
@@ -833,10 +841,10 @@ ssn_store(PG_FUNCTION_ARGS)
 	uint8		record_buf[SECRET_RECORD_MAX_SIZE];
 	size_t		record_len = 0;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	k = PG_ARGISNULL(1) ? ssn_default_k : PG_GETARG_INT32(1);
-	n = PG_ARGISNULL(2) ? ssn_default_n : PG_GETARG_INT32(2);
+	if (k == STORE_DEFAULT)
+		k = ssn_default_k;
+	if (n == STORE_DEFAULT)
+		n = ssn_default_n;
 	if (n < 0 || k < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -851,7 +859,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	(void) catalog_require_self(p->catalog);
 	n = choose_holders(p->catalog, n, chosen);
 	check_k_n(k, n);
-	value_encode(PG_GETARG_DATUM(0), argtype, &v);
+	value_encode(value, argtype, &v);
 
 	memset(&h, 0, sizeof(h));
 	h.type = v.type;
@@ -863,7 +871,7 @@ ssn_store(PG_FUNCTION_ARGS)
 		xs[i] = h.holders[i] = (uint8) chosen[i]->share_index;
 	/* verifiable unless turned off for this store, or the schema predates it */
 	verifiable = v.field == SHARE_FIELD_PRIME &&
-		(PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_BOOL(3) : ssn_verify_shares) &&
+		(verify >= 0 ? verify == 1 : ssn_verify_shares) &&
 		p->schema_verifies;
 	/* the others carry a salt and a signed check value, unless the schema predates it */
 	checked = !verifiable && p->schema_checks;
@@ -943,7 +951,7 @@ ssn_store(PG_FUNCTION_ARGS)
 	if (p->nsec >= FLUSH_SECRETS || p->bytes >= FLUSH_BYTES || p->nblob >= MAX_BLOBS - SHARE_MAX_N)
 		flush_pending();
 
-	PG_RETURN_DATUM(handle_make(&h));
+	return handle_make(&h);
 }
 
 /* ssn.wait_delivered() cannot wait for shares its own transaction queued */

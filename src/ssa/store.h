@@ -24,4 +24,12 @@ extern void store_note_changed(const uint8 *id);
 /* the owner deleted secret id: applied at the next flush (ssa/delete.c) */
 extern void store_note_deleted(const uint8 *id);
 
+/*
+ * Store one value of type argtype as ssn_store() does and return its handle.
+ * k, n: STORE_DEFAULT for ssn.default_k / ssn.default_n; verify: -1 for
+ * ssn.verify_shares, else 0 or 1.
+ */
+#define STORE_DEFAULT PG_INT32_MIN
+extern Datum store_value(Datum value, Oid argtype, int32 k, int32 n, int verify);
+
 #endif							/* SSN_STORE_H */
