@@ -240,6 +240,26 @@ SELECT source, object, problem FROM ssn.active_alarms;
 SELECT ssn.acknowledge_alarm(id) FROM ssn.active_alarms;
 SELECT count(*) AS active FROM ssn.active_alarms;
 
+-- data owners (SSN-U): registered by a superuser, never a shareholder's SAE;
+-- envelopes that cannot be theirs are refused before a key is asked for (the
+-- whole path with ssn-client: t/032)
+SELECT try($$SELECT ssn.add_data_owner('SAE_G1', 'ssn_reader')$$);
+SELECT ssn.add_data_owner('OWNER_R', 'ssn_reader');
+SELECT sae_id, role FROM ssn.data_owner;
+SET ROLE ssn_reader;
+SELECT node, node_sae_id, owner_sae_id, owner_role FROM ssn_owner_link();
+SELECT try($$SELECT ssn.add_data_owner('OWNER_S', 'ssn_reader')$$);
+SELECT try($$SELECT ssn_store_sealed('\x5353')$$);
+SELECT try($$SELECT ssn_retrieve_sealed('{}', '\x00')$$);
+SELECT try($$SELECT ssn_retrieve_sealed('{}', '\x00112233445566778899aabbccddeeff', 'NOBODY')$$);
+RESET ROLE;
+-- a well-formed envelope from this node itself: not a data owner
+SELECT try(format('SELECT ssn_store_sealed(%L)', ssn.channel_seal_test('ghost1', '\x01', 'owner store')));
+SELECT ssn.drop_data_owner('OWNER_R'), ssn.drop_data_owner('OWNER_R');
+SET ROLE ssn_reader;
+SELECT try($$SELECT ssn_retrieve_sealed('{}', '\x00112233445566778899aabbccddeeff')$$);
+RESET ROLE;
+
 DROP TABLE accounts;
 DROP ROLE ssn_reader;
 DELETE FROM ssn.outbox;

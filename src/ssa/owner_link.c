@@ -61,17 +61,19 @@ refuse(const char *owner, int code, const char *problem, const char *detail)
 static void
 refuse(const char *owner, int code, const char *problem, const char *detail)
 {
+	PrivilegedScope priv;
+
+	/* the alarm and the link's figures are the node's, not the caller's */
+	catalog_begin_privileged(&priv);
 	alarm_raise_durable("owner", owner ? owner : "unknown", "major", problem, detail);
 	if (owner)
 	{
 		LinkCounts	c = {0};
-		PrivilegedScope priv;
 
 		c.rejected = 1;
-		catalog_begin_privileged(&priv);
 		channel_account(owner, "receive", &c);
-		catalog_end_privileged(&priv);
 	}
+	catalog_end_privileged(&priv);
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg("sealed envelope%s%s%s refused: %s", owner ? " from data owner \"" : "",
