@@ -17,11 +17,11 @@ PG_SRCS = src/base/guc.c src/base/log_privacy.c src/base/subxact.c src/base/spi_
 	src/share/secret_handle.c \
 	src/qkd/kme_client.c src/qkd/key_ledger.c src/qkd/kme_sql.c \
 	src/net/catalog.c src/net/alarm.c src/net/peer_conn.c src/net/channel.c src/net/message_kind.c \
-	src/net/receiver.c src/net/reply.c src/net/worker.c src/net/alarm_queue.c src/net/peer_identity.c src/net/key_reserve.c \
+	src/net/receiver.c src/net/reply.c src/net/worker.c src/net/alarm_queue.c src/net/audit.c src/net/peer_identity.c src/net/key_reserve.c \
 	src/compute/compute_eval.c src/compute/compute_channel.c \
-	src/lifecycle/signing_key.c src/lifecycle/verify.c src/lifecycle/check.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c src/lifecycle/prepared.c \
+	src/lifecycle/signing_key.c src/lifecycle/audit_seal.c src/lifecycle/verify.c src/lifecycle/check.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c src/lifecycle/prepared.c \
 	src/lifecycle/renewal.c src/lifecycle/reshare.c src/lifecycle/held_record.c \
-	src/ssa/store.c src/ssa/own_writes.c src/ssa/records.c src/ssa/delete.c src/ssa/take_over.c src/ssa/owner_link.c src/ssa/retrieve.c src/ssa/secret_ops.c src/ssa/compute.c src/ssa/aggregate.c \
+	src/ssa/store.c src/ssa/store_policy.c src/ssa/own_writes.c src/ssa/records.c src/ssa/delete.c src/ssa/take_over.c src/ssa/owner_link.c src/ssa/retrieve.c src/ssa/secret_ops.c src/ssa/compute.c src/ssa/aggregate.c \
 	src/ssn.c
 OBJS = $(CORE_SRCS:.c=.o) $(PG_SRCS:.c=.o)
 

@@ -1011,6 +1011,9 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
+
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1502,3 +1505,240 @@ CREATE FUNCTION ssn_retrieve_sealed(h ssn_secret[], request_id bytea, owner_sae_
 	RETURNS bytea AS 'MODULE_PATHNAME', 'ssn_retrieve_sealed' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION ssn_retrieve_sealed(ssn_secret[], bytea, text) IS
 	'Rebuild values and seal them under a one-time pad for the data owner the current role acts for';
+
+-- ---------------------------------------------------------------------------
+-- Store policy (Y.3808 §10.2: the controller's policy control): per role, or for
+-- every role of this database, the least k, the n allowed, verification required,
+-- the value types allowed and a quota of secrets; organizations on shareholders,
+-- so that no store places k shares of one secret in one organization.
+-- ---------------------------------------------------------------------------
+ALTER TABLE ssn.shareholder ADD COLUMN organization text
+	CHECK (length(organization) BETWEEN 1 AND 63 AND organization !~ '[[:cntrl:]]');
+COMMENT ON COLUMN ssn.shareholder.organization IS
+	'Organization (or domain) running the node: a store places at most k - 1 shares of a secret in one organization (NULL: not counted)';
+
+CREATE FUNCTION ssn.set_organization(shareholder text, organization text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	UPDATE ssn.shareholder s SET organization = set_organization.organization
+	 WHERE s.name = set_organization.shareholder;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'shareholder "%" does not exist', set_organization.shareholder
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END $$;
+COMMENT ON FUNCTION ssn.set_organization(text, text) IS
+	'Label a shareholder with the organization that runs it (NULL: none)';
+REVOKE ALL ON FUNCTION ssn.set_organization(text, text) FROM PUBLIC;
+
+CREATE TABLE ssn.store_policy (
+	role regrole UNIQUE NULLS NOT DISTINCT,	-- NULL: every role of this database
+	min_k int CHECK (min_k BETWEEN 1 AND 255),
+	min_n int CHECK (min_n BETWEEN 1 AND 255),
+	max_n int CHECK (max_n BETWEEN 1 AND 255),
+	verify_required boolean NOT NULL DEFAULT false,
+	allowed_types regtype[],				-- NULL: any type ssn_store takes
+	max_secrets bigint CHECK (max_secrets >= 0),
+	changed_at timestamptz NOT NULL DEFAULT now(),
+	changed_by name NOT NULL DEFAULT session_user,
+	CHECK (min_n IS NULL OR max_n IS NULL OR min_n <= max_n)
+);
+COMMENT ON TABLE ssn.store_policy IS
+	'What a store may do, per role (its members included) or, with role NULL, for every role; the strictest of the rows that apply holds';
+SELECT pg_catalog.pg_extension_config_dump('ssn.store_policy', '');
+REVOKE ALL ON ssn.store_policy FROM PUBLIC;
+-- refusals by policy: source 'policy', object the role refused
+ALTER TABLE ssn.alarm DROP CONSTRAINT alarm_source_check;
+ALTER TABLE ssn.alarm ADD CONSTRAINT alarm_source_check
+	CHECK (source IN ('peer', 'kme', 'channel', 'message', 'secret', 'owner', 'policy'));
+
+-- SECURITY DEFINER: a superuser may grant EXECUTE to a role that administers policy
+CREATE FUNCTION ssn.set_store_policy(role regrole, min_k int DEFAULT NULL, min_n int DEFAULT NULL,
+		max_n int DEFAULT NULL, verify_required boolean DEFAULT false,
+		allowed_types regtype[] DEFAULT NULL, max_secrets bigint DEFAULT NULL)
+	RETURNS ssn.store_policy
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r ssn.store_policy;
+BEGIN
+	INSERT INTO ssn.store_policy AS p (role, min_k, min_n, max_n, verify_required, allowed_types,
+									   max_secrets, changed_at, changed_by)
+	VALUES (set_store_policy.role, set_store_policy.min_k, set_store_policy.min_n,
+			set_store_policy.max_n, coalesce(set_store_policy.verify_required, false),
+			set_store_policy.allowed_types, set_store_policy.max_secrets, now(), session_user)
+	ON CONFLICT ON CONSTRAINT store_policy_role_key DO UPDATE SET min_k = EXCLUDED.min_k, min_n = EXCLUDED.min_n,
+		max_n = EXCLUDED.max_n, verify_required = EXCLUDED.verify_required,
+		allowed_types = EXCLUDED.allowed_types, max_secrets = EXCLUDED.max_secrets,
+		changed_at = EXCLUDED.changed_at, changed_by = EXCLUDED.changed_by
+	RETURNING p.* INTO r;
+	RETURN r;
+END $$;
+COMMENT ON FUNCTION ssn.set_store_policy(regrole, int, int, int, boolean, regtype[], bigint) IS
+	'Set the store policy of a role (NULL: every role of this database), replacing the one it had';
+CREATE FUNCTION ssn.drop_store_policy(role regrole) RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	WITH d AS (DELETE FROM ssn.store_policy p WHERE p.role IS NOT DISTINCT FROM drop_store_policy.role
+			   RETURNING 1)
+	SELECT count(*) > 0 FROM d
+$$;
+REVOKE ALL ON FUNCTION ssn.set_store_policy(regrole, int, int, int, boolean, regtype[], bigint),
+	ssn.drop_store_policy(regrole) FROM PUBLIC;
+
+-- what applies to the current role (members of a role included; a superuser is
+-- bound only by the rows of roles it is a member of)
+CREATE FUNCTION ssn_store_policy(OUT min_k int, OUT min_n int, OUT max_n int,
+		OUT verify_required boolean, OUT allowed_types regtype[], OUT max_secrets bigint,
+		OUT secrets bigint, OUT from_roles text[])
+	AS 'MODULE_PATHNAME', 'ssn_store_policy' LANGUAGE C STABLE;
+COMMENT ON FUNCTION ssn_store_policy() IS
+	'The store policy that holds for the current role: the strictest of the rows of ssn.store_policy that apply, and its secrets so far';
+
+-- ---------------------------------------------------------------------------
+-- Audit trail (Y.3808 §10.4, the manager's security and accounting management):
+-- who stored, retrieved, computed, granted, revoked, verified, renewed, re-shared,
+-- took over or deleted which secrets, and what came of it.  Rows are appended by
+-- the SSA (in the caller's transaction when it commits; through the node worker
+-- when it rolls back or may not write), chained by the node worker (each row's
+-- hash covers the one before it), and the chain's head signed with this node's
+-- signing key, so that a row edited or removed afterwards is found by
+-- ssn.audit_verify().  Never a value or a share.
+-- ---------------------------------------------------------------------------
+CREATE TABLE ssn.audit_log (
+	id bigserial PRIMARY KEY,
+	at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	role name NOT NULL,				-- current_user of the operation
+	session_role name NOT NULL,		-- session_user
+	client text,					-- the client's address ('[local]': a Unix socket; NULL: a background worker)
+	operation text NOT NULL CHECK (operation IN ('store', 'retrieve', 'compute', 'grant', 'revoke',
+			'verify', 'renew', 're-share', 'take-over', 'delete')),
+	secrets bigint NOT NULL,		-- how many
+	secret_id uuid,					-- the secret, when one
+	digest bytea,					-- BLAKE2b-256 of their ids in order, when several
+	outcome text NOT NULL CHECK (outcome IN ('committed', 'rolled back')),
+	chain_seq bigint UNIQUE,		-- its place in the chain (NULL: not chained yet)
+	hash bytea						-- sha256(previous hash || chain_seq || ssn.audit_row_text(row))
+);
+CREATE INDEX audit_log_unchained ON ssn.audit_log (id) WHERE chain_seq IS NULL;
+CREATE INDEX audit_log_at ON ssn.audit_log (at);
+REVOKE ALL ON ssn.audit_log FROM PUBLIC;
+COMMENT ON TABLE ssn.audit_log IS
+	'Every operation on secrets: time, roles, client, secret ids (or a count and a digest), outcome; append-only, hash-chained';
+
+-- the chain's head, signed from time to time; pruned: the anchor the retention left
+CREATE TABLE ssn.audit_head (
+	chain_seq bigint PRIMARY KEY,
+	hash bytea NOT NULL,
+	signed_at timestamptz NOT NULL,
+	signer bytea NOT NULL,			-- Ed25519 public key (ssn.signing_key)
+	signature bytea NOT NULL,
+	pruned boolean NOT NULL DEFAULT false
+);
+REVOKE ALL ON ssn.audit_head FROM PUBLIC;
+COMMENT ON TABLE ssn.audit_head IS
+	'Signed heads of the audit chain (pruned: where the retention cut it)';
+
+-- what a row's hash covers, unambiguous (every field quoted)
+CREATE FUNCTION ssn.audit_row_text(a ssn.audit_log) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT format('%s|%s|%L|%L|%L|%L|%s|%L|%L|%L', a.id,
+				  (extract(epoch FROM a.at) * 1000000)::bigint, a.role, a.session_role, a.client,
+				  a.operation, a.secrets, a.secret_id, encode(a.digest, 'hex'), a.outcome)
+$$;
+
+-- chain the rows not chained yet, in the order they were appended (the node worker)
+CREATE FUNCTION ssn.audit_chain() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	last_seq bigint;
+	last_hash bytea;
+	r ssn.audit_log;
+	n bigint := 0;
+BEGIN
+	PERFORM pg_advisory_xact_lock(hashtext('ssn.audit_chain'));
+	SELECT a.chain_seq, a.hash INTO last_seq, last_hash FROM ssn.audit_log a
+	 WHERE a.chain_seq IS NOT NULL ORDER BY a.chain_seq DESC LIMIT 1;
+	IF last_seq IS NULL THEN
+		SELECT h.chain_seq, h.hash INTO last_seq, last_hash FROM ssn.audit_head h
+		 WHERE h.pruned ORDER BY h.chain_seq DESC LIMIT 1;
+	END IF;
+	last_seq := coalesce(last_seq, 0);
+	last_hash := coalesce(last_hash, '\x'::bytea);
+	FOR r IN SELECT * FROM ssn.audit_log a WHERE a.chain_seq IS NULL ORDER BY a.id FOR UPDATE LOOP
+		last_seq := last_seq + 1;
+		last_hash := sha256(last_hash || convert_to(last_seq || '|' || ssn.audit_row_text(r), 'UTF8'));
+		UPDATE ssn.audit_log a SET chain_seq = last_seq, hash = last_hash WHERE a.id = r.id;
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END $$;
+REVOKE ALL ON FUNCTION ssn.audit_chain() FROM PUBLIC;
+
+CREATE FUNCTION ssn.audit_head_valid(h ssn.audit_head) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ssn_audit_head_valid' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION ssn.audit_sign_head() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ssn_audit_sign_head' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ssn.audit_sign_head() FROM PUBLIC;
+COMMENT ON FUNCTION ssn.audit_sign_head() IS
+	'Chain the rows appended since, and sign the chain''s head with this node''s signing key (the node worker does it every ssn.audit_sign_interval)';
+
+-- every break of the chain: rows altered, missing, removed after a signed head
+CREATE FUNCTION ssn.audit_verify(OUT problem text, OUT chain_seq bigint, OUT detail text)
+	RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	prev_seq bigint := 0;
+	prev_hash bytea := '\x'::bytea;
+	want bytea;
+	r ssn.audit_log;
+	h ssn.audit_head;
+	last_seq bigint;
+BEGIN
+	SELECT * INTO h FROM ssn.audit_head x WHERE x.pruned ORDER BY x.chain_seq DESC LIMIT 1;
+	IF FOUND THEN
+		IF NOT ssn.audit_head_valid(h) THEN
+			problem := 'anchor signature invalid'; chain_seq := h.chain_seq;
+			detail := 'the signed record of where the retention cut the chain does not verify';
+			RETURN NEXT;
+		END IF;
+		prev_seq := h.chain_seq;
+		prev_hash := h.hash;
+	END IF;
+	FOR r IN SELECT * FROM ssn.audit_log a WHERE a.chain_seq > prev_seq ORDER BY a.chain_seq LOOP
+		IF r.chain_seq <> prev_seq + 1 THEN
+			problem := 'rows missing'; chain_seq := prev_seq + 1;
+			detail := format('chain positions %s to %s are gone', prev_seq + 1, r.chain_seq - 1);
+			RETURN NEXT;
+			prev_hash := NULL;		-- the next row cannot be checked against a row that is gone
+		END IF;
+		IF prev_hash IS NOT NULL THEN
+			want := sha256(prev_hash || convert_to(r.chain_seq || '|' || ssn.audit_row_text(r), 'UTF8'));
+			IF r.hash IS DISTINCT FROM want THEN
+				problem := 'row altered'; chain_seq := r.chain_seq;
+				detail := format('audit row %s does not match its hash', r.id);
+				RETURN NEXT;
+			END IF;
+		END IF;
+		prev_seq := r.chain_seq;
+		prev_hash := r.hash;
+	END LOOP;
+	SELECT max(a.chain_seq) INTO last_seq FROM ssn.audit_log a;
+	FOR h IN SELECT * FROM ssn.audit_head x WHERE NOT x.pruned ORDER BY x.chain_seq LOOP
+		IF NOT ssn.audit_head_valid(h) THEN
+			problem := 'head signature invalid'; chain_seq := h.chain_seq;
+			detail := format('the head signed at %s does not verify', h.signed_at);
+			RETURN NEXT;
+		ELSIF h.chain_seq > coalesce(last_seq, 0) THEN
+			problem := 'rows removed at the end'; chain_seq := h.chain_seq;
+			detail := format('a head signed at %s covers %s rows; the chain ends at %s',
+							 h.signed_at, h.chain_seq, coalesce(last_seq, 0));
+			RETURN NEXT;
+		ELSIF NOT EXISTS (SELECT FROM ssn.audit_log a WHERE a.chain_seq = h.chain_seq AND a.hash = h.hash) THEN
+			problem := 'chain rewritten'; chain_seq := h.chain_seq;
+			detail := format('the row at the head signed at %s is not the one signed', h.signed_at);
+			RETURN NEXT;
+		END IF;
+	END LOOP;
+END $$;
+REVOKE ALL ON FUNCTION ssn.audit_verify() FROM PUBLIC;
+COMMENT ON FUNCTION ssn.audit_verify() IS
+	'Check the audit chain and its signed heads: every row altered, missing or removed since it was chained';

@@ -12,6 +12,7 @@
 #include "base/log_privacy.h"
 #include "compute/compute_channel.h"
 #include "fmgr.h"
+#include "lifecycle/audit_seal.h"
 #include "lifecycle/held_record.h"
 #include "lifecycle/hold.h"
 #include "lifecycle/prepared.h"
@@ -20,6 +21,7 @@
 #include "lifecycle/reshare.h"
 #include "miscadmin.h"
 #include "net/alarm_queue.h"
+#include "net/audit.h"
 #include "net/key_reserve.h"
 #include "net/receiver.h"
 #include "net/worker.h"
@@ -41,6 +43,7 @@ _PG_init(void)
 	ssn_guc_init();
 	log_privacy_init();
 	alarm_queue_init();
+	audit_init();
 	key_reserve_init();
 	receiver_init();
 	hold_init();
@@ -51,6 +54,7 @@ _PG_init(void)
 	prepared_init();
 	reshare_init();
 	records_init();
+	audit_seal_init();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		ssn_worker_register();

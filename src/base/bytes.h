@@ -24,6 +24,13 @@ le_put_u32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t) (v >> 24);
 }
 
+static inline void
+le_put_u64(uint8_t *p, uint64_t v)
+{
+	le_put_u32(p, (uint32_t) v);
+	le_put_u32(p + 4, (uint32_t) (v >> 32));
+}
+
 static inline uint16_t
 le_get_u16(const uint8_t *p)
 {

@@ -28,6 +28,8 @@ int			ssn_default_k = 3;
 int			ssn_default_n = 0;
 int			ssn_synchronous_store = SSN_SYNC_LOCAL;
 bool		ssn_verify_shares = true;
+int			ssn_audit_sign_interval_s = 60;
+int			ssn_audit_retention_min = 0;
 int			ssn_synchronous_store_timeout_ms = 30000;
 int			ssn_peer_connect_timeout_s = 3;
 int			ssn_peer_timeout_ms = 10000;
@@ -234,6 +236,17 @@ ssn_guc_init(void)
 							"The worker then raises an alarm and asks the other holders of the batch how it ended.",
 							&ssn_prepared_timeout_ms, 300000, 1000, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	/* the audit trail */
+	DefineCustomIntVariable("ssn.audit_sign_interval",
+							"How often the node worker chains the audit rows appended since and signs the chain's head.",
+							"A row edited or removed once chained is detected; one removed from the end, once a head covering it is signed.",
+							&ssn_audit_sign_interval_s, 60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.audit_retention",
+							"Age from which audit rows are removed (the chain keeps a signed anchor where it was cut).",
+							"0 keeps every row.",
+							&ssn_audit_retention_min, 0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
 	/* a test hook, never for production: see README (faults) */
 	DefineCustomStringVariable("ssn.test_pause_after_prepare",
 							   "Test hook: the renewal coordinator stops at this point of a batch (prepared, first_commit).",

@@ -25,6 +25,8 @@ typedef enum
 
 extern char *ssn_database;
 extern int	ssn_default_k;
+extern int	ssn_audit_sign_interval_s;
+extern int	ssn_audit_retention_min;
 extern int	ssn_default_n;
 extern int	ssn_synchronous_store;
 extern bool ssn_verify_shares;

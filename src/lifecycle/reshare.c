@@ -42,6 +42,7 @@
 #include "miscadmin.h"
 #include "net/alarm.h"
 #include "net/alarm_queue.h"
+#include "net/audit.h"
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/message_kind.h"
@@ -997,6 +998,7 @@ ssn_reshare(PG_FUNCTION_ARGS)
 						xf, failed->name, repl->name, (long long) total),
 				 errhint("Give \"%s\" share index %d in the other nodes' catalogs too, and run ssn.reshare on every other node that stored secrets with \"%s\" as a shareholder.",
 						 repl->name, xf, failed->name)));
+	audit_note_count(AUDIT_RESHARE, total);
 	PG_RETURN_INT64(total);
 }
 

@@ -37,7 +37,7 @@ catalog_load(void)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT s.name, s.sae_id, s.conninfo, coalesce(s.share_index, 0),"
 					" s.trusted_node, s.state, coalesce(h.reachable, true), coalesce(h.rtt_ms, 0),"
-					" s.peer_role"
+					" s.peer_role, s.organization"
 					" FROM ssn.shareholder s LEFT JOIN ssn.peer_health h ON h.peer = s.name"
 					" ORDER BY s.share_index NULLS LAST, s.name", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.shareholder");
@@ -64,6 +64,7 @@ catalog_load(void)
 			s->reachable = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 			s->rtt_ms = DatumGetFloat8(SPI_getbinval(tup, desc, 8, &isnull));
 			s->peer_role = copy_text_col(tup, desc, 9);
+			s->organization = copy_text_col(tup, desc, 10);
 			s->is_self = ssn_sae_id && ssn_sae_id[0] && strcmp(s->sae_id, ssn_sae_id) == 0;
 			if (s->is_self)
 				l->self = i;

@@ -19,6 +19,7 @@ typedef struct Shareholder
 	char	   *trusted_node;	/* NULL if none */
 	char	   *state;			/* in service / out of service / standby / reserved */
 	char	   *peer_role;		/* the login role it uses here, NULL if none is bound */
+	char	   *organization;	/* NULL if none */
 	bool		in_service;
 	bool		is_self;
 	bool		reachable;		/* last health check (true if never checked) */

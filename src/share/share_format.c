@@ -174,9 +174,10 @@ share_validate(const uint8_t *buf, size_t len, ShareHeader *h,
 	if (h->n < h->k)
 		return fail(errbuf, errlen, "total n=%d is below threshold k=%d",
 					h->n, h->k);
-	if (h->x < 1 || h->x > h->n)
-		return fail(errbuf, errlen, "x-coordinate %d is outside 1..n=%d",
-					h->x, h->n);
+	/* a holder's share index, not its rank: any of 1..255 (placement skips some) */
+	if (h->x < 1)
+		return fail(errbuf, errlen, "x-coordinate %d is outside 1..%d",
+					h->x, SHARE_MAX_N);
 	if (h->degree < h->k - 1 || h->degree > h->n - 1)
 		return fail(errbuf, errlen,
 					"polynomial degree %d is outside k-1=%d..n-1=%d",

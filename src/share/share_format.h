@@ -9,7 +9,7 @@
  *     0   1 format version (SHARE_FORMAT_VERSION)
  *     1   1 field: 1 = prime field F_l, 2 = GF(2^8)
  *     2   1 value type code (SHARE_TYPE_*)
- *     3   1 x-coordinate, 1..n
+ *     3   1 x-coordinate, 1..255: the holder's share index
  *     4   1 threshold k, 2..255
  *     5   1 total shares n, k..255
  *     6   1 polynomial degree: k-1 after a split, larger after share*share

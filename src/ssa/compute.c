@@ -19,6 +19,7 @@
 #include "executor/spi.h"
 #include "lifecycle/renewal.h"
 #include "miscadmin.h"
+#include "net/audit.h"
 #include "net/catalog.h"
 #include "net/peer_conn.h"
 #include "share/secret_expr.h"
@@ -473,6 +474,7 @@ ssn_store_computed(PG_FUNCTION_ARGS)
 	memcpy(out.holders, in.holders, in.n);
 	store_new_secret_id(out.id);
 	store_note_secret(&out);
+	audit_note(AUDIT_STORE, out.id);
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	if (njobs == jobs_cap)

@@ -13,6 +13,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "net/audit.h"
 #include "net/catalog.h"
 #include "share/secret_handle.h"
 #include "ssa/delete.h"
@@ -113,6 +114,7 @@ delete_handles(Datum *handles, bool *nulls, int n)
 		if (!gone[i])
 		{
 			store_note_deleted(DatumGetUUIDP(ids[i])->data);
+			audit_note(AUDIT_DELETE, DatumGetUUIDP(ids[i])->data);
 			deleted++;
 		}
 	return deleted;

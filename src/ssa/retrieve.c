@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "net/alarm.h"
 #include "net/alarm_queue.h"
+#include "net/audit.h"
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/peer_conn.h"
@@ -1536,6 +1537,14 @@ compute_gather_rebuild(const uint8 *program, size_t len, const uint8 *holders, i
 
 	if (!program_begin(&r, program, len, err, sizeof(err)))
 		elog(ERROR, "ssn: a program built here is malformed: %s", err);
+	{
+		int			nin;
+		uint8	   *in = program_inputs(&prog, &nin);
+
+		for (int i = 0; i < nin; i++)
+			audit_note(AUDIT_COMPUTE, in + (Size) i * SHARE_ID_SIZE);
+		pfree(in);
+	}
 	if (evaluate_own_writes(&prog, out))
 		return;
 	w = palloc0_array(Wanted, Max(r.ngroups, 1));
@@ -1671,6 +1680,7 @@ retrieve_one(Datum handle, ShareValue *v)
 		retrieve_computed(&w->h, &handle, 1, v);
 		return;
 	}
+	audit_note(AUDIT_RETRIEVE, w->h.id);
 	if (retrieve_own_write(w->h.id, v))
 		return;
 	w->need = w->h.k;
@@ -1754,6 +1764,7 @@ ssn_retrieve_array(PG_FUNCTION_ARGS)
 			cmap[i] = nc++;
 			continue;
 		}
+		audit_note(AUDIT_RETRIEVE, h.id);
 		if (retrieve_own_write(h.id, &ownv))
 		{
 			owntext[i] = PointerGetDatum(value_to_text_wiped(&ownv));
@@ -1854,6 +1865,7 @@ grant_or_revoke(Datum handle, Oid grantee, bool grant, bool *changed)
 	*changed = SPI_processed > 0;
 	SPI_finish();
 	catalog_end_privileged(&priv);
+	audit_note(grant ? AUDIT_GRANT : AUDIT_REVOKE, h.id);
 	if (*changed)
 		store_note_changed(h.id);
 }
@@ -1921,6 +1933,7 @@ ssn_verify(PG_FUNCTION_ARGS)
 		pending = own_writes_find(w->h.id, &owner);
 	}
 	InitMaterializedSRF(fcinfo, 0);
+	audit_note(AUDIT_VERIFY, w->h.id);
 	w->need = w->h.n;
 	w->all = true;
 	gather(w, 1, NULL);

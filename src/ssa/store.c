@@ -32,6 +32,8 @@
 #include "lifecycle/signing_key.h"
 #include "lifecycle/verify.h"
 #include "miscadmin.h"
+#include "net/alarm_queue.h"
+#include "net/audit.h"
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/worker.h"
@@ -43,6 +45,7 @@
 #include "ssa/own_writes.h"
 #include "ssa/records.h"
 #include "ssa/store.h"
+#include "ssa/store_policy.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -85,6 +88,9 @@ typedef struct PendingStore
 	MemoryContext data;			/* the values' copies until the next flush */
 	SubTransactionId subid;
 	ShareholderList *catalog;
+	StorePolicy *policy;		/* NULL: no row applies */
+	Oid			policy_role;	/* loaded for (a SET ROLE loads it again) */
+	bool		policy_loaded;
 	Oid			share_array_oid;
 	bool		schema_verifies;	/* ssn.secret has its commitment column (1.3) */
 	bool		schema_checks;	/* ssn.secret has its check_record column (1.4) */
@@ -562,7 +568,12 @@ pending_get(void)
 		pend->data = AllocSetContextCreate(cxt, "ssn pending values", ALLOCSET_DEFAULT_SIZES);
 		pend->subid = cur;
 		if (parent)
+		{
 			pend->catalog = parent->catalog;
+			pend->policy = parent->policy;
+			pend->policy_role = parent->policy_role;
+			pend->policy_loaded = parent->policy_loaded;
+		}
 		else
 		{
 			PrivilegedScope ps;
@@ -639,13 +650,73 @@ store_new_secret_id(uint8 *id)
 	randombytes_buf(id + 8, SHARE_ID_SIZE - 8);
 }
 
-/* n shareholders in service, this node first, returned sorted by share index */
+/* whether one more share of a secret may go to s: no organization gets k */
+static bool
+organization_has_room(const Shareholder *s, Shareholder **chosen, int m, int k)
+{
+	int			same = 0;
+
+	if (s->organization == NULL)
+		return true;
+	for (int i = 0; i < m; i++)
+		if (chosen[i]->organization && strcmp(chosen[i]->organization, s->organization) == 0)
+			same++;
+	return same + 1 < k;
+}
+
+static bool
+same_organization(const Shareholder *a, const Shareholder *b)
+{
+	return a->organization && b->organization ? strcmp(a->organization, b->organization) == 0
+		: a->organization == b->organization;
+}
+
+static bool
+can_hold(const Shareholder *s)
+{
+	return s->in_service && s->share_index > 0;
+}
+
+/* the organizations of the shareholders in service, with their counts, for a refusal */
+static char *
+describe_organizations(ShareholderList *cat)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	for (int i = 0; i < cat->count; i++)
+	{
+		Shareholder *s = &cat->items[i];
+		int			count = 0;
+		bool		seen = false;
+
+		if (!can_hold(s))
+			continue;
+		for (int j = 0; j < i && !seen; j++)
+			seen = can_hold(&cat->items[j]) && same_organization(s, &cat->items[j]);
+		if (seen)
+			continue;
+		for (int j = i; j < cat->count; j++)
+			if (can_hold(&cat->items[j]) && same_organization(s, &cat->items[j]))
+				count++;
+		appendStringInfo(&b, "%s%s: %d", b.len ? ", " : "",
+						 s->organization ? s->organization : "(none)", count);
+	}
+	return b.data;
+}
+
+/*
+ * n shareholders in service (n = 0: as many as may be), this node first,
+ * returned sorted by share index.  No organization gets k of them.
+ */
 static int
-choose_holders(ShareholderList *cat, int n, Shareholder **chosen)
+choose_holders(ShareholderList *cat, int k, int n, Shareholder **chosen)
 {
 	int			i,
 				m = 0,
-				avail = 0;
+				avail = 0,
+				crowded = 0;
+	bool		all = n == 0;
 
 	for (i = 0; i < cat->count; i++)
 	{
@@ -654,17 +725,42 @@ choose_holders(ShareholderList *cat, int n, Shareholder **chosen)
 		if (s->in_service && s->share_index > 0 && (s->is_self || s->conninfo))
 			avail++;
 	}
-	if (n == 0)
+	if (all)
 		n = Min(avail, SHARE_MAX_N);
 	if (cat->self >= 0 && cat->items[cat->self].in_service && cat->items[cat->self].share_index > 0)
-		chosen[m++] = &cat->items[cat->self];
+	{
+		if (organization_has_room(&cat->items[cat->self], chosen, m, k))
+			chosen[m++] = &cat->items[cat->self];
+		else
+			crowded++;
+	}
 	for (i = 0; i < cat->count && m < n; i++)
 	{
 		Shareholder *s = &cat->items[i];
 
 		if (s->is_self || !s->in_service || s->share_index <= 0 || s->conninfo == NULL)
 			continue;
+		if (!organization_has_room(s, chosen, m, k))
+		{
+			crowded++;
+			continue;
+		}
 		chosen[m++] = s;
+	}
+	if (all && crowded > 0 && m >= k)
+		n = m;
+	if (m < n && crowded > 0)
+	{
+		char	   *orgs = describe_organizations(cat);
+
+		alarm_raise_durable("policy", GetUserNameFromId(GetUserId(), false), "warning",
+							"store refused by placement",
+							psprintf("n = %d, k = %d; shareholders by organization: %s", n, k, orgs));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no placement of %d shares gives every organization fewer than k = %d", n, k),
+				 errdetail("Shareholders in service by organization: %s.", orgs),
+				 errhint("Lower n, raise k, or register shareholders of other organizations.")));
 	}
 	if (m < n)
 		ereport(ERROR,
@@ -821,6 +917,22 @@ ssn_store(PG_FUNCTION_ARGS)
 								PG_NARGS() > 3 && !PG_ARGISNULL(3) ? (PG_GETARG_BOOL(3) ? 1 : 0) : -1));
 }
 
+/* a refusal by policy leaves nothing of the value behind */
+static void
+policy_check_or_wipe(StorePolicy *policy, Oid argtype, int k, int n, bool unverified, ShareValue *v)
+{
+	PG_TRY();
+	{
+		store_policy_check(policy, argtype, k, n, unverified);
+	}
+	PG_CATCH();
+	{
+		value_wipe(v);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 Datum
 store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
 {
@@ -857,8 +969,18 @@ store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
 	p = pending_get();
 	/* without its own entry no worker of this node would deliver the shares */
 	(void) catalog_require_self(p->catalog);
-	n = choose_holders(p->catalog, n, chosen);
+	check_k_n(k, Max(k, n));	/* k itself, before placement counts with it */
+	n = choose_holders(p->catalog, k, n, chosen);
 	check_k_n(k, n);
+	if (!p->policy_loaded || p->policy_role != GetUserId())
+	{
+		MemoryContext pc = MemoryContextSwitchTo(p->cxt);
+
+		p->policy = store_policy_load();
+		p->policy_role = GetUserId();
+		p->policy_loaded = true;
+		MemoryContextSwitchTo(pc);
+	}
 	value_encode(value, argtype, &v);
 
 	memset(&h, 0, sizeof(h));
@@ -875,6 +997,7 @@ store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
 		p->schema_verifies;
 	/* the others carry a salt and a signed check value, unless the schema predates it */
 	checked = !verifiable && p->schema_checks;
+	policy_check_or_wipe(p->policy, argtype, k, n, v.field == SHARE_FIELD_PRIME && !verifiable, &v);
 	payload_len = v.field != SHARE_FIELD_PRIME ? (uint32) v.len + (checked ? SHARE_CHECK_SALT : 0) :
 		verifiable ? (uint32) SHARE_VERIFIABLE_PAYLOAD(k) : checked ? 2 * FP_BYTES : FP_BYTES;
 	/* a share travels in one message: one that no message can hold would never leave */
@@ -950,6 +1073,7 @@ store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
 	}
 	if (p->nsec >= FLUSH_SECRETS || p->bytes >= FLUSH_BYTES || p->nblob >= MAX_BLOBS - SHARE_MAX_N)
 		flush_pending();
+	audit_note(AUDIT_STORE, h.id);
 
 	return handle_make(&h);
 }

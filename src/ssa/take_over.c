@@ -23,6 +23,7 @@
 #include "executor/spi.h"
 #include "lifecycle/held_record.h"
 #include "miscadmin.h"
+#include "net/audit.h"
 #include "net/catalog.h"
 #include "net/peer_conn.h"
 #include "utils/builtins.h"
@@ -358,5 +359,6 @@ ssn_take_over(PG_FUNCTION_ARGS)
 					   missing.len ? "  Not: " : "", missing.data),
 			 missing.len ?
 			 errhint("A holder that did not hand them over does not serve this node: allow the take-over there, then run ssn.take_over again.") : 0));
+	audit_note_count(AUDIT_TAKE_OVER, taken);
 	PG_RETURN_INT64(taken);
 }
