@@ -17,7 +17,7 @@ PG_SRCS = src/base/guc.c src/base/log_privacy.c src/base/subxact.c src/base/spi_
 	src/share/secret_handle.c \
 	src/qkd/kme_client.c src/qkd/key_ledger.c src/qkd/kme_sql.c \
 	src/net/catalog.c src/net/alarm.c src/net/peer_conn.c src/net/channel.c src/net/message_kind.c \
-	src/net/receiver.c src/net/reply.c src/net/worker.c src/net/alarm_queue.c src/net/audit.c src/net/peer_identity.c src/net/key_reserve.c \
+	src/net/receiver.c src/net/reply.c src/net/worker.c src/net/alarm_queue.c src/net/audit.c src/net/network_view.c src/net/thresholds.c src/net/peer_identity.c src/net/key_reserve.c \
 	src/compute/compute_eval.c src/compute/compute_channel.c \
 	src/lifecycle/signing_key.c src/lifecycle/audit_seal.c src/lifecycle/verify.c src/lifecycle/check.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c src/lifecycle/prepared.c \
 	src/lifecycle/renewal.c src/lifecycle/reshare.c src/lifecycle/held_record.c \

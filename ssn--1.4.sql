@@ -1014,6 +1014,8 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1614,6 +1616,7 @@ CREATE TABLE ssn.audit_log (
 	secrets bigint NOT NULL,		-- how many
 	secret_id uuid,					-- the secret, when one
 	digest bytea,					-- BLAKE2b-256 of their ids in order, when several
+	key_bytes bigint NOT NULL DEFAULT 0,	-- QKD key spent for it (sealed shares, opened replies)
 	outcome text NOT NULL CHECK (outcome IN ('committed', 'rolled back')),
 	chain_seq bigint UNIQUE,		-- its place in the chain (NULL: not chained yet)
 	hash bytea						-- sha256(previous hash || chain_seq || ssn.audit_row_text(row))
@@ -1640,9 +1643,9 @@ COMMENT ON TABLE ssn.audit_head IS
 -- what a row's hash covers, unambiguous (every field quoted)
 CREATE FUNCTION ssn.audit_row_text(a ssn.audit_log) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT format('%s|%s|%L|%L|%L|%L|%s|%L|%L|%L', a.id,
+	SELECT format('%s|%s|%L|%L|%L|%L|%s|%L|%L|%s|%L', a.id,
 				  (extract(epoch FROM a.at) * 1000000)::bigint, a.role, a.session_role, a.client,
-				  a.operation, a.secrets, a.secret_id, encode(a.digest, 'hex'), a.outcome)
+				  a.operation, a.secrets, a.secret_id, encode(a.digest, 'hex'), a.key_bytes, a.outcome)
 $$;
 
 -- chain the rows not chained yet, in the order they were appended (the node worker)
@@ -1742,3 +1745,126 @@ END $$;
 REVOKE ALL ON FUNCTION ssn.audit_verify() FROM PUBLIC;
 COMMENT ON FUNCTION ssn.audit_verify() IS
 	'Check the audit chain and its signed heads: every row altered, missing or removed since it was chained';
+
+-- ---------------------------------------------------------------------------
+-- The SSN manager's network view (Y.3808 §10.4, Req_SSN_M1, Ma1-Ma3) and alarms
+-- raised before trouble: each node's state as control data (no share, no value),
+-- gathered from every node over the authenticated peer connections.
+-- ---------------------------------------------------------------------------
+-- each QKD link's key pool and the rate this node spends it at (the node worker)
+CREATE TABLE ssn.link_rate (
+	peer text PRIMARY KEY,
+	pool_bytes bigint,				-- key the KME holds for the link now (NULL: it did not say)
+	capacity_bytes bigint,			-- the most it can hold (max_key_count x key_size)
+	key_bytes_per_s double precision,	-- spent here, both directions, recent average
+	seconds_left double precision,	-- pool_bytes at that rate (NULL: no traffic)
+	checked_at timestamptz NOT NULL,
+	kme_error text
+);
+REVOKE ALL ON ssn.link_rate FROM PUBLIC;
+COMMENT ON TABLE ssn.link_rate IS
+	'Each QKD link''s key pool as its KME reports it and the rate this node spends it at (the node worker, every ssn.alarm_check_interval)';
+-- renewal jobs that fall behind: source 'job'
+ALTER TABLE ssn.alarm DROP CONSTRAINT alarm_source_check;
+ALTER TABLE ssn.alarm ADD CONSTRAINT alarm_source_check
+	CHECK (source IN ('peer', 'kme', 'channel', 'message', 'secret', 'owner', 'policy', 'job'));
+
+-- the version of the shareholder catalog: equal on two nodes when their catalogs agree
+CREATE FUNCTION ssn.catalog_version() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT md5(coalesce(string_agg(format('%L|%L|%s|%L|%L', s.name, s.sae_id, s.share_index, s.state,
+										  s.organization), ',' ORDER BY s.name), ''))
+	FROM ssn.shareholder s
+$$;
+COMMENT ON FUNCTION ssn.catalog_version() IS
+	'A digest of the shareholder catalog (names, SAE IDs, share indexes, states, organizations)';
+
+CREATE FUNCTION ssn.node_status() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT jsonb_build_object(
+		'node', ssn.node_name(),
+		'catalog_version', ssn.catalog_version(),
+		'alarms', (SELECT count(*) FROM ssn.alarm WHERE cleared_at IS NULL),
+		'major_alarms', (SELECT count(*) FROM ssn.alarm WHERE cleared_at IS NULL
+						 AND severity IN ('critical', 'major')),
+		'outbox_messages', (SELECT count(*) FROM ssn.outbox),
+		'outbox_oldest_s', (SELECT round(extract(epoch FROM now() - min(queued_at)))::bigint FROM ssn.outbox),
+		'secrets', (SELECT greatest(reltuples, 0)::bigint FROM pg_class
+					WHERE oid = 'ssn.secret'::regclass),
+		'last_renewal', (SELECT max(finished_at) FROM ssn.renewal_run WHERE state = 'done'),
+		'renewal_overdue', (SELECT count(*) FROM ssn.active_alarms WHERE source = 'job'),
+		'audit_head', (SELECT max(chain_seq) FROM ssn.audit_head),
+		'audit_signed_at', (SELECT max(signed_at) FROM ssn.audit_head),
+		'links', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+					'peer', c.peer, 'reachable', c.reachable, 'rtt_ms', c.rtt_ms,
+					'pending_messages', c.pending_blobs, 'pool_bytes', r.pool_bytes,
+					'key_bytes_per_s', round(r.key_bytes_per_s::numeric, 1),
+					'seconds_left', round(r.seconds_left::numeric, 1)) ORDER BY c.peer), '[]')
+				  FROM ssn.channels c LEFT JOIN ssn.link_rate r ON r.peer = c.peer))
+$$;
+REVOKE ALL ON FUNCTION ssn.node_status() FROM PUBLIC;
+COMMENT ON FUNCTION ssn.node_status() IS
+	'This node''s state as control data: catalog version, alarms, outbox, key pools and rates, renewals, audit head';
+
+-- a peer asks (its own login role, as for every channel function)
+CREATE FUNCTION ssn.channel_status() RETURNS text
+	AS 'MODULE_PATHNAME', 'ssn_channel_status' LANGUAGE C VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION ssn.channel_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_status() TO ssn_peer;
+
+CREATE FUNCTION ssn.network_status(OUT node text, OUT reachable boolean, OUT error text, OUT status jsonb)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'ssn_network_status' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ssn.network_status() FROM PUBLIC;
+COMMENT ON FUNCTION ssn.network_status() IS
+	'Every node''s ssn.node_status(), this node''s and each peer''s (asked at once, ssn.peer_timeout each); a node that does not answer is shown with the reason';
+
+CREATE VIEW ssn.network AS
+	SELECT n.node, n.reachable, n.error,
+		   n.status ->> 'catalog_version' AS catalog_version,
+		   (n.status ->> 'catalog_version') IS NOT DISTINCT FROM ssn.catalog_version() AS catalog_agrees,
+		   (n.status ->> 'alarms')::bigint AS alarms,
+		   (n.status ->> 'major_alarms')::bigint AS major_alarms,
+		   (n.status ->> 'outbox_messages')::bigint AS outbox_messages,
+		   (n.status ->> 'outbox_oldest_s')::bigint AS outbox_oldest_s,
+		   (n.status ->> 'secrets')::bigint AS secrets,
+		   (n.status ->> 'last_renewal')::timestamptz AS last_renewal,
+		   (n.status ->> 'audit_head')::bigint AS audit_head,
+		   (n.status ->> 'audit_signed_at')::timestamptz AS audit_signed_at,
+		   n.status -> 'links' AS links
+	FROM ssn.network_status() n;
+COMMENT ON VIEW ssn.network IS
+	'The whole storage network seen from this node: one row per node (unreachable ones too), gathered over the peer connections';
+
+CREATE VIEW ssn.network_links AS
+	SELECT n.node, l ->> 'peer' AS peer, (l ->> 'reachable')::boolean AS reachable,
+		   (l ->> 'rtt_ms')::double precision AS rtt_ms,
+		   (l ->> 'pending_messages')::bigint AS pending_messages,
+		   (l ->> 'pool_bytes')::bigint AS pool_bytes,
+		   (l ->> 'key_bytes_per_s')::double precision AS key_bytes_per_s,
+		   (l ->> 'seconds_left')::double precision AS seconds_left
+	FROM ssn.network_status() n, jsonb_array_elements(n.status -> 'links') l;
+COMMENT ON VIEW ssn.network_links IS
+	'Every node''s QKD links: reachability, pending messages, key pool, key rate and the seconds of traffic the pool holds';
+
+-- accounting (Y.3808 §10.4): operations, secrets and QKD key per role, database and
+-- day (from the audit trail), and per link and day against what its KME can hold
+CREATE VIEW ssn.accounting AS
+	SELECT date_trunc('day', a.at) AS day, current_database() AS database, a.role, a.operation,
+		   count(*) AS operations, sum(a.secrets) AS secrets, sum(a.key_bytes) AS key_bytes,
+		   count(*) FILTER (WHERE a.outcome = 'rolled back') AS rolled_back
+	FROM ssn.audit_log a
+	GROUP BY 1, 3, 4;
+REVOKE ALL ON ssn.accounting FROM PUBLIC;
+COMMENT ON VIEW ssn.accounting IS
+	'Operations, secrets and QKD key bytes per day, database, role and operation (from ssn.audit_log)';
+
+CREATE VIEW ssn.link_accounting AS
+	SELECT date_trunc('day', l.fetched_at) AS day, l.peer, l.direction, l.purpose,
+		   count(*) AS keys, sum(l.size_bits::bigint) / 8 AS key_bytes,
+		   r.capacity_bytes, r.pool_bytes
+	FROM ssn.key_ledger l LEFT JOIN ssn.link_rate r ON r.peer = l.peer
+	GROUP BY 1, 2, 3, 4, r.capacity_bytes, r.pool_bytes;
+REVOKE ALL ON ssn.link_accounting FROM PUBLIC;
+COMMENT ON VIEW ssn.link_accounting IS
+	'QKD keys and key bytes per day, link, direction and purpose (from the key ledger), with the link''s pool and capacity as its KME reports them';

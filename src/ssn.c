@@ -24,6 +24,7 @@
 #include "net/audit.h"
 #include "net/key_reserve.h"
 #include "net/receiver.h"
+#include "net/thresholds.h"
 #include "net/worker.h"
 #include "qkd/key_ledger.h"
 #include "ssa/records.h"
@@ -44,6 +45,7 @@ _PG_init(void)
 	log_privacy_init();
 	alarm_queue_init();
 	audit_init();
+	thresholds_init();
 	key_reserve_init();
 	receiver_init();
 	hold_init();

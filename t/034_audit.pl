@@ -25,6 +25,10 @@ my $as_alice = sub { my ($sql) = @_; return $net->sql(1, $sql, user => 'alice');
 $as_alice->(q{INSERT INTO vault SELECT g, ssn_store(987654320 + g) FROM generate_series(1, 3) g});
 $as_alice->(q{INSERT INTO vault VALUES (4, ssn_store('hush-hush-4'::text))});
 ok($net->wait_all_delivered(120), 'stored and delivered');
+# before any grant or deletion sends records: every delivery so far carried these stores
+is($net->sql(1, q{SELECT (SELECT sum(key_bytes) FROM ssn.audit_log WHERE operation = 'store')
+	= (SELECT sum(size_bits / 8) FROM ssn.key_ledger WHERE direction = 'send' AND purpose = 'deliver')}), 't',
+	'the stores\' key bytes are those the key ledger shows for their deliveries');
 is($as_alice->(q{SELECT ssn_retrieve(h) FROM vault WHERE id = 4}), 'hush-hush-4', 'alice retrieves one');
 is($as_alice->(q{SELECT array_to_string(ssn_retrieve(array_agg(h ORDER BY id)), ',') FROM vault WHERE id <= 3}),
 	'987654321,987654322,987654323', 'and three at once');
@@ -62,6 +66,11 @@ is($net->sql(1, q{SELECT count(*) FROM ssn.audit_log a JOIN vault v ON a.secret_
 	WHERE a.operation = 'delete'}), '1', 'the deleted secret named by id');
 is($net->sql(1, q{SELECT a.digest = (SELECT digest FROM ssn.audit_log WHERE operation = 'store' AND secrets = 3)
 	FROM ssn.audit_log a WHERE operation = 'compute'}), 't', 'the digest names the same three secrets in the sum');
+is($net->sql(1, q{SELECT string_agg(operation, ',' ORDER BY operation) FROM ssn.audit_log
+	WHERE role = 'alice' AND outcome = 'committed' AND key_bytes > 0}), 'compute,retrieve,retrieve,store,store,verify',
+	'the QKD key spent is counted on the rows of stores, retrievals, the sum and the verification');
+is($net->sql(1, q{SELECT operations || ' ' || secrets || ' ' || (key_bytes > 0) FROM ssn.accounting
+	WHERE role = 'alice' AND operation = 'store'}), '2 4 true', 'ssn.accounting sums them per day, role and operation');
 is($net->sql(1, q{SELECT DISTINCT client FROM ssn.audit_log WHERE role = 'alice'}), '[local]',
 	'the client (a Unix socket)');
 unlike($net->sql(1, q{SELECT string_agg(t::text, ' ') FROM ssn.audit_log t}), qr/98765432|hush/,

@@ -30,6 +30,11 @@ int			ssn_synchronous_store = SSN_SYNC_LOCAL;
 bool		ssn_verify_shares = true;
 int			ssn_audit_sign_interval_s = 60;
 int			ssn_audit_retention_min = 0;
+int			ssn_alarm_check_interval_s = 30;
+int			ssn_alarm_key_pool_s = 60;
+int			ssn_alarm_outbox_age_s = 900;
+int			ssn_alarm_unreachable_s = 300;
+int			ssn_alarm_renewal_overdue_s = 3600;
 int			ssn_synchronous_store_timeout_ms = 30000;
 int			ssn_peer_connect_timeout_s = 3;
 int			ssn_peer_timeout_ms = 10000;
@@ -247,6 +252,27 @@ ssn_guc_init(void)
 							"0 keeps every row.",
 							&ssn_audit_retention_min, 0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+	/* alarms raised before trouble */
+	DefineCustomIntVariable("ssn.alarm_check_interval",
+							"How often the node worker reads the key pools and checks the thresholds below.",
+							NULL, &ssn_alarm_check_interval_s, 30, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.alarm_key_pool",
+							"Alarm when a QKD link's key pool holds less than this much traffic at the rate this node spends it.",
+							NULL, &ssn_alarm_key_pool_s, 60, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.alarm_outbox_age",
+							"Alarm when a message to a shareholder has waited in the outbox longer than this.",
+							NULL, &ssn_alarm_outbox_age_s, 900, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.alarm_unreachable_after",
+							"Alarm when a shareholder has not answered a health check for this long.",
+							NULL, &ssn_alarm_unreachable_s, 300, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.alarm_renewal_overdue",
+							"Alarm when a scheduled renewal job is this much behind its next run.",
+							NULL, &ssn_alarm_renewal_overdue_s, 3600, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	/* a test hook, never for production: see README (faults) */
 	DefineCustomStringVariable("ssn.test_pause_after_prepare",
 							   "Test hook: the renewal coordinator stops at this point of a batch (prepared, first_commit).",

@@ -51,6 +51,7 @@ typedef struct AuditEntry
 	char		client[64];
 	int64		count;
 	int64		ids;			/* of them with an id in the digest */
+	int64		key_bytes;
 	uint8		first_id[AUDIT_ID_SIZE];
 	crypto_generichash_state digest;
 } AuditEntry;
@@ -65,6 +66,7 @@ typedef struct AuditRow
 	char		outcome[16];
 	TimestampTz at;
 	int64		secrets;
+	int64		key_bytes;
 	bool		has_id;
 	bool		has_digest;
 	uint8		id[AUDIT_ID_SIZE];
@@ -82,7 +84,8 @@ typedef struct AuditQueue
 static AuditQueue *queue = NULL;
 static AuditEntry entries[AUDIT_ENTRIES];
 static int	nentries = 0;
-static bool callback_registered = false;
+static AuditEntry *last_noted = NULL;
+static bool database_checked = false;
 static bool worker_database = false;	/* the node worker's: it can write our queued rows */
 
 static void audit_xact_callback(XactEvent event, void *arg);
@@ -117,13 +120,12 @@ entry_for(AuditOp op)
 	for (int i = 0; i < nentries; i++)
 		if (entries[i].op == op && entries[i].role == role)
 			return &entries[i];
-	if (!callback_registered)
+	if (!database_checked)
 	{
 		char	   *db = get_database_name(MyDatabaseId);
 
 		worker_database = db && ssn_database && strcmp(db, ssn_database) == 0;
-		RegisterXactCallback(audit_xact_callback, NULL);
-		callback_registered = true;
+		database_checked = true;
 	}
 	/* more pairs than slots (never seen): the last one takes the rest */
 	if (nentries == AUDIT_ENTRIES)
@@ -144,6 +146,7 @@ audit_note(AuditOp op, const uint8 *id)
 {
 	AuditEntry *e = entry_for(op);
 
+	last_noted = e;
 	if (e->ids == 0)
 		memcpy(e->first_id, id, AUDIT_ID_SIZE);
 	crypto_generichash_update(&e->digest, id, AUDIT_ID_SIZE);
@@ -154,7 +157,17 @@ audit_note(AuditOp op, const uint8 *id)
 void
 audit_note_count(AuditOp op, int64 n)
 {
-	entry_for(op)->count += Max(n, 0);
+	last_noted = entry_for(op);
+	last_noted->count += Max(n, 0);
+}
+
+void
+audit_key_bytes(AuditOp op, int64 bytes)
+{
+	AuditEntry *e = op == AUDIT_NOPS ? last_noted : entry_for(op);
+
+	if (e != NULL && e >= entries && e < entries + nentries)
+		e->key_bytes += bytes;
 }
 
 /* the rows of this transaction's entries */
@@ -177,6 +190,7 @@ entries_to_rows(AuditRow *rows, const char *outcome)
 		clip(r->outcome, outcome, sizeof(r->outcome));
 		r->at = now;
 		r->secrets = e->count;
+		r->key_bytes = e->key_bytes;
 		if (e->ids == 1 && e->count == 1)
 		{
 			r->has_id = true;
@@ -196,7 +210,7 @@ static void
 insert_rows(const AuditRow *rows, int n)
 {
 	static Oid	types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID,
-	UUIDOID, BYTEAOID, BOOLOID};
+	UUIDOID, BYTEAOID, INT8OID};
 
 	for (int i = 0; i < n; i++)
 	{
@@ -222,11 +236,11 @@ insert_rows(const AuditRow *rows, int n)
 		nulls[7] = r->has_id ? ' ' : 'n';
 		v[8] = PointerGetDatum(d);
 		nulls[8] = r->has_digest ? ' ' : 'n';
-		v[9] = BoolGetDatum(false);
+		v[9] = Int64GetDatum(r->key_bytes);
 		if (SPI_execute_with_args("INSERT INTO ssn.audit_log (role, session_role, client, operation,"
-								  " outcome, at, secrets, secret_id, digest)"
-								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-								  9, types, v, nulls, false, 0) != SPI_OK_INSERT)
+								  " outcome, at, secrets, secret_id, digest, key_bytes)"
+								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+								  10, types, v, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not write ssn.audit_log");
 	}
 }
@@ -333,6 +347,7 @@ audit_xact_callback(XactEvent event, void *arg)
 			rows = palloc(sizeof(AuditRow) * nentries);
 			n = entries_to_rows(rows, "committed");
 			nentries = 0;
+			last_noted = NULL;
 			record_at_commit(rows, n);
 			pfree(rows);
 			break;
@@ -343,6 +358,7 @@ audit_xact_callback(XactEvent event, void *arg)
 
 				n = entries_to_rows(local, "rolled back");
 				nentries = 0;
+				last_noted = NULL;
 				if (!enqueue(local, n, true))
 					ereport(LOG,
 							(errmsg("ssn: %d audit entries of a rolled back transaction could not be recorded", n)));
@@ -351,6 +367,7 @@ audit_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 			nentries = 0;
+			last_noted = NULL;
 			break;
 		default:
 			break;
@@ -414,4 +431,6 @@ audit_init(void)
 	if (process_shared_preload_libraries_in_progress)
 		preload_shmem_struct("ssn audit queue", sizeof(AuditQueue), (void **) &queue, queue_init);
 	worker_pass_register("audit entries", drain_pass, WORKER_PASS_EVERY_LOOP);
+	/* first registered, last called: after the stores' commit-time sealing has spent its keys */
+	RegisterXactCallback(audit_xact_callback, NULL);
 }

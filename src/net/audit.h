@@ -33,6 +33,12 @@ extern void audit_note(AuditOp op, const uint8 *id);
 /* n secrets whose ids the caller does not list (a re-share; 0: a renewal run queued) */
 extern void audit_note_count(AuditOp op, int64 n);
 
+/*
+ * QKD key bytes this transaction spent for op (AUDIT_NOPS: for the operation
+ * noted last, whose shares a retrieval is collecting), counted on its row.
+ */
+extern void audit_key_bytes(AuditOp op, int64 bytes);
+
 /* shared memory and the worker pass (from _PG_init) */
 extern void audit_init(void);
 

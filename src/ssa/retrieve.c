@@ -510,6 +510,7 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			rc.payload_bytes = v->len;
 			rc.envelope_bytes = envlen;
 			rc.key_bytes = key_bytes;
+			audit_key_bytes(AUDIT_NOPS, (int64) key_bytes);
 			for (size_t o = 0; share_batch_next(pt, ptlen, &o, &sb, &sblen, &sh, why, sizeof(why));)
 			{
 				rc.shares++;

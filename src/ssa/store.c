@@ -312,6 +312,7 @@ seal_blobs(void)
 
 		sodium_memzero(VARDATA(b), VARSIZE(b) - VARHDRSZ);
 		pend->blob_data[i] = PointerGetDatum(m[i]->envelope);
+		audit_key_bytes(AUDIT_STORE, (int64) m[i]->key_bytes);
 	}
 	MemoryContextSwitchTo(old);
 }
