@@ -250,6 +250,7 @@ static bool
 enqueue(const AuditRow *rows, int n, bool count_dropped)
 {
 	bool		fits;
+	bool		wake;
 
 	if (n == 0)
 		return true;
@@ -264,8 +265,11 @@ enqueue(const AuditRow *rows, int n, bool count_dropped)
 	}
 	else if (count_dropped)
 		queue->dropped += n;
+	/* the worker's loop comes by within a second; woken only when the queue fills */
+	wake = queue->count >= AUDIT_QUEUE_SLOTS / 2 || !fits;
 	SpinLockRelease(&queue->mutex);
-	ssn_worker_wake();
+	if (wake)
+		ssn_worker_wake();
 	return fits;
 }
 

@@ -74,5 +74,6 @@ printf '  %-52s %10.1f µs\n' "audit: verify one row (ssn.audit_verify)" "$verif
 printf '  %-52s %10.1f %%\n' "append + chain / store" "$(echo "($append + $chain) * 100 / $us_store" | bc -l)"
 printf '  %-52s %10.1f %%\n' "append + chain / retrieval (off its path: the worker)" \
 	"$(echo "($append + $chain) * 100 / $us_ret" | bc -l)"
+sleep 2	# the reads' rows reach the table with the worker's next turn
 printf '  %-52s %10s\n' "audit rows of the stores and retrievals" \
 	"$(qn 1 "SELECT count(*) FROM ssn.audit_log WHERE role <> 'bench' AND operation IN ('store', 'retrieve')")"
