@@ -1016,6 +1016,11 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
+
+
+
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1629,12 +1634,13 @@ COMMENT ON TABLE ssn.audit_log IS
 
 -- the chain's head, signed from time to time; pruned: the anchor the retention left
 CREATE TABLE ssn.audit_head (
-	chain_seq bigint PRIMARY KEY,
+	chain_seq bigint NOT NULL,		-- 0: the chain was empty
 	hash bytea NOT NULL,
-	signed_at timestamptz NOT NULL,
+	signed_at timestamptz NOT NULL,	-- signed again every interval while the chain stands still
 	signer bytea NOT NULL,			-- Ed25519 public key (ssn.signing_key)
 	signature bytea NOT NULL,
-	pruned boolean NOT NULL DEFAULT false
+	pruned boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (chain_seq, pruned)
 );
 REVOKE ALL ON ssn.audit_head FROM PUBLIC;
 COMMENT ON TABLE ssn.audit_head IS
@@ -1684,17 +1690,22 @@ REVOKE ALL ON FUNCTION ssn.audit_sign_head() FROM PUBLIC;
 COMMENT ON FUNCTION ssn.audit_sign_head() IS
 	'Chain the rows appended since, and sign the chain''s head with this node''s signing key (the node worker does it every ssn.audit_sign_interval)';
 
--- every break of the chain: rows altered, missing, removed after a signed head
+-- every break of the chain: rows altered, missing, removed after a signed head;
+-- heads removed or no longer signed
 CREATE FUNCTION ssn.audit_verify(OUT problem text, OUT chain_seq bigint, OUT detail text)
 	RETURNS SETOF record
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	prev_seq bigint := 0;
 	prev_hash bytea := '\x'::bytea;
+	anchor_seq bigint := 0;
+	anchor_hash bytea := '\x'::bytea;
 	want bytea;
 	r ssn.audit_log;
 	h ssn.audit_head;
 	last_seq bigint;
+	newest timestamptz;
+	stale interval := 10 * current_setting('ssn.audit_sign_interval')::interval + interval '60 s';
 BEGIN
 	SELECT * INTO h FROM ssn.audit_head x WHERE x.pruned ORDER BY x.chain_seq DESC LIMIT 1;
 	IF FOUND THEN
@@ -1703,8 +1714,8 @@ BEGIN
 			detail := 'the signed record of where the retention cut the chain does not verify';
 			RETURN NEXT;
 		END IF;
-		prev_seq := h.chain_seq;
-		prev_hash := h.hash;
+		prev_seq := h.chain_seq; prev_hash := h.hash;
+		anchor_seq := h.chain_seq; anchor_hash := h.hash;
 	END IF;
 	FOR r IN SELECT * FROM ssn.audit_log a WHERE a.chain_seq > prev_seq ORDER BY a.chain_seq LOOP
 		IF r.chain_seq <> prev_seq + 1 THEN
@@ -1724,23 +1735,35 @@ BEGIN
 		prev_seq := r.chain_seq;
 		prev_hash := r.hash;
 	END LOOP;
-	SELECT max(a.chain_seq) INTO last_seq FROM ssn.audit_log a;
-	FOR h IN SELECT * FROM ssn.audit_head x WHERE NOT x.pruned ORDER BY x.chain_seq LOOP
+	last_seq := greatest(coalesce((SELECT max(a.chain_seq) FROM ssn.audit_log a), 0), anchor_seq);
+	FOR h IN SELECT * FROM ssn.audit_head x WHERE NOT x.pruned AND x.chain_seq >= anchor_seq ORDER BY x.chain_seq LOOP
 		IF NOT ssn.audit_head_valid(h) THEN
 			problem := 'head signature invalid'; chain_seq := h.chain_seq;
 			detail := format('the head signed at %s does not verify', h.signed_at);
 			RETURN NEXT;
-		ELSIF h.chain_seq > coalesce(last_seq, 0) THEN
+		ELSIF h.chain_seq > last_seq THEN
 			problem := 'rows removed at the end'; chain_seq := h.chain_seq;
 			detail := format('a head signed at %s covers %s rows; the chain ends at %s',
-							 h.signed_at, h.chain_seq, coalesce(last_seq, 0));
+							 h.signed_at, h.chain_seq, last_seq);
 			RETURN NEXT;
-		ELSIF NOT EXISTS (SELECT FROM ssn.audit_log a WHERE a.chain_seq = h.chain_seq AND a.hash = h.hash) THEN
+		ELSIF (CASE WHEN h.chain_seq = anchor_seq THEN h.hash IS DISTINCT FROM anchor_hash
+					ELSE NOT EXISTS (SELECT FROM ssn.audit_log a WHERE a.chain_seq = h.chain_seq AND a.hash = h.hash)
+			   END) THEN
 			problem := 'chain rewritten'; chain_seq := h.chain_seq;
 			detail := format('the row at the head signed at %s is not the one signed', h.signed_at);
 			RETURN NEXT;
 		END IF;
 	END LOOP;
+	SELECT max(x.signed_at) INTO newest FROM ssn.audit_head x;
+	IF newest IS NULL THEN
+		problem := 'no signed head'; chain_seq := NULL;
+		detail := 'no head of the chain is signed: the trail was never sealed (is the node worker running?), or its heads were removed';
+		RETURN NEXT;
+	ELSIF newest < now() - stale THEN
+		problem := 'heads not signed of late'; chain_seq := NULL;
+		detail := format('the last head was signed at %s; one is signed every ssn.audit_sign_interval: the node worker is not sealing, or newer heads were removed', newest);
+		RETURN NEXT;
+	END IF;
 END $$;
 REVOKE ALL ON FUNCTION ssn.audit_verify() FROM PUBLIC;
 COMMENT ON FUNCTION ssn.audit_verify() IS
@@ -1806,6 +1829,29 @@ REVOKE ALL ON FUNCTION ssn.node_status() FROM PUBLIC;
 COMMENT ON FUNCTION ssn.node_status() IS
 	'This node''s state as control data: catalog version, alarms, outbox, key pools and rates, renewals, audit head';
 
+-- a peer's answer has the shape the views read, or it is not shown (a peer may lie)
+CREATE FUNCTION ssn.node_status_check(s jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	l jsonb;
+BEGIN
+	IF jsonb_typeof(s) IS DISTINCT FROM 'object' THEN
+		RAISE EXCEPTION 'the status is not a JSON object' USING ERRCODE = 'invalid_text_representation';
+	END IF;
+	PERFORM (s ->> 'node')::text, (s ->> 'catalog_version')::text, (s ->> 'alarms')::bigint,
+		(s ->> 'major_alarms')::bigint, (s ->> 'outbox_messages')::bigint, (s ->> 'outbox_oldest_s')::bigint,
+		(s ->> 'secrets')::bigint, (s ->> 'last_renewal')::timestamptz, (s ->> 'audit_head')::bigint,
+		(s ->> 'audit_signed_at')::timestamptz;
+	IF jsonb_typeof(s -> 'links') IS DISTINCT FROM 'array' THEN
+		RAISE EXCEPTION 'its links are not a JSON array' USING ERRCODE = 'invalid_text_representation';
+	END IF;
+	FOR l IN SELECT * FROM jsonb_array_elements(s -> 'links') LOOP
+		PERFORM (l ->> 'peer')::text, (l ->> 'reachable')::boolean, (l ->> 'rtt_ms')::float8,
+			(l ->> 'pending_messages')::bigint, (l ->> 'pool_bytes')::bigint,
+			(l ->> 'key_bytes_per_s')::float8, (l ->> 'seconds_left')::float8;
+	END LOOP;
+END $$;
+
 -- a peer asks (its own login role, as for every channel function)
 CREATE FUNCTION ssn.channel_status() RETURNS text
 	AS 'MODULE_PATHNAME', 'ssn_channel_status' LANGUAGE C VOLATILE SECURITY DEFINER
@@ -1868,3 +1914,123 @@ CREATE VIEW ssn.link_accounting AS
 REVOKE ALL ON ssn.link_accounting FROM PUBLIC;
 COMMENT ON VIEW ssn.link_accounting IS
 	'QKD keys and key bytes per day, link, direction and purpose (from the key ledger), with the link''s pool and capacity as its KME reports them';
+
+-- ---------------------------------------------------------------------------
+-- The catalog kept in step (Y.3808 §10.2, SSN-Cx): with ssn.catalog_sync on, a
+-- change of ssn.shareholder made on one node is numbered, signed with its
+-- signing key and sent to every other node, which applies the changes of each
+-- node in order, once, under the key it pinned for that node.
+-- ---------------------------------------------------------------------------
+CREATE TABLE ssn.catalog_change (
+	origin text NOT NULL,			-- the node that made it
+	seq bigint NOT NULL CHECK (seq > 0),
+	change jsonb NOT NULL,			-- op (upsert, delete), name, sae_id, share_index, state, organization, trusted_node
+	made_at timestamptz NOT NULL,
+	signer bytea NOT NULL,			-- the origin's Ed25519 public key
+	signature bytea NOT NULL,
+	applied_at timestamptz,			-- here (NULL: made here)
+	PRIMARY KEY (origin, seq)
+);
+REVOKE ALL ON ssn.catalog_change FROM PUBLIC;
+COMMENT ON TABLE ssn.catalog_change IS
+	'Every signed change of the shareholder catalog: those made here and those of other nodes applied here';
+CREATE TABLE ssn.catalog_signer (
+	node text PRIMARY KEY,
+	public_key bytea NOT NULL CHECK (length(public_key) = 32),
+	pinned_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON ssn.catalog_signer FROM PUBLIC;
+COMMENT ON TABLE ssn.catalog_signer IS
+	'The key each node signs its catalog changes with, pinned at its first change (delete a row to accept a new key)';
+
+CREATE FUNCTION ssn.catalog_publish(change jsonb, subject text, is_new boolean) RETURNS void
+	AS 'MODULE_PATHNAME', 'ssn_catalog_publish' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION ssn.catalog_publish(jsonb, text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION ssn.catalog_capture() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ch jsonb;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM ssn.catalog_publish(jsonb_build_object('op', 'delete', 'name', OLD.name), OLD.name, false);
+		RETURN NULL;
+	END IF;
+	-- what every node's catalog shares; a conninfo or a login role is each node's own
+	IF TG_OP = 'UPDATE' AND (OLD.name, OLD.sae_id, OLD.share_index, OLD.state, OLD.organization, OLD.trusted_node)
+			IS NOT DISTINCT FROM (NEW.name, NEW.sae_id, NEW.share_index, NEW.state, NEW.organization, NEW.trusted_node) THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'INSERT' OR OLD.name <> NEW.name THEN
+		IF TG_OP = 'UPDATE' THEN
+			PERFORM ssn.catalog_publish(jsonb_build_object('op', 'delete', 'name', OLD.name), OLD.name, false);
+		END IF;
+		PERFORM ssn.catalog_publish(jsonb_build_object('op', 'upsert', 'name', NEW.name, 'sae_id', NEW.sae_id,
+				'share_index', NEW.share_index, 'state', NEW.state, 'organization', NEW.organization,
+				'trusted_node', NEW.trusted_node), NEW.name, TG_OP = 'INSERT');
+		RETURN NULL;
+	END IF;
+	-- an update carries the fields it changed: changes of other fields made elsewhere meanwhile stand
+	ch := jsonb_build_object('op', 'upsert', 'name', NEW.name);
+	IF OLD.sae_id IS DISTINCT FROM NEW.sae_id THEN
+		ch := ch || jsonb_build_object('sae_id', NEW.sae_id);
+	END IF;
+	IF OLD.share_index IS DISTINCT FROM NEW.share_index THEN
+		ch := ch || jsonb_build_object('share_index', NEW.share_index);
+	END IF;
+	IF OLD.state IS DISTINCT FROM NEW.state THEN
+		ch := ch || jsonb_build_object('state', NEW.state);
+	END IF;
+	IF OLD.organization IS DISTINCT FROM NEW.organization THEN
+		ch := ch || jsonb_build_object('organization', NEW.organization);
+	END IF;
+	IF OLD.trusted_node IS DISTINCT FROM NEW.trusted_node THEN
+		ch := ch || jsonb_build_object('trusted_node', NEW.trusted_node);
+	END IF;
+	PERFORM ssn.catalog_publish(ch, NEW.name, false);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER shareholder_catalog_sync AFTER INSERT OR UPDATE OR DELETE ON ssn.shareholder
+	FOR EACH ROW EXECUTE FUNCTION ssn.catalog_capture();
+
+-- a peer's change, applied here (message kind 'catalog'); never this node's own identity
+CREATE FUNCTION ssn.catalog_apply(ch jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n text := ch ->> 'name';
+	self text := ssn.node_name();
+BEGIN
+	IF n IS NULL THEN
+		RAISE EXCEPTION 'a catalog change without a name' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF ch ->> 'op' = 'delete' THEN
+		IF n = self THEN
+			RAISE EXCEPTION 'another node may not remove this node''s own entry "%"', n
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
+		DELETE FROM ssn.shareholder s WHERE s.name = n;
+		RETURN;
+	END IF;
+	IF ch ->> 'op' IS DISTINCT FROM 'upsert' THEN
+		RAISE EXCEPTION 'unknown catalog change "%"', ch ->> 'op' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF n = self AND ch ? 'sae_id' AND (ch ->> 'sae_id') IS DISTINCT FROM current_setting('ssn.sae_id', true) THEN
+		RAISE EXCEPTION 'another node may not give this node''s own entry "%" another SAE ID', n
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	IF EXISTS (SELECT FROM ssn.shareholder s WHERE s.name = n) THEN
+		-- only the fields the change carries (a JSON null sets NULL)
+		UPDATE ssn.shareholder s SET
+			sae_id = CASE WHEN ch ? 'sae_id' THEN ch ->> 'sae_id' ELSE s.sae_id END,
+			share_index = CASE WHEN ch ? 'share_index' THEN (ch ->> 'share_index')::int ELSE s.share_index END,
+			state = CASE WHEN ch ? 'state' THEN ch ->> 'state' ELSE s.state END,
+			organization = CASE WHEN ch ? 'organization' THEN ch ->> 'organization' ELSE s.organization END,
+			trusted_node = CASE WHEN ch ? 'trusted_node' THEN ch ->> 'trusted_node' ELSE s.trusted_node END
+		 WHERE s.name = n;
+	ELSE
+		PERFORM ssn.add_shareholder(n, ch ->> 'sae_id', NULL, (ch ->> 'share_index')::int,
+									ch ->> 'trusted_node', ch ->> 'state');
+		UPDATE ssn.shareholder s SET organization = ch ->> 'organization' WHERE s.name = n;
+	END IF;
+END $$;
+REVOKE ALL ON FUNCTION ssn.catalog_apply(jsonb) FROM PUBLIC;

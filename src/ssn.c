@@ -13,6 +13,7 @@
 #include "compute/compute_channel.h"
 #include "fmgr.h"
 #include "lifecycle/audit_seal.h"
+#include "lifecycle/catalog_sync.h"
 #include "lifecycle/held_record.h"
 #include "lifecycle/hold.h"
 #include "lifecycle/prepared.h"
@@ -57,6 +58,7 @@ _PG_init(void)
 	reshare_init();
 	records_init();
 	audit_seal_init();
+	catalog_sync_init();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		ssn_worker_register();

@@ -111,6 +111,9 @@ stores('postgres', q{INSERT INTO vault (who, h) VALUES ('k2all', ssn_store(14::i
 	'k = 2 with n = 0 (every shareholder) takes as many as placement allows');
 is($net->sql(1, q{SELECT s.n FROM ssn.secret s JOIN vault v ON ssn_secret_id(v.h) = s.id WHERE v.who = 'k2all'}),
 	'2', '... two of them');
+refused('postgres', q{INSERT INTO vault (who, h) SELECT 'p', ssn_store(h * h) FROM vault WHERE who = 'postgres'},
+	'42501', qr/would give organization "A" k = 2 shares/,
+	'a product of a secret stored on node1..node3 before the labels: its holders would give A two shares, refused');
 ok($net->wait_all_delivered(120), 'the stored shares are delivered');
 is($net->sql(1, q{SELECT string_agg(who || '=' || ssn_retrieve(h), ',' ORDER BY id) FROM vault
 	WHERE who IN ('k2n2', 'k3n3', 'k2all')}), 'k2n2=12,k3n3=13,k2all=14', 'placed secrets come back');

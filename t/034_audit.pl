@@ -40,9 +40,11 @@ $as_alice->(q{BEGIN; SELECT ssn_retrieve(h) FROM vault WHERE id = 3; ROLLBACK});
 my ($rc, $out, $err) = $net->psql(1, q{SELECT ssn_retrieve(h) FROM vault WHERE id = 2}, user => 'bob');
 ok($rc != 0 && $err =~ /42501/, 'bob may not retrieve a secret of alice') or diag $err;
 $as_alice->(q{SELECT ssn_delete(h) FROM vault WHERE id = 4});
+$as_alice->(q{BEGIN; SAVEPOINT s; SELECT ssn_grant(h, 'bob') FROM vault WHERE id = 2; ROLLBACK TO s;
+	SELECT ssn_grant(h, 'bob') FROM vault WHERE id = 3; COMMIT});
 
 # every row chained, and a signed head over the last one
-ok($net->poll(1, q{SELECT count(*) FILTER (WHERE chain_seq IS NULL) = 0 AND count(*) >= 11
+ok($net->poll(1, q{SELECT count(*) FILTER (WHERE chain_seq IS NULL) = 0 AND count(*) >= 13
 	AND (SELECT max(chain_seq) FROM ssn.audit_head) = max(chain_seq) FROM ssn.audit_log}, 't'),
 	'the node worker chained every row and signed the head');
 
@@ -53,6 +55,8 @@ is($net->sql(1, q{SELECT string_agg(format('%s %s %s %s %s %s', role, session_ro
 		'alice alice compute 3 digest committed',
 		'alice alice delete 1 id committed',
 		'alice alice grant 1 id committed',
+		'alice alice grant 1 id committed',
+		'alice alice grant 1 id rolled back',
 		'alice alice retrieve 1 id committed',
 		'alice alice retrieve 3 digest committed',
 		'alice alice retrieve 1 id rolled back',
@@ -61,7 +65,7 @@ is($net->sql(1, q{SELECT string_agg(format('%s %s %s %s %s %s', role, session_ro
 		'alice alice store 3 digest committed',
 		'alice alice verify 1 id committed',
 		'bob bob retrieve 1 id rolled back'),
-	'each operation recorded with its roles, ids or digest and outcome (a rolled back retrieval and a refused one too)');
+	'each operation recorded with its roles, ids or digest and outcome (a rolled back retrieval, a refused one, a grant undone by a savepoint)');
 is($net->sql(1, q{SELECT count(*) FROM ssn.audit_log a JOIN vault v ON a.secret_id = ssn_secret_id(v.h)
 	WHERE a.operation = 'delete'}), '1', 'the deleted secret named by id');
 is($net->sql(1, q{SELECT a.digest = (SELECT digest FROM ssn.audit_log WHERE operation = 'store' AND secrets = 3)
@@ -86,7 +90,8 @@ ok($rc != 0 && $err =~ /42501/, 'nor delete from it') or diag $err;
 sub verify_after
 {
 	my ($tamper) = @_;
-	return $net->sql(1, "BEGIN; $tamper; SELECT string_agg(problem || ' ' || chain_seq, ', ' ORDER BY chain_seq, problem)"
+	return $net->sql(1, "BEGIN; $tamper; SELECT string_agg(problem || ' ' || coalesce(chain_seq::text, '-'), ', '"
+		  . " ORDER BY chain_seq, problem)"
 		  . " FROM ssn.audit_verify(); ROLLBACK");
 }
 my $last = $net->sql(1, q{SELECT max(chain_seq) FROM ssn.audit_log});
@@ -105,6 +110,12 @@ like(verify_after(q{UPDATE ssn.audit_log SET role = 'mallory' WHERE chain_seq = 
 			UPDATE ssn.audit_log SET hash = h WHERE id = r.id;
 		END LOOP; END $$}), qr/^(chain rewritten \d+, )*chain rewritten $last$/,
 	'a row edited and every hash after it recomputed: the signed head no longer matches');
+is(verify_after(q{DELETE FROM ssn.audit_head; DELETE FROM ssn.audit_log}), 'no signed head -',
+	'the whole trail removed, heads and rows: found');
+is(verify_after(q{UPDATE ssn.audit_head SET signed_at = signed_at - interval '1 day'}),
+	join(', ', map { "head signature invalid $_" } split /\n/, $net->sql(1, q{SELECT chain_seq FROM ssn.audit_head
+		WHERE NOT pruned ORDER BY chain_seq})) . ', heads not signed of late -',
+	'heads made to look old: their signatures fail, and no head is recent');
 is(verify_after(qq{UPDATE ssn.audit_head SET chain_seq = chain_seq + 1 WHERE chain_seq = $last}),
 	'head signature invalid ' . ($last + 1), 'a head moved: its signature fails');
 

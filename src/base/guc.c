@@ -31,6 +31,7 @@ bool		ssn_verify_shares = true;
 int			ssn_audit_sign_interval_s = 60;
 int			ssn_audit_retention_min = 0;
 int			ssn_alarm_check_interval_s = 30;
+bool		ssn_catalog_sync = false;
 int			ssn_alarm_key_pool_s = 60;
 int			ssn_alarm_outbox_age_s = 900;
 int			ssn_alarm_unreachable_s = 300;
@@ -252,6 +253,12 @@ ssn_guc_init(void)
 							"0 keeps every row.",
 							&ssn_audit_retention_min, 0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+	/* the catalog kept in step */
+	DefineCustomBoolVariable("ssn.catalog_sync",
+							 "Whether a change of the shareholder catalog made here is signed and sent to every other node, and theirs applied here.",
+							 "Turn it on on every node once their catalogs agree (see ssn.network).",
+							 &ssn_catalog_sync, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	/* alarms raised before trouble */
 	DefineCustomIntVariable("ssn.alarm_check_interval",
 							"How often the node worker reads the key pools and checks the thresholds below.",

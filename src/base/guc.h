@@ -28,6 +28,7 @@ extern int	ssn_default_k;
 extern int	ssn_audit_sign_interval_s;
 extern int	ssn_audit_retention_min;
 extern int	ssn_alarm_check_interval_s;
+extern bool ssn_catalog_sync;
 extern int	ssn_alarm_key_pool_s;
 extern int	ssn_alarm_outbox_age_s;
 extern int	ssn_alarm_unreachable_s;

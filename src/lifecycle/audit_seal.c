@@ -81,10 +81,9 @@ insert_head(int64 seq, bytea *hash, bool pruned)
 	v[4] = PointerGetDatum(sig);
 	v[5] = BoolGetDatum(pruned);
 	if (SPI_execute_with_args("INSERT INTO ssn.audit_head (chain_seq, hash, signed_at, signer, signature, pruned)"
-							  " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (chain_seq) DO UPDATE"
+							  " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (chain_seq, pruned) DO UPDATE"
 							  " SET hash = EXCLUDED.hash, signed_at = EXCLUDED.signed_at,"
-							  " signer = EXCLUDED.signer, signature = EXCLUDED.signature,"
-							  " pruned = EXCLUDED.pruned",
+							  " signer = EXCLUDED.signer, signature = EXCLUDED.signature",
 							  6, types, v, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write ssn.audit_head");
 }
@@ -117,30 +116,31 @@ prune(void)
 		elog(ERROR, "could not prune the audit trail");
 }
 
-/* chain, prune, sign the head if it moved; the head's position */
+/*
+ * Chain, prune, sign the head: a new one if the chain moved, the same one
+ * again if not (so that a head removed, or sealing stopped, shows in
+ * ssn.audit_verify by its age).  Returns the head's position.
+ */
 static int64
 seal(void)
 {
 	int64		head = 0;
+	bytea	   *hash;
 	bool		isnull;
 
 	if (SPI_execute("SELECT ssn.audit_chain()", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not chain the audit trail");
 	prune();
-	if (SPI_execute("SELECT a.chain_seq, a.hash, coalesce((SELECT max(h.chain_seq) FROM ssn.audit_head h), 0)"
-					" FROM ssn.audit_log a WHERE a.chain_seq IS NOT NULL ORDER BY a.chain_seq DESC LIMIT 1",
+	/* the chain's end: its last row, else the anchor the retention left, else empty */
+	if (SPI_execute("SELECT chain_seq, hash FROM ("
+					" SELECT a.chain_seq, a.hash FROM ssn.audit_log a WHERE a.chain_seq IS NOT NULL"
+					" UNION ALL SELECT h.chain_seq, h.hash FROM ssn.audit_head h WHERE h.pruned"
+					" UNION ALL SELECT 0, '\\x'::bytea) e ORDER BY chain_seq DESC LIMIT 1",
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.audit_log");
-	if (SPI_processed > 0)
-	{
-		HeapTuple	t = SPI_tuptable->vals[0];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		int64		signed_seq = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
-
-		head = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-		if (head > signed_seq)
-			insert_head(head, DatumGetByteaPCopy(SPI_getbinval(t, d, 2, &isnull)), false);
-	}
+	head = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	hash = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	insert_head(head, hash, false);
 	return head;
 }
 

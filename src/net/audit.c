@@ -1,11 +1,14 @@
 /*
- * audit.c - entries of the audit trail, summed per transaction and written
- * when it ends.  A committing transaction that changed secrets inserts their
- * rows itself (so a store and its record are one fact); the rest go through
- * shared memory to the node worker, which inserts them in a transaction of its
- * own: a retrieval rolled back has shown its values all the same, a read-only
- * transaction (or a standby's) cannot write, and a retrieval's transaction
- * should not wait for a commit record of its own.  Never a value or a share.
+ * audit.c - entries of the audit trail, summed per transaction (and savepoint)
+ * and written when it ends.  A committing transaction that changed secrets
+ * inserts their rows itself (so a store and its record are one fact); the rest
+ * go through shared memory to the node worker, which inserts them in a
+ * transaction of its own: a retrieval rolled back has shown its values all the
+ * same, a read-only transaction (or a standby's) cannot write, and a
+ * retrieval's transaction should not wait for a commit record of its own.
+ * Rows the queue cannot take wait in this backend; when too many wait, reads
+ * are refused until the worker has caught up: no read goes unrecorded because
+ * the queue was full.  Never a value or a share.
  */
 #include "postgres.h"
 
@@ -15,24 +18,27 @@
 #include "access/xlog.h"
 #include "base/guc.h"
 #include "base/preload.h"
-#include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "net/alarm.h"
 #include "net/audit.h"
 #include "net/catalog.h"
 #include "net/worker.h"
+#include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#define AUDIT_ENTRIES	64		/* (operation, role) pairs of one transaction */
-#define AUDIT_QUEUE_SLOTS 128
+#define AUDIT_QUEUE_SLOTS 1024
+#define AUDIT_COPY_CHUNK 64		/* rows copied under the spinlock at a time */
+#define AUDIT_BACKLOG_MAX 4096	/* rows waiting in a backend before its reads are refused */
 #define AUDIT_ID_SIZE	16
 #define AUDIT_DIGEST_SIZE 32
 
@@ -45,6 +51,7 @@ typedef struct AuditEntry
 {
 	AuditOp		op;
 	Oid			role;
+	SubTransactionId subid;		/* the (sub)transaction it belongs to */
 	/* names taken while the transaction can read the catalog (not at abort) */
 	char		role_name[NAMEDATALEN];
 	char		session_role[NAMEDATALEN];
@@ -56,7 +63,7 @@ typedef struct AuditEntry
 	crypto_generichash_state digest;
 } AuditEntry;
 
-/* one row as the worker inserts it */
+/* one row as it is inserted */
 typedef struct AuditRow
 {
 	char		role[NAMEDATALEN];
@@ -77,18 +84,26 @@ typedef struct AuditQueue
 {
 	slock_t		mutex;
 	int			count;
-	uint64		dropped;
 	AuditRow	slots[AUDIT_QUEUE_SLOTS];
 } AuditQueue;
 
 static AuditQueue *queue = NULL;
-static AuditEntry entries[AUDIT_ENTRIES];
-static int	nentries = 0;
-static AuditEntry *last_noted = NULL;
-static bool database_checked = false;
-static bool worker_database = false;	/* the node worker's: it can write our queued rows */
 
-static void audit_xact_callback(XactEvent event, void *arg);
+/* this backend's entries (TopMemoryContext, aligned for libsodium's hash state) */
+static void *entries_block = NULL;
+static AuditEntry *entries = NULL;
+static int	nentries = 0;
+static int	entries_cap = 0;
+static int	last_noted = -1;
+
+/* rows the queue could not take yet (TopMemoryContext) */
+static AuditRow *backlog = NULL;
+static int	nbacklog = 0;
+static int	backlog_cap = 0;
+
+static bool database_checked = false;
+static void register_exit(void);
+static bool worker_database = false;	/* the node worker's: it can write our queued rows */
 
 static void
 clip(char *dst, const char *src, size_t size)
@@ -111,42 +126,153 @@ client_address(char *dst, size_t size)
 	strlcpy(dst, fcinfo->isnull ? "[local]" : DatumGetCString(DirectFunctionCall1(inet_out, addr)), size);
 }
 
+static bool
+op_reads(AuditOp op)
+{
+	return op == AUDIT_RETRIEVE || op == AUDIT_COMPUTE || op == AUDIT_VERIFY;
+}
+
+/* ---------------------------------------------------------------------------
+ * the queue to the node worker, and the rows waiting for it here
+ * ------------------------------------------------------------------------- */
+static bool
+queue_usable(void)
+{
+	return queue != NULL && ssn_shared != NULL && worker_database;
+}
+
+/* move what fits from the backlog to the queue; true if the backlog is empty */
+static bool
+backlog_flush(void)
+{
+	int			moved = 0;
+	bool		wake = false;
+
+	if (nbacklog == 0)
+		return true;
+	if (!queue_usable())
+		return false;
+	while (moved < nbacklog)
+	{
+		int			n;
+
+		SpinLockAcquire(&queue->mutex);
+		n = Min(Min(nbacklog - moved, AUDIT_COPY_CHUNK), AUDIT_QUEUE_SLOTS - queue->count);
+		if (n > 0)
+		{
+			memcpy(&queue->slots[queue->count], &backlog[moved], sizeof(AuditRow) * n);
+			queue->count += n;
+		}
+		wake = queue->count >= AUDIT_QUEUE_SLOTS / 2;
+		SpinLockRelease(&queue->mutex);
+		if (n <= 0)
+			break;
+		moved += n;
+	}
+	if (moved > 0)
+	{
+		memmove(backlog, backlog + moved, sizeof(AuditRow) * (nbacklog - moved));
+		nbacklog -= moved;
+	}
+	/* the worker's loop comes by within a second; woken when the queue fills */
+	if (wake || nbacklog > 0)
+		ssn_worker_wake();
+	return nbacklog == 0;
+}
+
+/* rows for the node worker: queued now, or kept here until it has room */
+static bool
+to_worker(const AuditRow *rows, int n)
+{
+	if (n == 0)
+		return true;
+	if (!queue_usable())
+		return false;
+	if (nbacklog + n > backlog_cap)
+	{
+		int			cap = Max(64, Max(backlog_cap * 2, nbacklog + n));
+
+		backlog = backlog ? repalloc(backlog, sizeof(AuditRow) * cap)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(AuditRow) * cap);
+		backlog_cap = cap;
+	}
+	memcpy(&backlog[nbacklog], rows, sizeof(AuditRow) * n);
+	nbacklog += n;
+	(void) backlog_flush();
+	return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * entries
+ * ------------------------------------------------------------------------- */
 static AuditEntry *
 entry_for(AuditOp op)
 {
 	Oid			role = GetUserId();
+	SubTransactionId subid = GetCurrentSubTransactionId();
 	AuditEntry *e;
 
 	for (int i = 0; i < nentries; i++)
-		if (entries[i].op == op && entries[i].role == role)
+		if (entries[i].op == op && entries[i].role == role && entries[i].subid == subid)
+		{
+			last_noted = i;
 			return &entries[i];
+		}
 	if (!database_checked)
 	{
 		char	   *db = get_database_name(MyDatabaseId);
 
 		worker_database = db && ssn_database && strcmp(db, ssn_database) == 0;
 		database_checked = true;
+		register_exit();
 	}
-	/* more pairs than slots (never seen): the last one takes the rest */
-	if (nentries == AUDIT_ENTRIES)
-		return &entries[AUDIT_ENTRIES - 1];
-	e = &entries[nentries++];
+	if (nentries == entries_cap)
+	{
+		int			cap = Max(16, entries_cap * 2);
+		void	   *block = MemoryContextAlloc(TopMemoryContext, sizeof(AuditEntry) * cap + 64);
+		AuditEntry *aligned = (AuditEntry *) TYPEALIGN(64, block);
+
+		if (nentries > 0)
+			memcpy(aligned, entries, sizeof(AuditEntry) * nentries);
+		if (entries_block)
+			pfree(entries_block);
+		entries_block = block;
+		entries = aligned;
+		entries_cap = cap;
+	}
+	e = &entries[nentries];
 	memset(e, 0, sizeof(*e));
 	e->op = op;
 	e->role = role;
+	e->subid = subid;
 	clip(e->role_name, GetUserNameFromId(role, true), sizeof(e->role_name));
 	clip(e->session_role, GetUserNameFromId(GetSessionUserId(), true), sizeof(e->session_role));
 	client_address(e->client, sizeof(e->client));
 	crypto_generichash_init(&e->digest, NULL, 0, AUDIT_DIGEST_SIZE);
+	last_noted = nentries++;
 	return e;
+}
+
+/* a read is shown only if its row can be written: refused while too many wait */
+static void
+reads_allowed(AuditOp op)
+{
+	if (!op_reads(op) || backlog_flush() || nbacklog < AUDIT_BACKLOG_MAX)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+			 errmsg("retrieval refused: %d audit rows of this session are still to be written", nbacklog),
+			 errdetail("A read is shown only once its audit row can be recorded; the node worker writes them."),
+			 errhint("Retry in a moment; if it lasts, see the node worker in the server log.")));
 }
 
 void
 audit_note(AuditOp op, const uint8 *id)
 {
-	AuditEntry *e = entry_for(op);
+	AuditEntry *e;
 
-	last_noted = e;
+	reads_allowed(op);
+	e = entry_for(op);
 	if (e->ids == 0)
 		memcpy(e->first_id, id, AUDIT_ID_SIZE);
 	crypto_generichash_update(&e->digest, id, AUDIT_ID_SIZE);
@@ -157,31 +283,46 @@ audit_note(AuditOp op, const uint8 *id)
 void
 audit_note_count(AuditOp op, int64 n)
 {
-	last_noted = entry_for(op);
-	last_noted->count += Max(n, 0);
+	entry_for(op)->count += Max(n, 0);
 }
 
 void
 audit_key_bytes(AuditOp op, int64 bytes)
 {
-	AuditEntry *e = op == AUDIT_NOPS ? last_noted : entry_for(op);
-
-	if (e != NULL && e >= entries && e < entries + nentries)
-		e->key_bytes += bytes;
+	if (op == AUDIT_NOPS)
+	{
+		if (last_noted >= 0 && last_noted < nentries)
+			entries[last_noted].key_bytes += bytes;
+		return;
+	}
+	/* the stores' keys are spent when their messages are sealed: on a store row of this transaction */
+	for (int i = nentries - 1; i >= 0; i--)
+		if (entries[i].op == op)
+		{
+			entries[i].key_bytes += bytes;
+			return;
+		}
 }
 
-/* the rows of this transaction's entries */
+/* the rows of the entries of subid (InvalidSubTransactionId: all), taken out of the list */
 static int
-entries_to_rows(AuditRow *rows, const char *outcome)
+take_rows(AuditRow *rows, const char *outcome, SubTransactionId subid)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	int			n = 0;
+	int			n = 0,
+				kept = 0;
 
 	for (int i = 0; i < nentries; i++)
 	{
 		AuditEntry *e = &entries[i];
-		AuditRow   *r = &rows[n++];
+		AuditRow   *r;
 
+		if (subid != InvalidSubTransactionId && e->subid != subid)
+		{
+			entries[kept++] = *e;
+			continue;
+		}
+		r = &rows[n++];
 		memset(r, 0, sizeof(*r));
 		memcpy(r->role, e->role_name, sizeof(r->role));
 		memcpy(r->session_role, e->session_role, sizeof(r->session_role));
@@ -202,6 +343,8 @@ entries_to_rows(AuditRow *rows, const char *outcome)
 			crypto_generichash_final(&e->digest, r->digest, AUDIT_DIGEST_SIZE);
 		}
 	}
+	nentries = kept;
+	last_noted = -1;
 	return n;
 }
 
@@ -245,42 +388,6 @@ insert_rows(const AuditRow *rows, int n)
 	}
 }
 
-/* handed to the node worker, all or none; false if none runs or its queue is full */
-static bool
-enqueue(const AuditRow *rows, int n, bool count_dropped)
-{
-	bool		fits;
-	bool		wake;
-
-	if (n == 0)
-		return true;
-	if (queue == NULL || ssn_shared == NULL || !worker_database)
-		return false;
-	SpinLockAcquire(&queue->mutex);
-	fits = queue->count + n <= AUDIT_QUEUE_SLOTS;
-	if (fits)
-	{
-		memcpy(&queue->slots[queue->count], rows, sizeof(AuditRow) * n);
-		queue->count += n;
-	}
-	else if (count_dropped)
-		queue->dropped += n;
-	/* the worker's loop comes by within a second; woken only when the queue fills */
-	wake = queue->count >= AUDIT_QUEUE_SLOTS / 2 || !fits;
-	SpinLockRelease(&queue->mutex);
-	if (wake)
-		ssn_worker_wake();
-	return fits;
-}
-
-/* operations that change nothing: their rows need not cost the caller a commit record */
-static bool
-row_reads_only(const AuditRow *r)
-{
-	return strcmp(r->operation, "retrieve") == 0 || strcmp(r->operation, "compute") == 0 ||
-		strcmp(r->operation, "verify") == 0;
-}
-
 /*
  * At commit: the rows of changes join the transaction (one fact with the
  * change); those of reads go to the node worker, so that a retrieval's
@@ -288,32 +395,37 @@ row_reads_only(const AuditRow *r)
  * way goes the other.
  */
 static void
-record_at_commit(AuditRow *rows, int n)
+record_at_commit(void)
 {
-	AuditRow   *here = palloc(sizeof(AuditRow) * Max(n, 1));
-	AuditRow   *there = palloc(sizeof(AuditRow) * Max(n, 1));
-	int			nhere = 0,
+	AuditRow   *rows = palloc(sizeof(AuditRow) * Max(nentries, 1));
+	AuditRow   *here = palloc(sizeof(AuditRow) * Max(nentries, 1));
+	AuditRow   *there = palloc(sizeof(AuditRow) * Max(nentries, 1));
+	int			n,
+				nhere = 0,
 				nthere = 0;
 	bool		writable = !XactReadOnly && !RecoveryInProgress();
 
+	/* built without taking them: an error before the insert leaves them to the abort */
+	{
+		int			saved_n = nentries;
+		void	   *block = palloc(sizeof(AuditEntry) * Max(nentries, 1) + 64);
+		AuditEntry *copy = (AuditEntry *) TYPEALIGN(64, block);
+
+		memcpy(copy, entries, sizeof(AuditEntry) * nentries);
+		n = take_rows(rows, "committed", InvalidSubTransactionId);
+		memcpy(entries, copy, sizeof(AuditEntry) * saved_n);
+		nentries = saved_n;
+		pfree(block);
+	}
 	for (int i = 0; i < n; i++)
 	{
-		if (row_reads_only(&rows[i]) || !writable)
+		bool		reads = strcmp(rows[i].operation, "retrieve") == 0 ||
+			strcmp(rows[i].operation, "compute") == 0 || strcmp(rows[i].operation, "verify") == 0;
+
+		if ((reads && queue_usable()) || !writable)
 			there[nthere++] = rows[i];
 		else
 			here[nhere++] = rows[i];
-	}
-	if (!enqueue(there, nthere, !writable))
-	{
-		if (writable)
-		{
-			memcpy(&here[nhere], there, sizeof(AuditRow) * nthere);
-			nhere += nthere;
-		}
-		else
-			ereport(WARNING,
-					(errmsg("ssn: %d audit entries of a read-only transaction could not be recorded", nthere),
-					 errhint("The node worker records them; it runs only with ssn in shared_preload_libraries, in ssn.database.")));
 	}
 	if (nhere > 0)
 	{
@@ -332,6 +444,14 @@ record_at_commit(AuditRow *rows, int n)
 		if (pushed)
 			PopActiveSnapshot();
 	}
+	/* the changes are on record: the reads go to the worker, and the entries are done */
+	nentries = 0;
+	last_noted = -1;
+	if (!to_worker(there, nthere))
+		ereport(WARNING,
+				(errmsg("ssn: %d audit entries of a read-only transaction could not be recorded", nthere),
+				 errhint("The node worker records them; it runs only with ssn in shared_preload_libraries, in ssn.database.")));
+	pfree(rows);
 	pfree(here);
 	pfree(there);
 }
@@ -339,50 +459,68 @@ record_at_commit(AuditRow *rows, int n)
 static void
 audit_xact_callback(XactEvent event, void *arg)
 {
-	AuditRow   *rows;
-	int			n;
-
-	if (nentries == 0)
-		return;
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			rows = palloc(sizeof(AuditRow) * nentries);
-			n = entries_to_rows(rows, "committed");
-			nentries = 0;
-			last_noted = NULL;
-			record_at_commit(rows, n);
-			pfree(rows);
+			if (nentries > 0)
+				record_at_commit();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			if (nentries > 0)
 			{
-				AuditRow	local[AUDIT_ENTRIES];
+				AuditRow   *rows = MemoryContextAlloc(TopMemoryContext, sizeof(AuditRow) * nentries);
+				int			n = take_rows(rows, "rolled back", InvalidSubTransactionId);
 
-				n = entries_to_rows(local, "rolled back");
-				nentries = 0;
-				last_noted = NULL;
-				if (!enqueue(local, n, true))
+				if (!to_worker(rows, n))
 					ereport(LOG,
 							(errmsg("ssn: %d audit entries of a rolled back transaction could not be recorded", n)));
+				pfree(rows);
 			}
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 			nentries = 0;
-			last_noted = NULL;
+			last_noted = -1;
 			break;
 		default:
 			break;
 	}
 }
 
+/* a savepoint rolled back: its entries are recorded as such; released: its parent's */
+static void
+audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (nentries == 0)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		AuditRow   *rows = MemoryContextAlloc(TopMemoryContext, sizeof(AuditRow) * nentries);
+		int			n = take_rows(rows, "rolled back", mySubid);
+
+		if (n > 0 && !to_worker(rows, n))
+			ereport(LOG,
+					(errmsg("ssn: %d audit entries of a rolled back savepoint could not be recorded", n)));
+		pfree(rows);
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (int i = 0; i < nentries; i++)
+			if (entries[i].subid == mySubid)
+				entries[i].subid = parentSubid;
+	}
+}
+
+/* ---------------------------------------------------------------------------
+ * the node worker's side
+ * ------------------------------------------------------------------------- */
 typedef struct Drained
 {
 	int			n;
-	uint64		dropped;
-	AuditRow	rows[AUDIT_QUEUE_SLOTS];
+	AuditRow	rows[AUDIT_COPY_CHUNK * 4];
 } Drained;
 
 static void
@@ -394,13 +532,17 @@ record_drained(void *arg)
 		elog(ERROR, "SPI_connect failed");
 	insert_rows(d->rows, d->n);
 	SPI_finish();
-	if (d->dropped > 0)
-		(void) alarm_raise("channel", "audit queue", "major", "audit entries lost",
-						   psprintf("%llu audit entries found the queue full",
-									(unsigned long long) d->dropped));
 }
 
-/* worker pass: write what the backends queued */
+static void
+alarm_lost(void *arg)
+{
+	const char *detail = (const char *) arg;
+
+	(void) alarm_raise("channel", "audit queue", "major", "audit entries lost", detail);
+}
+
+/* worker pass: write what the backends queued, a few chunks a turn */
 static long
 drain_pass(void)
 {
@@ -410,17 +552,47 @@ drain_pass(void)
 	if (queue == NULL)
 		return -1;
 	d = palloc(sizeof(Drained));
-	SpinLockAcquire(&queue->mutex);
-	d->n = queue->count;
-	d->dropped = queue->dropped;
-	memcpy(d->rows, queue->slots, sizeof(AuditRow) * d->n);
-	queue->count = 0;
-	queue->dropped = 0;
-	SpinLockRelease(&queue->mutex);
-	if (d->n > 0 || d->dropped > 0)
-		(void) worker_guarded(record_drained, d, err, sizeof(err), NULL);
+	for (int turn = 0; turn < 8; turn++)
+	{
+		d->n = 0;
+		while (d->n < (int) lengthof(d->rows))
+		{
+			int			n;
+
+			SpinLockAcquire(&queue->mutex);
+			n = Min(Min(queue->count, AUDIT_COPY_CHUNK), (int) lengthof(d->rows) - d->n);
+			if (n > 0)
+			{
+				memcpy(&d->rows[d->n], queue->slots, sizeof(AuditRow) * n);
+				memmove(queue->slots, queue->slots + n, sizeof(AuditRow) * (queue->count - n));
+				queue->count -= n;
+			}
+			SpinLockRelease(&queue->mutex);
+			if (n <= 0)
+				break;
+			d->n += n;
+		}
+		if (d->n == 0)
+			break;
+		if (!worker_guarded(record_drained, d, err, sizeof(err), NULL))
+		{
+			char	   *detail = psprintf("%d audit entries could not be written: %s", d->n, err);
+
+			(void) worker_guarded(alarm_lost, detail, NULL, 0, NULL);
+		}
+	}
 	pfree(d);
 	return -1;
+}
+
+/* a session that ends hands over the rows still waiting in it (for a moment at most) */
+static void
+flush_on_exit(int code, Datum arg)
+{
+	for (int i = 0; i < 100 && !backlog_flush(); i++)
+		pg_usleep(10000);
+	if (nbacklog > 0)
+		elog(LOG, "ssn: %d audit entries of an ending session could not be handed to the node worker", nbacklog);
 }
 
 static void
@@ -437,4 +609,18 @@ audit_init(void)
 	worker_pass_register("audit entries", drain_pass, WORKER_PASS_EVERY_LOOP);
 	/* first registered, last called: after the stores' commit-time sealing has spent its keys */
 	RegisterXactCallback(audit_xact_callback, NULL);
+	RegisterSubXactCallback(audit_subxact_callback, NULL);
+}
+
+/* per backend, at its first entry */
+static void
+register_exit(void)
+{
+	static bool done = false;
+
+	if (!done)
+	{
+		before_shmem_exit(flush_on_exit, (Datum) 0);
+		done = true;
+	}
 }

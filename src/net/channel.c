@@ -51,6 +51,8 @@ channel_kind_name(int kind)
 			return "owner store";
 		case MSG_KIND_OWNER_VALUES:
 			return "owner values";
+		case MSG_KIND_CATALOG:
+			return "catalog";
 	}
 	return "unknown";
 }

@@ -29,7 +29,8 @@
 #define MSG_KIND_STORED 9		/* new secrets: their records, then the receiver's shares */
 #define MSG_KIND_OWNER_STORE VALUE_LIST_KIND_STORE	/* a data owner's values to store (SSN-U, ssa/owner_link) */
 #define MSG_KIND_OWNER_VALUES VALUE_LIST_KIND_VALUES	/* values retrieved for a data owner (SSN-U) */
-#define MSG_KIND_MAX	11
+#define MSG_KIND_CATALOG 12		/* a signed change of the shareholder catalog (lifecycle/catalog_sync) */
+#define MSG_KIND_MAX	12
 
 extern const char *channel_kind_name(int kind);
 

@@ -79,6 +79,13 @@ parse_json(void *arg)
 
 	p->value = DirectFunctionCall1(jsonb_in, CStringGetDatum(p->text));
 	MemoryContextSwitchTo(old);
+	/* the shape the views read: a value they cannot cast fails this peer, not the view */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT ssn.node_status_check($1)", 1, (Oid[]) {JSONBOID},
+							  (Datum[]) {p->value}, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not check a node's status");
+	SPI_finish();
 }
 
 /* a peer's answer as jsonb; NULL and why if it is not JSON (a peer may lie) */
@@ -90,7 +97,7 @@ jsonb_of(const char *s, Datum *out, char **why)
 
 	if (ed)
 	{
-		*why = psprintf("its status is not JSON: %s", ed->message);
+		*why = psprintf("its status is malformed: %s", ed->message);
 		return false;
 	}
 	*out = p.value;

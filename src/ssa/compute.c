@@ -26,6 +26,7 @@
 #include "ssa/compute.h"
 #include "ssa/retrieve.h"
 #include "ssa/store.h"
+#include "ssa/store_policy.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -469,6 +470,9 @@ ssn_store_computed(PG_FUNCTION_ARGS)
 
 	memset(&out, 0, sizeof(out));
 	out.type = in.computed ? in.type : (in.type == SHARE_TYPE_NUMERIC ? SHARE_TYPE_NUMERIC : SHARE_TYPE_INT8);
+	/* a stored result is a new secret of its role: the store policy and placement hold for it */
+	store_policy_check(store_policy_current(), value_type_oid(out.type), in.k, in.n, true);
+	store_check_placement(in.holders, in.n, in.k);
 	out.k = in.k;
 	out.n = in.n;
 	memcpy(out.holders, in.holders, in.n);

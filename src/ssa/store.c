@@ -46,6 +46,7 @@
 #include "ssa/records.h"
 #include "ssa/store.h"
 #include "ssa/store_policy.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -88,9 +89,6 @@ typedef struct PendingStore
 	MemoryContext data;			/* the values' copies until the next flush */
 	SubTransactionId subid;
 	ShareholderList *catalog;
-	StorePolicy *policy;		/* NULL: no row applies */
-	Oid			policy_role;	/* loaded for (a SET ROLE loads it again) */
-	bool		policy_loaded;
 	Oid			share_array_oid;
 	bool		schema_verifies;	/* ssn.secret has its commitment column (1.3) */
 	bool		schema_checks;	/* ssn.secret has its check_record column (1.4) */
@@ -571,9 +569,6 @@ pending_get(void)
 		if (parent)
 		{
 			pend->catalog = parent->catalog;
-			pend->policy = parent->policy;
-			pend->policy_role = parent->policy_role;
-			pend->policy_loaded = parent->policy_loaded;
 		}
 		else
 		{
@@ -706,6 +701,59 @@ describe_organizations(ShareholderList *cat)
 	return b.data;
 }
 
+/* a new secret on these holders (share indexes) gives no organization k shares */
+void
+store_check_placement(const uint8 *holders, int n, int k)
+{
+	static LocalTransactionId lxid = InvalidLocalTransactionId;
+	static ShareholderList *cat = NULL;
+	static bool any_organization = false;
+	PrivilegedScope ps;
+	Shareholder *chosen[SHARE_MAX_N];
+	int			m = 0;
+
+	/* the catalog once per transaction: a bulk of stored products asks for each */
+	if (lxid != MyProc->lxid)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		catalog_begin_privileged(&ps);
+		cat = catalog_load();
+		catalog_end_privileged(&ps);
+		MemoryContextSwitchTo(old);
+		any_organization = false;
+		for (int i = 0; i < cat->count; i++)
+			any_organization |= cat->items[i].organization != NULL;
+		lxid = MyProc->lxid;
+	}
+	if (!any_organization)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		Shareholder *s = catalog_find_index(cat, holders[i]);
+
+		if (s == NULL)
+			continue;
+		if (!organization_has_room(s, chosen, m, k))
+		{
+			char	   *orgs = describe_organizations(cat);
+
+			catalog_begin_privileged(&ps);
+			alarm_raise_durable("policy", GetUserNameFromId(GetUserId(), false), "warning",
+								"store refused by placement",
+								psprintf("n = %d, k = %d on the holders of its inputs; shareholders by organization: %s",
+										 n, k, orgs));
+			catalog_end_privileged(&ps);
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the holders of this result would give organization \"%s\" k = %d shares", s->organization, k),
+					 errdetail("A stored result keeps its inputs' holders; shareholders in service by organization: %s.", orgs),
+					 errhint("Store the inputs on holders that meet the placement rule, then compute again.")));
+		}
+		chosen[m++] = s;
+	}
+}
+
 /*
  * n shareholders in service (n = 0: as many as may be), this node first,
  * returned sorted by share index.  No organization gets k of them.
@@ -754,9 +802,13 @@ choose_holders(ShareholderList *cat, int k, int n, Shareholder **chosen)
 	{
 		char	   *orgs = describe_organizations(cat);
 
+		PrivilegedScope ps;
+
+		catalog_begin_privileged(&ps);
 		alarm_raise_durable("policy", GetUserNameFromId(GetUserId(), false), "warning",
 							"store refused by placement",
 							psprintf("n = %d, k = %d; shareholders by organization: %s", n, k, orgs));
+		catalog_end_privileged(&ps);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("no placement of %d shares gives every organization fewer than k = %d", n, k),
@@ -973,15 +1025,6 @@ store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
 	check_k_n(k, Max(k, n));	/* k itself, before placement counts with it */
 	n = choose_holders(p->catalog, k, n, chosen);
 	check_k_n(k, n);
-	if (!p->policy_loaded || p->policy_role != GetUserId())
-	{
-		MemoryContext pc = MemoryContextSwitchTo(p->cxt);
-
-		p->policy = store_policy_load();
-		p->policy_role = GetUserId();
-		p->policy_loaded = true;
-		MemoryContextSwitchTo(pc);
-	}
 	value_encode(value, argtype, &v);
 
 	memset(&h, 0, sizeof(h));
@@ -998,7 +1041,7 @@ store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
 		p->schema_verifies;
 	/* the others carry a salt and a signed check value, unless the schema predates it */
 	checked = !verifiable && p->schema_checks;
-	policy_check_or_wipe(p->policy, argtype, k, n, v.field == SHARE_FIELD_PRIME && !verifiable, &v);
+	policy_check_or_wipe(store_policy_current(), argtype, k, n, v.field == SHARE_FIELD_PRIME && !verifiable, &v);
 	payload_len = v.field != SHARE_FIELD_PRIME ? (uint32) v.len + (checked ? SHARE_CHECK_SALT : 0) :
 		verifiable ? (uint32) SHARE_VERIFIABLE_PAYLOAD(k) : checked ? 2 * FP_BYTES : FP_BYTES;
 	/* a share travels in one message: one that no message can hold would never leave */

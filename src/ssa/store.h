@@ -32,4 +32,7 @@ extern void store_note_deleted(const uint8 *id);
 #define STORE_DEFAULT PG_INT32_MIN
 extern Datum store_value(Datum value, Oid argtype, int32 k, int32 n, int verify);
 
+/* refuse (42501, alarmed) a new secret on these holders that would give an organization k shares */
+extern void store_check_placement(const uint8 *holders, int n, int k);
+
 #endif							/* SSN_STORE_H */

@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 #include "net/alarm_queue.h"
 #include "net/catalog.h"
+#include "storage/proc.h"
 #include "ssa/store_policy.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -163,6 +164,46 @@ Oid
 store_policy_role(const StorePolicy *p)
 {
 	return p->role;
+}
+
+/*
+ * The policies of this transaction, one per role it stored as: a SET ROLE and
+ * back finds its role's count where it left it (the quota holds across them).
+ */
+typedef struct CachedPolicy
+{
+	Oid			role;
+	StorePolicy *p;				/* NULL: no row applies */
+} CachedPolicy;
+
+static LocalTransactionId cache_lxid = InvalidLocalTransactionId;
+static CachedPolicy *cache = NULL;
+static int	ncache = 0;
+
+StorePolicy *
+store_policy_current(void)
+{
+	Oid			role = GetUserId();
+	MemoryContext old;
+	StorePolicy *p;
+
+	if (cache_lxid != MyProc->lxid)
+	{
+		cache_lxid = MyProc->lxid;
+		cache = NULL;			/* it lived in the last transaction's memory */
+		ncache = 0;
+	}
+	for (int i = 0; i < ncache; i++)
+		if (cache[i].role == role)
+			return cache[i].p;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	p = store_policy_load();
+	cache = cache ? repalloc(cache, sizeof(CachedPolicy) * (ncache + 1)) : palloc(sizeof(CachedPolicy));
+	cache[ncache].role = role;
+	cache[ncache].p = p;
+	ncache++;
+	MemoryContextSwitchTo(old);
+	return p;
 }
 
 /* the secrets the role owns now (with this transaction's, once flushed) */

@@ -17,6 +17,9 @@ typedef struct StorePolicy StorePolicy;
  */
 extern StorePolicy *store_policy_load(void);
 
+/* store_policy_load for the current role, once per transaction and role */
+extern StorePolicy *store_policy_current(void);
+
 /* the role the policy was loaded for */
 extern Oid	store_policy_role(const StorePolicy *p);
 
