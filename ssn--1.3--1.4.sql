@@ -521,6 +521,8 @@ CREATE TABLE ssn.store_policy (
 	verify_required boolean NOT NULL DEFAULT false,
 	allowed_types regtype[],				-- NULL: any type ssn_store takes
 	max_secrets bigint CHECK (max_secrets >= 0),
+	max_key_bytes_per_day bigint CHECK (max_key_bytes_per_day >= 0),	-- QKD key a role's operations spend a day
+	max_bytes_per_day bigint CHECK (max_bytes_per_day >= 0),	-- what a role's stored values take in a share, a day
 	changed_at timestamptz NOT NULL DEFAULT now(),
 	changed_by name NOT NULL DEFAULT session_user,
 	CHECK (min_n IS NULL OR max_n IS NULL OR min_n <= max_n)
@@ -537,25 +539,28 @@ ALTER TABLE ssn.alarm ADD CONSTRAINT alarm_source_check
 -- SECURITY DEFINER: a superuser may grant EXECUTE to a role that administers policy
 CREATE FUNCTION ssn.set_store_policy(role regrole, min_k int DEFAULT NULL, min_n int DEFAULT NULL,
 		max_n int DEFAULT NULL, verify_required boolean DEFAULT false,
-		allowed_types regtype[] DEFAULT NULL, max_secrets bigint DEFAULT NULL)
+		allowed_types regtype[] DEFAULT NULL, max_secrets bigint DEFAULT NULL,
+		max_key_bytes_per_day bigint DEFAULT NULL, max_bytes_per_day bigint DEFAULT NULL)
 	RETURNS ssn.store_policy
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r ssn.store_policy;
 BEGIN
 	INSERT INTO ssn.store_policy AS p (role, min_k, min_n, max_n, verify_required, allowed_types,
-									   max_secrets, changed_at, changed_by)
+									   max_secrets, max_key_bytes_per_day, max_bytes_per_day, changed_at, changed_by)
 	VALUES (set_store_policy.role, set_store_policy.min_k, set_store_policy.min_n,
 			set_store_policy.max_n, coalesce(set_store_policy.verify_required, false),
-			set_store_policy.allowed_types, set_store_policy.max_secrets, now(), session_user)
+			set_store_policy.allowed_types, set_store_policy.max_secrets,
+			set_store_policy.max_key_bytes_per_day, set_store_policy.max_bytes_per_day, now(), session_user)
 	ON CONFLICT ON CONSTRAINT store_policy_role_key DO UPDATE SET min_k = EXCLUDED.min_k, min_n = EXCLUDED.min_n,
 		max_n = EXCLUDED.max_n, verify_required = EXCLUDED.verify_required,
 		allowed_types = EXCLUDED.allowed_types, max_secrets = EXCLUDED.max_secrets,
+		max_key_bytes_per_day = EXCLUDED.max_key_bytes_per_day, max_bytes_per_day = EXCLUDED.max_bytes_per_day,
 		changed_at = EXCLUDED.changed_at, changed_by = EXCLUDED.changed_by
 	RETURNING p.* INTO r;
 	RETURN r;
 END $$;
-COMMENT ON FUNCTION ssn.set_store_policy(regrole, int, int, int, boolean, regtype[], bigint) IS
+COMMENT ON FUNCTION ssn.set_store_policy(regrole, int, int, int, boolean, regtype[], bigint, bigint, bigint) IS
 	'Set the store policy of a role (NULL: every role of this database), replacing the one it had';
 CREATE FUNCTION ssn.drop_store_policy(role regrole) RETURNS boolean
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -563,14 +568,15 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 			   RETURNING 1)
 	SELECT count(*) > 0 FROM d
 $$;
-REVOKE ALL ON FUNCTION ssn.set_store_policy(regrole, int, int, int, boolean, regtype[], bigint),
+REVOKE ALL ON FUNCTION ssn.set_store_policy(regrole, int, int, int, boolean, regtype[], bigint, bigint, bigint),
 	ssn.drop_store_policy(regrole) FROM PUBLIC;
 
 -- what applies to the current role (members of a role included; a superuser is
 -- bound only by the rows of roles it is a member of)
 CREATE FUNCTION ssn_store_policy(OUT min_k int, OUT min_n int, OUT max_n int,
 		OUT verify_required boolean, OUT allowed_types regtype[], OUT max_secrets bigint,
-		OUT secrets bigint, OUT from_roles text[])
+		OUT secrets bigint, OUT max_key_bytes_per_day bigint, OUT max_bytes_per_day bigint,
+		OUT from_roles text[])
 	AS 'MODULE_PATHNAME', 'ssn_store_policy' LANGUAGE C STABLE;
 COMMENT ON FUNCTION ssn_store_policy() IS
 	'The store policy that holds for the current role: the strictest of the rows of ssn.store_policy that apply, and its secrets so far';
@@ -597,7 +603,9 @@ CREATE TABLE ssn.audit_log (
 	secret_id uuid,					-- the secret, when one
 	digest bytea,					-- BLAKE2b-256 of their ids in order, when several
 	key_bytes bigint NOT NULL DEFAULT 0,	-- QKD key spent for it (sealed shares, opened replies)
-	outcome text NOT NULL CHECK (outcome IN ('committed', 'rolled back')),
+	messages bigint NOT NULL DEFAULT 0,		-- sealed messages sent or opened for it
+	value_bytes bigint NOT NULL DEFAULT 0,	-- a store: what its values take in each share
+	outcome text NOT NULL CHECK (outcome IN ('committed', 'rolled back', 'refused')),
 	chain_seq bigint UNIQUE,		-- its place in the chain (NULL: not chained yet)
 	hash bytea						-- sha256(previous hash || chain_seq || ssn.audit_row_text(row))
 );
@@ -624,9 +632,10 @@ COMMENT ON TABLE ssn.audit_head IS
 -- what a row's hash covers, unambiguous (every field quoted)
 CREATE FUNCTION ssn.audit_row_text(a ssn.audit_log) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT format('%s|%s|%L|%L|%L|%L|%s|%L|%L|%s|%L', a.id,
+	SELECT format('%s|%s|%L|%L|%L|%L|%s|%L|%L|%s|%s|%s|%L', a.id,
 				  (extract(epoch FROM a.at) * 1000000)::bigint, a.role, a.session_role, a.client,
-				  a.operation, a.secrets, a.secret_id, encode(a.digest, 'hex'), a.key_bytes, a.outcome)
+				  a.operation, a.secrets, a.secret_id, encode(a.digest, 'hex'), a.key_bytes, a.messages,
+				  a.value_bytes, a.outcome)
 $$;
 
 -- chain the rows not chained yet, in the order they were appended (the node worker)
@@ -790,6 +799,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 		'secrets', (SELECT greatest(reltuples, 0)::bigint FROM pg_class
 					WHERE oid = 'ssn.secret'::regclass),
 		'last_renewal', (SELECT max(finished_at) FROM ssn.renewal_run WHERE state = 'done'),
+		'renewal_epoch', (SELECT max(epoch) FROM ssn.secret),
 		'renewal_overdue', (SELECT count(*) FROM ssn.active_alarms WHERE source = 'job'),
 		'audit_head', (SELECT max(chain_seq) FROM ssn.audit_head),
 		'audit_signed_at', (SELECT max(signed_at) FROM ssn.audit_head),
@@ -815,7 +825,8 @@ BEGIN
 	END IF;
 	PERFORM (s ->> 'node')::text, (s ->> 'catalog_version')::text, (s ->> 'alarms')::bigint,
 		(s ->> 'major_alarms')::bigint, (s ->> 'outbox_messages')::bigint, (s ->> 'outbox_oldest_s')::bigint,
-		(s ->> 'secrets')::bigint, (s ->> 'last_renewal')::timestamptz, (s ->> 'audit_head')::bigint,
+		(s ->> 'secrets')::bigint, (s ->> 'last_renewal')::timestamptz, (s ->> 'renewal_epoch')::bigint,
+		(s ->> 'audit_head')::bigint,
 		(s ->> 'audit_signed_at')::timestamptz;
 	IF jsonb_typeof(s -> 'links') IS DISTINCT FROM 'array' THEN
 		RAISE EXCEPTION 'its links are not a JSON array' USING ERRCODE = 'invalid_text_representation';
@@ -850,6 +861,7 @@ CREATE VIEW ssn.network AS
 		   (n.status ->> 'outbox_oldest_s')::bigint AS outbox_oldest_s,
 		   (n.status ->> 'secrets')::bigint AS secrets,
 		   (n.status ->> 'last_renewal')::timestamptz AS last_renewal,
+		   (n.status ->> 'renewal_epoch')::bigint AS renewal_epoch,
 		   (n.status ->> 'audit_head')::bigint AS audit_head,
 		   (n.status ->> 'audit_signed_at')::timestamptz AS audit_signed_at,
 		   n.status -> 'links' AS links
@@ -872,13 +884,14 @@ COMMENT ON VIEW ssn.network_links IS
 -- day (from the audit trail), and per link and day against what its KME can hold
 CREATE VIEW ssn.accounting AS
 	SELECT date_trunc('day', a.at) AS day, current_database() AS database, a.role, a.operation,
-		   count(*) AS operations, sum(a.secrets) AS secrets, sum(a.key_bytes) AS key_bytes,
+		   count(*) AS operations, sum(a.secrets) AS secrets, sum(a.value_bytes) AS value_bytes,
+		   sum(a.messages) AS messages, sum(a.key_bytes) AS key_bytes,
 		   count(*) FILTER (WHERE a.outcome = 'rolled back') AS rolled_back
 	FROM ssn.audit_log a
 	GROUP BY 1, 3, 4;
 REVOKE ALL ON ssn.accounting FROM PUBLIC;
 COMMENT ON VIEW ssn.accounting IS
-	'Operations, secrets and QKD key bytes per day, database, role and operation (from ssn.audit_log)';
+	'Operations, secrets, bytes stored, messages and QKD key bytes per day, database, role and operation (from ssn.audit_log)';
 
 CREATE VIEW ssn.link_accounting AS
 	SELECT date_trunc('day', l.fetched_at) AS day, l.peer, l.direction, l.purpose,

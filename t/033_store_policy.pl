@@ -45,7 +45,7 @@ my ($rc, $out, $err) = $net->psql(1, q{SELECT ssn.set_store_policy('alice', min_
 ok($rc != 0 && $err =~ /42501/, 'a role cannot set its own store policy') or diag $err;
 ($rc, $out, $err) = $net->psql(1, q{UPDATE ssn.store_policy SET min_k = 1}, user => 'alice');
 ok($rc != 0 && $err =~ /42501/, 'nor write ssn.store_policy') or diag $err;
-$net->sql(1, q{GRANT USAGE ON SCHEMA ssn TO policy_admin; GRANT EXECUTE ON FUNCTION ssn.set_store_policy(regrole, int, int, int, boolean, regtype[], bigint)
+$net->sql(1, q{GRANT USAGE ON SCHEMA ssn TO policy_admin; GRANT EXECUTE ON FUNCTION ssn.set_store_policy(regrole, int, int, int, boolean, regtype[], bigint, bigint, bigint)
 	TO policy_admin});
 stores('policy_admin', q{SELECT ssn.set_store_policy('staff', min_k => 3)},
 	'a role granted ssn.set_store_policy sets policy (staff: k >= 3)');
@@ -85,13 +85,28 @@ refused('bob', q{INSERT INTO vault (who, h) VALUES ('bob', ssn_store(4::int8))},
 	'54000', qr/quota of secrets reached/, 'then bob is at his quota');
 is($net->sql(1, q{SELECT count(*) FROM ssn.secret WHERE owner = 'bob'::regrole}), '3', 'bob owns 3 secrets');
 
+# ---- QKD key a day (dave: 1 byte, spent by his first store)
+$net->sql(1, q{CREATE ROLE dave LOGIN; SELECT ssn.set_store_policy('dave', max_key_bytes_per_day => 1)});
+stores('dave', q{INSERT INTO vault (who, h) VALUES ('dave', ssn_store(8::int8))}, 'dave\'s first store');
+refused('dave', q{INSERT INTO vault (who, h) VALUES ('dave', ssn_store(9::int8))},
+	'54000', qr/quota of QKD key reached for today.*allows 1 bytes of QKD key a day per role/s,
+	'then his key a day is spent: refused (54000)');
+
+# ---- bytes stored a day (erin: 200 bytes of share payload)
+$net->sql(1, q{CREATE ROLE erin LOGIN; SELECT ssn.set_store_policy('erin', max_bytes_per_day => 200)});
+stores('erin', q{INSERT INTO vault (who, h) VALUES ('erin', ssn_store('short'::text))}, 'erin stores a short text');
+refused('erin', q{INSERT INTO vault (who, h) VALUES ('erin', ssn_store(repeat('x', 300)))},
+	'54000', qr/quota of bytes stored reached for today/, 'a text of 300 bytes is over her 200 bytes a day: refused');
+
 # ---- refusals are alarmed, whatever the caller's transaction did
 ok($net->poll(1, q{SELECT coalesce(sum(count), 0) >= 7 FROM ssn.alarm WHERE source = 'policy' AND problem = 'store refused by policy'},
 	't'), 'every refusal raised an alarm (source policy), rolled back or not');
 is($net->sql(1, q{SELECT string_agg(DISTINCT object, ',' ORDER BY object) FROM ssn.alarm WHERE source = 'policy'}),
-	'alice,bob', 'the alarms name the roles refused');
+	'alice,bob,dave,erin', 'the alarms name the roles refused');
 unlike($net->sql(1, q{SELECT string_agg(detail, ' ') FROM ssn.alarm WHERE source = 'policy'}), qr/hush|\b42\b/,
 	'no value in the alarms');
+ok($net->poll(1, q{SELECT string_agg(DISTINCT role, ',' ORDER BY role) FROM ssn.audit_log
+	WHERE operation = 'store' AND outcome = 'refused'}, 'alice,bob,dave,erin'), 'and every refusal is on the audit trail');
 
 # ---- placement: organizations A (node1, node2) and B (node3)
 $net->sql(1, q{SELECT ssn.drop_store_policy(NULL); SELECT ssn.set_organization('node1', 'A');

@@ -73,8 +73,9 @@ is($net->sql(1, q{SELECT a.digest = (SELECT digest FROM ssn.audit_log WHERE oper
 is($net->sql(1, q{SELECT string_agg(operation, ',' ORDER BY operation) FROM ssn.audit_log
 	WHERE role = 'alice' AND outcome = 'committed' AND key_bytes > 0}), 'compute,retrieve,retrieve,store,store,verify',
 	'the QKD key spent is counted on the rows of stores, retrievals, the sum and the verification');
-is($net->sql(1, q{SELECT operations || ' ' || secrets || ' ' || (key_bytes > 0) FROM ssn.accounting
-	WHERE role = 'alice' AND operation = 'store'}), '2 4 true', 'ssn.accounting sums them per day, role and operation');
+is($net->sql(1, q{SELECT operations || ' ' || secrets || ' ' || (key_bytes > 0) || ' ' || (messages > 0) || ' '
+	|| (value_bytes > 0) FROM ssn.accounting WHERE role = 'alice' AND operation = 'store'}), '2 4 true true true',
+	'ssn.accounting sums them per day, role and operation: operations, secrets, key bytes, messages, bytes stored');
 is($net->sql(1, q{SELECT DISTINCT client FROM ssn.audit_log WHERE role = 'alice'}), '[local]',
 	'the client (a Unix socket)');
 unlike($net->sql(1, q{SELECT string_agg(t::text, ' ') FROM ssn.audit_log t}), qr/98765432|hush/,

@@ -20,6 +20,8 @@ my $net = SsnNet->new(n => 3, conf => "ssn.default_k = 2\nssn.default_n = 3\n"
 ok($net->poll(2, q{SELECT string_agg(node || ':' || reachable || ':' || catalog_agrees, ',' ORDER BY node)
 	FROM ssn.network}, 'node1:true:true,node2:true:true,node3:true:true'), 'node2 sees the three nodes, catalogs alike');
 is($net->sql(2, q{SELECT count(*) FROM ssn.network_links WHERE node = 'node1'}), '2', 'and node1\'s two links');
+ok($net->poll(2, q{SELECT count(*) FROM ssn.network WHERE audit_head IS NOT NULL AND secrets IS NOT NULL}, '3'),
+	'each node\'s signed audit head and its secrets');
 
 # a login that is not a peer may not ask for a node's status
 $net->sql(1, q{CREATE ROLE eve LOGIN; GRANT USAGE ON SCHEMA ssn TO eve});

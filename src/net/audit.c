@@ -59,6 +59,9 @@ typedef struct AuditEntry
 	int64		count;
 	int64		ids;			/* of them with an id in the digest */
 	int64		key_bytes;
+	int64		messages;
+	int64		value_bytes;
+	bool		refused;		/* refused by policy: its row says so */
 	uint8		first_id[AUDIT_ID_SIZE];
 	crypto_generichash_state digest;
 } AuditEntry;
@@ -74,6 +77,8 @@ typedef struct AuditRow
 	TimestampTz at;
 	int64		secrets;
 	int64		key_bytes;
+	int64		messages;
+	int64		value_bytes;
 	bool		has_id;
 	bool		has_digest;
 	uint8		id[AUDIT_ID_SIZE];
@@ -205,19 +210,30 @@ to_worker(const AuditRow *rows, int n)
 /* ---------------------------------------------------------------------------
  * entries
  * ------------------------------------------------------------------------- */
+static AuditEntry *entry_for_new(AuditOp op);
+
 static AuditEntry *
 entry_for(AuditOp op)
 {
 	Oid			role = GetUserId();
 	SubTransactionId subid = GetCurrentSubTransactionId();
-	AuditEntry *e;
 
 	for (int i = 0; i < nentries; i++)
-		if (entries[i].op == op && entries[i].role == role && entries[i].subid == subid)
+		if (entries[i].op == op && entries[i].role == role && entries[i].subid == subid &&
+			!entries[i].refused)
 		{
 			last_noted = i;
 			return &entries[i];
 		}
+	return entry_for_new(op);
+}
+
+static AuditEntry *
+entry_for_new(AuditOp op)
+{
+	Oid			role = GetUserId();
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	AuditEntry *e;
 	if (!database_checked)
 	{
 		char	   *db = get_database_name(MyDatabaseId);
@@ -281,6 +297,26 @@ audit_note(AuditOp op, const uint8 *id)
 }
 
 void
+audit_note_bytes(AuditOp op, const uint8 *id, int64 value_bytes)
+{
+	audit_note(op, id);
+	entries[last_noted].value_bytes += value_bytes;
+}
+
+void
+audit_note_refused(AuditOp op)
+{
+	AuditOp		o = op;
+
+	/* an entry of its own, not merged with the operations that passed */
+	for (int i = 0; i < nentries; i++)
+		if (entries[i].op == o && entries[i].refused && entries[i].role == GetUserId() &&
+			entries[i].subid == GetCurrentSubTransactionId())
+			return;
+	entry_for_new(o)->refused = true;
+}
+
+void
 audit_note_count(AuditOp op, int64 n)
 {
 	entry_for(op)->count += Max(n, 0);
@@ -292,14 +328,18 @@ audit_key_bytes(AuditOp op, int64 bytes)
 	if (op == AUDIT_NOPS)
 	{
 		if (last_noted >= 0 && last_noted < nentries)
+		{
 			entries[last_noted].key_bytes += bytes;
+			entries[last_noted].messages++;
+		}
 		return;
 	}
 	/* the stores' keys are spent when their messages are sealed: on a store row of this transaction */
 	for (int i = nentries - 1; i >= 0; i--)
-		if (entries[i].op == op)
+		if (entries[i].op == op && !entries[i].refused)
 		{
 			entries[i].key_bytes += bytes;
+			entries[i].messages++;
 			return;
 		}
 }
@@ -328,10 +368,12 @@ take_rows(AuditRow *rows, const char *outcome, SubTransactionId subid)
 		memcpy(r->session_role, e->session_role, sizeof(r->session_role));
 		memcpy(r->client, e->client, sizeof(r->client));
 		clip(r->operation, op_names[e->op], sizeof(r->operation));
-		clip(r->outcome, outcome, sizeof(r->outcome));
+		clip(r->outcome, e->refused ? "refused" : outcome, sizeof(r->outcome));
 		r->at = now;
 		r->secrets = e->count;
 		r->key_bytes = e->key_bytes;
+		r->messages = e->messages;
+		r->value_bytes = e->value_bytes;
 		if (e->ids == 1 && e->count == 1)
 		{
 			r->has_id = true;
@@ -352,14 +394,14 @@ take_rows(AuditRow *rows, const char *outcome, SubTransactionId subid)
 static void
 insert_rows(const AuditRow *rows, int n)
 {
-	static Oid	types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID,
-	UUIDOID, BYTEAOID, INT8OID};
+	static Oid	types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID,
+	UUIDOID, BYTEAOID, INT8OID, INT8OID, INT8OID};
 
 	for (int i = 0; i < n; i++)
 	{
 		const AuditRow *r = &rows[i];
-		Datum		v[10];
-		char		nulls[10];
+		Datum		v[12];
+		char		nulls[12];
 		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
 		bytea	   *d = palloc(VARHDRSZ + AUDIT_DIGEST_SIZE);
 
@@ -380,10 +422,12 @@ insert_rows(const AuditRow *rows, int n)
 		v[8] = PointerGetDatum(d);
 		nulls[8] = r->has_digest ? ' ' : 'n';
 		v[9] = Int64GetDatum(r->key_bytes);
+		v[10] = Int64GetDatum(r->messages);
+		v[11] = Int64GetDatum(r->value_bytes);
 		if (SPI_execute_with_args("INSERT INTO ssn.audit_log (role, session_role, client, operation,"
-								  " outcome, at, secrets, secret_id, digest, key_bytes)"
-								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-								  10, types, v, nulls, false, 0) != SPI_OK_INSERT)
+								  " outcome, at, secrets, secret_id, digest, key_bytes, messages, value_bytes)"
+								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+								  12, types, v, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not write ssn.audit_log");
 	}
 }

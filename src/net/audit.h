@@ -30,6 +30,12 @@ typedef enum AuditOp
 /* one secret (its 16-byte id) */
 extern void audit_note(AuditOp op, const uint8 *id);
 
+/* one secret of value_bytes (a store: what its value takes in its shares) */
+extern void audit_note_bytes(AuditOp op, const uint8 *id, int64 value_bytes);
+
+/* an operation refused by policy (recorded with outcome 'refused', whatever follows) */
+extern void audit_note_refused(AuditOp op);
+
 /* n secrets whose ids the caller does not list (a re-share; 0: a renewal run queued) */
 extern void audit_note_count(AuditOp op, int64 n);
 

@@ -471,7 +471,7 @@ ssn_store_computed(PG_FUNCTION_ARGS)
 	memset(&out, 0, sizeof(out));
 	out.type = in.computed ? in.type : (in.type == SHARE_TYPE_NUMERIC ? SHARE_TYPE_NUMERIC : SHARE_TYPE_INT8);
 	/* a stored result is a new secret of its role: the store policy and placement hold for it */
-	store_policy_check(store_policy_current(), value_type_oid(out.type), in.k, in.n, true);
+	store_policy_check(store_policy_current(), value_type_oid(out.type), in.k, in.n, true, 2 * 32);
 	store_check_placement(in.holders, in.n, in.k);
 	out.k = in.k;
 	out.n = in.n;

@@ -744,6 +744,7 @@ store_check_placement(const uint8 *holders, int n, int k)
 								psprintf("n = %d, k = %d on the holders of its inputs; shareholders by organization: %s",
 										 n, k, orgs));
 			catalog_end_privileged(&ps);
+			audit_note_refused(AUDIT_STORE);
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("the holders of this result would give organization \"%s\" k = %d shares", s->organization, k),
@@ -809,6 +810,7 @@ choose_holders(ShareholderList *cat, int k, int n, Shareholder **chosen)
 							"store refused by placement",
 							psprintf("n = %d, k = %d; shareholders by organization: %s", n, k, orgs));
 		catalog_end_privileged(&ps);
+		audit_note_refused(AUDIT_STORE);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("no placement of %d shares gives every organization fewer than k = %d", n, k),
@@ -972,11 +974,12 @@ ssn_store(PG_FUNCTION_ARGS)
 
 /* a refusal by policy leaves nothing of the value behind */
 static void
-policy_check_or_wipe(StorePolicy *policy, Oid argtype, int k, int n, bool unverified, ShareValue *v)
+policy_check_or_wipe(StorePolicy *policy, Oid argtype, int k, int n, bool unverified, int64 value_bytes,
+					 ShareValue *v)
 {
 	PG_TRY();
 	{
-		store_policy_check(policy, argtype, k, n, unverified);
+		store_policy_check(policy, argtype, k, n, unverified, value_bytes);
 	}
 	PG_CATCH();
 	{
@@ -1041,9 +1044,10 @@ store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
 		p->schema_verifies;
 	/* the others carry a salt and a signed check value, unless the schema predates it */
 	checked = !verifiable && p->schema_checks;
-	policy_check_or_wipe(store_policy_current(), argtype, k, n, v.field == SHARE_FIELD_PRIME && !verifiable, &v);
 	payload_len = v.field != SHARE_FIELD_PRIME ? (uint32) v.len + (checked ? SHARE_CHECK_SALT : 0) :
 		verifiable ? (uint32) SHARE_VERIFIABLE_PAYLOAD(k) : checked ? 2 * FP_BYTES : FP_BYTES;
+	policy_check_or_wipe(store_policy_current(), argtype, k, n, v.field == SHARE_FIELD_PRIME && !verifiable,
+						 (int64) payload_len, &v);
 	/* a share travels in one message: one that no message can hold would never leave */
 	if ((int64) payload_len + SHARE_HEADER_SIZE > (int64) ssn_channel_batch_kb * 1024)
 	{
@@ -1117,7 +1121,7 @@ store_value(Datum value, Oid argtype, int32 k, int32 n, int verify)
 	}
 	if (p->nsec >= FLUSH_SECRETS || p->bytes >= FLUSH_BYTES || p->nblob >= MAX_BLOBS - SHARE_MAX_N)
 		flush_pending();
-	audit_note(AUDIT_STORE, h.id);
+	audit_note_bytes(AUDIT_STORE, h.id, (int64) payload_len);
 
 	return handle_make(&h);
 }

@@ -14,6 +14,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "net/alarm_queue.h"
+#include "net/audit.h"
 #include "net/catalog.h"
 #include "storage/proc.h"
 #include "ssa/store_policy.h"
@@ -50,6 +51,13 @@ struct StorePolicy
 	TypeList   *lists;
 	int64		max_secrets;	/* -1: none */
 	const char *quota_from;
+	int64		max_key_bytes;	/* a day; -1: none */
+	const char *key_quota_from;
+	int64		key_bytes_today;	/* spent when first counted, -1 until then */
+	int64		max_value_bytes;	/* stored a day; -1: none */
+	const char *bytes_quota_from;
+	int64		value_bytes_today;	/* when first counted, -1 until then */
+	int64		value_bytes_here;	/* let through since */
 	int64		secrets;		/* owned when first counted, -1 until then */
 	int64		stored_here;	/* let through since */
 };
@@ -73,7 +81,9 @@ store_policy_load(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT role::oid, min_k, min_n, max_n, verify_required, allowed_types::oid[],"
-					" max_secrets FROM ssn.store_policy ORDER BY role NULLS FIRST", true, 0) != SPI_OK_SELECT)
+					" max_secrets, max_key_bytes_per_day, max_bytes_per_day FROM ssn.store_policy"
+					" ORDER BY role NULLS FIRST",
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.store_policy");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -96,6 +106,10 @@ store_policy_load(void)
 			p->lists = palloc(sizeof(TypeList) * SPI_processed);
 			p->max_secrets = -1;
 			p->secrets = -1;
+			p->max_key_bytes = -1;
+			p->key_bytes_today = -1;
+			p->max_value_bytes = -1;
+			p->value_bytes_today = -1;
 		}
 		if (isnull)
 			from = EVERY_ROLE;
@@ -152,6 +166,18 @@ store_policy_load(void)
 		{
 			p->max_secrets = DatumGetInt64(v);
 			p->quota_from = from;
+		}
+		v = SPI_getbinval(t, d, 8, &isnull);
+		if (!isnull && (p->max_key_bytes < 0 || DatumGetInt64(v) < p->max_key_bytes))
+		{
+			p->max_key_bytes = DatumGetInt64(v);
+			p->key_quota_from = from;
+		}
+		v = SPI_getbinval(t, d, 9, &isnull);
+		if (!isnull && (p->max_value_bytes < 0 || DatumGetInt64(v) < p->max_value_bytes))
+		{
+			p->max_value_bytes = DatumGetInt64(v);
+			p->bytes_quota_from = from;
 		}
 		MemoryContextSwitchTo(spi);
 	}
@@ -228,7 +254,35 @@ count_owned(Oid role)
 	return n;
 }
 
-/* alarmed (whatever becomes of the caller's transaction), then raised */
+/* a column's sum over the role's audit rows of today (key_bytes, or value_bytes of its stores) */
+static int64
+audit_sum_today(Oid role, bool stored_bytes)
+{
+	PrivilegedScope ps;
+	Oid			types[1] = {TEXTOID};
+	char	   *name = GetUserNameFromId(role, true);
+	Datum		values[1] = {CStringGetTextDatum(name ? name : "")};
+	int64		n;
+	bool		isnull;
+
+	catalog_begin_privileged(&ps);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(stored_bytes
+							  ? "SELECT coalesce(sum(value_bytes), 0)::int8 FROM ssn.audit_log"
+							  " WHERE role = $1 AND at >= date_trunc('day', now()) AND operation = 'store'"
+							  " AND outcome = 'committed'"
+							  : "SELECT coalesce(sum(key_bytes), 0)::int8 FROM ssn.audit_log"
+							  " WHERE role = $1 AND at >= date_trunc('day', now())",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.audit_log");
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	catalog_end_privileged(&ps);
+	return n;
+}
+
+/* alarmed and audited (whatever becomes of the caller's transaction), then raised */
 static void pg_attribute_noreturn()
 refuse(const StorePolicy *p, int sqlstate, const char *message, const char *detail, const char *hint)
 {
@@ -239,6 +293,7 @@ refuse(const StorePolicy *p, int sqlstate, const char *message, const char *deta
 	alarm_raise_durable("policy", role ? role : "unknown", "warning", "store refused by policy",
 						psprintf("%s %s", message, detail));
 	catalog_end_privileged(&ps);
+	audit_note_refused(AUDIT_STORE);
 	ereport(ERROR,
 			(errcode(sqlstate),
 			 errmsg("%s", message),
@@ -247,7 +302,7 @@ refuse(const StorePolicy *p, int sqlstate, const char *message, const char *deta
 }
 
 void
-store_policy_check(StorePolicy *p, Oid type_oid, int k, int n, bool unverified)
+store_policy_check(StorePolicy *p, Oid type_oid, int k, int n, bool unverified, int64 value_bytes)
 {
 	if (p == NULL)
 		return;
@@ -297,6 +352,33 @@ store_policy_check(StorePolicy *p, Oid type_oid, int k, int n, bool unverified)
 				   "Delete secrets no longer needed with ssn_delete(), or ask for a higher quota.");
 		p->stored_here++;
 	}
+	if (p->max_key_bytes >= 0)
+	{
+		/* counted once a transaction: a transaction may overshoot by its own keys */
+		if (p->key_bytes_today < 0)
+			p->key_bytes_today = audit_sum_today(p->role, false);
+		if (p->key_bytes_today >= p->max_key_bytes)
+			refuse(p, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+				   "quota of QKD key reached for today",
+				   psprintf("%s allows %lld bytes of QKD key a day per role; this role's operations spent %lld today.",
+							describe_row(p->key_quota_from), (long long) p->max_key_bytes,
+							(long long) p->key_bytes_today),
+				   "Wait for tomorrow (the server's time zone), or ask for a higher quota.");
+	}
+	if (p->max_value_bytes >= 0)
+	{
+		if (p->value_bytes_today < 0)
+			p->value_bytes_today = audit_sum_today(p->role, true);
+		if (p->value_bytes_today + p->value_bytes_here + value_bytes > p->max_value_bytes)
+			refuse(p, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+				   "quota of bytes stored reached for today",
+				   psprintf("%s allows %lld bytes stored a day per role (what the values take in a share); "
+							"this role stored %lld today and this value takes %lld.",
+							describe_row(p->bytes_quota_from), (long long) p->max_value_bytes,
+							(long long) (p->value_bytes_today + p->value_bytes_here), (long long) value_bytes),
+				   "Wait for tomorrow, or ask for a higher quota.");
+		p->value_bytes_here += value_bytes;
+	}
 }
 
 /* ssn_store_policy(): what holds for the current role */
@@ -304,8 +386,8 @@ Datum
 ssn_store_policy(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	Datum		values[10];
+	bool		nulls[10] = {0};
 	StorePolicy *p;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -313,7 +395,7 @@ ssn_store_policy(PG_FUNCTION_ARGS)
 	p = store_policy_load();
 	if (p == NULL)
 	{
-		for (int i = 0; i < 8; i++)
+		for (int i = 0; i < 10; i++)
 			nulls[i] = true;
 		values[3] = BoolGetDatum(false);
 		nulls[3] = false;
@@ -358,9 +440,13 @@ ssn_store_policy(PG_FUNCTION_ARGS)
 		values[5] = Int64GetDatum(p->max_secrets);
 		nulls[5] = p->max_secrets < 0;
 		values[6] = Int64GetDatum(count_owned(p->role));
+		values[7] = Int64GetDatum(p->max_key_bytes);
+		nulls[7] = p->max_key_bytes < 0;
+		values[8] = Int64GetDatum(p->max_value_bytes);
+		nulls[8] = p->max_value_bytes < 0;
 		for (int i = 0; i < p->nrows; i++)
 			from[i] = CStringGetTextDatum(p->from[i]);
-		values[7] = PointerGetDatum(construct_array(from, p->nrows, TEXTOID, -1, false, TYPALIGN_INT));
+		values[9] = PointerGetDatum(construct_array(from, p->nrows, TEXTOID, -1, false, TYPALIGN_INT));
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -29,6 +29,7 @@ extern Oid	store_policy_role(const StorePolicy *p);
  * (a value of a prime-field type stored with verification off).  A store it
  * lets through is counted against the quota.
  */
-extern void store_policy_check(StorePolicy *p, Oid type_oid, int k, int n, bool unverified);
+extern void store_policy_check(StorePolicy *p, Oid type_oid, int k, int n, bool unverified,
+							   int64 value_bytes);
 
 #endif							/* SSN_STORE_POLICY_H */
