@@ -102,7 +102,7 @@ prune(void)
 		return;
 	if (SPI_execute_with_args("SELECT chain_seq, hash FROM ssn.audit_log WHERE chain_seq IS NOT NULL"
 							  " AND at < now() - make_interval(mins => $1) ORDER BY chain_seq DESC LIMIT 1",
-							  1, types, v, NULL, true, 1) != SPI_OK_SELECT)
+							  1, types, v, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.audit_log");
 	if (SPI_processed == 0)
 		return;
@@ -128,6 +128,7 @@ seal(void)
 	bytea	   *hash;
 	bool		isnull;
 
+	/* not read-only from here on: each step must see what the one before it wrote */
 	if (SPI_execute("SELECT ssn.audit_chain()", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not chain the audit trail");
 	prune();
@@ -136,7 +137,7 @@ seal(void)
 					" SELECT a.chain_seq, a.hash FROM ssn.audit_log a WHERE a.chain_seq IS NOT NULL"
 					" UNION ALL SELECT h.chain_seq, h.hash FROM ssn.audit_head h WHERE h.pruned"
 					" UNION ALL SELECT 0, '\\x'::bytea) e ORDER BY chain_seq DESC LIMIT 1",
-					true, 1) != SPI_OK_SELECT)
+					false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.audit_log");
 	head = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	hash = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
