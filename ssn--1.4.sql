@@ -1025,6 +1025,7 @@ GRANT EXECUTE ON FUNCTION ssn.channel_reshare_help(text) TO ssn_peer;
 
 
 
+
 -- ===========================================================================
 -- 1.4: holding the threat model: peer identity, origins, sealed outbox, local faults
 -- ===========================================================================
@@ -1975,11 +1976,6 @@ BEGIN
 		PERFORM ssn.catalog_publish(jsonb_build_object('op', 'delete', 'name', OLD.name), OLD.name, false);
 		RETURN NULL;
 	END IF;
-	-- what every node's catalog shares; a conninfo or a login role is each node's own
-	IF TG_OP = 'UPDATE' AND (OLD.name, OLD.sae_id, OLD.share_index, OLD.state, OLD.organization, OLD.trusted_node)
-			IS NOT DISTINCT FROM (NEW.name, NEW.sae_id, NEW.share_index, NEW.state, NEW.organization, NEW.trusted_node) THEN
-		RETURN NULL;
-	END IF;
 	IF TG_OP = 'INSERT' OR OLD.name <> NEW.name THEN
 		IF TG_OP = 'UPDATE' THEN
 			PERFORM ssn.catalog_publish(jsonb_build_object('op', 'delete', 'name', OLD.name), OLD.name, false);
@@ -1989,24 +1985,15 @@ BEGIN
 				'trusted_node', NEW.trusted_node), NEW.name, TG_OP = 'INSERT');
 		RETURN NULL;
 	END IF;
-	-- an update carries the fields it changed: changes of other fields made elsewhere meanwhile stand
-	ch := jsonb_build_object('op', 'upsert', 'name', NEW.name);
-	IF OLD.sae_id IS DISTINCT FROM NEW.sae_id THEN
-		ch := ch || jsonb_build_object('sae_id', NEW.sae_id);
+	-- an update carries the fields every node's catalog shares that it changed (a conninfo
+	-- or a login role is each node's own): changes of other fields made elsewhere stand
+	SELECT jsonb_object_agg(n.key, n.value) INTO ch
+	  FROM jsonb_each(to_jsonb(NEW)) n JOIN jsonb_each(to_jsonb(OLD)) o ON o.key = n.key
+	 WHERE n.key IN ('sae_id', 'share_index', 'state', 'organization', 'trusted_node')
+	   AND n.value IS DISTINCT FROM o.value;
+	IF ch IS NOT NULL THEN
+		PERFORM ssn.catalog_publish(jsonb_build_object('op', 'upsert', 'name', NEW.name) || ch, NEW.name, false);
 	END IF;
-	IF OLD.share_index IS DISTINCT FROM NEW.share_index THEN
-		ch := ch || jsonb_build_object('share_index', NEW.share_index);
-	END IF;
-	IF OLD.state IS DISTINCT FROM NEW.state THEN
-		ch := ch || jsonb_build_object('state', NEW.state);
-	END IF;
-	IF OLD.organization IS DISTINCT FROM NEW.organization THEN
-		ch := ch || jsonb_build_object('organization', NEW.organization);
-	END IF;
-	IF OLD.trusted_node IS DISTINCT FROM NEW.trusted_node THEN
-		ch := ch || jsonb_build_object('trusted_node', NEW.trusted_node);
-	END IF;
-	PERFORM ssn.catalog_publish(ch, NEW.name, false);
 	RETURN NULL;
 END $$;
 CREATE TRIGGER shareholder_catalog_sync AFTER INSERT OR UPDATE OR DELETE ON ssn.shareholder

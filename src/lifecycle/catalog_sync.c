@@ -52,20 +52,14 @@ unix_us(TimestampTz t)
 	return t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
 }
 
-/* seal the change for each receiver and queue it (current SPI connection) */
+/* the change for each receiver, sealed and queued (current SPI connection) */
 static void
 queue_for_peers(ShareholderList *cat, const char *subject, bool is_new, const uint8 *msg, size_t len)
 {
 	Shareholder **to = palloc(sizeof(Shareholder *) * Max(cat->count, 1));
 	const uint8 **pts = palloc(sizeof(uint8 *) * Max(cat->count, 1));
 	size_t	   *lens = palloc(sizeof(size_t) * Max(cat->count, 1));
-	Datum	   *peers = palloc(sizeof(Datum) * Max(cat->count, 1));
-	Datum	   *blobs = palloc(sizeof(Datum) * Max(cat->count, 1));
-	Oid			types[2] = {TEXTARRAYOID, BYTEAARRAYOID};
-	Datum		values[2];
-	SealedMessage **m;
-	int			n = 0,
-				failed = -1;
+	int			n = 0;
 
 	for (int i = 0; i < cat->count; i++)
 	{
@@ -79,21 +73,8 @@ queue_for_peers(ShareholderList *cat, const char *subject, bool is_new, const ui
 		lens[n] = len;
 		n++;
 	}
-	if (n == 0)
-		return;
-	m = channel_seal_many(cat->items[cat->self].name, (const Shareholder *const *) to, MSG_KIND_CATALOG,
-						  pts, lens, n, "deliver", &failed);
-	for (int i = 0; i < n; i++)
-	{
-		peers[i] = CStringGetTextDatum(to[i]->name);
-		blobs[i] = PointerGetDatum(m[i]->envelope);
-	}
-	values[0] = PointerGetDatum(construct_array(peers, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = PointerGetDatum(construct_array(blobs, n, BYTEAOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_with_args("INSERT INTO ssn.outbox (peer, shares, blob)"
-							  " SELECT u.p, 0, u.b FROM unnest($1, $2) AS u(p, b)",
-							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not queue a catalog change in ssn.outbox");
+	(void) channel_queue_many(cat->items[cat->self].name, (const Shareholder *const *) to, MSG_KIND_CATALOG,
+							  pts, lens, n);
 }
 
 /*

@@ -344,6 +344,35 @@ audit_key_bytes(AuditOp op, int64 bytes)
 		}
 }
 
+/* an entry's row; the entry stays as it is (its digest is finished on a copy) */
+static void
+row_of(const AuditEntry *e, AuditRow *r, const char *outcome, TimestampTz now)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->role, e->role_name, sizeof(r->role));
+	memcpy(r->session_role, e->session_role, sizeof(r->session_role));
+	memcpy(r->client, e->client, sizeof(r->client));
+	clip(r->operation, op_names[e->op], sizeof(r->operation));
+	clip(r->outcome, e->refused ? "refused" : outcome, sizeof(r->outcome));
+	r->at = now;
+	r->secrets = e->count;
+	r->key_bytes = e->key_bytes;
+	r->messages = e->messages;
+	r->value_bytes = e->value_bytes;
+	if (e->ids == 1 && e->count == 1)
+	{
+		r->has_id = true;
+		memcpy(r->id, e->first_id, AUDIT_ID_SIZE);
+	}
+	else if (e->ids > 0)
+	{
+		crypto_generichash_state st = e->digest;	/* aligned as its type asks */
+
+		r->has_digest = true;
+		crypto_generichash_final(&st, r->digest, AUDIT_DIGEST_SIZE);
+	}
+}
+
 /* the rows of the entries of subid (InvalidSubTransactionId: all), taken out of the list */
 static int
 take_rows(AuditRow *rows, const char *outcome, SubTransactionId subid)
@@ -354,36 +383,10 @@ take_rows(AuditRow *rows, const char *outcome, SubTransactionId subid)
 
 	for (int i = 0; i < nentries; i++)
 	{
-		AuditEntry *e = &entries[i];
-		AuditRow   *r;
-
-		if (subid != InvalidSubTransactionId && e->subid != subid)
-		{
-			entries[kept++] = *e;
-			continue;
-		}
-		r = &rows[n++];
-		memset(r, 0, sizeof(*r));
-		memcpy(r->role, e->role_name, sizeof(r->role));
-		memcpy(r->session_role, e->session_role, sizeof(r->session_role));
-		memcpy(r->client, e->client, sizeof(r->client));
-		clip(r->operation, op_names[e->op], sizeof(r->operation));
-		clip(r->outcome, e->refused ? "refused" : outcome, sizeof(r->outcome));
-		r->at = now;
-		r->secrets = e->count;
-		r->key_bytes = e->key_bytes;
-		r->messages = e->messages;
-		r->value_bytes = e->value_bytes;
-		if (e->ids == 1 && e->count == 1)
-		{
-			r->has_id = true;
-			memcpy(r->id, e->first_id, AUDIT_ID_SIZE);
-		}
-		else if (e->ids > 0)
-		{
-			r->has_digest = true;
-			crypto_generichash_final(&e->digest, r->digest, AUDIT_DIGEST_SIZE);
-		}
+		if (subid != InvalidSubTransactionId && entries[i].subid != subid)
+			entries[kept++] = entries[i];
+		else
+			row_of(&entries[i], &rows[n++], outcome, now);
 	}
 	nentries = kept;
 	last_noted = -1;
@@ -441,35 +444,20 @@ insert_rows(const AuditRow *rows, int n)
 static void
 record_at_commit(void)
 {
-	AuditRow   *rows = palloc(sizeof(AuditRow) * Max(nentries, 1));
 	AuditRow   *here = palloc(sizeof(AuditRow) * Max(nentries, 1));
 	AuditRow   *there = palloc(sizeof(AuditRow) * Max(nentries, 1));
-	int			n,
-				nhere = 0,
+	int			nhere = 0,
 				nthere = 0;
 	bool		writable = !XactReadOnly && !RecoveryInProgress();
+	TimestampTz now = GetCurrentTimestamp();
 
-	/* built without taking them: an error before the insert leaves them to the abort */
+	/* the entries stay until the insert is done: an error before it leaves them to the abort */
+	for (int i = 0; i < nentries; i++)
 	{
-		int			saved_n = nentries;
-		void	   *block = palloc(sizeof(AuditEntry) * Max(nentries, 1) + 64);
-		AuditEntry *copy = (AuditEntry *) TYPEALIGN(64, block);
-
-		memcpy(copy, entries, sizeof(AuditEntry) * nentries);
-		n = take_rows(rows, "committed", InvalidSubTransactionId);
-		memcpy(entries, copy, sizeof(AuditEntry) * saved_n);
-		nentries = saved_n;
-		pfree(block);
-	}
-	for (int i = 0; i < n; i++)
-	{
-		bool		reads = strcmp(rows[i].operation, "retrieve") == 0 ||
-			strcmp(rows[i].operation, "compute") == 0 || strcmp(rows[i].operation, "verify") == 0;
-
-		if ((reads && queue_usable()) || !writable)
-			there[nthere++] = rows[i];
+		if ((op_reads(entries[i].op) && queue_usable()) || !writable)
+			row_of(&entries[i], &there[nthere++], "committed", now);
 		else
-			here[nhere++] = rows[i];
+			row_of(&entries[i], &here[nhere++], "committed", now);
 	}
 	if (nhere > 0)
 	{
@@ -495,7 +483,6 @@ record_at_commit(void)
 		ereport(WARNING,
 				(errmsg("ssn: %d audit entries of a read-only transaction could not be recorded", nthere),
 				 errhint("The node worker records them; it runs only with ssn in shared_preload_libraries, in ssn.database.")));
-	pfree(rows);
 	pfree(here);
 	pfree(there);
 }

@@ -19,6 +19,7 @@
 #include "qkd/kme_client.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -801,4 +802,39 @@ channel_send_now(const char *self_name, const Shareholder *peer, int kind,
 	peer_call_reset(&ann, 1);
 	peer_call_reset(&rcv, 1);
 	return status;
+}
+
+int64
+channel_queue_many(const char *self_name, const Shareholder *const *peers, int kind,
+				   const uint8 *const *plaintexts, const size_t *lens, int n)
+{
+	Datum	   *names = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *blobs = palloc(sizeof(Datum) * Max(n, 1));
+	Oid			types[2] = {TEXTARRAYOID, BYTEAARRAYOID};
+	Datum		values[2];
+	SealedMessage **m;
+	int			failed = -1;
+	int64		max_id = 0;
+
+	if (n == 0)
+		return 0;
+	m = channel_seal_many(self_name, peers, kind, plaintexts, lens, n, "deliver", &failed);
+	for (int i = 0; i < n; i++)
+	{
+		names[i] = CStringGetTextDatum(peers[i]->name);
+		blobs[i] = PointerGetDatum(m[i]->envelope);
+	}
+	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(blobs, n, BYTEAOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_with_args("INSERT INTO ssn.outbox (peer, shares, blob)"
+							  " SELECT u.p, 0, u.b FROM unnest($1, $2) AS u(p, b) RETURNING id",
+							  2, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not queue messages in ssn.outbox");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		max_id = Max(max_id, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	return max_id;
 }

@@ -84,6 +84,14 @@ extern SealedMessage **channel_seal_many(const char *self_name, const Shareholde
 										 int *failed);
 
 /*
+ * channel_seal_many for delivery: the sealed messages written to ssn.outbox
+ * (the caller's transaction, SPI connected), for the node worker to send.
+ * Returns the highest outbox id written.
+ */
+extern int64 channel_queue_many(const char *self_name, const Shareholder *const *peers, int kind,
+								const uint8 *const *plaintexts, const size_t *lens, int n);
+
+/*
  * A message sealed earlier (an outbox row) as the worker sends it: its key IDs
  * and key plan from its header (v is filled in).  Raises if it is malformed.
  */

@@ -85,11 +85,14 @@ check_key_pools(void)
 	char	  **kme_error;
 	double	   *capacity;
 	bool	   *capacity_null;
+	double	   *spent;
+	bool		isnull;
 
 	/* the links' pools as their KMEs report them (one request per link) */
 	if (SPI_execute("SELECT set_config('ssn.kme_timeout', '" KME_STATUS_TIMEOUT "', true)", false, 0) != SPI_OK_SELECT ||
 		SPI_execute("SELECT l.shareholder, (l.stored_key_count::float8 * l.key_size / 8), l.error,"
-					" (l.max_key_count::float8 * l.key_size / 8)"
+					" (l.max_key_count::float8 * l.key_size / 8),"
+					" (SELECT coalesce(sum(s.key_bytes), 0)::float8 FROM ssn.link_stats s WHERE s.peer = l.shareholder)"
 					" FROM ssn.kme_links l ORDER BY 1", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.kme_links");
 	n = (int) SPI_processed;
@@ -99,12 +102,14 @@ check_key_pools(void)
 	kme_error = palloc(sizeof(char *) * Max(n, 1));
 	capacity = palloc(sizeof(double) * Max(n, 1));
 	capacity_null = palloc(sizeof(bool) * Max(n, 1));
+	spent = palloc(sizeof(double) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
 		peer[i] = col_text(i, 1);
 		pool[i] = col_float(i, 2, &pool_null[i]);
 		kme_error[i] = col_text(i, 3);
 		capacity[i] = col_float(i, 4, &capacity_null[i]);
+		spent[i] = col_float(i, 5, &isnull);
 	}
 
 	for (int i = 0; i < n; i++)
@@ -112,35 +117,27 @@ check_key_pools(void)
 		Oid			types[7] = {TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID, TEXTOID, FLOAT8OID};
 		Datum		v[7];
 		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		Datum		pv[1] = {CStringGetTextDatum(peer[i])};
-		Oid			pt[1] = {TEXTOID};
 		LinkSample *s = sample_for(peer[i]);
-		int64		spent = 0;
-		bool		isnull;
 		double		left = -1;
 
-		if (SPI_execute_with_args("SELECT coalesce(sum(key_bytes), 0)::float8 FROM ssn.link_stats WHERE peer = $1",
-								  1, pt, pv, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read ssn.link_stats");
-		spent = (int64) col_float(0, 1, &isnull);
 		if (s != NULL)
 		{
 			if (s->at != 0 && now > s->at)
 			{
 				double		dt = (double) (now - s->at) / USECS_PER_SEC;
-				double		r = (double) Max(spent - s->key_bytes, 0) / dt;
+				double		r = (double) Max((int64) spent[i] - s->key_bytes, 0) / dt;
 
 				/* smoothed, so that one quiet or busy interval does not decide alone */
 				s->rate = s->have_rate ? 0.5 * s->rate + 0.5 * r : r;
 				s->have_rate = true;
 			}
-			s->key_bytes = spent;
+			s->key_bytes = (int64) spent[i];
 			s->at = now;
 		}
 		if (!pool_null[i] && s != NULL && s->have_rate && s->rate > 0)
 			left = pool[i] / s->rate;
 
-		v[0] = pv[0];
+		v[0] = CStringGetTextDatum(peer[i]);
 		v[1] = Float8GetDatum(pool[i]);
 		nulls[1] = pool_null[i] ? 'n' : ' ';
 		v[2] = Float8GetDatum(s && s->have_rate ? s->rate : 0);

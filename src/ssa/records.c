@@ -68,12 +68,7 @@ queue_messages(RecordMessages *rm, ShareholderList *cat, int64 *max_id)
 {
 	const uint8 **pts = palloc(sizeof(uint8 *) * Max(rm->n, 1));
 	size_t	   *lens = palloc(sizeof(size_t) * Max(rm->n, 1));
-	Datum	   *peers = palloc(sizeof(Datum) * Max(rm->n, 1));
-	Datum	   *blobs = palloc(sizeof(Datum) * Max(rm->n, 1));
-	SealedMessage **m;
-	int			failed = -1;
-	Oid			types[2] = {TEXTARRAYOID, BYTEAARRAYOID};
-	Datum		values[2];
+	int64		queued_id;
 
 	if (rm->n == 0)
 		return 0;
@@ -82,25 +77,9 @@ queue_messages(RecordMessages *rm, ShareholderList *cat, int64 *max_id)
 		pts[i] = (const uint8 *) rm->data[i].data;
 		lens[i] = rm->data[i].len;
 	}
-	m = channel_seal_many(cat->items[cat->self].name, (const Shareholder *const *) rm->peer, MSG_KIND_RECORDS,
-						  pts, lens, rm->n, "deliver", &failed);
-	for (int i = 0; i < rm->n; i++)
-	{
-		peers[i] = CStringGetTextDatum(rm->peer[i]->name);
-		blobs[i] = PointerGetDatum(m[i]->envelope);
-	}
-	values[0] = PointerGetDatum(construct_array(peers, rm->n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = PointerGetDatum(construct_array(blobs, rm->n, BYTEAOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_with_args("INSERT INTO ssn.outbox (peer, shares, blob)"
-							  " SELECT u.p, 0, u.b FROM unnest($1, $2) AS u(p, b) RETURNING id",
-							  2, types, values, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not queue records in ssn.outbox");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		*max_id = Max(*max_id, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-	}
+	queued_id = channel_queue_many(cat->items[cat->self].name, (const Shareholder *const *) rm->peer,
+								   MSG_KIND_RECORDS, pts, lens, rm->n);
+	*max_id = Max(*max_id, queued_id);
 	return rm->n;
 }
 

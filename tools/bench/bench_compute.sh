@@ -36,8 +36,6 @@ trap '"$sl" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
 
 qn() { "$sl" psql "$1" --dir "$dir" -X -A -t -q -v ON_ERROR_STOP=1 -c "$2"; }
 q() { qn 1 "$1"; }
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
 timed() { local t0; t0=$(now); q "$1" >/dev/null; since "$t0"; }
 ratio() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }
 row() { printf '  %-52s' "$1"; }	# a report line's label

@@ -21,8 +21,6 @@ dir=$scratch/net
 trap '"$sl" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
 
 qn() { "$sl" psql "$1" --dir "$dir" -X -A -t -q -v ON_ERROR_STOP=1 -c "$2"; }
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
 timed() { local t0; t0=$(now); qn "$1" "$2" >/dev/null; since "$t0"; }
 ratio() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }
 delivered() {

@@ -31,8 +31,6 @@ dir=$scratch/net
 trap '"$sl" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
 
 q() { "$sl" psql 1 --dir "$dir" -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
 timed() { local t0; t0=$(now); q "$1" >/dev/null; since "$t0"; }
 ratio() { echo "scale=1; $1 / $2" | bc -l; }
 f2() { printf '%.2f' "$1"; }

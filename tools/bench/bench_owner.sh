@@ -23,8 +23,6 @@ dir=$scratch/net
 trap '"$sl" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
 
 qn() { "$sl" psql "$1" --dir "$dir" -X -A -t -q -v ON_ERROR_STOP=1 -c "$2"; }
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 
 say "local SSN, unlimited key rate"

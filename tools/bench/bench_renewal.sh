@@ -40,8 +40,6 @@ trap '"$sl" down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$scratch"' EXIT
 
 qn() { "$sl" psql "$1" --dir "$dir" -X -A -t -q -v ON_ERROR_STOP=1 -c "$2"; }
 q() { qn 1 "$1"; }
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
 ratio() { printf '%.2f' "$(echo "$1 / $2" | bc -l)"; }
 per_s() { printf '%.0f' "$(echo "$1 / $2" | bc -l)"; }
 per() { printf '%.1f' "$(echo "$1 / $2" | bc -l)"; }

@@ -99,3 +99,7 @@ as_pg_write() {	# as_pg_write FILE [MODE]
 	as_pg bash -c 'set -e; t=$(mktemp "$1.XXXXXX"); cat >"$t"; chmod "$2" "$t"; mv -f "$t" "$1"' \
 		_ "$1" "${2:-644}"
 }
+
+# timing for the benchmarks: now (seconds, fractional), since START (seconds elapsed)
+now() { date +%s.%N; }
+since() { echo "$(now) - $1" | bc -l; }
