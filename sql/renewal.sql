@@ -87,6 +87,23 @@ SELECT shareholder, regexp_replace(status, 'key [0-9a-f]{16} at .*', 'key <key> 
 FROM ssn_verify((SELECT s FROM vs WHERE name = 'plain'));
 SELECT try($$SELECT * FROM ssn_verify((SELECT s FROM vs WHERE name = 'int8') + 1)$$);
 
+-- commitments from the commit pool's threads, or all made by the storing call: the
+-- same checks hold (every commitment record, and the share held here, valid)
+SET ssn.commit_threads = 0;
+CREATE TABLE pooled AS SELECT g, ssn_store(g::int8, 2, 3) AS s FROM generate_series(1, 5) g;
+RESET ssn.commit_threads;
+INSERT INTO pooled SELECT g, ssn_store(g::int8, 2, 3) FROM generate_series(6, 400) g;
+SELECT count(*) AS checks, count(*) FILTER (WHERE v.status LIKE 'valid%') AS valid
+FROM pooled p, ssn_verify(p.s) v WHERE v.share_index IS NULL OR v.shareholder = 'here';
+DELETE FROM ssn.held_share WHERE secret_id IN (SELECT ssn_secret_id(s) FROM pooled);
+DELETE FROM ssn.secret WHERE id IN (SELECT ssn_secret_id(s) FROM pooled);
+DROP TABLE pooled;
+CREATE ROLE ssn_pool_user;
+SET ROLE ssn_pool_user;
+SELECT try($$SET ssn.commit_threads = 16$$);
+RESET ROLE;
+DROP ROLE ssn_pool_user;
+
 -- a forged commitment: its signature fails
 UPDATE ssn.secret SET commitment = set_byte(commitment, 69, get_byte(commitment, 69) # 1)
 WHERE id = (SELECT ssn_secret_id(s) FROM vs WHERE name = 'numeric');

@@ -28,6 +28,7 @@ int			ssn_default_k = 3;
 int			ssn_default_n = 0;
 int			ssn_synchronous_store = SSN_SYNC_LOCAL;
 bool		ssn_verify_shares = true;
+int			ssn_commit_threads = 1;
 int			ssn_audit_sign_interval_s = 60;
 int			ssn_audit_retention_min = 0;
 int			ssn_alarm_check_interval_s = 30;
@@ -186,6 +187,12 @@ ssn_guc_init(void)
 							 "Off saves the commitments' cost at store, renewal and retrieval; ssn_store(..., verify => ...) decides per store.",
 							 &ssn_verify_shares, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("ssn.commit_threads",
+							"Threads per session that make random Pedersen commitment pairs ahead of the verifiable stores that use them.",
+							"They overlap most of a verifiable store's point arithmetic on other cores; 0 makes every commitment in the storing call. "
+							"Read at a session's first verifiable store; 0 also stops a session's threads.",
+							&ssn_commit_threads, 1, 0, 16,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("ssn.failover_after",
 							"How long a shareholder may stay unreachable before the node worker re-shares this node's secrets onto a standby.",
 							"0 (the default) never does it by itself: an operator runs ssn.reshare(failed, replacement).",

@@ -36,6 +36,7 @@ extern int	ssn_alarm_renewal_overdue_s;
 extern int	ssn_default_n;
 extern int	ssn_synchronous_store;
 extern bool ssn_verify_shares;
+extern int	ssn_commit_threads;
 extern int	ssn_synchronous_store_timeout_ms;
 extern int	ssn_peer_connect_timeout_s;
 extern int	ssn_peer_timeout_ms;

@@ -28,6 +28,7 @@
  * and one addition, with the same encodings.
  */
 #include "crypto/pedersen.h"
+#include "crypto/commit_pool.h"
 #include "crypto/ristretto_base.h"
 #include "crypto/ristretto_msm.h"
 
@@ -185,6 +186,51 @@ pedersen_commit_poly(uint8_t *points, fp_t *blind, const fp_t *coeffs, int k)
 	for (i = 0; i < k; i++)
 		fp_random(&blind[i]);
 	pedersen_commit_with_blind(points, coeffs, blind, k);
+}
+
+bool
+pedersen_pool_start(int threads)
+{
+	generators_init();
+	return commit_pool_start(threads, table_g, table_h);
+}
+
+void
+pedersen_share_poly(uint8_t *points, fp_t *coeffs, fp_t *blind, int k)
+{
+	CommitUnit	u[SHARE_POINTS_MAX];
+	int			got,
+				own;
+
+	generators_init();
+	got = commit_pool_take(u, k);
+	own = k - got;				/* coefficients 0 .. own - 1 made here */
+	if (own > 0)
+	{
+		for (int i = 1; i < own; i++)
+			fp_random(&coeffs[i]);
+		pedersen_commit_poly(points, blind, coeffs, own);
+	}
+	else
+	{
+		/* C_0 = s G + b H = (s - a) G + (a G + b H): the unit of coefficient 0 */
+		uint8_t		d[FP_BYTES];
+		fp_t		sa;
+
+		fp_sub(&sa, &coeffs[0], &u[0].a);
+		fp_to_bytes(d, &sa);
+		ristretto_base_mul_add(points, table_g, d, &u[0].sum, 1);
+		blind[0] = u[0].b;
+		sodium_memzero(d, sizeof(d));
+		sodium_memzero(&sa, sizeof(sa));
+	}
+	for (int i = (own > 0 ? own : 1); i < k; i++)
+	{
+		coeffs[i] = u[i - own].a;
+		blind[i] = u[i - own].b;
+		memcpy(points + (size_t) i * PT, u[i - own].point, PT);
+	}
+	sodium_memzero(u, sizeof(CommitUnit) * (size_t) got);
 }
 
 bool
@@ -448,14 +494,10 @@ pedersen_points_add(uint8_t *acc, const uint8_t *d, int k)
 void
 pedersen_zero_sharing(fp_t *coeffs, fp_t *blind, uint8_t *points, int k)
 {
-	int			i;
-
 	if (k < 1)
 		return;
 	coeffs[0] = fp_zero;
-	for (i = 1; i < k; i++)
-		fp_random(&coeffs[i]);
-	pedersen_commit_poly(points, blind, coeffs, k);
+	pedersen_share_poly(points, coeffs, blind, k);
 }
 
 bool

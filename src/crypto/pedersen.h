@@ -48,6 +48,17 @@ extern void pedersen_commit_with_blind(uint8_t *points, const fp_t *coeffs,
 									   const fp_t *blind, int k);
 
 /*
+ * A sharing's coefficients and commitments: coeffs[0] (the secret) is the
+ * caller's; coeffs[1 .. k-1] and blind[0 .. k-1] are drawn here, uniformly, and
+ * points receives C_0 .. C_{k-1}.  Takes random pairs made ahead by the commit
+ * pool's threads when they are ready (commit_pool.h), makes the rest itself.
+ */
+extern void pedersen_share_poly(uint8_t *points, fp_t *coeffs, fp_t *blind, int k);
+
+/* start the commit pool with this many threads (see commit_pool_start) */
+extern bool pedersen_pool_start(int threads);
+
+/*
  * Does the share (x, y, t) lie on the committed polynomial of k points?  False as
  * well for an invalid point encoding, k outside 1..255 or x = 0 (not a share).
  */

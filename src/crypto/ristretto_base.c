@@ -26,6 +26,11 @@
 #define DECLASSIFY(p, n) ((void) 0)
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define BASE_AVX2
+#endif
+
 #define BASE_WINDOWS 64
 #define BASE_BATCH 16			/* sums made affine with one inversion */
 #define BASE_ENTRIES 8
@@ -36,6 +41,8 @@ typedef struct
 				ymx,
 				xy2d;
 } niels;
+
+_Static_assert(sizeof(RistrettoAddend) == sizeof(niels), "a RistrettoAddend holds a niels point");
 
 struct RistrettoBaseTable
 {
@@ -142,26 +149,12 @@ ristretto_base_table(const uint8_t p[32])
 	return tab;
 }
 
-/* the entry for digit e in [-8, 8) of one window, read without a secret index */
-static void
-select_digit(niels *r, const niels row[BASE_ENTRIES], int32_t e)
+/* r = -r where neg is 1: swap y + x and y - x, negate 2 d x y */
+static inline void
+niels_cneg(niels *r, uint32_t neg)
 {
-	uint32_t	neg = (uint32_t) e >> 31;
-	int32_t		mag = e * (1 - 2 * (int32_t) neg);
 	niels		m;
 
-	memset(r, 0, sizeof(*r));
-	r->ypx.v[0] = 1;			/* the identity: (1, 1, 0) */
-	r->ymx.v[0] = 1;
-	for (int j = 0; j < BASE_ENTRIES; j++)
-	{
-		uint64_t	mask = -(uint64_t) ((((uint32_t) mag ^ (uint32_t) (j + 1)) - 1) >> 31);
-
-		fe_cmov(&r->ypx, &row[j].ypx, mask);
-		fe_cmov(&r->ymx, &row[j].ymx, mask);
-		fe_cmov(&r->xy2d, &row[j].xy2d, mask);
-	}
-	/* -P: swap y + x and y - x, negate 2 d x y */
 	m.ypx = r->ymx;
 	m.ymx = r->ypx;
 	fe_neg(&m.xy2d, &r->xy2d);
@@ -170,6 +163,71 @@ select_digit(niels *r, const niels row[BASE_ENTRIES], int32_t e)
 	fe_cmov(&r->xy2d, &m.xy2d, -(uint64_t) neg);
 	sodium_memzero(&m, sizeof(m));
 }
+
+/* all ones where entry j + 1 is |e|'s, else zero */
+static inline uint64_t
+digit_mask(int32_t mag, int j)
+{
+	return -(uint64_t) ((((uint32_t) mag ^ (uint32_t) (j + 1)) - 1) >> 31);
+}
+
+/* the entry for digit e in [-8, 8) of one window, read without a secret index */
+static inline void
+select_digit(niels *r, const niels row[BASE_ENTRIES], int32_t e)
+{
+	uint32_t	neg = (uint32_t) e >> 31;
+	int32_t		mag = e * (1 - 2 * (int32_t) neg);
+
+	memset(r, 0, sizeof(*r));
+	r->ypx.v[0] = 1;			/* the identity: (1, 1, 0) */
+	r->ymx.v[0] = 1;
+	for (int j = 0; j < BASE_ENTRIES; j++)
+	{
+		uint64_t	mask = digit_mask(mag, j);
+
+		fe_cmov(&r->ypx, &row[j].ypx, mask);
+		fe_cmov(&r->ymx, &row[j].ymx, mask);
+		fe_cmov(&r->xy2d, &row[j].xy2d, mask);
+	}
+	niels_cneg(r, neg);
+}
+
+#ifdef BASE_AVX2
+/* the same with 256-bit masks: an entry is 15 words, read as 4 + 4 + 4 + 2 + 1 */
+__attribute__((target("avx2")))
+static inline void
+select_digit_avx2(niels *r, const niels row[BASE_ENTRIES], int32_t e)
+{
+	uint32_t	neg = (uint32_t) e >> 31;
+	int32_t		mag = e * (1 - 2 * (int32_t) neg);
+	uint64_t   *w = (uint64_t *) r;
+	__m256i		a0 = _mm256_set_epi64x(0, 0, 0, 1),	/* the identity: (1, 1, 0) */
+				a1 = _mm256_set_epi64x(0, 0, 1, 0),
+				a2 = _mm256_setzero_si256();
+	__m128i		a3 = _mm_setzero_si128();
+	uint64_t	a4 = 0;
+
+	for (int j = 0; j < BASE_ENTRIES; j++)
+	{
+		uint64_t	mask = digit_mask(mag, j);
+		__m256i		m = _mm256_set1_epi64x((long long) mask);
+		const uint64_t *src = (const uint64_t *) &row[j];
+
+		a0 = _mm256_xor_si256(a0, _mm256_and_si256(m, _mm256_xor_si256(a0, _mm256_loadu_si256((const __m256i *) src))));
+		a1 = _mm256_xor_si256(a1, _mm256_and_si256(m, _mm256_xor_si256(a1, _mm256_loadu_si256((const __m256i *) (src + 4)))));
+		a2 = _mm256_xor_si256(a2, _mm256_and_si256(m, _mm256_xor_si256(a2, _mm256_loadu_si256((const __m256i *) (src + 8)))));
+		a3 = _mm_xor_si128(a3, _mm_and_si128(_mm256_castsi256_si128(m),
+											 _mm_xor_si128(a3, _mm_loadu_si128((const __m128i *) (src + 12)))));
+		a4 ^= mask & (a4 ^ src[14]);
+	}
+	_mm256_storeu_si256((__m256i *) w, a0);
+	_mm256_storeu_si256((__m256i *) (w + 4), a1);
+	_mm256_storeu_si256((__m256i *) (w + 8), a2);
+	_mm_storeu_si128((__m128i *) (w + 12), a3);
+	w[14] = a4;
+	niels_cneg(r, neg);
+}
+#endif
 
 /* 64 signed radix-16 digits in [-8, 8), the last one small */
 static void
@@ -191,45 +249,102 @@ recode(int32_t e[BASE_WINDOWS], const uint8_t s[32])
 	e[BASE_WINDOWS - 1] += carry;
 }
 
-/* acc = a A + b B, in projective coordinates */
-static void
-accumulate2(ge *acc, const RistrettoBaseTable *ta, const uint8_t a[32],
-			const RistrettoBaseTable *tb, const uint8_t b[32])
+/* acc = a A (+ b B where tb is not NULL) (+ P where add is not NULL), in projective coordinates */
+static inline __attribute__((always_inline)) void
+accumulate_with(void (*select) (niels *, const niels *, int32_t), ge *acc,
+				const RistrettoBaseTable *ta, const uint8_t a[32],
+				const RistrettoBaseTable *tb, const uint8_t *b, const niels *add)
 {
 	int32_t		ea[BASE_WINDOWS],
 				eb[BASE_WINDOWS];
 	niels		n;
 
 	recode(ea, a);
-	recode(eb, b);
+	if (tb != NULL)
+		recode(eb, b);
 	ge_identity(acc);
+	if (add != NULL)
+		ge_madd(acc, acc, add);
 	for (int i = 0; i < BASE_WINDOWS; i++)
 	{
-		select_digit(&n, ta->t[i], ea[i]);
+		select(&n, ta->t[i], ea[i]);
 		ge_madd(acc, acc, &n);
-		select_digit(&n, tb->t[i], eb[i]);
-		ge_madd(acc, acc, &n);
+		if (tb != NULL)
+		{
+			select(&n, tb->t[i], eb[i]);
+			ge_madd(acc, acc, &n);
+		}
 	}
 	sodium_memzero(ea, sizeof(ea));
 	sodium_memzero(eb, sizeof(eb));
 	sodium_memzero(&n, sizeof(n));
 }
 
-/* p made affine with zi = 1/Z: what the encoding then sees is the (public) point alone */
 static void
-encode_affine(uint8_t out[32], ge *p, const fe *zi)
+accumulate_portable(ge *acc, const RistrettoBaseTable *ta, const uint8_t a[32],
+					const RistrettoBaseTable *tb, const uint8_t *b, const niels *add)
+{
+	accumulate_with(select_digit, acc, ta, a, tb, b, add);
+}
+
+#ifdef BASE_AVX2
+__attribute__((target("avx2")))
+static void
+accumulate_avx2(ge *acc, const RistrettoBaseTable *ta, const uint8_t a[32],
+				const RistrettoBaseTable *tb, const uint8_t *b, const niels *add)
+{
+	accumulate_with(select_digit_avx2, acc, ta, a, tb, b, add);
+}
+#endif
+
+static bool portable_only = false;
+
+void
+ristretto_base_use_portable(bool on)
+{
+	portable_only = on;
+}
+
+/* the table reads with AVX2 where the CPU has it, else the portable ones */
+static void
+accumulate(ge *acc, const RistrettoBaseTable *ta, const uint8_t a[32],
+		   const RistrettoBaseTable *tb, const uint8_t *b, const niels *add)
+{
+#ifdef BASE_AVX2
+	if (!portable_only && __builtin_cpu_supports("avx2"))
+	{
+		accumulate_avx2(acc, ta, a, tb, b, add);
+		return;
+	}
+#endif
+	accumulate_portable(acc, ta, a, tb, b, add);
+}
+
+/*
+ * p made affine with zi = 1/Z: what the encoding then sees is the (public) point
+ * alone; keep (if not NULL) receives it in the form an addition takes
+ */
+static void
+encode_affine(uint8_t out[32], niels *keep, ge *p, const fe *zi)
 {
 	fe_mul(&p->X, &p->X, zi);
 	fe_mul(&p->Y, &p->Y, zi);
 	p->Z = fe_one;
 	fe_mul(&p->T, &p->X, &p->Y);
+	if (keep != NULL)
+	{
+		fe_add(&keep->ypx, &p->Y, &p->X);
+		fe_sub(&keep->ymx, &p->Y, &p->X);
+		fe_mul(&keep->xy2d, &p->T, &fe_d2);
+	}
 	DECLASSIFY(p, sizeof(*p));
 	ge_encode(out, p);
 }
 
-void
-ristretto_base_mul2_many(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
-						 const RistrettoBaseTable *tb, const uint8_t *b, int m)
+/* out[j] = a_j A (+ b_j B) (+ add_j), m of them, made affine in batches sharing one inversion */
+static void
+mul_many(uint8_t *out, niels *keep, const RistrettoBaseTable *ta, const uint8_t *a,
+		 const RistrettoBaseTable *tb, const uint8_t *b, const niels *add, int m)
 {
 	ge			acc[BASE_BATCH];
 	fe			prod[BASE_BATCH],
@@ -241,7 +356,8 @@ ristretto_base_mul2_many(uint8_t *out, const RistrettoBaseTable *ta, const uint8
 		int			c = m - off < BASE_BATCH ? m - off : BASE_BATCH;
 
 		for (int j = 0; j < c; j++)
-			accumulate2(&acc[j], ta, a + 32 * (off + j), tb, b + 32 * (off + j));
+			accumulate(&acc[j], ta, a + 32 * (off + j), tb, tb != NULL ? b + 32 * (off + j) : NULL,
+					   add != NULL ? &add[off + j] : NULL);
 		/* one inversion for all (Montgomery): 1/Z_j = prod_{j-1} / prod_j */
 		prod[0] = acc[0].Z;
 		for (int j = 1; j < c; j++)
@@ -251,14 +367,35 @@ ristretto_base_mul2_many(uint8_t *out, const RistrettoBaseTable *ta, const uint8
 		{
 			fe_mul(&zi, &inv, &prod[j - 1]);
 			fe_mul(&inv, &inv, &acc[j].Z);
-			encode_affine(out + 32 * (off + j), &acc[j], &zi);
+			encode_affine(out + 32 * (off + j), keep != NULL ? &keep[off + j] : NULL, &acc[j], &zi);
 		}
-		encode_affine(out + 32 * off, &acc[0], &inv);
+		encode_affine(out + 32 * off, keep != NULL ? &keep[off] : NULL, &acc[0], &inv);
 	}
 	sodium_memzero(acc, sizeof(acc));
 	sodium_memzero(prod, sizeof(prod));
 	sodium_memzero(&inv, sizeof(inv));
 	sodium_memzero(&zi, sizeof(zi));
+}
+
+void
+ristretto_base_mul2_many(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
+						 const RistrettoBaseTable *tb, const uint8_t *b, int m)
+{
+	mul_many(out, NULL, ta, a, tb, b, NULL, m);
+}
+
+void
+ristretto_base_mul2_keep(uint8_t *out, RistrettoAddend *keep, const RistrettoBaseTable *ta,
+						 const uint8_t *a, const RistrettoBaseTable *tb, const uint8_t *b, int m)
+{
+	mul_many(out, (niels *) keep, ta, a, tb, b, NULL, m);
+}
+
+void
+ristretto_base_mul_add(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
+					   const RistrettoAddend *p, int m)
+{
+	mul_many(out, NULL, ta, a, NULL, NULL, (const niels *) p, m);
 }
 
 void

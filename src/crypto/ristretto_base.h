@@ -30,4 +30,24 @@ extern void ristretto_base_mul2(uint8_t out[32], const RistrettoBaseTable *ta, c
 extern void ristretto_base_mul2_many(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
 									 const RistrettoBaseTable *tb, const uint8_t *b, int m);
 
+/*
+ * A point kept for a later addition (affine, the form the tables hold).  It is
+ * the prime-order representative, as every result here is.
+ */
+typedef struct RistrettoAddend
+{
+	uint64_t	v[15];
+} RistrettoAddend;
+
+/* ristretto_base_mul2_many that also keeps each result as an addend in keep[] */
+extern void ristretto_base_mul2_keep(uint8_t *out, RistrettoAddend *keep, const RistrettoBaseTable *ta,
+									 const uint8_t *a, const RistrettoBaseTable *tb, const uint8_t *b, int m);
+
+/* out[j] = a_j A + P_j for m scalars and addends; constant-time in a and P */
+extern void ristretto_base_mul_add(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
+								   const RistrettoAddend *p, int m);
+
+/* tests: read the tables without AVX2 even where the CPU has it */
+extern void ristretto_base_use_portable(bool on);
+
 #endif							/* SSN_RISTRETTO_BASE_H */

@@ -5,13 +5,50 @@
 
 #include <sodium.h>
 
+#include "base/guc.h"
+#include "crypto/commit_pool.h"
 #include "crypto/commitment.h"
 #include "crypto/pedersen.h"
+#include "storage/ipc.h"
 #include "lifecycle/signing_key.h"
 #include "lifecycle/verify.h"
 #include "math/shamir.h"
 #include "share/secret_handle.h"
 #include "share/share_type.h"
+
+static void
+pool_stop_at_exit(int code, Datum arg)
+{
+	commit_pool_stop();
+}
+
+/* this session's commit pool running as ssn.commit_threads says */
+static void
+verify_pool_ensure(void)
+{
+	static bool hooked = false;
+	static bool failed = false;
+
+	if (ssn_commit_threads <= 0)
+	{
+		commit_pool_stop();
+		return;
+	}
+	if (failed || commit_pool_running())
+		return;
+	if (!hooked)
+	{
+		on_proc_exit(pool_stop_at_exit, (Datum) 0);
+		hooked = true;
+	}
+	if (!pedersen_pool_start(ssn_commit_threads))
+	{
+		failed = true;			/* once per process: the splits make their own units */
+		ereport(LOG,
+				(errmsg("could not start the commit pool's threads"),
+				 errdetail("Verifiable stores in this session make every commitment themselves.")));
+	}
+}
 
 bytea *
 verify_split(ShareValue *v, int k, int n, const uint8 *xs, const uint8 *id, uint32 epoch,
@@ -27,9 +64,8 @@ verify_split(ShareValue *v, int k, int n, const uint8 *xs, const uint8 *id, uint
 
 	Assert(v->field == SHARE_FIELD_PRIME);
 	coeffs[0] = v->fp;
-	for (int i = 1; i < k; i++)
-		fp_random(&coeffs[i]);
-	pedersen_commit_poly(points, blind, coeffs, k);
+	verify_pool_ensure();
+	pedersen_share_poly(points, coeffs, blind, k);
 	signing_key_current(sk);
 	SET_VARSIZE(rec, VARHDRSZ + reclen);
 	(void) commit_record_build((uint8 *) VARDATA(rec), k, epoch, id, signing_now(), points, sk);

@@ -431,6 +431,12 @@ fp_equal(const fp_t *a, const fp_t *b)
 void
 fp_random(fp_t *r)
 {
+	fp_random_from(r, ssn_random_bytes);
+}
+
+void
+fp_random_from(fp_t *r, void (*fill) (void *buf, size_t len))
+{
 	uint8_t		buf[2 * FP_BYTES];
 	uint64_t	x[4];
 	uint64_t	d[4];
@@ -443,7 +449,7 @@ fp_random(fp_t *r)
 	 */
 	for (;;)
 	{
-		ssn_random_bytes(buf, sizeof(buf));
+		fill(buf, sizeof(buf));
 		for (i = 0; i < 2; i++)
 		{
 			buf[FP_BYTES * i + FP_BYTES - 1] &= 0x1f;

@@ -17,6 +17,7 @@
 #define SSN_FIELD_P_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define FP_BYTES 32
@@ -59,5 +60,7 @@ extern bool fp_equal(const fp_t *a, const fp_t *b);	/* constant-time */
 
 /* Uniformly random element (rejection sampling on 253-bit candidates). */
 extern void fp_random(fp_t *r);
+/* the same from another source of uniform bytes (randombytes_buf off the main thread) */
+extern void fp_random_from(fp_t *r, void (*fill) (void *buf, size_t len));
 
 #endif							/* SSN_FIELD_P_H */

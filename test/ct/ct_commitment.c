@@ -9,8 +9,10 @@
  */
 #include <sodium.h>
 #include <string.h>
+#include <unistd.h>
 #include <valgrind/memcheck.h>
 
+#include "crypto/commit_pool.h"
 #include "crypto/pedersen.h"
 #include "crypto/ristretto_base.h"
 
@@ -45,17 +47,20 @@ main(void)
 	if (tg == NULL || th == NULL)
 		return 2;
 
-	for (int i = 0; i < 4; i++)
+	/* both table reads: AVX2 (this CPU has it) and portable */
+	for (int i = 0; i < 8; i++)
 	{
+		ristretto_base_use_portable(i >= 4);
 		crypto_core_ristretto255_scalar_random(a);
 		crypto_core_ristretto255_scalar_random(b);
-		if (i == 1)
+		if (i % 4 == 1)
 			memset(a, 0, sizeof(a));	/* a zero secret takes the same path */
 		SECRET(a, sizeof(a));
 		SECRET(b, sizeof(b));
 		ristretto_base_mul2(out, tg, a, th, b);
 		PUBLIC(out, sizeof(out));
 	}
+	ristretto_base_use_portable(false);
 
 	for (int i = 0; i < 3; i++)
 	{
@@ -73,5 +78,26 @@ main(void)
 		pedersen_eval(&t, blind, 3, x);
 		fp_to_bytes(yb, &y);
 	}
+
+	/* with units made ahead: C_0 = (s - a) G + (a G + b H) */
+	if (!pedersen_pool_start(1))
+		return 2;
+	for (int w = 0; w < 20000 && commit_pool_ready() < 8; w++)
+		usleep(1000);
+	if (commit_pool_ready() < 8)
+		return 2;
+	for (int i = 0; i < 2; i++)
+	{
+		fp_random(&coeffs[0]);
+		SECRET(coeffs, sizeof(coeffs[0]));
+		pedersen_share_poly(points, coeffs, blind, 3);
+		PUBLIC(points, sizeof(points));
+		for (uint8_t x = 1; x <= 5; x++)
+		{
+			pedersen_eval(&y, coeffs, 3, x);
+			pedersen_eval(&t, blind, 3, x);
+		}
+	}
+	commit_pool_stop();
 	return 0;
 }

@@ -7,7 +7,9 @@
  */
 #include <sodium.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "crypto/commit_pool.h"
 #include "crypto/pedersen.h"
 #include "math/shamir.h"
 #include "unit.h"
@@ -462,6 +464,69 @@ test_renewal(void)
 	CHECK(!pedersen_points_add(renewed, d, 256), "k=256 accepted");
 }
 
+/* sharings made with and without the commit pool: every share checks, C_0 opens to the secret */
+static void
+test_share_poly(void)
+{
+	static const int ks[] = {1, 2, 3, 5};
+	uint8_t		prev[PT] = {0};
+	int			reused = 0,
+				bad = 0,
+				pooled = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+	{
+		if (pass == 1)
+		{
+			CHECK(pedersen_pool_start(2) && commit_pool_running(), "the pool starts");
+			for (int w = 0; w < 10000 && commit_pool_ready() < 32; w++)
+				usleep(1000);
+			CHECK(commit_pool_ready() >= 32, "the threads make units ahead");
+		}
+		for (int it = 0; it < 400; it++)
+		{
+			int			k = ks[it % 4];
+			fp_t		c[KMAX],
+						b[KMAX],
+						s,
+						y,
+						t;
+			uint8_t		pts[KMAX * PT];
+			const uint8_t *c0 = pts;
+
+			fp_random(&s);
+			if (it % 7 == 0)
+				s = fp_zero;
+			c[0] = s;
+			pedersen_share_poly(pts, c, b, k);
+			bad += !fp_equal(&c[0], &s);
+			bad += !pedersen_verify_openings(1, &c0, &s, &b[0]);
+			for (uint8_t x = 1; x <= 6; x++)
+			{
+				pedersen_eval(&y, c, k, x);
+				pedersen_eval(&t, b, k, x);
+				bad += !pedersen_verify_share(pts, k, x, &y, &t);
+			}
+			if (k > 1)
+			{
+				reused += memcmp(prev, pts + (k - 1) * PT, PT) == 0;
+				memcpy(prev, pts + (k - 1) * PT, PT);
+			}
+		}
+		if (pass == 1)
+		{
+			CommitUnit	u[4];
+
+			pooled = commit_pool_take(u, 4);
+			commit_pool_stop();
+			CHECK(!commit_pool_running() && commit_pool_take(u, 4) == 0, "a stopped pool hands out nothing");
+		}
+	}
+	CHECK(bad == 0, "%d sharing checks failed", bad);
+	CHECK(reused == 0, "%d commitments repeated", reused);
+	CHECK(pooled > 0, "units left to take at the end (%d)", pooled);
+}
+
 int
 main(void)
 {
@@ -477,5 +542,6 @@ main(void)
 	test_batch();
 	test_openings();
 	test_renewal();
+	test_share_poly();
 	return unit_finish("pedersen");
 }

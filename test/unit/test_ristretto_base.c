@@ -36,28 +36,16 @@ check(const RistrettoBaseTable *ta, const uint8_t A[32], const uint8_t a[32],
 	return memcmp(got, want, 32) == 0;
 }
 
-int
-main(void)
+static void
+run_checks(const uint8_t G[32], const uint8_t H[32], const RistrettoBaseTable *tg, const RistrettoBaseTable *th)
 {
-	uint8_t		G[32],
-				H[32],
-				hash[64],
-				one[32] = {1},
+	uint8_t		one[32] = {1},
 				zero[32] = {0},
 				lm1[32],
 				a[32],
 				b[32];
-	RistrettoBaseTable *tg,
-			   *th;
 	int			ok;
 
-	if (sodium_init() < 0)
-		return 1;
-	crypto_scalarmult_ristretto255_base(G, one);
-	crypto_hash_sha512(hash, (const uint8_t *) "test H", 6);
-	crypto_core_ristretto255_from_hash(H, hash);
-	tg = ristretto_base_table(G);
-	th = ristretto_base_table(H);
 	CHECK(tg != NULL && th != NULL, "%s", "tables of G and H");
 
 	ok = 1;
@@ -127,6 +115,46 @@ main(void)
 		}
 	}
 	CHECK(ok, "%s", "ristretto_base_mul2_many of 1, 2, 3, 10 and 17 pairs");
+	/* kept results added later: c G + (a G + b H) = (a + c) G + b H */
+	ok = 1;
+	for (int m = 1; m <= 20; m += (m < 3 ? 1 : 7))
+	{
+		uint8_t		as[20 * 32],
+					bs[20 * 32],
+					cs[20 * 32],
+					outs[20 * 32],
+					keep_outs[20 * 32],
+					sums[20 * 32];
+		RistrettoAddend keep[20];
+
+		for (int i = 0; i < m; i++)
+		{
+			crypto_core_ristretto255_scalar_random(as + 32 * i);
+			crypto_core_ristretto255_scalar_random(bs + 32 * i);
+			crypto_core_ristretto255_scalar_random(cs + 32 * i);
+		}
+		if (m > 2)
+		{
+			memset(as + 32, 0, 64);	/* identities kept */
+			memset(bs + 32, 0, 32);
+			memcpy(cs + 64, as + 64, 32);	/* c = -a: the sum is b H */
+			crypto_core_ristretto255_scalar_negate(cs + 64, cs + 64);
+		}
+		ristretto_base_mul2_many(outs, tg, as, th, bs, m);
+		ristretto_base_mul2_keep(keep_outs, keep, tg, as, th, bs, m);
+		ok &= memcmp(outs, keep_outs, 32 * (size_t) m) == 0;
+		ristretto_base_mul_add(sums, tg, cs, keep, m);
+		for (int i = 0; i < m; i++)
+		{
+			uint8_t		ac[32],
+						want[32];
+
+			crypto_core_ristretto255_scalar_add(ac, as + 32 * i, cs + 32 * i);
+			reference(want, G, ac, H, bs + 32 * i);
+			ok &= memcmp(sums + 32 * i, want, 32) == 0;
+		}
+	}
+	CHECK(ok, "%s", "kept results: the same encodings, and c G added to them, 1 to 17 at once");
 	/* random points: decoded representatives may carry torsion */
 	ok = 1;
 	for (int i = 0; i < 50; i++)
@@ -153,6 +181,29 @@ main(void)
 		memset(bad, 0xff, 32);
 		CHECK(ristretto_base_table(bad) == NULL, "%s", "a non-canonical encoding is refused");
 	}
+}
+
+int
+main(void)
+{
+	uint8_t		G[32],
+				H[32],
+				hash[64],
+				one[32] = {1};
+	RistrettoBaseTable *tg,
+			   *th;
+
+	if (sodium_init() < 0)
+		return 1;
+	crypto_scalarmult_ristretto255_base(G, one);
+	crypto_hash_sha512(hash, (const uint8_t *) "test H", 6);
+	crypto_core_ristretto255_from_hash(H, hash);
+	tg = ristretto_base_table(G);
+	th = ristretto_base_table(H);
+	/* the AVX2 table reads (where the CPU has them), then the portable ones */
+	run_checks(G, H, tg, th);
+	ristretto_base_use_portable(true);
+	run_checks(G, H, tg, th);
 	free(tg);
 	free(th);
 	return unit_finish("ristretto_base");

@@ -138,6 +138,17 @@ ok=$(q "SELECT count(*) FROM (SELECT unnest(ssn_retrieve(array_agg(v ORDER BY id
         generate_series(1, $rows) AS g FROM s_int) x WHERE r::int8 = g")
 int_stats=$(q "SELECT sum(share_bytes) || ' ' || sum(payload_bytes) || ' ' || sum(envelope_bytes) || ' ' || sum(key_bytes) || ' ' || sum(messages)
                FROM ssn.link_stats WHERE direction = 'send'")
+# the same values unverifiable (a checked value each), and verifiable with every
+# commitment made by the storing call itself (no commit pool threads)
+q "CREATE TABLE s_unv (id int, v ssn_secret); CREATE TABLE s_v0 (id int, v ssn_secret)"
+t0=$(now)
+q "INSERT INTO s_unv SELECT g, ssn_store(g::int8, verify => false) FROM generate_series(1, $rows) g" >/dev/null
+t_uins=$(since "$t0")
+[ "$(q "SELECT ssn.wait_delivered('600 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
+t0=$(now)
+q "SET ssn.commit_threads = 0; INSERT INTO s_v0 SELECT g, ssn_store(g::int8) FROM generate_series(1, $rows) g" >/dev/null
+t_v0ins=$(since "$t0")
+[ "$(q "SELECT ssn.wait_delivered('600 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
 q "TRUNCATE ssn.link_stats" >/dev/null
 
 say "text: $trows values of 1 KB"
@@ -158,16 +169,31 @@ txt_stats=$(q "SELECT sum(share_bytes) || ' ' || sum(payload_bytes) || ' ' || su
 say "key rate limited to 1 Mbit/s per link: $throws int8 values"
 "$sl" up --dir "$dir" --key-rate 1M --key-pool "$pool_keys" >"$scratch/up2.log" 2>&1 || { cat "$scratch/up2.log"; exit 1; }
 q "CREATE TABLE s_thr (id int, v ssn_secret)"
+# a stream of stores, 1,000 values a transaction: what the key rate lets through
 t0=$(now)
-q "INSERT INTO s_thr SELECT g, ssn_store(g::int8) FROM generate_series(1, $throws) g" >/dev/null
+q "DO \$\$ BEGIN FOR b IN 0 .. $throws / 1000 - 1 LOOP
+	INSERT INTO s_thr SELECT g, ssn_store(g::int8) FROM generate_series(b * 1000 + 1, (b + 1) * 1000) g;
+	COMMIT;
+END LOOP; END \$\$" >/dev/null
 [ "$(q "SELECT ssn.wait_delivered('1800 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
 t_thr=$(since "$t0")
 thr_stats=$(q "SELECT max(share_bytes) || ' ' || max(key_bytes) || ' ' || max(payload_bytes) FROM ssn.link_stats WHERE direction = 'send'")
+"$sl" down --dir "$dir" >/dev/null
+# the same values in one transaction: nothing is delivered before its commit, so the
+# holders' checks after it leave the key supply idle (the pool full) meanwhile
+"$sl" up --dir "$dir" --key-rate 1M --key-pool "$pool_keys" >"$scratch/up3.log" 2>&1 || { cat "$scratch/up3.log"; exit 1; }
+q "CREATE TABLE s_thr (id int, v ssn_secret)"
+t0=$(now)
+q "INSERT INTO s_thr SELECT g, ssn_store(g::int8) FROM generate_series(1, $throws) g" >/dev/null
+[ "$(q "SELECT ssn.wait_delivered('1800 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
+t_thr1=$(since "$t0")
+thr1_pb=$(q "SELECT max(payload_bytes) FROM ssn.link_stats WHERE direction = 'send'")
 
 read -r i_sb i_pb i_eb i_kb i_msg <<<"$int_stats"
 read -r t_sb t_pb t_eb t_kb t_msg <<<"$txt_stats"
 read -r h_sb h_kb h_pb <<<"$thr_stats"
 ceiling=$(echo "$rate_bps / 8 * $t_thr + $pool_keys * 32" | bc -l)
+ceiling1=$(echo "$rate_bps / 8 * $t_thr1 + $pool_keys * 32" | bc -l)
 cat <<EOT
 
 ================ ssn benchmark: storage network (local SSN, k=3, n=5) ================
@@ -175,6 +201,10 @@ int8, $rows values                           seconds    ratio to plain
   plain INSERT                                  $(printf '%8.2f' "$t_pins")
   ssn_store, committed (local share + outbox)   $(printf '%8.2f %10s' "$t_sins" "$(ratio "$t_sins" "$t_pins")x")
   ssn_store until all shares delivered          $(printf '%8.2f %10s' "$t_sdel" "$(ratio "$t_sdel" "$t_pins")x")
+  ssn_store(v, verify => false), committed      $(printf '%8.2f %10s' "$t_uins" "$(ratio "$t_uins" "$t_pins")x")
+    verifiable / unverifiable at commit: $(ratio "$t_sins" "$t_uins")x
+  verifiable, ssn.commit_threads = 0, committed $(printf '%8.2f %10s' "$t_v0ins" "$(ratio "$t_v0ins" "$t_pins")x")
+    verifiable without / with the commit pool: $(ratio "$t_v0ins" "$t_sins")x
   plain SELECT                                  $(printf '%8.2f' "$t_psel")
   ssn_retrieve, arrays of 10000 handles         $(printf '%8.2f %10s' "$t_sret" "$(ratio "$t_sret" "$t_psel")x")
   values checked after retrieval: $ok of $rows
@@ -191,9 +221,11 @@ QKD key per share byte delivered (node1's four links)
         (one-time pad over $i_pb bytes; MAC key 32 per message; clear (authenticated) $((i_eb - i_pb)) bytes)
   text: $t_msg messages, $t_sb share bytes, key $t_kb bytes = $(echo "scale=4; $t_kb / $t_sb" | bc -l) per share byte
 Key rate limited to 1 Mbit/s per link (pool $pool_keys keys = $((pool_keys * 32)) bytes at start)
-  $throws int8 values delivered to each peer in $(f2 "$t_thr") s: $h_sb share bytes, $h_kb key bytes per link
+  $throws int8 values, 1,000 a transaction, delivered to each peer in $(f2 "$t_thr") s: $h_sb share bytes, $h_kb key bytes per link
   key supply allowed $(printf '%.0f' "$ceiling") bytes per link in that time (rate x time + initial pool)
   throughput = $(echo "scale=1; 100 * $h_pb / $ceiling" | bc -l)% of the key-limited ceiling (secrets delivered / secrets the key
     available allows at the floor, the one-time pad their secret values need: $h_pb pad bytes / key available)
+  the same values in one transaction: delivered in $(f2 "$t_thr1") s, $(echo "scale=1; 100 * $thr1_pb / $ceiling1" | bc -l)% of the ceiling
+    (nothing leaves before the commit; the holders' checks after it leave the key idle)
 ======================================================================================
 EOT
