@@ -2,12 +2,12 @@
  * commit_pool.c - random Pedersen commitment pairs made ahead by helper threads
  * (see commit_pool.h).
  *
- * One mutex guards a stack of ready units.  The threads fill it up to `target`
- * units, which starts small (a session storing one secret costs a few
+ * One mutex guards a stack of ready units per kind.  The threads fill each up
+ * to its `target`, which starts small (a session storing one secret costs a few
  * milliseconds of another core, once) and doubles each time a split finds the
- * stack short, up to COMMIT_POOL_MAX_UNITS; then they sleep on a condition
- * variable until units are taken.  Units are made outside the lock, in batches
- * that share one field inversion.
+ * stack short, up to COMMIT_POOL_MAX_UNITS; they make the kind furthest below
+ * its target first, and sleep on a condition variable when every kind is at it.
+ * Units are made outside the lock, in batches that share one field inversion.
  */
 #include "crypto/commit_pool.h"
 
@@ -30,10 +30,16 @@ static bool stopping;
 static const RistrettoBaseTable *table_g;
 static const RistrettoBaseTable *table_h;
 
-static CommitUnit ring[COMMIT_POOL_MAX_UNITS];
-static int	ready;				/* units in ring[0 .. ready - 1] */
-static int	making;				/* units being made outside the lock */
-static int	target = INITIAL_TARGET;
+/* the ready units of one kind, a stack */
+typedef struct UnitStack
+{
+	CommitUnit	ring[COMMIT_POOL_MAX_UNITS];
+	int			ready;			/* units in ring[0 .. ready - 1] */
+	int			making;			/* units being made outside the lock */
+	int			target;			/* units to keep ready */
+} UnitStack;
+
+static UnitStack stacks[COMMIT_UNIT_KINDS];
 
 static void
 random_fill(void *buf, size_t len)
@@ -42,7 +48,8 @@ random_fill(void *buf, size_t len)
 }
 
 void
-commit_units_make(CommitUnit *u, int m, const RistrettoBaseTable *tg, const RistrettoBaseTable *th)
+commit_units_make(CommitUnit *u, int m, CommitUnitKind kind, const RistrettoBaseTable *tg,
+				  const RistrettoBaseTable *th)
 {
 	uint8_t		a[MAKE_BATCH * FP_BYTES],
 				b[MAKE_BATCH * FP_BYTES],
@@ -55,12 +62,18 @@ commit_units_make(CommitUnit *u, int m, const RistrettoBaseTable *tg, const Rist
 
 		for (int j = 0; j < c; j++)
 		{
-			fp_random_from(&u[off + j].a, random_fill);
+			if (kind == COMMIT_UNIT_PAIR)
+				fp_random_from(&u[off + j].a, random_fill);
+			else
+				u[off + j].a = fp_zero;
 			fp_random_from(&u[off + j].b, random_fill);
 			fp_to_bytes(a + j * FP_BYTES, &u[off + j].a);
 			fp_to_bytes(b + j * FP_BYTES, &u[off + j].b);
 		}
-		ristretto_base_mul2_keep(points, sum, tg, a, th, b, c);
+		if (kind == COMMIT_UNIT_PAIR)
+			ristretto_base_mul2_keep(points, sum, tg, a, th, b, c);
+		else
+			ristretto_base_mul_keep(points, sum, th, b, c);
 		for (int j = 0; j < c; j++)
 		{
 			memcpy(u[off + j].point, points + 32 * j, 32);
@@ -72,6 +85,27 @@ commit_units_make(CommitUnit *u, int m, const RistrettoBaseTable *tg, const Rist
 	sodium_memzero(sum, sizeof(sum));
 }
 
+/* the kind furthest below its target, or -1 when every kind is at it (under the lock) */
+static int
+most_wanted(void)
+{
+	int			best = -1,
+				best_short = 0;
+
+	for (int kind = 0; kind < COMMIT_UNIT_KINDS; kind++)
+	{
+		UnitStack  *st = &stacks[kind];
+		int			short_by = st->target - st->ready - st->making;
+
+		if (short_by > best_short)
+		{
+			best = kind;
+			best_short = short_by;
+		}
+	}
+	return best;
+}
+
 static void *
 helper_main(void *arg)
 {
@@ -80,39 +114,56 @@ helper_main(void *arg)
 	(void) arg;
 	for (;;)
 	{
-		int			m;
+		int			kind,
+					m;
+		UnitStack  *st;
 
 		pthread_mutex_lock(&lock);
-		while (!stopping && ready + making >= target)
+		while (!stopping && (kind = most_wanted()) < 0)
 			pthread_cond_wait(&wanted, &lock);
 		if (stopping)
 		{
 			pthread_mutex_unlock(&lock);
 			break;
 		}
-		m = target - ready - making;
+		st = &stacks[kind];
+		m = st->target - st->ready - st->making;
 		if (m > MAKE_BATCH)
 			m = MAKE_BATCH;
-		making += m;
+		st->making += m;
 		pthread_mutex_unlock(&lock);
 
-		commit_units_make(batch, m, table_g, table_h);
+		commit_units_make(batch, m, (CommitUnitKind) kind, table_g, table_h);
 
 		pthread_mutex_lock(&lock);
-		making -= m;
+		st->making -= m;
 		if (!stopping)
 		{
-			int			room = COMMIT_POOL_MAX_UNITS - ready;
+			int			room = COMMIT_POOL_MAX_UNITS - st->ready;
 
 			if (m > room)
 				m = room;
-			memcpy(&ring[ready], batch, sizeof(CommitUnit) * m);
-			ready += m;
+			memcpy(&st->ring[st->ready], batch, sizeof(CommitUnit) * m);
+			st->ready += m;
 		}
 		pthread_mutex_unlock(&lock);
 		sodium_memzero(batch, sizeof(batch));
 	}
 	return NULL;
+}
+
+/* every kind's units wiped, its counts reset */
+static void
+stacks_reset(void)
+{
+	for (int kind = 0; kind < COMMIT_UNIT_KINDS; kind++)
+	{
+		UnitStack  *st = &stacks[kind];
+
+		sodium_memzero(st->ring, sizeof(CommitUnit) * st->ready);
+		st->ready = st->making = 0;
+		st->target = INITIAL_TARGET;
+	}
 }
 
 bool
@@ -136,10 +187,8 @@ commit_pool_start(int n, const RistrettoBaseTable *tg, const RistrettoBaseTable 
 	/* a forked child has none of its parent's threads, and maybe a lock held by one */
 	pthread_mutex_init(&lock, NULL);
 	pthread_cond_init(&wanted, NULL);
-	sodium_memzero(ring, sizeof(CommitUnit) * ready);
+	stacks_reset();
 	nthreads = 0;
-	ready = making = 0;
-	target = INITIAL_TARGET;
 	stopping = false;
 	table_g = tg;
 	table_h = th;
@@ -178,39 +227,39 @@ commit_pool_stop(void)
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(threads[i], NULL);
 	nthreads = 0;
-	sodium_memzero(ring, sizeof(CommitUnit) * ready);
-	ready = making = 0;
+	stacks_reset();
 	stopping = false;
 }
 
 int
-commit_pool_ready(void)
+commit_pool_ready(CommitUnitKind kind)
 {
 	int			n;
 
 	if (!commit_pool_running())
 		return 0;
 	pthread_mutex_lock(&lock);
-	n = ready;
+	n = stacks[kind].ready;
 	pthread_mutex_unlock(&lock);
 	return n;
 }
 
 int
-commit_pool_take(CommitUnit *u, int m)
+commit_pool_take(CommitUnitKind kind, CommitUnit *u, int m)
 {
+	UnitStack  *st = &stacks[kind];
 	int			got;
 
 	if (m <= 0 || !commit_pool_running())
 		return 0;
 	pthread_mutex_lock(&lock);
-	got = m < ready ? m : ready;
-	memcpy(u, &ring[ready - got], sizeof(CommitUnit) * got);
-	sodium_memzero(&ring[ready - got], sizeof(CommitUnit) * got);
-	ready -= got;
-	if (got < m && target < COMMIT_POOL_MAX_UNITS)
-		target = target * 2 < COMMIT_POOL_MAX_UNITS ? target * 2 : COMMIT_POOL_MAX_UNITS;
-	if (ready + making < target)
+	got = m < st->ready ? m : st->ready;
+	memcpy(u, &st->ring[st->ready - got], sizeof(CommitUnit) * got);
+	sodium_memzero(&st->ring[st->ready - got], sizeof(CommitUnit) * got);
+	st->ready -= got;
+	if (got < m && st->target < COMMIT_POOL_MAX_UNITS)
+		st->target = st->target * 2 < COMMIT_POOL_MAX_UNITS ? st->target * 2 : COMMIT_POOL_MAX_UNITS;
+	if (st->ready + st->making < st->target)
 		pthread_cond_broadcast(&wanted);
 	pthread_mutex_unlock(&lock);
 	return got;

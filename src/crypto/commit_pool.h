@@ -6,9 +6,9 @@
  * so they can be made before the value is known.  A unit is such a pair with its
  * commitment; helper threads of this process keep a ring of them filled, and a
  * verifiable split takes its units from it (pedersen_share_poly).  C_0 takes a
- * unit too: s G + b H = (s - a) G + (a G + b H), one table multiplication instead
- * of two.  So a store's own thread does about a sixth of the point arithmetic it
- * did, the rest overlapping on another core.
+ * blinding unit, b H alone (half the work of a pair): C_0 = s G + b H is then one
+ * table multiplication instead of two.  So a store's own thread does about a
+ * sixth of the point arithmetic it did, the rest overlapping on another core.
  *
  * A unit is handed out once and wiped from the ring as it is taken.  The ring only
  * ever holds randomness not yet tied to any secret.  The threads call nothing of
@@ -29,19 +29,27 @@
 
 typedef struct CommitUnit
 {
-	fp_t		a;				/* uniform coefficient */
+	fp_t		a;				/* uniform coefficient (0 in a blinding unit) */
 	fp_t		b;				/* uniform blinding coefficient */
-	uint8_t		point[32];		/* a G + b H, encoded */
-	RistrettoAddend sum;		/* the same point, for an addition */
+	uint8_t		point[32];		/* a G + b H, encoded (not set in a blinding unit) */
+	RistrettoAddend sum;		/* a G + b H, for an addition */
 } CommitUnit;
 
-/* units kept at most (about 220 bytes each) */
+/* what a unit is for */
+typedef enum CommitUnitKind
+{
+	COMMIT_UNIT_PAIR = 0,		/* a higher coefficient: a G + b H, a and b random */
+	COMMIT_UNIT_BLIND = 1,		/* the secret's own: b H alone, C_0 = s G + b H */
+	COMMIT_UNIT_KINDS = 2
+} CommitUnitKind;
+
+/* units of each kind kept at most (about 220 bytes each) */
 #define COMMIT_POOL_MAX_UNITS 2048
 #define COMMIT_POOL_MAX_THREADS 16
 
-/* m units made here and now, with randombytes_buf (what the threads run) */
-extern void commit_units_make(CommitUnit *u, int m, const RistrettoBaseTable *tg,
-							  const RistrettoBaseTable *th);
+/* m units of a kind made here and now, with randombytes_buf (what the threads run) */
+extern void commit_units_make(CommitUnit *u, int m, CommitUnitKind kind,
+							  const RistrettoBaseTable *tg, const RistrettoBaseTable *th);
 
 /*
  * Start `threads` helper threads (1..COMMIT_POOL_MAX_THREADS) for tables tg, th
@@ -56,14 +64,14 @@ extern void commit_pool_stop(void);
 /* whether this process's threads run */
 extern bool commit_pool_running(void);
 
-/* units ready now (for tests and statistics) */
-extern int	commit_pool_ready(void);
+/* units of a kind ready now (for tests and statistics) */
+extern int	commit_pool_ready(CommitUnitKind kind);
 
 /*
- * Up to m ready units, copied to u and wiped from the ring; the number taken (0
- * when no pool runs).  Taking fewer than asked raises how many the threads keep
- * ready, up to COMMIT_POOL_MAX_UNITS.
+ * Up to m ready units of a kind, copied to u and wiped from the ring; the number
+ * taken (0 when no pool runs).  Taking fewer than asked raises how many of that
+ * kind the threads keep ready, up to COMMIT_POOL_MAX_UNITS.
  */
-extern int	commit_pool_take(CommitUnit *u, int m);
+extern int	commit_pool_take(CommitUnitKind kind, CommitUnit *u, int m);
 
 #endif							/* SSN_COMMIT_POOL_H */

@@ -199,32 +199,31 @@ void
 pedersen_share_poly(uint8_t *points, fp_t *coeffs, fp_t *blind, int k)
 {
 	CommitUnit	u[SHARE_POINTS_MAX];
+	CommitUnit	c0;
 	int			got,
 				own;
 
 	generators_init();
-	got = commit_pool_take(u, k);
+	got = k > 1 ? commit_pool_take(COMMIT_UNIT_PAIR, u, k - 1) : 0;
 	own = k - got;				/* coefficients 0 .. own - 1 made here */
-	if (own > 0)
+	if (own == 1 && commit_pool_take(COMMIT_UNIT_BLIND, &c0, 1) == 1)
+	{
+		/* C_0 = s G + b H: b H is the blinding unit's */
+		uint8_t		s[FP_BYTES];
+
+		fp_to_bytes(s, &coeffs[0]);
+		ristretto_base_mul_add(points, table_g, s, &c0.sum, 1);
+		blind[0] = c0.b;
+		sodium_memzero(s, sizeof(s));
+		sodium_memzero(&c0, sizeof(c0));
+	}
+	else
 	{
 		for (int i = 1; i < own; i++)
 			fp_random(&coeffs[i]);
 		pedersen_commit_poly(points, blind, coeffs, own);
 	}
-	else
-	{
-		/* C_0 = s G + b H = (s - a) G + (a G + b H): the unit of coefficient 0 */
-		uint8_t		d[FP_BYTES];
-		fp_t		sa;
-
-		fp_sub(&sa, &coeffs[0], &u[0].a);
-		fp_to_bytes(d, &sa);
-		ristretto_base_mul_add(points, table_g, d, &u[0].sum, 1);
-		blind[0] = u[0].b;
-		sodium_memzero(d, sizeof(d));
-		sodium_memzero(&sa, sizeof(sa));
-	}
-	for (int i = (own > 0 ? own : 1); i < k; i++)
+	for (int i = own; i < k; i++)
 	{
 		coeffs[i] = u[i - own].a;
 		blind[i] = u[i - own].b;

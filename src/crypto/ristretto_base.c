@@ -392,6 +392,13 @@ ristretto_base_mul2_keep(uint8_t *out, RistrettoAddend *keep, const RistrettoBas
 }
 
 void
+ristretto_base_mul_keep(uint8_t *out, RistrettoAddend *keep, const RistrettoBaseTable *ta,
+						const uint8_t *a, int m)
+{
+	mul_many(out, (niels *) keep, ta, a, NULL, NULL, NULL, m);
+}
+
+void
 ristretto_base_mul_add(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
 					   const RistrettoAddend *p, int m)
 {

@@ -43,6 +43,10 @@ typedef struct RistrettoAddend
 extern void ristretto_base_mul2_keep(uint8_t *out, RistrettoAddend *keep, const RistrettoBaseTable *ta,
 									 const uint8_t *a, const RistrettoBaseTable *tb, const uint8_t *b, int m);
 
+/* out[j] = a_j A (one table), each also kept as an addend in keep[] */
+extern void ristretto_base_mul_keep(uint8_t *out, RistrettoAddend *keep, const RistrettoBaseTable *ta,
+									const uint8_t *a, int m);
+
 /* out[j] = a_j A + P_j for m scalars and addends; constant-time in a and P */
 extern void ristretto_base_mul_add(uint8_t *out, const RistrettoBaseTable *ta, const uint8_t *a,
 								   const RistrettoAddend *p, int m);

@@ -79,12 +79,13 @@ main(void)
 		fp_to_bytes(yb, &y);
 	}
 
-	/* with units made ahead: C_0 = (s - a) G + (a G + b H) */
+	/* with units made ahead: C_0 = s G + (b H), the higher ones as made */
 	if (!pedersen_pool_start(1))
 		return 2;
-	for (int w = 0; w < 20000 && commit_pool_ready() < 8; w++)
+	for (int w = 0; w < 20000 && (commit_pool_ready(COMMIT_UNIT_PAIR) < 8 ||
+								   commit_pool_ready(COMMIT_UNIT_BLIND) < 8); w++)
 		usleep(1000);
-	if (commit_pool_ready() < 8)
+	if (commit_pool_ready(COMMIT_UNIT_PAIR) < 8 || commit_pool_ready(COMMIT_UNIT_BLIND) < 8)
 		return 2;
 	for (int i = 0; i < 2; i++)
 	{

@@ -479,9 +479,11 @@ test_share_poly(void)
 		if (pass == 1)
 		{
 			CHECK(pedersen_pool_start(2) && commit_pool_running(), "the pool starts");
-			for (int w = 0; w < 10000 && commit_pool_ready() < 32; w++)
+			for (int w = 0; w < 10000 && (commit_pool_ready(COMMIT_UNIT_PAIR) < 32 ||
+										   commit_pool_ready(COMMIT_UNIT_BLIND) < 32); w++)
 				usleep(1000);
-			CHECK(commit_pool_ready() >= 32, "the threads make units ahead");
+			CHECK(commit_pool_ready(COMMIT_UNIT_PAIR) >= 32 && commit_pool_ready(COMMIT_UNIT_BLIND) >= 32,
+				  "the threads make both kinds of units ahead");
 		}
 		for (int it = 0; it < 400; it++)
 		{
@@ -517,9 +519,10 @@ test_share_poly(void)
 		{
 			CommitUnit	u[4];
 
-			pooled = commit_pool_take(u, 4);
+			pooled = commit_pool_take(COMMIT_UNIT_PAIR, u, 4);
 			commit_pool_stop();
-			CHECK(!commit_pool_running() && commit_pool_take(u, 4) == 0, "a stopped pool hands out nothing");
+			CHECK(!commit_pool_running() && commit_pool_take(COMMIT_UNIT_PAIR, u, 4) == 0 &&
+				  commit_pool_take(COMMIT_UNIT_BLIND, u, 4) == 0, "a stopped pool hands out nothing");
 		}
 	}
 	CHECK(bad == 0, "%d sharing checks failed", bad);

@@ -155,6 +155,34 @@ run_checks(const uint8_t G[32], const uint8_t H[32], const RistrettoBaseTable *t
 		}
 	}
 	CHECK(ok, "%s", "kept results: the same encodings, and c G added to them, 1 to 17 at once");
+	/* one table alone, kept: b H, then c G + b H */
+	ok = 1;
+	for (int m = 1; m <= 20; m += 19)
+	{
+		uint8_t		bs[20 * 32],
+					cs[20 * 32],
+					outs[20 * 32],
+					sums[20 * 32];
+		RistrettoAddend keep[20];
+
+		for (int i = 0; i < m; i++)
+		{
+			crypto_core_ristretto255_scalar_random(bs + 32 * i);
+			crypto_core_ristretto255_scalar_random(cs + 32 * i);
+		}
+		ristretto_base_mul_keep(outs, keep, th, bs, m);
+		ristretto_base_mul_add(sums, tg, cs, keep, m);
+		for (int i = 0; i < m; i++)
+		{
+			uint8_t		want[32];
+
+			reference(want, G, zero, H, bs + 32 * i);
+			ok &= memcmp(outs + 32 * i, want, 32) == 0;
+			reference(want, G, cs + 32 * i, H, bs + 32 * i);
+			ok &= memcmp(sums + 32 * i, want, 32) == 0;
+		}
+	}
+	CHECK(ok, "%s", "one table kept (b H), then c G added: 1 and 20 at once");
 	/* random points: decoded representatives may carry torsion */
 	ok = 1;
 	for (int i = 0; i < 50; i++)

@@ -174,7 +174,7 @@ share_poly_pooled_us(void)
 	{
 		double		t0;
 
-		while (commit_pool_ready() < 3 * CALLS)
+		while (commit_pool_ready(COMMIT_UNIT_PAIR) < 2 * CALLS || commit_pool_ready(COMMIT_UNIT_BLIND) < CALLS)
 		{
 			struct timespec ts = {0, 1000000};
 
