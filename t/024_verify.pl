@@ -726,6 +726,53 @@ q1(qq{DELETE FROM ssn.outbox WHERE id = $oid});
 is(q1(q{SELECT ssn_retrieve(h) FROM t WHERE id = 50}), '5050', 'secret 50 retrieves from the other holders');
 step('5b. refused on receipt');
 
+# ---- 6. the commit pool's helper thread: one per session storing verifiable values
+# (ssn.commit_threads = 1), none with 0; a store cancelled, or its session
+# terminated, while the thread works leaves the server running (no crash restart)
+my $node1 = $net->node(1);
+my $pm_start = q1(q{SELECT pg_postmaster_start_time()});
+my $log_at = -s $node1->logfile;
+sub threads_of { my ($pid) = @_; opendir(my $d, "/proc/$pid/task") or return -1; my $n = grep { /^\d+$/ } readdir $d; return $n; }
+my $bg = $node1->background_psql('postgres', on_error_stop => 0);
+my $bgpid = $bg->query_safe('SELECT pg_backend_pid()');
+is(threads_of($bgpid), 1, 'a new session runs one thread');
+$bg->query_safe(q{CREATE TABLE pool_t AS SELECT g, ssn_store(g::int8) AS h FROM generate_series(1, 50) g});
+is(threads_of($bgpid), 2, '...two once it stored verifiable values (the commit pool started)');
+my $active = qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $bgpid AND state = 'active' AND query LIKE 'INSERT INTO pool_t%'};
+$bg->query_until(qr/started/, "\\echo started\nINSERT INTO pool_t SELECT g, ssn_store(g::int8) FROM generate_series(1, 5000000) g;\n");
+ok($net->poll(1, $active, '1', 60), '...a long verifiable store runs in it');
+is(q1(qq{SELECT pg_cancel_backend($bgpid)}), 't', '...cancelled');
+ok($net->poll(1, qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $bgpid AND state = 'active'}, '0', 60), '...it stops');
+# (query, not query_safe: the cancellation's error is still in the session's stderr)
+is($bg->query('SELECT count(*) FROM pool_t'), '50', '...the session goes on, the store rolled back');
+is(threads_of($bgpid), 2, '...with its helper thread');
+$bg->query_until(qr/again/, "\\echo again\nINSERT INTO pool_t SELECT g, ssn_store(g::int8) FROM generate_series(1, 5000000) g;\n");
+ok($net->poll(1, $active, '1', 60), 'another long store');
+is(q1(qq{SELECT pg_terminate_backend($bgpid)}), 't', '...its session terminated');
+ok($net->poll(1, qq{SELECT count(*) FROM pg_stat_activity WHERE pid = $bgpid}, '0', 60), '...it exits');
+eval { $bg->quit; };
+is(q1(q{SELECT pg_postmaster_start_time()}), $pm_start, '...and the server was not restarted');
+my $log = substr(slurp_file($node1->logfile), $log_at);
+unlike($log, qr/terminated by signal|all server processes terminated/, '...no crash in its log');
+my $one = $node1->background_psql('postgres', on_error_stop => 0);
+my $onepid = $one->query_safe('SELECT pg_backend_pid()');
+$one->query_safe(q{SET ssn.commit_threads = 0});
+$one->query_safe(q{CREATE TEMP TABLE nopool AS SELECT g, ssn_store(g::int8) AS h FROM generate_series(1, 20) g});
+is(threads_of($onepid), 1, 'ssn.commit_threads = 0: a session stores verifiable values with no helper thread');
+$one->query_safe(q{RESET ssn.commit_threads});
+$one->query_safe(q{INSERT INTO nopool SELECT g, ssn_store(g::int8) FROM generate_series(21, 40) g});
+is(threads_of($onepid), 2, '...reset to 1: the next store starts it');
+$one->query_safe(q{SET ssn.commit_threads = 0});
+$one->query_safe(q{INSERT INTO nopool SELECT g, ssn_store(g::int8) FROM generate_series(41, 60) g});
+is(threads_of($onepid), 1, '...set to 0 again: the next store stops it');
+$one->quit;
+ok($net->wait_delivered(1, 180), 'the stores are delivered');
+is(q1(q{SELECT count(*) FROM pool_t WHERE ssn_retrieve(h)::int8 = g}), '50', 'the values stored with the pool retrieve right');
+is(q1(q{SELECT count(*) FILTER (WHERE v.status NOT LIKE 'valid%') || ' of ' || count(*) FROM pool_t p, ssn_verify(p.h) v}),
+	'0 of ' . q1(q{SELECT sum(ssn_secret_n(h) + 1) FROM pool_t}),
+	'...and verify: every commitment record and every share of each');
+step('6. commit pool');
+
 $net->teardown;
 diag sprintf('024: %.0f s', time - $t0);
 done_testing();
