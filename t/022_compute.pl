@@ -295,6 +295,24 @@ is($r_sort, '37|37|', 'sorted: the same results');
 cmp_ok($k_sort->{lsmsg}, '>=', 36,
 	"sorted: one round per group, the group's aggregates together ($k_sort->{lsmsg} replies)");
 cmp_ok($k_sort->{lsmsg}, '<=', 37 * ($N - 1), '...and not one round per aggregate');
+# a hashed aggregate whose groups keep coming while their rows outgrow work_mem: the
+# rows are spooled to a temporary file and the states stay small, so the hash table
+# does not spill into batches, each a round of its own: still one round.  (Each row 50
+# times, grouped by copy and g: 1,850 groups of 20,000 rows, created one after the
+# other; kept in the states, their rows took about 5 MB and spilled here.  The plain
+# aggregates to compare with are hashed apart, with a work_mem of their own.)
+my $gq50 = q{SELECT count(*) || '|' || count(*) FILTER (WHERE s = ps AND a = pa AND d = pd)
+FROM (SELECT r, g, ssn_sum(sx) AS s, ssn_avg(sy) AS a, ssn_sum(sx * sy) AS d
+	  FROM t, generate_series(1, 50) AS r WHERE g <> 5 GROUP BY r, g) AS q
+JOIN (SELECT r, g, sum(x) AS ps, avg(y) AS pa, sum(x::numeric * y) AS pd
+	  FROM t, generate_series(1, 50) AS r WHERE g <> 5 GROUP BY r, g) AS p USING (r, g)};
+my $small = q{SET work_mem = '4MB'; SET hash_mem_multiplier = 1; SET enable_sort = off; };
+my $plan50 = join("\n", $net->query(1, "${small}EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $gq50"));
+ok($plan50 =~ /HashAggregate.*Batches: 1\s.*HashAggregate.*Batches: 1\s/s && $plan50 !~ /Batches: (?!1\s)/,
+	'work_mem 4 MB, 1,800 groups of 19,500 rows: hashed aggregates of one batch each') or diag $plan50;
+my ($r_spool, $k_spool) = keys_used("$small$gq50");
+is($r_spool, '1800|1800', '...right results');
+cmp_ok($k_spool->{lsmsg}, '<=', $N - 1, "...in one round ($k_spool->{lsmsg} replies): the rows were spooled, not kept in the states");
 step('one round per query');
 
 # ---- 3. ssn_store(expression): products re-shared to degree k-1, linear ones evaluated in place

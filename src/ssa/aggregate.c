@@ -15,6 +15,14 @@
  * output: one round per hash batch) and for the several aggregates of one
  * group (a sorted aggregate: one round per group).  A window aggregate's state
  * may still grow after a final call: it is computed alone, every time.
+ *
+ * The rows of those states are spooled to a temporary file of their context,
+ * not kept in the states: a state stays a few hundred bytes however many rows
+ * its group has, so a hashed aggregate over many rows fits work_mem in one hash
+ * batch, and one round, instead of spilling into a round per batch.  The file
+ * holds expressions (secret ids and the query's constants), never a value or a
+ * share; it is not tied to the transaction's resource owner, so it is closed
+ * when the context goes, whether the query ended or failed.
  */
 #include "postgres.h"
 
@@ -23,6 +31,8 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/buffile.h"
 #include "share/secret_expr.h"
 #include "share/value_codec.h"
 #include "ssa/compute.h"
@@ -43,12 +53,14 @@ typedef struct AggBatch AggBatch;
 
 typedef struct SecretAggState
 {
-	StringInfoData prog;		/* room for the program's headers, then the rows */
+	StringInfoData prog;		/* room for the program's headers, then the rows (unspooled) */
+	uint64		spooled;		/* bytes of its rows in the batch's spool */
+	int			index;			/* its place in the batch */
 	uint32		nrows;
 	int			k;
 	int			degree;
 	int			nholders;
-	uint8		holders[SHARE_MAX_N];
+	uint8	   *holders;		/* nholders of them (the common holders of its rows) */
 	AggBatch   *batch;			/* the states finished with this one; NULL: alone */
 	bool		done;			/* sum below is the rebuilt result */
 	Datum		sum;			/* numeric, in the aggregate context */
@@ -65,7 +77,19 @@ struct AggBatch
 	int			cap;
 	AggBatch   *next;			/* the backend's list of live batches */
 	MemoryContextCallback on_reset;
+	BufFile    *spool;			/* the states' rows: (state index, length, expression) */
+	int64		spool_bytes;	/* written to it */
+	int			end_file;		/* where the next row goes (after a read) */
+	off_t		end_offset;
+	bool		at_end;
 };
+
+/* a spooled row's head: the state it belongs to, the length of its expression */
+typedef struct SpoolRow
+{
+	int32		index;
+	uint32		len;
+} SpoolRow;
 
 static AggBatch *live_batches = NULL;
 
@@ -88,6 +112,9 @@ batch_forget(void *arg)
 
 			sodium_memzero(n, VARSIZE_ANY(n));
 		}
+	if (b->spool)
+		BufFileClose(b->spool);
+	b->spool = NULL;
 }
 
 static AggBatch *
@@ -118,8 +145,91 @@ batch_add(AggBatch *b, SecretAggState *st)
 		b->cap *= 2;
 		b->states = repalloc_huge(b->states, sizeof(SecretAggState *) * b->cap);
 	}
+	st->index = b->nstates;
 	b->states[b->nstates++] = st;
 	st->batch = b;
+}
+
+/* one row of state st, to the end of its batch's spool */
+static void
+spool_row(AggBatch *b, SecretAggState *st, const StringInfo expr)
+{
+	SpoolRow	head = {st->index, (uint32) expr->len};
+
+	if (b->spool == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(b->cxt);
+
+		/* not the transaction's: closed by batch_forget, on success and on error alike */
+		b->spool = BufFileCreateTemp(true);
+		b->at_end = true;
+		MemoryContextSwitchTo(old);
+	}
+	if (!b->at_end && BufFileSeek(b->spool, b->end_file, b->end_offset, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in the temporary file of an aggregate's rows: %m")));
+	BufFileWrite(b->spool, &head, sizeof(head));
+	BufFileWrite(b->spool, expr->data, expr->len);
+	b->spool_bytes += sizeof(head) + expr->len;
+	b->at_end = true;
+	st->spooled += expr->len;
+}
+
+/* read exactly len bytes of the spool */
+static void
+spool_read(BufFile *f, void *buf, size_t len)
+{
+	if (BufFileRead(f, buf, len) != len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the temporary file of an aggregate's rows: %m")));
+}
+
+/*
+ * The rows of the round's states, from the spool, each to its group's place:
+ * at[i] is where the next row of the state with index i goes (-1: not in the round)
+ */
+static void
+spool_gather(AggBatch *b, char *prog, int64 *at)
+{
+	int64		size = b->spool_bytes;
+	char	   *row = NULL;
+	size_t		rowcap = 0;
+
+	if (b->at_end)
+		BufFileTell(b->spool, &b->end_file, &b->end_offset);
+	b->at_end = false;
+	if (BufFileSeek(b->spool, 0, 0, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not seek in the temporary file of an aggregate's rows: %m")));
+	for (int64 off = 0; off < size; off += sizeof(SpoolRow))
+	{
+		SpoolRow	head;
+
+		CHECK_FOR_INTERRUPTS();
+		spool_read(b->spool, &head, sizeof(head));
+		if (head.index < 0 || head.index >= b->nstates)
+			elog(ERROR, "corrupt temporary file of an aggregate's rows");
+		if (at[head.index] >= 0)
+		{
+			spool_read(b->spool, prog + at[head.index], head.len);
+			at[head.index] += head.len;
+		}
+		else
+		{
+			if (head.len > rowcap)
+			{
+				rowcap = Max(head.len, 1024);
+				row = row ? repalloc(row, rowcap) : palloc(rowcap);
+			}
+			spool_read(b->spool, row, head.len);
+		}
+		off += head.len;
+	}
+	if (row)
+		pfree(row);
 }
 
 /* the expression of a handle, in wire form, without decoding it */
@@ -176,16 +286,20 @@ ssn_agg_add(PG_FUNCTION_ARGS)
 	if (st == NULL)
 	{
 		st = palloc0(sizeof(SecretAggState));
-		/* a group may have few rows: start small (the planner's estimate is SSPACE) */
-		st->prog.maxlen = AGG_PREFIX + 4 * (2 + SHARE_ID_SIZE);
-		st->prog.data = palloc(st->prog.maxlen);
-		resetStringInfo(&st->prog);
-		appendStringInfoSpaces(&st->prog, AGG_PREFIX);
 		st->k = h.k;
 		st->nholders = h.n;
+		st->holders = palloc(h.n);
 		memcpy(st->holders, h.holders, h.n);
 		if (kind == AGG_CONTEXT_AGGREGATE)
-			batch_add(batch_of(aggcxt), st);
+			batch_add(batch_of(aggcxt), st);	/* its rows go to the spool */
+		else
+		{
+			/* a window's: in memory, starting small */
+			st->prog.maxlen = AGG_PREFIX + 4 * (2 + SHARE_ID_SIZE);
+			st->prog.data = palloc(st->prog.maxlen);
+			resetStringInfo(&st->prog);
+			appendStringInfoSpaces(&st->prog, AGG_PREFIX);
+		}
 	}
 	else
 	{
@@ -207,9 +321,22 @@ ssn_agg_add(PG_FUNCTION_ARGS)
 		}
 	}
 	st->degree = Max(st->degree, h.degree);
-	append_expression(&st->prog, PG_GETARG_DATUM(1), &h);
+	if (st->batch)
+	{
+		StringInfoData expr;
+
+		MemoryContextSwitchTo(old);
+		initStringInfo(&expr);
+		append_expression(&expr, PG_GETARG_DATUM(1), &h);
+		spool_row(st->batch, st, &expr);
+		pfree(expr.data);
+	}
+	else
+	{
+		append_expression(&st->prog, PG_GETARG_DATUM(1), &h);
+		MemoryContextSwitchTo(old);
+	}
 	st->nrows++;
-	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(st);
 }
 
@@ -241,6 +368,13 @@ same_holders(const SecretAggState *a, const SecretAggState *b)
 		memcmp(a->holders, b->holders, a->nholders) == 0;
 }
 
+/* the bytes of a state's rows: spooled, or after the headers' room in memory */
+static uint64
+rows_bytes(const SecretAggState *st)
+{
+	return st->batch ? st->spooled : (uint64) (st->prog.len - AGG_PREFIX);
+}
+
 /*
  * One round: the states st[0..m) (same k and holders) as the groups of one
  * program; each gets its rebuilt sum, kept in its aggregate context.
@@ -251,12 +385,20 @@ compute_round(SecretAggState **st, int m, MemoryContext keep)
 	StringInfoData prog;
 	int		   *need = palloc(sizeof(int) * m);
 	ShareValue *vals = palloc0(sizeof(ShareValue) * m);
+	AggBatch   *b = st[0]->batch;
+	int64	   *at = NULL;
 	size_t		len = PROGRAM_HEADER;
 
 	for (int g = 0; g < m; g++)
 	{
 		need[g] = state_need(st[g]);
-		len += st[g]->prog.len - PROGRAM_HEADER;
+		len += PROGRAM_GROUP_HEADER + rows_bytes(st[g]);
+	}
+	if (b)
+	{
+		at = palloc(sizeof(int64) * b->nstates);
+		for (int i = 0; i < b->nstates; i++)
+			at[i] = -1;
 	}
 	initStringInfo(&prog);
 	enlargeStringInfo(&prog, len);
@@ -271,9 +413,14 @@ compute_round(SecretAggState **st, int m, MemoryContext keep)
 		program_put_group((uint8 *) prog.data + prog.len, gid, s->nrows, SHARE_TYPE_NUMERIC,
 						  (uint8) s->k, (uint8) s->nholders);
 		prog.len += PROGRAM_GROUP_HEADER;
-		memcpy(prog.data + prog.len, s->prog.data + AGG_PREFIX, s->prog.len - AGG_PREFIX);
-		prog.len += s->prog.len - AGG_PREFIX;
+		if (s->batch)
+			at[s->index] = prog.len;	/* filled from the spool below */
+		else
+			memcpy(prog.data + prog.len, s->prog.data + AGG_PREFIX, s->prog.len - AGG_PREFIX);
+		prog.len += rows_bytes(s);
 	}
+	if (b && b->spool)
+		spool_gather(b, prog.data, at);
 	compute_gather_rebuild((uint8 *) prog.data, prog.len, st[0]->holders, st[0]->nholders,
 						   st[0]->k, need, vals);
 	for (int g = 0; g < m; g++)
@@ -289,6 +436,8 @@ compute_round(SecretAggState **st, int m, MemoryContext keep)
 	pfree(prog.data);
 	pfree(vals);
 	pfree(need);
+	if (at)
+		pfree(at);
 }
 
 /*
@@ -309,18 +458,20 @@ batch_finish(AggBatch *b)
 	{
 		SecretAggState **round;
 		int			m = 0;
-		size_t		bytes = 0;
+		uint64		bytes = 0;
 
 		if (taken[i])
 			continue;
 		round = palloc(sizeof(SecretAggState *) * (n - i));
 		for (int j = i; j < n; j++)
 		{
+			uint64		more = PROGRAM_GROUP_HEADER + rows_bytes(todo[j]);
+
 			if (taken[j] || !same_holders(todo[i], todo[j]))
 				continue;
-			if (m > 0 && bytes + todo[j]->prog.len > AGG_ROUND_MAX_BYTES)
+			if (m > 0 && bytes + more > AGG_ROUND_MAX_BYTES)
 				break;
-			bytes += todo[j]->prog.len;
+			bytes += more;
 			round[m++] = todo[j];
 			taken[j] = true;
 		}
