@@ -36,7 +36,7 @@ PG_CPPFLAGS = -Isrc -I$(shell $(PG_CONFIG) --includedir)
 PG_CFLAGS = -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 # `make WERROR=1` (CI): every warning is an error
 PG_CFLAGS += $(if $(WERROR),-Werror)
-SHLIB_LINK = -lsodium -lcrypto -lcurl -lpq
+SHLIB_LINK = -lsodium -lcrypto -lcurl -lpq -pthread
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -48,7 +48,7 @@ $(OBJS): $(wildcard src/*/*.h)
 # ---- C unit tests, fuzzers, benchmarks (outside the server) ----
 UNIT_CC ?= cc
 UNIT_CFLAGS = -O2 -g -Wall -Wextra -Isrc $(if $(WERROR),-Werror)
-UNIT_LIBS = -lsodium -lcrypto
+UNIT_LIBS = -lsodium -lcrypto -pthread
 UNIT_TESTS = $(patsubst test/unit/%.c,build/%,$(wildcard test/unit/test_*.c))
 
 build/%: test/unit/%.c $(CORE_SRCS) src/*/*.h test/unit/unit.h

@@ -70,18 +70,23 @@ commit_units_make(CommitUnit *u, int m, CommitUnitKind kind, const RistrettoBase
 			fp_to_bytes(a + j * FP_BYTES, &u[off + j].a);
 			fp_to_bytes(b + j * FP_BYTES, &u[off + j].b);
 		}
+		/* a pair's point is a commitment, public; b H stays secret, never encoded */
 		if (kind == COMMIT_UNIT_PAIR)
 			ristretto_base_mul2_keep(points, sum, tg, a, th, b, c);
 		else
-			ristretto_base_mul_keep(points, sum, th, b, c);
+			ristretto_base_mul_keep(NULL, sum, th, b, c);
 		for (int j = 0; j < c; j++)
 		{
-			memcpy(u[off + j].point, points + 32 * j, 32);
+			if (kind == COMMIT_UNIT_PAIR)
+				memcpy(u[off + j].point, points + 32 * j, 32);
+			else
+				memset(u[off + j].point, 0, 32);
 			u[off + j].sum = sum[j];
 		}
 	}
 	sodium_memzero(a, sizeof(a));
 	sodium_memzero(b, sizeof(b));
+	sodium_memzero(points, sizeof(points));
 	sodium_memzero(sum, sizeof(sum));
 }
 
@@ -185,8 +190,11 @@ commit_pool_start(int n, const RistrettoBaseTable *tg, const RistrettoBaseTable 
 	if (n > COMMIT_POOL_MAX_THREADS)
 		n = COMMIT_POOL_MAX_THREADS;
 	/* a forked child has none of its parent's threads, and maybe a lock held by one */
-	pthread_mutex_init(&lock, NULL);
-	pthread_cond_init(&wanted, NULL);
+	if (owner != 0 && owner != getpid())
+	{
+		pthread_mutex_init(&lock, NULL);
+		pthread_cond_init(&wanted, NULL);
+	}
 	stacks_reset();
 	nthreads = 0;
 	stopping = false;

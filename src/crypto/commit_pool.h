@@ -31,7 +31,7 @@ typedef struct CommitUnit
 {
 	fp_t		a;				/* uniform coefficient (0 in a blinding unit) */
 	fp_t		b;				/* uniform blinding coefficient */
-	uint8_t		point[32];		/* a G + b H, encoded (not set in a blinding unit) */
+	uint8_t		point[32];		/* a G + b H, encoded (zero in a blinding unit: b H is secret) */
 	RistrettoAddend sum;		/* a G + b H, for an addition */
 } CommitUnit;
 

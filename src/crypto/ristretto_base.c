@@ -321,11 +321,12 @@ accumulate(ge *acc, const RistrettoBaseTable *ta, const uint8_t a[32],
 }
 
 /*
- * p made affine with zi = 1/Z: what the encoding then sees is the (public) point
- * alone; keep (if not NULL) receives it in the form an addition takes
+ * p made affine with zi = 1/Z; keep (if not NULL) receives it in the form an
+ * addition takes; out (if not NULL) its encoding, which branches: only a public
+ * point (a commitment) is encoded, a point kept secret (a blinding b H) is not
  */
 static void
-encode_affine(uint8_t out[32], niels *keep, ge *p, const fe *zi)
+encode_affine(uint8_t *out, niels *keep, ge *p, const fe *zi)
 {
 	fe_mul(&p->X, &p->X, zi);
 	fe_mul(&p->Y, &p->Y, zi);
@@ -337,8 +338,11 @@ encode_affine(uint8_t out[32], niels *keep, ge *p, const fe *zi)
 		fe_sub(&keep->ymx, &p->Y, &p->X);
 		fe_mul(&keep->xy2d, &p->T, &fe_d2);
 	}
-	DECLASSIFY(p, sizeof(*p));
-	ge_encode(out, p);
+	if (out != NULL)
+	{
+		DECLASSIFY(p, sizeof(*p));
+		ge_encode(out, p);
+	}
 }
 
 /* out[j] = a_j A (+ b_j B) (+ add_j), m of them, made affine in batches sharing one inversion */
@@ -367,9 +371,10 @@ mul_many(uint8_t *out, niels *keep, const RistrettoBaseTable *ta, const uint8_t 
 		{
 			fe_mul(&zi, &inv, &prod[j - 1]);
 			fe_mul(&inv, &inv, &acc[j].Z);
-			encode_affine(out + 32 * (off + j), keep != NULL ? &keep[off + j] : NULL, &acc[j], &zi);
+			encode_affine(out != NULL ? out + 32 * (off + j) : NULL, keep != NULL ? &keep[off + j] : NULL,
+						  &acc[j], &zi);
 		}
-		encode_affine(out + 32 * off, keep != NULL ? &keep[off] : NULL, &acc[0], &inv);
+		encode_affine(out != NULL ? out + 32 * off : NULL, keep != NULL ? &keep[off] : NULL, &acc[0], &inv);
 	}
 	sodium_memzero(acc, sizeof(acc));
 	sodium_memzero(prod, sizeof(prod));

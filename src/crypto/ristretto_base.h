@@ -43,7 +43,10 @@ typedef struct RistrettoAddend
 extern void ristretto_base_mul2_keep(uint8_t *out, RistrettoAddend *keep, const RistrettoBaseTable *ta,
 									 const uint8_t *a, const RistrettoBaseTable *tb, const uint8_t *b, int m);
 
-/* out[j] = a_j A (one table), each also kept as an addend in keep[] */
+/*
+ * a_j A (one table) kept as addends in keep[]; out (if not NULL) gets their
+ * encodings, which branch on the point: pass NULL for a point to keep secret
+ */
 extern void ristretto_base_mul_keep(uint8_t *out, RistrettoAddend *keep, const RistrettoBaseTable *ta,
 									const uint8_t *a, int m);
 

@@ -16,13 +16,14 @@
  * group (a sorted aggregate: one round per group).  A window aggregate's state
  * may still grow after a final call: it is computed alone, every time.
  *
- * The rows of those states are spooled to a temporary file of their context,
- * not kept in the states: a state stays a few hundred bytes however many rows
- * its group has, so a hashed aggregate over many rows fits work_mem in one hash
- * batch, and one round, instead of spilling into a round per batch.  The file
- * holds expressions (secret ids and the query's constants), never a value or a
- * share; it is not tied to the transaction's resource owner, so it is closed
- * when the context goes, whether the query ended or failed.
+ * The rows of those states are spooled, not kept in the states: a state stays
+ * about 150 bytes however many rows its group has, so a hashed aggregate over
+ * many rows fits work_mem in one hash batch, and one round, instead of spilling
+ * into a round per batch.  The spool is 64 kB of memory per context, then a
+ * temporary file: expressions (secret ids and the query's constants), never a
+ * value or a share.  The file is not the transaction's resource owner's: the
+ * context's reset callback closes (and so deletes) it, whether the query ended
+ * or failed, and closing writes nothing.
  */
 #include "postgres.h"
 
@@ -32,7 +33,8 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "storage/buffile.h"
+#include "storage/fd.h"
+#include "utils/wait_event.h"
 #include "share/secret_expr.h"
 #include "share/value_codec.h"
 #include "ssa/compute.h"
@@ -77,12 +79,15 @@ struct AggBatch
 	int			cap;
 	AggBatch   *next;			/* the backend's list of live batches */
 	MemoryContextCallback on_reset;
-	BufFile    *spool;			/* the states' rows: (state index, length, expression) */
-	int64		spool_bytes;	/* written to it */
-	int			end_file;		/* where the next row goes (after a read) */
-	off_t		end_offset;
-	bool		at_end;
+	/* the states' rows as (SpoolRow, expression): the file's, then pending's */
+	File		spool;			/* 0 until pending first overflows */
+	off_t		spooled;		/* bytes in the file */
+	StringInfoData pending;		/* not written yet (data NULL until the first row) */
 };
+
+#define SPOOL_PENDING_MAX (64 * 1024)
+/* a group's rows must fit one program buffer */
+#define GROUP_ROWS_MAX ((uint64) MaxAllocSize - PROGRAM_HEADER - PROGRAM_GROUP_HEADER - 1)
 
 /* a spooled row's head: the state it belongs to, the length of its expression */
 typedef struct SpoolRow
@@ -112,9 +117,9 @@ batch_forget(void *arg)
 
 			sodium_memzero(n, VARSIZE_ANY(n));
 		}
-	if (b->spool)
-		BufFileClose(b->spool);
-	b->spool = NULL;
+	if (b->spool > 0)
+		FileClose(b->spool);
+	b->spool = 0;
 }
 
 static AggBatch *
@@ -150,86 +155,143 @@ batch_add(AggBatch *b, SecretAggState *st)
 	st->batch = b;
 }
 
-/* one row of state st, to the end of its batch's spool */
+/* the pending rows to the end of the batch's file (opened on first use) */
+static void
+spool_flush(AggBatch *b)
+{
+	int			rc;
+
+	if (b->spool <= 0)
+		b->spool = OpenTemporaryFile(true);
+	rc = FileWrite(b->spool, b->pending.data, b->pending.len, b->spooled, WAIT_EVENT_BUFFILE_WRITE);
+	if (rc != b->pending.len)
+	{
+		if (rc >= 0)
+			errno = ENOSPC;		/* a short write: out of space */
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write the temporary file of an aggregate's rows: %m")));
+	}
+	b->spooled += rc;
+	resetStringInfo(&b->pending);
+}
+
+/* one row of state st, after the batch's others */
 static void
 spool_row(AggBatch *b, SecretAggState *st, const StringInfo expr)
 {
 	SpoolRow	head = {st->index, (uint32) expr->len};
 
-	if (b->spool == NULL)
+	if (st->spooled + expr->len > GROUP_ROWS_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the rows of one aggregate group exceed what one program may name (1 GB)"),
+				 errhint("Aggregate fewer rows per group, or in parts.")));
+	if (b->pending.data == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(b->cxt);
 
-		/* not the transaction's: closed by batch_forget, on success and on error alike */
-		b->spool = BufFileCreateTemp(true);
-		b->at_end = true;
+		initStringInfo(&b->pending);
 		MemoryContextSwitchTo(old);
 	}
-	if (!b->at_end && BufFileSeek(b->spool, b->end_file, b->end_offset, SEEK_SET) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not seek in the temporary file of an aggregate's rows: %m")));
-	BufFileWrite(b->spool, &head, sizeof(head));
-	BufFileWrite(b->spool, expr->data, expr->len);
-	b->spool_bytes += sizeof(head) + expr->len;
-	b->at_end = true;
+	appendBinaryStringInfo(&b->pending, (char *) &head, sizeof(head));
+	appendBinaryStringInfo(&b->pending, expr->data, expr->len);
+	if (b->pending.len >= SPOOL_PENDING_MAX)
+		spool_flush(b);
 	st->spooled += expr->len;
 }
 
-/* read exactly len bytes of the spool */
-static void
-spool_read(BufFile *f, void *buf, size_t len)
+/* a sequential reader of a batch's rows: the file in chunks, then the pending ones */
+typedef struct SpoolReader
 {
-	if (BufFileRead(f, buf, len) != len)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read the temporary file of an aggregate's rows: %m")));
+	AggBatch   *b;
+	off_t		pos;			/* in the file */
+	char	   *chunk;
+	int			len;			/* bytes in chunk */
+	int			at;				/* read of them */
+	bool		in_pending;		/* chunk is b->pending.data */
+} SpoolReader;
+
+/* the next n bytes of the rows to dst (NULL: skip them); false at their end */
+static bool
+spool_read(SpoolReader *r, char *dst, size_t n)
+{
+	while (n > 0)
+	{
+		size_t		take;
+
+		if (r->at == r->len)
+		{
+			AggBatch   *b = r->b;
+
+			if (r->pos < b->spooled)
+			{
+				int			want = (int) Min((off_t) SPOOL_PENDING_MAX, b->spooled - r->pos);
+				int			rc;
+
+				if (r->chunk == NULL || r->in_pending)
+					r->chunk = palloc(SPOOL_PENDING_MAX);
+				r->in_pending = false;
+				rc = FileRead(b->spool, r->chunk, want, r->pos, WAIT_EVENT_BUFFILE_READ);
+				if (rc != want)
+				{
+					if (rc >= 0)
+						ereport(ERROR,
+								(errcode(ERRCODE_DATA_CORRUPTED),
+								 errmsg("the temporary file of an aggregate's rows ended early")));
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not read the temporary file of an aggregate's rows: %m")));
+				}
+				r->pos += rc;
+				r->len = rc;
+			}
+			else if (!r->in_pending && b->pending.data != NULL && b->pending.len > 0)
+			{
+				if (r->chunk != NULL)
+					pfree(r->chunk);
+				r->chunk = b->pending.data;
+				r->len = b->pending.len;
+				r->in_pending = true;
+			}
+			else
+				return false;
+			r->at = 0;
+		}
+		take = Min(n, (size_t) (r->len - r->at));
+		if (dst)
+		{
+			memcpy(dst, r->chunk + r->at, take);
+			dst += take;
+		}
+		r->at += (int) take;
+		n -= take;
+	}
+	return true;
 }
 
 /*
- * The rows of the round's states, from the spool, each to its group's place:
- * at[i] is where the next row of the state with index i goes (-1: not in the round)
+ * The rows of the round's states, each to its group's place: at[i] is where the
+ * next row of the state with index i goes (-1: not in the round)
  */
 static void
 spool_gather(AggBatch *b, char *prog, int64 *at)
 {
-	int64		size = b->spool_bytes;
-	char	   *row = NULL;
-	size_t		rowcap = 0;
+	SpoolReader r = {b};
+	SpoolRow	head;
 
-	if (b->at_end)
-		BufFileTell(b->spool, &b->end_file, &b->end_offset);
-	b->at_end = false;
-	if (BufFileSeek(b->spool, 0, 0, SEEK_SET) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not seek in the temporary file of an aggregate's rows: %m")));
-	for (int64 off = 0; off < size; off += sizeof(SpoolRow))
+	while (spool_read(&r, (char *) &head, sizeof(head)))
 	{
-		SpoolRow	head;
-
 		CHECK_FOR_INTERRUPTS();
-		spool_read(b->spool, &head, sizeof(head));
 		if (head.index < 0 || head.index >= b->nstates)
 			elog(ERROR, "corrupt temporary file of an aggregate's rows");
+		if (!spool_read(&r, at[head.index] >= 0 ? prog + at[head.index] : NULL, head.len))
+			elog(ERROR, "corrupt temporary file of an aggregate's rows");
 		if (at[head.index] >= 0)
-		{
-			spool_read(b->spool, prog + at[head.index], head.len);
 			at[head.index] += head.len;
-		}
-		else
-		{
-			if (head.len > rowcap)
-			{
-				rowcap = Max(head.len, 1024);
-				row = row ? repalloc(row, rowcap) : palloc(rowcap);
-			}
-			spool_read(b->spool, row, head.len);
-		}
-		off += head.len;
 	}
-	if (row)
-		pfree(row);
+	if (r.chunk != NULL && !r.in_pending)
+		pfree(r.chunk);
 }
 
 /* the expression of a handle, in wire form, without decoding it */
@@ -419,7 +481,7 @@ compute_round(SecretAggState **st, int m, MemoryContext keep)
 			memcpy(prog.data + prog.len, s->prog.data + AGG_PREFIX, s->prog.len - AGG_PREFIX);
 		prog.len += rows_bytes(s);
 	}
-	if (b && b->spool)
+	if (b)
 		spool_gather(b, prog.data, at);
 	compute_gather_rebuild((uint8 *) prog.data, prog.len, st[0]->holders, st[0]->nholders,
 						   st[0]->k, need, vals);

@@ -62,6 +62,20 @@ main(void)
 	}
 	ristretto_base_use_portable(false);
 
+	/* a secret point kept, never encoded (b H of a blinding unit), then added: a G + b H */
+	for (int i = 0; i < 2; i++)
+	{
+		RistrettoAddend keep;
+
+		crypto_core_ristretto255_scalar_random(a);
+		crypto_core_ristretto255_scalar_random(b);
+		SECRET(a, sizeof(a));
+		SECRET(b, sizeof(b));
+		ristretto_base_mul_keep(NULL, &keep, th, b, 1);
+		ristretto_base_mul_add(out, tg, a, &keep, 1);
+		PUBLIC(out, sizeof(out));
+	}
+
 	for (int i = 0; i < 3; i++)
 	{
 		fp_random(&coeffs[i]);

@@ -171,6 +171,13 @@ run_checks(const uint8_t G[32], const uint8_t H[32], const RistrettoBaseTable *t
 			crypto_core_ristretto255_scalar_random(cs + 32 * i);
 		}
 		ristretto_base_mul_keep(outs, keep, th, bs, m);
+		{
+			RistrettoAddend unencoded[20];
+
+			/* kept without their encodings: the same addends */
+			ristretto_base_mul_keep(NULL, unencoded, th, bs, m);
+			ok &= memcmp(unencoded, keep, sizeof(RistrettoAddend) * (size_t) m) == 0;
+		}
 		ristretto_base_mul_add(sums, tg, cs, keep, m);
 		for (int i = 0; i < m; i++)
 		{
