@@ -9,12 +9,12 @@
 #include "crypto/commit_pool.h"
 #include "crypto/commitment.h"
 #include "crypto/pedersen.h"
-#include "storage/ipc.h"
 #include "lifecycle/signing_key.h"
 #include "lifecycle/verify.h"
 #include "math/shamir.h"
 #include "share/secret_handle.h"
 #include "share/share_type.h"
+#include "storage/ipc.h"
 
 static void
 pool_stop_at_exit(int code, Datum arg)

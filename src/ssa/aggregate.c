@@ -176,17 +176,15 @@ spool_flush(AggBatch *b)
 	resetStringInfo(&b->pending);
 }
 
-/* one row of state st, after the batch's others */
-static void
-spool_row(AggBatch *b, SecretAggState *st, const StringInfo expr)
-{
-	SpoolRow	head = {st->index, (uint32) expr->len};
+static void append_expression(StringInfo buf, Datum d, const SecretHandle *h);
 
-	if (st->spooled + expr->len > GROUP_ROWS_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the rows of one aggregate group exceed what one program may name (1 GB)"),
-				 errhint("Aggregate fewer rows per group, or in parts.")));
+/* one row of state st (the expression of handle d), after the batch's others */
+static void
+spool_row(AggBatch *b, SecretAggState *st, Datum d, const SecretHandle *h)
+{
+	SpoolRow	head;
+	int			at;
+
 	if (b->pending.data == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(b->cxt);
@@ -194,22 +192,31 @@ spool_row(AggBatch *b, SecretAggState *st, const StringInfo expr)
 		initStringInfo(&b->pending);
 		MemoryContextSwitchTo(old);
 	}
-	appendBinaryStringInfo(&b->pending, (char *) &head, sizeof(head));
-	appendBinaryStringInfo(&b->pending, expr->data, expr->len);
+	/* the head's room, then the expression written in place after it */
+	at = b->pending.len;
+	appendStringInfoSpaces(&b->pending, sizeof(head));
+	append_expression(&b->pending, d, h);
+	head.index = st->index;
+	head.len = (uint32) (b->pending.len - at - sizeof(head));
+	memcpy(b->pending.data + at, &head, sizeof(head));
+	if (st->spooled + head.len > GROUP_ROWS_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the rows of one aggregate group exceed what one program may name (1 GB)"),
+				 errhint("Aggregate fewer rows per group, or in parts.")));
+	st->spooled += head.len;
 	if (b->pending.len >= SPOOL_PENDING_MAX)
 		spool_flush(b);
-	st->spooled += expr->len;
 }
 
-/* a sequential reader of a batch's rows: the file in chunks, then the pending ones */
+/* a sequential reader of a batch's rows: the file in chunks, or the pending rows */
 typedef struct SpoolReader
 {
 	AggBatch   *b;
-	off_t		pos;			/* in the file */
+	off_t		pos;			/* read of the file */
 	char	   *chunk;
 	int			len;			/* bytes in chunk */
 	int			at;				/* read of them */
-	bool		in_pending;		/* chunk is b->pending.data */
 } SpoolReader;
 
 /* the next n bytes of the rows to dst (NULL: skip them); false at their end */
@@ -223,39 +230,25 @@ spool_read(SpoolReader *r, char *dst, size_t n)
 		if (r->at == r->len)
 		{
 			AggBatch   *b = r->b;
+			int			want;
+			int			rc;
 
-			if (r->pos < b->spooled)
-			{
-				int			want = (int) Min((off_t) SPOOL_PENDING_MAX, b->spooled - r->pos);
-				int			rc;
-
-				if (r->chunk == NULL || r->in_pending)
-					r->chunk = palloc(SPOOL_PENDING_MAX);
-				r->in_pending = false;
-				rc = FileRead(b->spool, r->chunk, want, r->pos, WAIT_EVENT_BUFFILE_READ);
-				if (rc != want)
-				{
-					if (rc >= 0)
-						ereport(ERROR,
-								(errcode(ERRCODE_DATA_CORRUPTED),
-								 errmsg("the temporary file of an aggregate's rows ended early")));
-					ereport(ERROR,
-							(errcode_for_file_access(),
-							 errmsg("could not read the temporary file of an aggregate's rows: %m")));
-				}
-				r->pos += rc;
-				r->len = rc;
-			}
-			else if (!r->in_pending && b->pending.data != NULL && b->pending.len > 0)
-			{
-				if (r->chunk != NULL)
-					pfree(r->chunk);
-				r->chunk = b->pending.data;
-				r->len = b->pending.len;
-				r->in_pending = true;
-			}
-			else
+			if (r->pos >= b->spooled)
 				return false;
+			want = (int) Min((off_t) SPOOL_PENDING_MAX, b->spooled - r->pos);
+			rc = FileRead(b->spool, r->chunk, want, r->pos, WAIT_EVENT_BUFFILE_READ);
+			if (rc != want)
+			{
+				if (rc >= 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("the temporary file of an aggregate's rows ended early")));
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read the temporary file of an aggregate's rows: %m")));
+			}
+			r->pos += rc;
+			r->len = rc;
 			r->at = 0;
 		}
 		take = Min(n, (size_t) (r->len - r->at));
@@ -272,7 +265,8 @@ spool_read(SpoolReader *r, char *dst, size_t n)
 
 /*
  * The rows of the round's states, each to its group's place: at[i] is where the
- * next row of the state with index i goes (-1: not in the round)
+ * next row of the state with index i goes (-1: not in the round).  With a file,
+ * the pending rows join it first, so the rows are read from one place.
  */
 static void
 spool_gather(AggBatch *b, char *prog, int64 *at)
@@ -280,6 +274,17 @@ spool_gather(AggBatch *b, char *prog, int64 *at)
 	SpoolReader r = {b};
 	SpoolRow	head;
 
+	if (b->spool > 0)
+	{
+		if (b->pending.len > 0)
+			spool_flush(b);
+		r.chunk = palloc(SPOOL_PENDING_MAX);
+	}
+	else if (b->pending.data != NULL)
+	{
+		r.chunk = b->pending.data;
+		r.len = b->pending.len;
+	}
 	while (spool_read(&r, (char *) &head, sizeof(head)))
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -290,7 +295,7 @@ spool_gather(AggBatch *b, char *prog, int64 *at)
 		if (at[head.index] >= 0)
 			at[head.index] += head.len;
 	}
-	if (r.chunk != NULL && !r.in_pending)
+	if (b->spool > 0)
 		pfree(r.chunk);
 }
 
@@ -384,21 +389,11 @@ ssn_agg_add(PG_FUNCTION_ARGS)
 	}
 	st->degree = Max(st->degree, h.degree);
 	if (st->batch)
-	{
-		StringInfoData expr;
-
-		MemoryContextSwitchTo(old);
-		initStringInfo(&expr);
-		append_expression(&expr, PG_GETARG_DATUM(1), &h);
-		spool_row(st->batch, st, &expr);
-		pfree(expr.data);
-	}
+		spool_row(st->batch, st, PG_GETARG_DATUM(1), &h);
 	else
-	{
 		append_expression(&st->prog, PG_GETARG_DATUM(1), &h);
-		MemoryContextSwitchTo(old);
-	}
 	st->nrows++;
+	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(st);
 }
 
