@@ -10,14 +10,14 @@ PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
 CORE_SRCS = src/math/gf256.c src/math/field_p.c src/math/random.c src/math/crc32c.c src/math/shamir.c \
 	src/crypto/envelope.c src/crypto/pedersen.c src/crypto/commitment.c src/crypto/check_record.c src/crypto/ristretto_msm.c src/crypto/ristretto_base.c src/crypto/commit_pool.c \
 	src/share/share_format.c src/share/share_batch.c src/share/secret_expr.c src/share/id_set.c src/share/secret_record.c src/share/value_list.c \
-	src/lifecycle/reshare_format.c src/lifecycle/catalog_change.c
+	src/lifecycle/reshare_format.c src/lifecycle/catalog_change.c src/qkd/key_id_list.c
 # the backend, plane by plane from the bottom (ARCHITECTURE.md)
 PG_SRCS = src/base/guc.c src/base/log_privacy.c src/base/subxact.c src/base/spi_run.c src/base/preload.c \
 	src/share/share_type.c src/share/value_codec.c src/share/split_combine.c src/share/share_algebra.c \
 	src/share/secret_handle.c \
 	src/qkd/kme_client.c src/qkd/key_ledger.c src/qkd/kme_sql.c \
 	src/net/catalog.c src/net/alarm.c src/net/peer_conn.c src/net/channel.c src/net/message_kind.c \
-	src/net/receiver.c src/net/reply.c src/net/worker.c src/net/alarm_queue.c src/net/audit.c src/net/network_view.c src/net/thresholds.c src/net/peer_identity.c src/net/key_reserve.c \
+	src/net/receiver.c src/net/reply.c src/net/worker.c src/net/alarm_queue.c src/net/audit.c src/net/network_view.c src/net/thresholds.c src/net/peer_identity.c src/net/key_reserve.c src/net/reply_key_copies.c \
 	src/compute/compute_eval.c src/compute/compute_channel.c \
 	src/lifecycle/signing_key.c src/lifecycle/audit_seal.c src/lifecycle/catalog_sync.c src/lifecycle/verify.c src/lifecycle/check.c src/lifecycle/hold.c src/lifecycle/renewal_apply.c src/lifecycle/prepared.c \
 	src/lifecycle/renewal.c src/lifecycle/reshare.c src/lifecycle/held_record.c \

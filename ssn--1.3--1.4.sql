@@ -239,6 +239,23 @@ REVOKE ALL ON FUNCTION ssn.channel_fetch(text, uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ssn.channel_fetch(text, uuid[]) TO ssn_peer;
 COMMENT ON FUNCTION ssn.channel_fetch(text, uuid[]) IS
 	'Called by a peer (the SSA that stored the secrets): this node''s shares of them, sealed for it with QKD keys of the link, in one call';
+-- the same under fresh keys: the SSA lost its copies of the keys this node set
+-- aside for its replies (a restart), so this node drops them and fetches new ones
+CREATE FUNCTION ssn.channel_fetch(requester text, secret_ids uuid[], fresh_keys boolean) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'ssn_channel_fetch' LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp SET lock_timeout = '10s';
+REVOKE ALL ON FUNCTION ssn.channel_fetch(text, uuid[], boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ssn.channel_fetch(text, uuid[], boolean) TO ssn_peer;
+COMMENT ON FUNCTION ssn.channel_fetch(text, uuid[], boolean) IS
+	'Called by a peer (the SSA that stored the secrets): its shares as ssn.channel_fetch(text, uuid[]) returns them; with fresh_keys, sealed under keys fetched now, not the ones set aside for the peer''s link (which are dropped: the peer lost its copies)';
+
+-- keys fetched ahead for the replies of each peer (net/reply_key_copies): how
+-- many copies this node holds in shared memory, per peer
+CREATE FUNCTION ssn.reply_key_copies(OUT peer text, OUT held integer) RETURNS SETOF record
+	AS 'MODULE_PATHNAME', 'ssn_reply_key_copies' LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION ssn.reply_key_copies() FROM PUBLIC;
+COMMENT ON FUNCTION ssn.reply_key_copies() IS
+	'Copies of the QKD keys each peer set aside for its replies to this node, fetched ahead and held in shared memory (their key ledger rows: purpose ''reply keys ahead'', state ''fetched'')';
 
 -- grouped aggregates in one round per query: a small state estimate (a state is a
 -- few hundred bytes of program per group) lets the planner hash the groups, and

@@ -24,6 +24,7 @@
 #include "net/alarm_queue.h"
 #include "net/audit.h"
 #include "net/key_reserve.h"
+#include "net/reply_key_copies.h"
 #include "net/receiver.h"
 #include "net/thresholds.h"
 #include "net/worker.h"
@@ -48,6 +49,7 @@ _PG_init(void)
 	audit_init();
 	thresholds_init();
 	key_reserve_init();
+	reply_key_copies_init();
 	receiver_init();
 	hold_init();
 	held_record_init();

@@ -295,7 +295,7 @@ while (time < $reserve_deadline)
 	is($net->query(1, $singles, timeout => 120), '30|30', '30 single retrievals, every value right');
 	my $res = reserve_ids();
 	for (split /\n/, ($net->query(1, q{SELECT key_id FROM ssn.key_ledger WHERE direction = 'receive'
-		AND purpose = 'retrieve' AND state = 'used'}) // ''))
+		AND purpose IN ('retrieve', 'reply keys ahead') AND state = 'used'}) // ''))
 	{
 		next unless $res->{$_};
 		$from_reserve++;

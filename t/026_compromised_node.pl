@@ -74,13 +74,21 @@ for my $f (sort keys %calls)
 		"node5's login calls $f in node1's name: refused (42501, naming node5)")
 	  or diag "rc $rc out $out err $err";
 }
+# asking for node1's shares under fresh keys (which would drop the keys node2 set
+# aside for node1's replies): refused the same
+{
+	my ($rc, $out, $err) = as_peer(5, 2, "SELECT ssn.channel_fetch('node1', $idarr, true)");
+	ok($rc != 0 && $err =~ /42501/ && $err =~ /peer "node5" may not call ssn\.channel_fetch in the name of "node1"/,
+		"node5's login asks for node1's shares under fresh keys: refused (42501, naming node5)")
+	  or diag "rc $rc out $out err $err";
+}
 # the same inside a transaction the attacker rolls back: the alarm is still recorded
 {
 	my ($rc, $out, $err) = as_peer(5, 2, "BEGIN; SELECT ssn.channel_serve('node1', $idarr); ROLLBACK;");
 	ok($rc != 0 && $err =~ /42501/, 'refused inside a transaction block too');
 }
 is($net->sql(2, $ledger), $ledger_before, 'node2 spent no QKD key on any of these calls (key ledger unchanged)');
-ok($net->poll(2, qq{SELECT coalesce(sum(count), 0) >= 11 FROM ssn.alarm WHERE id > $mark
+ok($net->poll(2, qq{SELECT coalesce(sum(count), 0) >= 12 FROM ssn.alarm WHERE id > $mark
 	AND source = 'peer' AND object = 'node5' AND problem = 'peer spoke in another node''s name' AND severity = 'critical'}, 't', 120),
 	'node2 records a critical alarm naming node5 for every attempt (by its worker: the callers rolled back)');
 is($net->sql(2, qq{SELECT count(*) FROM ssn.alarm WHERE id > $mark AND object = 'node1'}), '0', 'no alarm blames node1');

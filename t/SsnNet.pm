@@ -501,7 +501,8 @@ sub kme_log { return slurp_file("$_[0]{dir}/kme.log"); }
 # ---- checks shared by the tests
 
 # every key ID at most once as 'send' and once as 'receive' across all nodes; every
-# used received key was sent by the peer named; nothing left 'fetched'
+# used received key was sent by the peer named; nothing left 'fetched' but the
+# copies of peers' reply keys the server holds
 sub check_key_ledger
 {
 	my ($net, $when) = @_;
@@ -514,12 +515,16 @@ sub check_key_ledger
 	{
 		my $wait = int($deadline - time);
 		$wait = 1 if $wait < 1;
-		next if ok($net->poll($i, q{SELECT count(*) FROM ssn.key_ledger WHERE state = 'fetched'}, '0', $wait),
-			"node$i: no key left 'fetched' ($when)");
+		# copies of peers' reply keys are 'fetched' by the server while it holds them
+		ok($net->poll($i, q{SELECT (SELECT count(*) FROM ssn.key_ledger WHERE state = 'fetched' AND purpose = 'reply keys ahead')
+			= (SELECT coalesce(sum(held), 0) FROM ssn.reply_key_copies())}, 't', $wait),
+			"node$i: every reply key copy on the record is held in shared memory, and no other ($when)");
+		next if ok($net->poll($i, q{SELECT count(*) FROM ssn.key_ledger WHERE state = 'fetched' AND purpose <> 'reply keys ahead'}, '0', $wait),
+			"node$i: no key left 'fetched' by a process ($when)");
 		diag "node$i: fetched keys: " . ($net->query($i, q{SELECT string_agg(n || ' ' || direction || ' ' || peer || ' ' || purpose
 			|| ' holder ' || coalesce(holder_pid::text, '-') || ' ' || alive, '; ') FROM (SELECT direction, peer, purpose, holder_pid,
 			count(*) AS n, EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = l.holder_pid) AS alive
-			FROM ssn.key_ledger l WHERE state = 'fetched' GROUP BY 1, 2, 3, 4) s}) // '?');
+			FROM ssn.key_ledger l WHERE state = 'fetched' AND purpose <> 'reply keys ahead' GROUP BY 1, 2, 3, 4) s}) // '?');
 	}
 	my (%send, %recv, %states);
 	my $dups = 0;

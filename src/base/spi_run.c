@@ -17,6 +17,22 @@ spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
 		elog(ERROR, "ssn: statement failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+SPIPlanPtr
+spi_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes, int cursor_options)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*cache = p;
+	}
+	return *cache;
+}
+
 /* syscache lookups only: cheap enough for every pass of a worker */
 bool
 ssn_table_exists(const char *name)

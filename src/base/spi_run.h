@@ -7,8 +7,18 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+
 /* run sql (SPI connected, not read-only); ERROR naming it unless SPI returns expect */
 extern void spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expect);
+
+/*
+ * The plan of sql kept in *cache for the session, prepared on first use (call
+ * inside SPI_connect).  The plan cache re-plans it after DDL on what it reads or
+ * a change of search_path; hot paths skip parsing and planning every call.
+ */
+extern SPIPlanPtr spi_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes,
+								 int cursor_options);
 
 /* ssn.<name> exists: the extension is installed here, at a version that has it */
 extern bool ssn_table_exists(const char *name);

@@ -107,6 +107,8 @@ renewal_installed(void)
 	return ssn_table_exists("renewal_batch");
 }
 
+static SPIPlanPtr plan_stale = NULL;
+
 List *
 renewal_stale_peers(void)
 {
@@ -117,8 +119,10 @@ renewal_stale_peers(void)
 		return NIL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT DISTINCT unnest(pending) FROM ssn.renewal_batch WHERE state = 'committing'",
-					false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(spi_saved_plan(&plan_stale,
+										"SELECT DISTINCT unnest(pending) FROM ssn.renewal_batch WHERE state = 'committing'",
+										0, NULL, 0),
+						 NULL, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.renewal_batch");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{

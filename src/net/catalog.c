@@ -4,6 +4,7 @@
 #include "net/catalog.h"
 
 #include "base/guc.h"
+#include "base/spi_run.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -25,6 +26,8 @@ copy_text_col(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+static SPIPlanPtr plan_catalog = NULL;
+
 ShareholderList *
 catalog_load(void)
 {
@@ -35,11 +38,13 @@ catalog_load(void)
 	l->self = -1;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT s.name, s.sae_id, s.conninfo, coalesce(s.share_index, 0),"
-					" s.trusted_node, s.state, coalesce(h.reachable, true), coalesce(h.rtt_ms, 0),"
-					" s.peer_role, s.organization"
-					" FROM ssn.shareholder s LEFT JOIN ssn.peer_health h ON h.peer = s.name"
-					" ORDER BY s.share_index NULLS LAST, s.name", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(spi_saved_plan(&plan_catalog,
+										"SELECT s.name, s.sae_id, s.conninfo, coalesce(s.share_index, 0),"
+										" s.trusted_node, s.state, coalesce(h.reachable, true), coalesce(h.rtt_ms, 0),"
+										" s.peer_role, s.organization"
+										" FROM ssn.shareholder s LEFT JOIN ssn.peer_health h ON h.peer = s.name"
+										" ORDER BY s.share_index NULLS LAST, s.name", 0, NULL, 0),
+						 NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.shareholder");
 	{
 		MemoryContext spi = MemoryContextSwitchTo(caller);

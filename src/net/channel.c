@@ -54,6 +54,8 @@ channel_kind_name(int kind)
 			return "owner values";
 		case MSG_KIND_CATALOG:
 			return "catalog";
+		case MSG_KIND_REPLY_KEYS:
+			return "reply keys";
 	}
 	return "unknown";
 }
@@ -274,15 +276,17 @@ channel_seal_spent(const char *self_name, const Shareholder *peer, int kind,
 
 SealedMessage *
 channel_seal_reply(const char *self_name, const Shareholder *peer, const uint8 *plaintext,
-				   size_t len, const char *purpose)
+				   size_t len, const char *purpose, bool fresh_keys)
 {
 	MessageParts p;
 	SealedMessage *volatile m = NULL;
 
+	if (fresh_keys)
+		key_reserve_drop(peer);
 	parts_of(MSG_KIND_REPLY, plaintext, len, &p);
 	PG_TRY();
 	{
-		KmeKeyBatch *batch = key_reserve_take(peer, envelope_key_bytes(p.secret_len));
+		KmeKeyBatch *batch = fresh_keys ? NULL : key_reserve_take(peer, envelope_key_bytes(p.secret_len));
 
 		if (batch == NULL)
 			m = seal_parts_recording(self_name, peer, MSG_KIND_REPLY, &p, purpose, true, "used");

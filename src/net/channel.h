@@ -30,7 +30,8 @@
 #define MSG_KIND_OWNER_STORE VALUE_LIST_KIND_STORE	/* a data owner's values to store (SSN-U, ssa/owner_link) */
 #define MSG_KIND_OWNER_VALUES VALUE_LIST_KIND_VALUES	/* values retrieved for a data owner (SSN-U) */
 #define MSG_KIND_CATALOG 12		/* a signed change of the shareholder catalog (lifecycle/catalog_sync) */
-#define MSG_KIND_MAX	12
+#define MSG_KIND_REPLY_KEYS 13	/* IDs of keys the sender set aside for its replies (net/reply_key_copies) */
+#define MSG_KIND_MAX	13
 
 extern const char *channel_kind_name(int kind);
 
@@ -65,10 +66,13 @@ extern SealedMessage *channel_seal_spent(const char *self_name, const Shareholde
 /*
  * A reply sealed for peer in the call that hands it over: with keys from the
  * reply key reserve (on the record as spent already) when it has enough, else
- * as channel_seal_spent does.
+ * as channel_seal_spent does.  fresh_keys: the peer no longer holds copies of
+ * the reserve's keys (net/reply_key_copies.h): the reserve is dropped and the
+ * reply sealed under keys fetched now.
  */
 extern SealedMessage *channel_seal_reply(const char *self_name, const Shareholder *peer,
-										 const uint8 *plaintext, size_t len, const char *purpose);
+										 const uint8 *plaintext, size_t len, const char *purpose,
+										 bool fresh_keys);
 
 /*
  * Seal n messages at once for keeping: the keys of all of them are fetched, then

@@ -2,8 +2,9 @@
  * key_reserve.c - QKD keys set aside for replies (see key_reserve.h).
  *
  * One entry per peer link that asked for a reply lately, in shared memory: a
- * stack of whole keys of KEY_RESERVE_KEY_BITS with their IDs.  A backend that
- * seals a reply pops what it needs under the spinlock (copies, wipes the slots);
+ * ring of whole keys of KEY_RESERVE_KEY_BITS with their IDs, oldest first.  A
+ * backend that seals a reply takes what it needs under the spinlock (copies,
+ * wipes the slots);
  * the node worker refills an entry that fell to half, and stops refilling a link
  * nobody asked a reply of for a while (its keys stay until used or lost).
  */
@@ -15,14 +16,17 @@
 #include "base/guc.h"
 #include "base/preload.h"
 #include "crypto/envelope.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "net/channel.h"
 #include "net/key_reserve.h"
 #include "net/worker.h"
+#include "qkd/key_id_list.h"
 #include "qkd/key_ledger.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 
-#define RESERVE_KEYS		128		/* per link: a few dozen small replies */
+#define RESERVE_KEYS		KEY_RESERVE_KEYS	/* per link: 170 replies of one int8 share; refilled at half */
 #define RESERVE_KEY_BYTES	(KEY_RESERVE_KEY_BITS / 8)
 #define RESERVE_ID_MAXLEN	63		/* longer key IDs are not kept (the KME's UUIDs are 36) */
 #define RESERVE_IDLE_MS		(10 * 60 * 1000)	/* no refill for a link idle this long */
@@ -33,7 +37,8 @@ typedef struct ReserveEntry
 	char		peer[SSN_NAME_MAXLEN + 1];
 	char		sae[SSN_SAE_ID_MAXLEN + 1];
 	bool		unusable;		/* the link's key sizes exclude KEY_RESERVE_KEY_BITS */
-	int			count;			/* keys on the stack: slots [0, count) */
+	int			head;			/* the oldest key: taken first (the peer has had */
+	int			count;			/* the most time to fetch its copy), count of them */
 	TimestampTz last_asked;		/* a reply was sealed for the peer (or tried to) */
 	TimestampTz retry_at;		/* after a failed refill */
 	char		ids[RESERVE_KEYS][RESERVE_ID_MAXLEN + 1];
@@ -68,18 +73,22 @@ reserve_init(void *p)
  * (the postmaster's lock keeps the shared pages resident), as far as the system
  * allows; neither failing stops the server.
  */
+void
+key_pages_protect(void *pages, size_t len, const char *what)
+{
+#ifdef MADV_DONTDUMP
+	if (madvise(pages, len, MADV_DONTDUMP) != 0)
+		ereport(LOG, (errmsg("ssn: %s: madvise(MADV_DONTDUMP) failed: %m", what)));
+#endif
+	if (mlock(pages, len) != 0)
+		ereport(LOG, (errmsg("ssn: %s: mlock failed: %m", what),
+					  errhint("Raise the memory lock limit (RLIMIT_MEMLOCK) of the server to keep reserved keys out of swap.")));
+}
+
 static void
 material_init(void *p)
 {
-	void	   *m = (void *) TYPEALIGN(MATERIAL_PAGE, p);
-
-#ifdef MADV_DONTDUMP
-	if (madvise(m, sizeof(ReserveMaterial), MADV_DONTDUMP) != 0)
-		ereport(LOG, (errmsg("ssn: reply key reserve: madvise(MADV_DONTDUMP) failed: %m")));
-#endif
-	if (mlock(m, sizeof(ReserveMaterial)) != 0)
-		ereport(LOG, (errmsg("ssn: reply key reserve: mlock failed: %m"),
-					  errhint("Raise the memory lock limit (RLIMIT_MEMLOCK) of the server to keep reserved keys out of swap.")));
+	key_pages_protect((void *) TYPEALIGN(MATERIAL_PAGE, p), sizeof(ReserveMaterial), "reply key reserve");
 }
 
 /* the entry of peer (created if room), under the mutex; NULL if no room */
@@ -139,11 +148,13 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 		{
 			for (int i = 0; i < n; i++)
 			{
-				int			top = --e->count;
+				int			first = e->head;
 
-				memcpy(b->keys[i].key, KEY_AT(e - reserve->entries, top), RESERVE_KEY_BYTES);
-				sodium_memzero(KEY_AT(e - reserve->entries, top), RESERVE_KEY_BYTES);
-				memcpy(b->keys[i].key_id, e->ids[top], RESERVE_ID_MAXLEN + 1);
+				memcpy(b->keys[i].key, KEY_AT(e - reserve->entries, first), RESERVE_KEY_BYTES);
+				sodium_memzero(KEY_AT(e - reserve->entries, first), RESERVE_KEY_BYTES);
+				memcpy(b->keys[i].key_id, e->ids[first], RESERVE_ID_MAXLEN + 1);
+				e->head = (e->head + 1) % RESERVE_KEYS;
+				e->count--;
 			}
 			taken = true;
 		}
@@ -161,6 +172,22 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 	return b;
 }
 
+void
+key_reserve_drop(const Shareholder *peer)
+{
+	if (reserve == NULL)
+		return;
+	SpinLockAcquire(&reserve->mutex);
+	for (int i = 0; i < reserve->nentries; i++)
+		if (strcmp(reserve->entries[i].peer, peer->name) == 0)
+		{
+			/* on the record as spent already */
+			sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
+			reserve->entries[i].count = 0;
+		}
+	SpinLockRelease(&reserve->mutex);
+}
+
 /* ---- the node worker's refill ---- */
 typedef struct Refill
 {
@@ -170,7 +197,42 @@ typedef struct Refill
 	int			want;
 } Refill;
 
-/* fetch, record as spent (committed), then offer: in a transaction of the worker */
+/*
+ * Tell the peer the IDs of keys set aside for replies to it (queued in the
+ * worker's transaction, sent by its delivery pass), so that it fetches its
+ * copies before it needs them.  In clear: an ID is no secret (every envelope
+ * names its keys); only the MAC spends key.
+ */
+static void
+announce(const char *peer_name, const char *const *ids, int n)
+{
+	ShareholderList *cat;
+	const Shareholder *to = NULL;
+	uint8	   *list;
+	size_t		len;
+
+	if (n == 0)
+		return;
+	cat = catalog_load();
+	for (int i = 0; i < cat->count; i++)
+		if (strcmp(cat->items[i].name, peer_name) == 0 && !cat->items[i].is_self)
+			to = &cat->items[i];
+	if (to == NULL || cat->self < 0)
+		return;					/* gone meanwhile: its replies come the slow way */
+	list = palloc(key_id_list_size(ids, n) + 1);
+	len = key_id_list_write(list, KEY_RESERVE_KEY_BITS, ids, n);
+	if (len == 0)
+		return;					/* (IDs the KME sent twice in one answer) */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	(void) channel_queue_many(cat->items[cat->self].name, &to, MSG_KIND_REPLY_KEYS,
+							  (const uint8 *const *) &list, &len, 1);
+	SPI_finish();
+	/* delivered in the next pass, not a second later: the peer needs its copies soon */
+	ssn_worker_wake();
+}
+
+/* fetch, record as spent (committed), offer, then announce: in a transaction of the worker */
 static void
 refill_one(void *arg)
 {
@@ -181,6 +243,8 @@ refill_one(void *arg)
 	KmeKeyBatch *b;
 	LedgerEntries le;
 	const char **ids;
+	char	  **offered;
+	int			noffered = 0;
 	int			n = r->want;
 
 	kme_link_limits(r->sae, &min_bits, &max_bits, &max_req);
@@ -204,6 +268,7 @@ refill_one(void *arg)
 	le.key_ids = ids;
 	ledger_record_settled(&le, 1, "used");
 
+	offered = palloc(sizeof(char *) * Max(b->nkeys, 1));
 	SpinLockAcquire(&reserve->mutex);
 	{
 		ReserveEntry *e = &reserve->entries[r->entry];
@@ -211,15 +276,19 @@ refill_one(void *arg)
 		/* (a peer whose SAE changed meanwhile gets none: spent all the same) */
 		for (int k = 0; k < b->nkeys && e->count < RESERVE_KEYS && strcmp(e->sae, r->sae) == 0; k++)
 		{
+			int			last = (e->head + e->count) % RESERVE_KEYS;
+
 			if (strlen(b->keys[k].key_id) > RESERVE_ID_MAXLEN)
 				continue;		/* spent all the same */
-			strlcpy(e->ids[e->count], b->keys[k].key_id, RESERVE_ID_MAXLEN + 1);
-			memcpy(KEY_AT(r->entry, e->count), b->keys[k].key, RESERVE_KEY_BYTES);
+			strlcpy(e->ids[last], b->keys[k].key_id, RESERVE_ID_MAXLEN + 1);
+			memcpy(KEY_AT(r->entry, last), b->keys[k].key, RESERVE_KEY_BYTES);
 			e->count++;
+			offered[noffered++] = b->keys[k].key_id;
 		}
 	}
 	SpinLockRelease(&reserve->mutex);
-	kme_batch_free(b);
+	kme_batch_free(b);			/* (the IDs stay) */
+	announce(r->peer, (const char *const *) offered, noffered);
 }
 
 static long

@@ -170,6 +170,8 @@ ssn_channel_serve(PG_FUNCTION_ARGS)
  * set aside), or are recorded 'used' by the key ledger writer, committed before
  * the reply leaves; this transaction then only counts the message, so it commits
  * without waiting for a flush of the WAL (a crash may lose a count, no key).
+ * With fresh_keys (third argument) the requester lost its copies of the
+ * reserve's keys: the reserve of its link is dropped and fresh keys are used.
  */
 Datum
 ssn_channel_fetch(PG_FUNCTION_ARGS)
@@ -183,7 +185,8 @@ ssn_channel_fetch(PG_FUNCTION_ARGS)
 	SealedMessage *m;
 
 	held_shares_for(requester, PG_GETARG_DATUM(1), "ssn.channel_fetch", &self, &peer, &pt, &n, &share_bytes);
-	m = channel_seal_reply(self->name, peer, (uint8 *) pt.data, pt.len, "serve");
+	m = channel_seal_reply(self->name, peer, (uint8 *) pt.data, pt.len, "serve",
+						   PG_NARGS() > 2 && PG_GETARG_BOOL(2));
 	sodium_memzero(pt.data, pt.maxlen);
 	/* (only a transaction of its own: in a caller's block it would cover the rest) */
 	if (!IsTransactionBlock())

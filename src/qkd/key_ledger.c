@@ -61,6 +61,7 @@
 #include "access/xact.h"
 #include "base/guc.h"
 #include "base/preload.h"
+#include "base/spi_run.h"
 #include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -126,6 +127,7 @@ typedef struct LedgerShared
 	int			nentries;		/* RECORD: 1 (the fields above), or more (below) */
 	bool		each;			/* RECORD: an entry refused leaves the others recorded */
 	bool		unwaited;		/* nobody waits: the writer unpins the segment */
+	bool		server_held;	/* the keys are held by the server (ledger_server_holder) */
 	char		ids[FLEXIBLE_ARRAY_MEMBER]; /* nids * LEDGER_ID_SLOT, then nentries
 											 * LedgerEntryDesc if nentries > 1 */
 } LedgerShared;
@@ -175,23 +177,6 @@ static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_finish = NULL;
 static SPIPlanPtr plan_sweep_own = NULL;
 
-/* the saved plan for sql, prepared on first use (call inside SPI_connect) */
-static SPIPlanPtr
-saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes, int plan_option)
-{
-	if (*cache == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, plan_option);
-
-		if (p == NULL)
-			elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*cache = p;
-	}
-	return *cache;
-}
-
 static int64
 sweep_spi(int self_pid, TimestampTz self_start)
 {
@@ -213,8 +198,20 @@ sweep_spi(int self_pid, TimestampTz self_start)
 
 	pgstat_clear_backend_activity_snapshot();
 	nb = pgstat_fetch_stat_numbackends();
-	pids = palloc(sizeof(Datum) * Max(nb, 1));
-	starts = palloc(sizeof(Datum) * Max(nb, 1));
+	pids = palloc(sizeof(Datum) * (nb + 1));
+	starts = palloc(sizeof(Datum) * (nb + 1));
+	{
+		int			spid;
+		TimestampTz since;
+
+		/* keys the server holds in shared memory live as long as it (not past a crash restart) */
+		if (ledger_server_holder(&spid, &since))
+		{
+			pids[n] = Int32GetDatum(spid);
+			starts[n] = TimestampTzGetDatum(since);
+			n++;
+		}
+	}
 
 	for (i = 1; i <= nb; i++)
 	{
@@ -270,7 +267,7 @@ sweep_own_spi(int holder_pid, TimestampTz holder_start)
 	args[0] = Int32GetDatum(holder_pid);
 	args[1] = TimestampTzGetDatum(holder_start);
 	SPI_connect();
-	rc = SPI_execute_plan(saved_plan(&plan_sweep_own,
+	rc = SPI_execute_plan(spi_saved_plan(&plan_sweep_own,
 									 "UPDATE ssn.key_ledger l SET state = 'lost', settled_at = clock_timestamp() "
 									 "WHERE l.key_id IN (SELECT f.key_id FROM ssn.key_ledger f WHERE f.state = 'fetched'"
 									 " AND f.holder_pid = $1 AND f.holder_start = $2 FOR UPDATE OF f SKIP LOCKED)",
@@ -312,7 +309,7 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start, con
 	SPI_connect();
 
 	/* a clear refusal for an ID we have seen (the primary key backs it up) */
-	rc = SPI_execute_plan(saved_plan(&plan_seen,
+	rc = SPI_execute_plan(spi_saved_plan(&plan_seen,
 									 "SELECT key_id, direction, peer, state, coalesce(settled_at, fetched_at)::text "
 									 "FROM ssn.key_ledger WHERE key_id IN (SELECT unnest($1)) LIMIT 1",
 									 1, argtypes, CURSOR_OPT_GENERIC_PLAN),
@@ -356,7 +353,7 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start, con
 	if (settled)
 		check_settled_state(settled);
 	args[8] = CStringGetTextDatum(settled ? settled : "fetched");
-	rc = SPI_execute_plan(saved_plan(&plan_insert,
+	rc = SPI_execute_plan(spi_saved_plan(&plan_insert,
 									 "INSERT INTO ssn.key_ledger (key_id, direction, peer, peer_sae_id, purpose, size_bits,"
 									 " state, settled_at, holder_pid, holder_start) "
 									 "SELECT id, $2, $3, $4, $5, $6, $9,"
@@ -382,7 +379,7 @@ finish_spi(const char *const *ids, int n, const char *state, int holder_pid, Tim
 	args[2] = Int32GetDatum(holder_pid);
 	args[3] = TimestampTzGetDatum(holder_start);
 	SPI_connect();
-	rc = SPI_execute_plan(saved_plan(&plan_finish,
+	rc = SPI_execute_plan(spi_saved_plan(&plan_finish,
 									 "UPDATE ssn.key_ledger SET state = $2, settled_at = clock_timestamp() "
 									 "WHERE key_id IN (SELECT unnest($1)) AND settled_at IS NULL"	/* = 'fetched' */
 									 " AND holder_pid = $3 AND holder_start = $4",
@@ -568,8 +565,11 @@ writer_submit(WriterRequest *r, LedgerShared *req_template, const char *const *i
 	memcpy(sh, req_template, offsetof(LedgerShared, ids));
 	sh->nids = nids;
 	sh->dboid = MyDatabaseId;
-	sh->holder_pid = MyProcPid;
-	sh->holder_start = MyStartTimestamp;
+	if (!req_template->server_held || !ledger_server_holder(&sh->holder_pid, &sh->holder_start))
+	{
+		sh->holder_pid = MyProcPid;
+		sh->holder_start = MyStartTimestamp;
+	}
 	sh->done = sh->failed = false;
 	for (i = 0; i < nids; i++)
 		copy_bounded(sh->ids + (Size) i * LEDGER_ID_SLOT, ids[i], LEDGER_ID_SLOT, "key ID");
@@ -726,7 +726,8 @@ record_many_complete(LedgerRecording *rec)
 
 /* NULL once done; else the recording in flight (autonomous only) */
 static LedgerRecording *
-record_many_submit(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused)
+record_many_submit(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused,
+				   bool server_held)
 {
 	LedgerRecording *rec;
 	LedgerShared *reqp;
@@ -797,6 +798,7 @@ record_many_submit(const LedgerEntries *e, int n, bool autonomous, const char *s
 	rec->req = reqp = palloc0(offsetof(LedgerShared, ids));
 	reqp->op = settled ? LEDGER_OP_RECORD_SETTLED : LEDGER_OP_RECORD;
 	reqp->each = refused != NULL;
+	reqp->server_held = server_held;
 	if (settled)
 		copy_bounded(reqp->state, settled, sizeof(reqp->state), "state");
 	/* the writer reads a single entry from the request's own fields */
@@ -812,7 +814,7 @@ record_many_submit(const LedgerEntries *e, int n, bool autonomous, const char *s
 static void
 record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused)
 {
-	LedgerRecording *rec = record_many_submit(e, n, autonomous, settled, refused);
+	LedgerRecording *rec = record_many_submit(e, n, autonomous, settled, refused, false);
 
 	if (rec)
 		record_many_complete(rec);
@@ -821,7 +823,16 @@ record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled,
 LedgerRecording *
 ledger_record_many_start(const LedgerEntries *e, int n, char **refused)
 {
-	return record_many_submit(e, n, true, NULL, refused);
+	return record_many_submit(e, n, true, NULL, refused, false);
+}
+
+void
+ledger_record_server_held(const LedgerEntries *e, int n, char **refused)
+{
+	LedgerRecording *rec = record_many_submit(e, n, true, NULL, refused, true);
+
+	if (rec)
+		record_many_complete(rec);
 }
 
 void
@@ -844,7 +855,8 @@ ledger_record_settled(const LedgerEntries *e, int n, const char *state)
 }
 
 static void
-finish(const char *const *key_ids, int nids, const char *state, bool autonomous, bool wait)
+finish(const char *const *key_ids, int nids, const char *state, bool autonomous, bool wait,
+	   bool server_held)
 {
 	LedgerShared req;
 
@@ -857,6 +869,7 @@ finish(const char *const *key_ids, int nids, const char *state, bool autonomous,
 	}
 	memset(&req, 0, offsetof(LedgerShared, ids));
 	req.op = LEDGER_OP_FINISH;
+	req.server_held = server_held;
 	copy_bounded(req.state, state, sizeof(req.state), "state");
 	run_writer(&req, key_ids, nids, NULL, 0, !wait);
 }
@@ -864,13 +877,19 @@ finish(const char *const *key_ids, int nids, const char *state, bool autonomous,
 void
 ledger_finish(const char *const *key_ids, int nids, const char *state, bool autonomous)
 {
-	finish(key_ids, nids, state, autonomous, true);
+	finish(key_ids, nids, state, autonomous, true, false);
 }
 
 void
 ledger_finish_unwaited(const char *const *key_ids, int nids, const char *state)
 {
-	finish(key_ids, nids, state, true, false);
+	finish(key_ids, nids, state, true, false, false);
+}
+
+void
+ledger_finish_server_held(const char *const *key_ids, int nids, const char *state)
+{
+	finish(key_ids, nids, state, true, false, true);
 }
 
 /* the request in one transaction of this process; sh->done once committed */
@@ -893,8 +912,9 @@ apply_request(LedgerShared *sh)
 		LedgerEntries e;
 		const char *settled = sh->op == LEDGER_OP_RECORD_SETTLED ? sh->state : NULL;
 
-		/* the requester holds no keys of an earlier call */
-		sweep_own_spi(sh->holder_pid, sh->holder_start);
+		/* the requester holds no keys of an earlier call (the server holds its keys until it stops) */
+		if (!sh->server_held)
+			sweep_own_spi(sh->holder_pid, sh->holder_start);
 		if (sh->nentries <= 1 && !sh->each)
 		{
 			e.direction = sh->direction;
@@ -1020,6 +1040,7 @@ typedef struct LedgerQueue
 	uint64		next_serial;
 	int			head;
 	int			count;
+	TimestampTz server_since;	/* shared memory (re)initialised: ledger_server_holder */
 	LedgerQueueEntry q[LEDGER_QUEUE_SLOTS];
 } LedgerQueue;
 
@@ -1029,6 +1050,17 @@ static void
 queue_init(void *p)
 {
 	SpinLockInit(&((LedgerQueue *) p)->mutex);
+	((LedgerQueue *) p)->server_since = GetCurrentTimestamp();
+}
+
+bool
+ledger_server_holder(int *pid, TimestampTz *start)
+{
+	if (ledger_queue == NULL)
+		return false;
+	*pid = PostmasterPid;
+	*start = ledger_queue->server_since;
+	return true;
 }
 
 void

@@ -70,6 +70,22 @@ extern void ledger_record_many_wait(LedgerRecording *rec);
  */
 extern void ledger_record_settled(const LedgerEntries *e, int n, const char *state);
 
+/*
+ * Keys held in shared memory (net/key_reserve: copies of keys a peer set aside
+ * for its replies) belong to no process but to the server: their rows name as
+ * holder the postmaster and the time shared memory was set up, so they stay
+ * 'fetched' while the server runs and the sweep settles them as 'lost' after a
+ * restart (a crash restart included).  false if the ledger's shared memory is
+ * not there (ssn not in shared_preload_libraries).
+ */
+extern bool ledger_server_holder(int *pid, TimestampTz *start);
+
+/* ledger_record_many (autonomous, each entry refusable) with the server as holder */
+extern void ledger_record_server_held(const LedgerEntries *e, int n, char **refused);
+
+/* settle IDs the server holds, unwaited (as ledger_finish_unwaited) */
+extern void ledger_finish_server_held(const char *const *key_ids, int nids, const char *state);
+
 /* Move this backend's 'fetched' IDs to state ('used', 'discarded' or 'lost'). */
 extern void ledger_finish(const char *const *key_ids, int nids, const char *state,
 						  bool autonomous);

@@ -12,6 +12,7 @@
 #include "access/heapam.h"
 #include "access/table.h"
 #include "base/guc.h"
+#include "base/spi_run.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "compute/compute_eval.h"
@@ -30,6 +31,7 @@
 #include "net/catalog.h"
 #include "net/channel.h"
 #include "net/peer_conn.h"
+#include "net/reply_key_copies.h"
 #include "net/worker.h"
 #include "qkd/key_ledger.h"
 #include "share/id_set.h"
@@ -81,6 +83,7 @@ typedef struct PeerState
 	Shareholder *s;
 	bool		tried;
 	bool		bad;			/* its reply was bad (not just missing): alarmed */
+	bool		fresh_keys;		/* asked again: we lost our copies of its reply keys */
 	char		error[512];
 	int		   *asked;			/* indexes into the wanted array */
 	int			nasked;
@@ -275,6 +278,19 @@ key_ids_repeat(char ***ids, int i, const EnvelopeView *views)
 	return false;
 }
 
+/* the reply's keys were ours, fetched ahead, and are gone (a restart): reply_key_copies_lost */
+static bool
+copies_lost(char **ids, int n)
+{
+	PrivilegedScope priv;
+	bool		lost;
+
+	catalog_begin_privileged(&priv);
+	lost = reply_key_copies_lost(ids, n);
+	catalog_end_privileged(&priv);
+	return lost;
+}
+
 /* Ask the given peers for their shares of the secrets they hold. */
 typedef struct Program
 {
@@ -309,6 +325,11 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 				total_keys = 0;
 	char	  **used,
 			  **discarded;
+	bool	   *ahead;			/* its keys are our copies (net/reply_key_copies) */
+	int			nused_ahead = 0,
+				ndiscarded_ahead = 0;
+	char	  **used_ahead,
+			  **discarded_ahead;
 	char	  **refused;
 	LedgerRecording *recording;
 	KmeKeyBatch **batches;
@@ -339,7 +360,8 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		{
 			/* one round trip: the reply comes back with the call */
 			vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, uuid_array(w, p->asked, p->nasked));
-			serve[i].sql = "SELECT ssn.channel_fetch($1, $2::uuid[])";
+			serve[i].sql = p->fresh_keys ? "SELECT ssn.channel_fetch($1, $2::uuid[], true)"
+				: "SELECT ssn.channel_fetch($1, $2::uuid[])";
 			serve[i].types = types;
 			serve[i].result_format = 1;
 		}
@@ -376,6 +398,8 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 
 	/* the replies' key IDs, recorded for all peers at once before any dec_keys */
 	views = palloc0(sizeof(EnvelopeView) * npick);
+	ahead = palloc0(sizeof(bool) * npick);
+	batches = palloc0(sizeof(KmeKeyBatch *) * npick);
 	ids = palloc0(sizeof(char **) * npick);
 	entries = palloc0(sizeof(LedgerEntries) * npick);
 	entry_of = palloc(sizeof(int) * npick);
@@ -419,6 +443,14 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			ids[i] = NULL;
 			continue;
 		}
+		/* keys we fetched ahead: on the record already, no KME asked */
+		batches[i] = reply_key_copies_take(p->s, &views[i], ids[i]);
+		if (batches[i] != NULL)
+		{
+			ahead[i] = true;
+			total_keys += views[i].nkeys;
+			continue;
+		}
 		entry_of[nentries] = i;
 		entries[nentries].direction = LEDGER_RECEIVE;
 		entries[nentries].peer = p->s->name;
@@ -436,27 +468,37 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	 * used only once the record committed, and one refused then is wiped unused.
 	 */
 	recording = ledger_record_many_start(entries, nentries, refused);
-	batches = palloc0(sizeof(KmeKeyBatch *) * npick);
 	failures = palloc0(sizeof(char *) * npick);
 	for (i = 0; i < npick; i++)
-		if (ids[i] != NULL)
+		if (ids[i] != NULL && !ahead[i])
 			batches[i] = channel_keys_guarded(&views[i], ps[pick[i]].s->sae_id, ids[i], &failures[i]);
 	ledger_record_many_wait(recording);
 	for (i = 0; i < nentries; i++)
 	{
+		PeerState  *p = &ps[pick[entry_of[i]]];
+
 		if (refused[i] == NULL)
 		{
 			total_keys += entries[i].nids;
 			continue;
 		}
-		/* a replay's keys were delivered before, or are wiped here unused */
-		bad_reply(&ps[pick[entry_of[i]]], "its reply reuses QKD key IDs (a replay?): %s", refused[i]);
 		kme_batch_free(batches[entry_of[i]]);
 		batches[entry_of[i]] = NULL;
+		if (!p->fresh_keys && copies_lost(ids[entry_of[i]], views[entry_of[i]].nkeys))
+		{
+			/* not the peer's fault: ask it once more, under fresh keys */
+			p->fresh_keys = true;
+			p->tried = false;
+		}
+		else
+			/* a replay's keys were delivered before, or are wiped here unused */
+			bad_reply(p, "its reply reuses QKD key IDs (a replay?): %s", refused[i]);
 		ids[entry_of[i]] = NULL;
 	}
 	used = palloc(sizeof(char *) * Max(total_keys, 1));
 	discarded = palloc(sizeof(char *) * Max(total_keys, 1));
+	used_ahead = palloc(sizeof(char *) * Max(total_keys, 1));
+	discarded_ahead = palloc(sizeof(char *) * Max(total_keys, 1));
 
 	for (i = 0; i < npick; i++)
 	{
@@ -489,12 +531,22 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		if (pt == NULL)
 		{
 			for (int j = 0; j < v->nkeys; j++)
-				discarded[ndiscarded++] = ids[i][j];
+			{
+				if (ahead[i])
+					discarded_ahead[ndiscarded_ahead++] = ids[i][j];
+				else
+					discarded[ndiscarded++] = ids[i][j];
+			}
 			bad_reply(p, "its reply failed authentication (tampered or wrong keys)");
 			continue;
 		}
 		for (int j = 0; j < v->nkeys; j++)
-			used[nused++] = ids[i][j];
+		{
+			if (ahead[i])
+				used_ahead[nused_ahead++] = ids[i][j];
+			else
+				used[nused++] = ids[i][j];
+		}
 		pt = channel_plaintext(v, pt, &ptlen, why, sizeof(why));
 		if (pt == NULL)
 		{
@@ -551,6 +603,8 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	/* on the record (committed) before any was used: settling them need not hold up the caller */
 	ledger_finish_unwaited((const char *const *) used, nused, "used");
 	ledger_finish_unwaited((const char *const *) discarded, ndiscarded, "discarded");
+	ledger_finish_server_held((const char *const *) used_ahead, nused_ahead, "used");
+	ledger_finish_server_held((const char *const *) discarded_ahead, ndiscarded_ahead, "discarded");
 	peer_call_reset(serve, npick);
 	peer_call_reset(take, npick);
 	alarm_bad_replies(ps, pick, npick);
@@ -559,6 +613,25 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 #define SCAN_MIN_SECRETS 1000	/* from here on one pass over ssn.secret beats the executor */
 
 static int	scan_owners(const uint8 *ids, int n, Oid caller, uint8 **foreign, int *nforeign);
+
+/*
+ * Reads of a few secrets keep one generic plan each for the session (one
+ * retrieval of one value would otherwise spend a third of its time planning);
+ * reads of many are planned for their size every time.
+ */
+#define FEW_SECRETS 64
+static SPIPlanPtr plan_access = NULL;
+static SPIPlanPtr plan_local = NULL;
+static SPIPlanPtr plan_epochs[3];
+
+static int
+read_secrets(SPIPlanPtr *few, const char *sql, int nargs, Oid *types, Datum *values, int n)
+{
+	if (n <= FEW_SECRETS)
+		return SPI_execute_plan(spi_saved_plan(few, sql, nargs, types, CURSOR_OPT_GENERIC_PLAN),
+								values, NULL, true, 0);
+	return SPI_execute_with_args(sql, nargs, types, values, NULL, true, 0);
+}
 
 /* an array of uuids from 16-byte ids */
 static Datum
@@ -604,7 +677,7 @@ check_access_ids(const uint8 *ids, int n, Oid caller)
 		}
 	}
 	values[0] = uuid_array_of(ids, n);
-	if (SPI_execute_with_args("WITH mine AS MATERIALIZED (SELECT array_agg(oid) AS roles FROM pg_catalog.pg_authid"
+	if (read_secrets(&plan_access, "WITH mine AS MATERIALIZED (SELECT array_agg(oid) AS roles FROM pg_catalog.pg_authid"
 							  "                          WHERE pg_has_role($2, oid, 'USAGE'))"
 							  " SELECT count(*),"
 							  "  (array_agg(s.id) FILTER (WHERE NOT s.owner = ANY(mine.roles)"
@@ -614,7 +687,7 @@ check_access_ids(const uint8 *ids, int n, Oid caller)
 							  "     AND NOT EXISTS (SELECT FROM ssn.secret_grant g WHERE g.secret_id = s.id"
 							  "                     AND g.grantee = ANY(mine.roles))))[1]"
 							  " FROM ssn.secret s, mine WHERE s.id = ANY($1)",
-							  2, types, values, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+					 2, types, values, n) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read ssn.secret");
 	found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	denied = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -727,9 +800,8 @@ load_local(Wanted *w, int nw, Shareholder *self, MemoryContext caller)
 	values[0] = uuid_array(w, NULL, nw);
 	values[1] = CStringGetTextDatum(self->name);
 	/* this node's own shares only: a peer's message cannot stand in for one */
-	if (SPI_execute_with_args("SELECT share FROM ssn.held_share WHERE secret_id IN (SELECT unnest($1))"
-							  " AND origin = $2",
-							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (read_secrets(&plan_local, "SELECT share FROM ssn.held_share WHERE secret_id IN (SELECT unnest($1))"
+					 " AND origin = $2", 2, types, values, nw) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.held_share");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -893,10 +965,11 @@ load_epochs(Wanted *w, int nw, MemoryContext caller)
 
 	values[0] = uuid_array(w, NULL, nw);
 	/* the gathering's own snapshot (gather): a switch committed before the renewal lock counts */
-	if (SPI_execute_with_args(has_checks ? "SELECT id, epoch, commitment, check_record FROM ssn.secret WHERE id = ANY($1)"
-							  : has_commitments ? "SELECT id, epoch, commitment, NULL::bytea FROM ssn.secret WHERE id = ANY($1)"
-							  : "SELECT id, epoch, NULL::bytea, NULL::bytea FROM ssn.secret WHERE id = ANY($1)",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	if (read_secrets(&plan_epochs[has_checks ? 2 : has_commitments ? 1 : 0],
+					 has_checks ? "SELECT id, epoch, commitment, check_record FROM ssn.secret WHERE id = ANY($1)"
+					 : has_commitments ? "SELECT id, epoch, commitment, NULL::bytea FROM ssn.secret WHERE id = ANY($1)"
+					 : "SELECT id, epoch, NULL::bytea, NULL::bytea FROM ssn.secret WHERE id = ANY($1)",
+					 1, types, values, nw) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.secret");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{

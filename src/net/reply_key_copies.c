@@ -1,0 +1,408 @@
+/*
+ * reply_key_copies.c - see reply_key_copies.h.
+ *
+ * One entry per peer in shared memory: a ring of KEY_RESERVE_KEYS slots, as many
+ * as the peer keeps for this node.  A peer never holds more unused keys for us
+ * than that, so a copy pushed out of the ring by a newer one is of a key the
+ * peer no longer holds (it restarted, or dropped its reserve); the copy is
+ * settled 'discarded'.
+ */
+#include "postgres.h"
+
+#include <sodium.h>
+
+#include "base/guc.h"
+#include "base/preload.h"
+#include "base/subxact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "net/channel.h"
+#include "net/key_reserve.h"
+#include "net/message_kind.h"
+#include "net/reply_key_copies.h"
+#include "net/worker.h"
+#include "qkd/key_id_list.h"
+#include "qkd/key_ledger.h"
+#include "storage/spin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+
+#define COPY_SLOTS	KEY_RESERVE_KEYS
+#define COPY_BYTES	(KEY_RESERVE_KEY_BITS / 8)
+
+typedef struct CopySlot
+{
+	bool		held;
+	KeyIdText	id;
+} CopySlot;
+
+typedef struct CopyEntry
+{
+	char		peer[SSN_NAME_MAXLEN + 1];
+	char		sae[SSN_SAE_ID_MAXLEN + 1];
+	int			next;			/* the slot the next copy goes to */
+	CopySlot	slots[COPY_SLOTS];
+} CopyEntry;
+
+typedef struct KeyCopies
+{
+	slock_t		mutex;
+	int			nentries;
+	CopyEntry	entries[SSN_MAX_PEERS];
+} KeyCopies;
+
+typedef uint8 CopyMaterial[SSN_MAX_PEERS][COPY_SLOTS][COPY_BYTES];
+
+static KeyCopies *copies = NULL;
+static void *material_raw = NULL;
+
+#define MATERIAL_PAGE 4096
+#define material() ((CopyMaterial *) TYPEALIGN(MATERIAL_PAGE, material_raw))
+#define KEY_AT(i, j) ((*material())[(i)][(j)])
+
+static void
+copies_init(void *p)
+{
+	SpinLockInit(&((KeyCopies *) p)->mutex);
+}
+
+static void
+material_init(void *p)
+{
+	key_pages_protect((void *) TYPEALIGN(MATERIAL_PAGE, p), sizeof(CopyMaterial), "reply key copies");
+}
+
+/* the entry of the peer under the mutex (created if create and there is room), or NULL */
+static CopyEntry *
+entry_of(const Shareholder *peer, bool create)
+{
+	CopyEntry  *e;
+
+	for (int i = 0; i < copies->nentries; i++)
+	{
+		e = &copies->entries[i];
+		if (strcmp(e->peer, peer->name) == 0)
+			return strcmp(e->sae, peer->sae_id) == 0 ? e : NULL;
+	}
+	if (!create || copies->nentries == SSN_MAX_PEERS)
+		return NULL;
+	e = &copies->entries[copies->nentries++];
+	memset(e, 0, sizeof(*e));
+	strlcpy(e->peer, peer->name, sizeof(e->peer));
+	strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
+	return e;
+}
+
+KmeKeyBatch *
+reply_key_copies_take(const Shareholder *sender, const EnvelopeView *v, char **ids)
+{
+	KmeKeyBatch *b;
+	CopyEntry  *e;
+	int			at[COPY_SLOTS];
+	int			found = 0;
+
+	if (copies == NULL || v->key_bits != KEY_RESERVE_KEY_BITS || v->nkeys > COPY_SLOTS)
+		return NULL;
+	/* allocated first: nothing may fail while the mutex is held */
+	b = kme_batch_new(v->nkeys, KEY_RESERVE_KEY_BITS);
+	for (int i = 0; i < v->nkeys; i++)
+		b->keys[i].key_id = pstrdup(ids[i]);
+
+	SpinLockAcquire(&copies->mutex);
+	e = entry_of(sender, false);
+	for (int i = 0; e != NULL && i < v->nkeys && found == i; i++)
+		for (int j = 0; j < COPY_SLOTS; j++)
+			if (e->slots[j].held && strcmp(e->slots[j].id, ids[i]) == 0)
+			{
+				at[found++] = j;
+				break;
+			}
+	if (e != NULL && found == v->nkeys)
+	{
+		int			ei = e - copies->entries;
+
+		for (int i = 0; i < found; i++)
+		{
+			memcpy(b->keys[i].key, KEY_AT(ei, at[i]), COPY_BYTES);
+			sodium_memzero(KEY_AT(ei, at[i]), COPY_BYTES);
+			e->slots[at[i]].held = false;
+		}
+	}
+	SpinLockRelease(&copies->mutex);
+
+	if (e == NULL || found != v->nkeys)
+	{
+		kme_batch_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+bool
+reply_key_copies_lost(char **ids, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	Oid			types[2] = {TEXTARRAYOID, TEXTOID};
+	Datum		values[2];
+	bool		lost;
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(ids[i]);
+	values[0] = PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = CStringGetTextDatum(REPLY_KEYS_AHEAD_PURPOSE);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* as the ledger writer sees them now, not as of the caller's snapshot */
+	PushActiveSnapshot(GetLatestSnapshot());
+	/* fetched ahead and not used here: the copies went with a restart, or never came */
+	if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE direction = 'receive' AND purpose = $2"
+							  " AND state IN ('fetched', 'lost', 'discarded')) > 0"
+							  " FROM ssn.key_ledger WHERE key_id = ANY($1)",
+							  2, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read ssn.key_ledger");
+	{
+		bool		isnull;
+
+		lost = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	return lost;
+}
+
+/* ---- a peer's announcement ---- */
+typedef struct FetchArgs
+{
+	const char *sae;
+	const char *const *ids;
+	int			n;
+	KmeKeyBatch *batch;
+} FetchArgs;
+
+static void
+fetch_fn(void *arg)
+{
+	FetchArgs  *a = (FetchArgs *) arg;
+
+	a->batch = kme_get_dec_keys(a->sae, a->ids, a->n, KEY_RESERVE_KEY_BITS);
+}
+
+/* the copies into the sender's ring; returns how many were kept, the IDs pushed out in *out */
+static int
+keep(const Shareholder *sender, KmeKeyBatch *b, char **out, int *nout)
+{
+	CopyEntry  *e;
+	int			kept = 0;
+
+	*nout = 0;
+	SpinLockAcquire(&copies->mutex);
+	e = entry_of(sender, true);
+	for (int k = 0; e != NULL && k < b->nkeys; k++)
+	{
+		int			ei = e - copies->entries;
+		int			at = e->next;
+		CopySlot   *s;
+
+		/* a free slot; else the next in turn, a copy of a key the peer no longer holds */
+		for (int j = 0; j < COPY_SLOTS; j++)
+			if (!e->slots[(e->next + j) % COPY_SLOTS].held)
+			{
+				at = (e->next + j) % COPY_SLOTS;
+				break;
+			}
+		s = &e->slots[at];
+		if (s->held)
+		{
+			/* (the buffer was allocated before: nothing may fail here) */
+			memcpy(out[(*nout)++], s->id, sizeof(KeyIdText));
+			sodium_memzero(KEY_AT(ei, at), COPY_BYTES);
+		}
+		strlcpy(s->id, b->keys[k].key_id, sizeof(s->id));
+		memcpy(KEY_AT(ei, at), b->keys[k].key, COPY_BYTES);
+		s->held = true;
+		e->next = (at + 1) % COPY_SLOTS;
+		kept++;
+	}
+	SpinLockRelease(&copies->mutex);
+	return kept;
+}
+
+/* the IDs the key ledger does not have, in their order, into out; how many */
+static int
+unrecorded(KeyIdText *ids, int n, const char **out)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(ids[i]);
+	values[0] = PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (SPI_execute_with_args("SELECT o FROM unnest($1) WITH ORDINALITY AS u(id, o)"
+							  " WHERE NOT EXISTS (SELECT FROM ssn.key_ledger l WHERE l.key_id = u.id) ORDER BY o",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.key_ledger");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+		out[m++] = ids[o - 1];
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	return m;
+}
+
+static bool
+reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
+{
+	KeyIdText  *ids = palloc(sizeof(KeyIdText) * KEY_ID_LIST_MAX);
+	const char **ok;
+	char	  **pushed;
+	LedgerEntries e;
+	char	   *refused;
+	uint32		bits;
+	int			n,
+				nok = 0,
+				npushed,
+				kept;
+	FetchArgs	a;
+	ErrorData  *ed;
+	int			holder_pid;
+	TimestampTz holder_start;
+
+	if (!key_id_list_parse(m->pt, m->len, &bits, &n, ids, why, whylen))
+		return false;
+	if (bits != KEY_RESERVE_KEY_BITS)
+	{
+		snprintf(why, whylen, "keys of %u bits; replies are set aside in keys of %d bits",
+				 bits, KEY_RESERVE_KEY_BITS);
+		return false;
+	}
+	if (copies == NULL || !ledger_server_holder(&holder_pid, &holder_start))
+	{
+		out->reply = pstrdup("none kept: ssn is not in shared_preload_libraries here");
+		return true;
+	}
+
+	/*
+	 * On the record first.  An ID the ledger has already (a reply came under it
+	 * before this announcement) is left out; one recorded meanwhile refuses the
+	 * lot, which then comes the slow way.
+	 */
+	ok = palloc(sizeof(char *) * n);
+	nok = unrecorded(ids, n, ok);
+	if (nok == 0)
+	{
+		out->reply = psprintf("none of %d keys kept: the key ledger has every ID already", n);
+		return true;
+	}
+	e.direction = LEDGER_RECEIVE;
+	e.peer = m->sender->name;
+	e.peer_sae = m->sender->sae_id;
+	e.purpose = REPLY_KEYS_AHEAD_PURPOSE;
+	e.size_bits = KEY_RESERVE_KEY_BITS;
+	e.nids = nok;
+	e.key_ids = ok;
+	refused = NULL;
+	ledger_record_server_held(&e, 1, &refused);
+	if (refused)
+	{
+		out->reply = psprintf("none of %d keys kept: %s", n, refused);
+		return true;
+	}
+
+	a.sae = m->sender->sae_id;
+	a.ids = ok;
+	a.n = nok;
+	a.batch = NULL;
+	ed = try_in_subxact(fetch_fn, &a);
+	if (ed)
+	{
+		/* the KME may have handed them out all the same: burnt */
+		ledger_finish_server_held(ok, nok, "lost");
+		out->reply = psprintf("none of %d keys kept: %s", n, ed->message ? ed->message : "KME error");
+		FreeErrorData(ed);
+		return true;
+	}
+	pushed = palloc(sizeof(char *) * a.batch->nkeys);
+	for (int i = 0; i < a.batch->nkeys; i++)
+		pushed[i] = palloc(sizeof(KeyIdText));
+	kept = keep(m->sender, a.batch, pushed, &npushed);
+	kme_batch_free(a.batch);
+	if (kept < nok)
+		ledger_finish_server_held(ok + kept, nok - kept, "discarded");	/* no room for the peer */
+	if (npushed > 0)
+		ledger_finish_server_held((const char *const *) pushed, npushed, "discarded");
+	out->items = kept;
+	out->reply = psprintf("%d of %d keys kept", kept, n);
+	return true;
+}
+
+/* ssn.reply_key_copies(): the copies held per peer, for the DBA and the tests */
+PG_FUNCTION_INFO_V1(ssn_reply_key_copies);
+
+Datum
+ssn_reply_key_copies(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char		(*names)[SSN_NAME_MAXLEN + 1];
+	int		   *held;
+	int			n = 0;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (copies == NULL)
+		PG_RETURN_VOID();
+	names = palloc(sizeof(*names) * SSN_MAX_PEERS);
+	held = palloc0(sizeof(int) * SSN_MAX_PEERS);
+	SpinLockAcquire(&copies->mutex);
+	for (int i = 0; i < copies->nentries; i++)
+	{
+		memcpy(names[n], copies->entries[i].peer, sizeof(names[n]));
+		for (int j = 0; j < COPY_SLOTS; j++)
+			held[n] += copies->entries[i].slots[j].held ? 1 : 0;
+		n++;
+	}
+	SpinLockRelease(&copies->mutex);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(names[i]);
+		values[1] = Int32GetDatum(held[i]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
+}
+
+void
+reply_key_copies_init(void)
+{
+	static const MessageKind reply_keys = {
+		.kind = MSG_KIND_REPLY_KEYS,
+		.handle = reply_keys_receive,
+		.flags = MESSAGE_SEEN_AFTER,
+		.what = "reply key IDs",
+		.refusal = "an announcement of reply keys this node cannot read",
+		.duplicate = "duplicate message, reply keys handled before",
+		.touches = "ssn.key_ledger (autonomously), shared memory",
+		.batch_at = message_all_clear,
+	};
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		preload_shmem_struct("ssn reply key copies", sizeof(KeyCopies), (void **) &copies, copies_init);
+		preload_shmem_struct("ssn reply key copy material", sizeof(CopyMaterial) + MATERIAL_PAGE,
+							 &material_raw, material_init);
+	}
+	message_kind_register(&reply_keys);
+}
