@@ -15,6 +15,7 @@
 #include "base/preload.h"
 #include "base/subxact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -36,6 +37,7 @@
 typedef struct CopySlot
 {
 	bool		held;
+	uint64		hash;			/* of id: the scan under the spinlock compares these first */
 	KeyIdText	id;
 } CopySlot;
 
@@ -75,19 +77,42 @@ material_init(void *p)
 	key_pages_protect((void *) TYPEALIGN(MATERIAL_PAGE, p), sizeof(CopyMaterial), "reply key copies");
 }
 
-/* the entry of the peer under the mutex (created if create and there is room), or NULL */
+static uint64
+id_hash(const char *id)
+{
+	return hash_bytes_extended((const unsigned char *) id, (int) strlen(id), 0);
+}
+
+/*
+ * The entry of the peer under the mutex, or NULL.  To create (if there is room),
+ * out gets the IDs of copies wiped because the peer has another SAE now (its old
+ * keys are of no link it has): room for COPY_SLOTS.
+ */
 static CopyEntry *
-entry_of(const Shareholder *peer, bool create)
+entry_of(const Shareholder *peer, char **out, int *nout)
 {
 	CopyEntry  *e;
 
 	for (int i = 0; i < copies->nentries; i++)
 	{
 		e = &copies->entries[i];
-		if (strcmp(e->peer, peer->name) == 0)
-			return strcmp(e->sae, peer->sae_id) == 0 ? e : NULL;
+		if (strcmp(e->peer, peer->name) != 0)
+			continue;
+		if (strcmp(e->sae, peer->sae_id) == 0)
+			return e;
+		if (out == NULL)
+			return NULL;
+		for (int j = 0; j < COPY_SLOTS; j++)
+			if (e->slots[j].held)
+			{
+				memcpy(out[(*nout)++], e->slots[j].id, sizeof(KeyIdText));
+				e->slots[j].held = false;
+			}
+		sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
+		strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
+		return e;
 	}
-	if (!create || copies->nentries == SSN_MAX_PEERS)
+	if (out == NULL || copies->nentries == SSN_MAX_PEERS)
 		return NULL;
 	e = &copies->entries[copies->nentries++];
 	memset(e, 0, sizeof(*e));
@@ -102,6 +127,7 @@ reply_key_copies_take(const Shareholder *sender, const EnvelopeView *v, char **i
 	KmeKeyBatch *b;
 	CopyEntry  *e;
 	int			at[COPY_SLOTS];
+	uint64		h[COPY_SLOTS];
 	int			found = 0;
 
 	if (copies == NULL || v->key_bits != KEY_RESERVE_KEY_BITS || v->nkeys > COPY_SLOTS)
@@ -109,13 +135,16 @@ reply_key_copies_take(const Shareholder *sender, const EnvelopeView *v, char **i
 	/* allocated first: nothing may fail while the mutex is held */
 	b = kme_batch_new(v->nkeys, KEY_RESERVE_KEY_BITS);
 	for (int i = 0; i < v->nkeys; i++)
+	{
 		b->keys[i].key_id = pstrdup(ids[i]);
+		h[i] = id_hash(ids[i]);
+	}
 
 	SpinLockAcquire(&copies->mutex);
-	e = entry_of(sender, false);
+	e = entry_of(sender, NULL, NULL);
 	for (int i = 0; e != NULL && i < v->nkeys && found == i; i++)
 		for (int j = 0; j < COPY_SLOTS; j++)
-			if (e->slots[j].held && strcmp(e->slots[j].id, ids[i]) == 0)
+			if (e->slots[j].held && e->slots[j].hash == h[i] && strcmp(e->slots[j].id, ids[i]) == 0)
 			{
 				at[found++] = j;
 				break;
@@ -190,16 +219,22 @@ fetch_fn(void *arg)
 	a->batch = kme_get_dec_keys(a->sae, a->ids, a->n, KEY_RESERVE_KEY_BITS);
 }
 
-/* the copies into the sender's ring; returns how many were kept, the IDs pushed out in *out */
+/*
+ * The copies into the sender's ring; returns how many were kept, the IDs pushed
+ * out in out (room for COPY_SLOTS + the batch's keys)
+ */
 static int
 keep(const Shareholder *sender, KmeKeyBatch *b, char **out, int *nout)
 {
 	CopyEntry  *e;
 	int			kept = 0;
+	uint64	   *h = palloc(sizeof(uint64) * Max(b->nkeys, 1));
 
+	for (int k = 0; k < b->nkeys; k++)
+		h[k] = id_hash(b->keys[k].key_id);
 	*nout = 0;
 	SpinLockAcquire(&copies->mutex);
-	e = entry_of(sender, true);
+	e = entry_of(sender, out, nout);
 	for (int k = 0; e != NULL && k < b->nkeys; k++)
 	{
 		int			ei = e - copies->entries;
@@ -221,6 +256,7 @@ keep(const Shareholder *sender, KmeKeyBatch *b, char **out, int *nout)
 			sodium_memzero(KEY_AT(ei, at), COPY_BYTES);
 		}
 		strlcpy(s->id, b->keys[k].key_id, sizeof(s->id));
+		s->hash = h[k];
 		memcpy(KEY_AT(ei, at), b->keys[k].key, COPY_BYTES);
 		s->held = true;
 		e->next = (at + 1) % COPY_SLOTS;
@@ -261,6 +297,12 @@ unrecorded(KeyIdText *ids, int n, const char **out)
 	return m;
 }
 
+/*
+ * A peer announces keys of its own link only: dec_keys asks for them from its
+ * SAE, and the KME refuses an ID of another link (settled 'lost' here, no key
+ * spent).  An ID the ledger has already, of any link, is left out first; a
+ * link's IDs are unknown until they are used, so a peer cannot spoil another's.
+ */
 static bool
 reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
 {
@@ -333,8 +375,8 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 		FreeErrorData(ed);
 		return true;
 	}
-	pushed = palloc(sizeof(char *) * a.batch->nkeys);
-	for (int i = 0; i < a.batch->nkeys; i++)
+	pushed = palloc(sizeof(char *) * (COPY_SLOTS + a.batch->nkeys));
+	for (int i = 0; i < COPY_SLOTS + a.batch->nkeys; i++)
 		pushed[i] = palloc(sizeof(KeyIdText));
 	kept = keep(m->sender, a.batch, pushed, &npushed);
 	kme_batch_free(a.batch);
