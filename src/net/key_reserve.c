@@ -5,7 +5,7 @@
  * ring of whole keys of KEY_RESERVE_KEY_BITS with their IDs, oldest first.  A
  * backend that seals a reply takes what it needs under the spinlock (copies,
  * wipes the slots);
- * the node worker refills an entry that fell to half, and stops refilling a link
+ * the node worker refills an entry that fell below three quarters, and stops refilling a link
  * nobody asked a reply of for a while (its keys stay until used or lost).
  */
 #include "postgres.h"
@@ -15,8 +15,8 @@
 
 #include "base/guc.h"
 #include "base/preload.h"
+#include "base/subxact.h"
 #include "crypto/envelope.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "net/channel.h"
 #include "net/key_reserve.h"
@@ -26,7 +26,13 @@
 #include "storage/spin.h"
 #include "utils/timestamp.h"
 
-#define RESERVE_KEYS		KEY_RESERVE_KEYS	/* per link: 170 replies of one int8 share; refilled at half */
+#define RESERVE_KEYS		KEY_RESERVE_KEYS	/* per link: 170 replies of one int8 share */
+/*
+ * Refilled below three quarters: the refill and its announcement must reach the
+ * asking node before the keys still there are used up (a reply under a key it
+ * has no copy of yet waits for its KME and the ledger again).
+ */
+#define REFILL_BELOW		(RESERVE_KEYS * 3 / 4)
 #define RESERVE_KEY_BYTES	(KEY_RESERVE_KEY_BITS / 8)
 #define RESERVE_ID_MAXLEN	63		/* longer key IDs are not kept (the KME's UUIDs are 36) */
 #define RESERVE_IDLE_MS		(10 * 60 * 1000)	/* no refill for a link idle this long */
@@ -159,7 +165,7 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 			taken = true;
 		}
 	}
-	wake = e != NULL && !e->unusable && e->count < RESERVE_KEYS / 2;
+	wake = e != NULL && !e->unusable && e->count < REFILL_BELOW;
 	SpinLockRelease(&reserve->mutex);
 
 	if (wake)
@@ -198,41 +204,47 @@ typedef struct Refill
 } Refill;
 
 /*
- * Tell the peer the IDs of keys set aside for replies to it (queued in the
- * worker's transaction, sent by its delivery pass), so that it fetches its
- * copies before it needs them.  In clear: an ID is no secret (every envelope
- * names its keys); only the MAC spends key.
+ * Tell the peer the IDs of keys set aside for replies to it, and wait for its
+ * answer: it fetches its copies before any reply uses one of these keys (a reply
+ * under a key it has not fetched yet would race its fetch at the KME).  In
+ * clear: an ID is no secret (every envelope names its keys); only the MAC spends
+ * key.  A peer that cannot be told gets the keys all the same, the slow way.
  */
-static void
-announce(const char *peer_name, const char *const *ids, int n)
+typedef struct Announcement
 {
-	ShareholderList *cat;
+	const char *peer_name;
+	const char *const *ids;
+	int			n;
+} Announcement;
+
+static void
+announce(void *arg)
+{
+	Announcement *a = (Announcement *) arg;
+	ShareholderList *cat = catalog_load();
 	const Shareholder *to = NULL;
 	uint8	   *list;
 	size_t		len;
+	char	   *error;
 
-	if (n == 0)
-		return;
-	cat = catalog_load();
 	for (int i = 0; i < cat->count; i++)
-		if (strcmp(cat->items[i].name, peer_name) == 0 && !cat->items[i].is_self)
+		if (strcmp(cat->items[i].name, a->peer_name) == 0 && !cat->items[i].is_self)
 			to = &cat->items[i];
 	if (to == NULL || cat->self < 0)
-		return;					/* gone meanwhile: its replies come the slow way */
-	list = palloc(key_id_list_size(ids, n) + 1);
-	len = key_id_list_write(list, KEY_RESERVE_KEY_BITS, ids, n);
+		return;					/* gone meanwhile */
+	list = palloc(key_id_list_size(a->ids, a->n) + 1);
+	len = key_id_list_write(list, KEY_RESERVE_KEY_BITS, a->ids, a->n);
 	if (len == 0)
 		return;					/* (IDs the KME sent twice in one answer) */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	(void) channel_queue_many(cat->items[cat->self].name, &to, MSG_KIND_REPLY_KEYS,
-							  (const uint8 *const *) &list, &len, 1);
-	SPI_finish();
-	/* delivered in the next pass, not a second later: the peer needs its copies soon */
-	ssn_worker_wake();
+	if (channel_send_now(cat->items[cat->self].name, to, MSG_KIND_REPLY_KEYS, list, len, "deliver",
+						 &error) == NULL)
+		ereport(LOG,
+				(errmsg("ssn: peer \"%s\" was not told of the keys set aside for its replies: %s",
+						to->name, error),
+				 errdetail("Its retrievals fetch those keys when the replies come.")));
 }
 
-/* fetch, record as spent (committed), offer, then announce: in a transaction of the worker */
+/* fetch, record as spent (committed), announce, then offer: in a transaction of the worker */
 static void
 refill_one(void *arg)
 {
@@ -243,8 +255,8 @@ refill_one(void *arg)
 	KmeKeyBatch *b;
 	LedgerEntries le;
 	const char **ids;
-	char	  **offered;
-	int			noffered = 0;
+	Announcement a;
+	ErrorData  *ed;
 	int			n = r->want;
 
 	kme_link_limits(r->sae, &min_bits, &max_bits, &max_req);
@@ -268,7 +280,18 @@ refill_one(void *arg)
 	le.key_ids = ids;
 	ledger_record_settled(&le, 1, "used");
 
-	offered = palloc(sizeof(char *) * Max(b->nkeys, 1));
+	a.peer_name = r->peer;
+	a.ids = ids;
+	a.n = b->nkeys;
+	ed = try_in_subxact(announce, &a);
+	if (ed)
+	{
+		ereport(LOG,
+				(errmsg("ssn: peer \"%s\" was not told of the keys set aside for its replies: %s",
+						r->peer, ed->message ? ed->message : "error")));
+		FreeErrorData(ed);
+	}
+
 	SpinLockAcquire(&reserve->mutex);
 	{
 		ReserveEntry *e = &reserve->entries[r->entry];
@@ -283,12 +306,10 @@ refill_one(void *arg)
 			strlcpy(e->ids[last], b->keys[k].key_id, RESERVE_ID_MAXLEN + 1);
 			memcpy(KEY_AT(r->entry, last), b->keys[k].key, RESERVE_KEY_BYTES);
 			e->count++;
-			offered[noffered++] = b->keys[k].key_id;
 		}
 	}
 	SpinLockRelease(&reserve->mutex);
-	kme_batch_free(b);			/* (the IDs stay) */
-	announce(r->peer, (const char *const *) offered, noffered);
+	kme_batch_free(b);
 }
 
 static long
@@ -306,7 +327,7 @@ refill_pass(void)
 	{
 		ReserveEntry *e = &reserve->entries[i];
 
-		if (e->unusable || e->count >= RESERVE_KEYS / 2 ||
+		if (e->unusable || e->count >= REFILL_BELOW ||
 			TimestampDifferenceExceeds(e->last_asked, now, RESERVE_IDLE_MS))
 			continue;
 		if (e->retry_at > now)

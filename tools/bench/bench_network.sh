@@ -149,6 +149,20 @@ t0=$(now)
 q "SET ssn.commit_threads = 0; INSERT INTO s_v0 SELECT g, ssn_store(g::int8) FROM generate_series(1, $rows) g" >/dev/null
 t_v0ins=$(since "$t0")
 [ "$(q "SELECT ssn.wait_delivered('600 s')")" = t ] || { echo "delivery did not finish"; exit 1; }
+# one value at a time, as applications read: the median of 200 single retrievals
+# by primary key in one session, on a settled network, beside a plain SELECT of
+# the same row (the holders' reply keys fetched ahead once the first replies came)
+q "CREATE INDEX ON s_int (id)" >/dev/null
+for i in 1 2 3 4 5; do "$sl" psql "$i" --dir "$dir" -X -q -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null; done
+reply_keys="SELECT count(*) FILTER (WHERE purpose = 'reply keys ahead' AND state = 'used') || ' '
+	|| count(*) FILTER (WHERE direction = 'receive' AND purpose = 'retrieve') FROM ssn.key_ledger"
+read -r ahead0 slow0 <<<"$(q "$reply_keys")"
+ms_single=$(q "$single_sql")
+read -r ahead1 slow1 <<<"$(q "$reply_keys")"
+ms_plain=$(q "$plain_single_sql")
+copies=$(q "SELECT coalesce(sum(held), 0) FROM ssn.reply_key_copies()")
+ahead_keys=$((ahead1 - ahead0))
+slow_keys=$((slow1 - slow0))
 q "TRUNCATE ssn.link_stats" >/dev/null
 
 say "text: $trows values of 1 KB"
@@ -208,6 +222,8 @@ int8, $rows values                           seconds    ratio to plain
   plain SELECT                                  $(printf '%8.2f' "$t_psel")
   ssn_retrieve, arrays of 10000 handles         $(printf '%8.2f %10s' "$t_sret" "$(ratio "$t_sret" "$t_psel")x")
   values checked after retrieval: $ok of $rows
+  single ssn_retrieve, median of 200 (ms)       $(printf '%8.3f %10s' "$ms_single" "$(ratio "$ms_single" "$ms_plain")x")  (plain SELECT of the row: $ms_plain ms)
+    their reply keys: $ahead_keys copies fetched ahead, $slow_keys fetched at retrieval; $copies copies held after them
 text, $trows values of 1 KB
   plain INSERT                                  $(printf '%8.2f' "$t_ptins")
   ssn_store, committed (local share + outbox)   $(printf '%8.2f %10s' "$t_stins" "$(ratio "$t_stins" "$t_ptins")x")
