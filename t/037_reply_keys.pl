@@ -3,8 +3,10 @@
 # 'reply keys'); node1 records them (held by the server), fetches its copies and
 # keeps them in shared memory, so that a single retrieval neither asks the KME
 # nor waits for a ledger commit.  Then the copies are lost the ways they can be:
-# node1 crashes (kill -9), a holder restarts (its reserve is gone, node1's copies
-# are of keys nobody will use).  Every retrieval returns the right value, no
+# node1 crashes (kill -9 of the postmaster; kill -9 of one of its processes, which
+# resets shared memory under the same postmaster), a holder restarts (its reserve
+# is gone, node1's copies are of keys nobody will use: dropped when it announces
+# its new reserve).  Every retrieval returns the right value, no
 # holder is blamed, and the key ledgers stay exact: every copy on the record is
 # held, the copies of a crashed server are settled 'lost', those pushed out by
 # newer ones 'discarded'.
@@ -47,8 +49,9 @@ my $slow = q{SELECT count(*) FROM ssn.key_ledger WHERE direction = 'receive' AND
 my $ahead_used = q{SELECT count(*) FROM ssn.key_ledger WHERE purpose = 'reply keys ahead' AND state = 'used'};
 my $blamed = q{SELECT count(*) FROM ssn.alarm WHERE object IN ('node2', 'node3') AND source = 'message'};
 
-# retrieve until node1 holds copies of both holders' reply keys (a holder sets keys
-# aside once it is asked; its announcement is delivered by its worker)
+# retrieve until node1 holds copies of both holders' reply keys and two retrievals
+# in a row used them (a holder sets keys aside once it is asked, and uses them
+# once node1 answered their announcement)
 sub until_copies
 {
 	my ($what) = @_;
@@ -56,9 +59,11 @@ sub until_copies
 	my $held = '';
 	while (time < $deadline)
 	{
+		my $before = q1(q{SELECT count(*) FROM ssn.key_ledger WHERE direction = 'receive' AND purpose = 'retrieve'});
 		is(singles(1, 2), '2|2', "two single retrievals ($what)");
+		my $after = q1(q{SELECT count(*) FROM ssn.key_ledger WHERE direction = 'receive' AND purpose = 'retrieve'});
 		$held = q1(q{SELECT string_agg(peer || ':' || (held > 0), ',' ORDER BY peer) FROM ssn.reply_key_copies()});
-		return 1 if $held eq 'node2:true,node3:true';
+		return 1 if $held eq 'node2:true,node3:true' && $after eq $before;
 		usleep(200_000);
 	}
 	diag "copies held: $held";
@@ -100,6 +105,29 @@ is(singles(1, 20), '20|20', '20 more single retrievals, every value right');
 is(q1($slow), $slow_before, '... all under copies again');
 $net->check_key_ledger('after the crash');
 
+# ---- a process of node1 crashes (kill -9 of its node worker): the postmaster lives
+# on and sets shared memory up again; the copies are gone, their rows held by a
+# server (postmaster and shared-memory start) that no longer holds anything
+$net->sql(1, q{ALTER SYSTEM SET restart_after_crash = on});
+$net->sql(1, q{SELECT pg_reload_conf()});
+ok($net->poll(1, q{SHOW restart_after_crash}, 'on', 60), 'node1 restarts after a crash');
+my $started = q1(q{SELECT pg_postmaster_start_time()});
+$held_before = q1(q{SELECT sum(held) FROM ssn.reply_key_copies()});
+my $reset_at = q1(q{SELECT clock_timestamp()});
+my $w = $net->ssn_workers(1);
+my ($victim) = grep { $w->{$_} =~ /node worker/ } keys %$w;
+ok($victim && kill('KILL', $victim), "kill -9 of node1's node worker (" . ($victim // 'none') . "), $held_before copies held");
+ok($net->poll(1, q{SELECT coalesce(sum(held), 0) FROM ssn.reply_key_copies()}, '0', 120),
+	'node1 set shared memory up again: no copies');
+is(q1(q{SELECT pg_postmaster_start_time()}), $started, '... the same postmaster (a crash restart, not a new server)');
+is(singles(51, 60), '10|10', 'right after the crash restart: 10 single retrievals, every value right');
+is(q1($blamed), '0', 'no holder blamed');
+ok($net->poll(1, qq{SELECT count(*) FROM ssn.key_ledger WHERE purpose = 'reply keys ahead' AND state = 'fetched'
+	AND fetched_at < '$reset_at'}, '0', 120),
+	"the copies held before the crash restart are settled (none left 'fetched')");
+ok(until_copies('after the crash restart'), 'node1 holds copies again');
+$net->check_key_ledger('after the crash restart');
+
 # ---- node2 restarts: its reserve is gone; node1's copies of it are of keys nobody uses
 $net->stop(2);
 $net->start(2);
@@ -108,8 +136,10 @@ is(singles(1, 10), '10|10', 'right after node2 restarted: 10 single retrievals, 
 is(q1($blamed), '0', 'no holder blamed');
 ok($net->poll(1, q{SELECT count(*) > 0 FROM ssn.key_ledger WHERE purpose = 'reply keys ahead' AND peer = 'node2'
 	AND state = 'discarded'}, 't', 120),
-	"node1's stale copies of node2's keys are pushed out by its new ones, settled 'discarded'");
+	"node1's stale copies of node2's keys are dropped when node2 announces its new reserve, settled 'discarded'");
 ok(until_copies('after node2 restarted'), 'node1 holds copies of node2\'s new keys');
+cmp_ok(q1(q{SELECT held FROM ssn.reply_key_copies() WHERE peer = 'node2'}), '<=', 512,
+	'... only those of its new reserve (512 keys at most)');
 $slow_before = q1($slow);
 is(singles(21, 40), '20|20', '20 single retrievals, every value right');
 is(q1($slow), $slow_before, '... all under copies');

@@ -765,6 +765,15 @@ char *
 channel_send_now(const char *self_name, const Shareholder *peer, int kind,
 				 const uint8 *plaintext, size_t len, const char *purpose, char **error)
 {
+	return channel_send_now_within(self_name, peer, kind, plaintext, len, purpose,
+								   Max(ssn_peer_timeout_ms, 60000), error);
+}
+
+char *
+channel_send_now_within(const char *self_name, const Shareholder *peer, int kind,
+						const uint8 *plaintext, size_t len, const char *purpose,
+						int timeout_ms, char **error)
+{
 	SealedMessage *m;
 	PeerCall	ann,
 				rcv;
@@ -784,7 +793,7 @@ channel_send_now(const char *self_name, const Shareholder *peer, int kind,
 		*error = pstrdup(v ? v : ann.error);
 	else
 	{
-		peer_call_all(&rcv, 1, Max(ssn_peer_timeout_ms, 60000));
+		peer_call_all(&rcv, 1, timeout_ms);
 		v = peer_call_value(&rcv, NULL);
 		if (v == NULL)
 			*error = pstrdup(rcv.error);
@@ -798,7 +807,7 @@ channel_send_now(const char *self_name, const Shareholder *peer, int kind,
 	if (status)
 	{
 		c.messages = 1;
-		c.payload_bytes = len;
+		c.payload_bytes = m->pad_bytes;	/* what went under the pad (a clear part does not) */
 		c.envelope_bytes = VARSIZE(m->envelope) - VARHDRSZ;
 		c.key_bytes = m->key_bytes;
 		channel_account(peer->name, "send", &c);

@@ -168,6 +168,11 @@ extern char *channel_send_now(const char *self_name, const Shareholder *peer, in
 							  const uint8 *plaintext, size_t len, const char *purpose,
 							  char **error);
 
+/* the same, the receiver given timeout_ms to answer (channel_send_now: a minute at least) */
+extern char *channel_send_now_within(const char *self_name, const Shareholder *peer, int kind,
+									 const uint8 *plaintext, size_t len, const char *purpose,
+									 int timeout_ms, char **error);
+
 /* add to ssn.link_stats (current transaction) */
 typedef struct LinkCounts
 {

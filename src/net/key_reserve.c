@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "net/channel.h"
 #include "net/key_reserve.h"
+#include "net/reply_key_copies.h"
 #include "net/worker.h"
 #include "qkd/key_id_list.h"
 #include "qkd/key_ledger.h"
@@ -37,6 +38,9 @@
 #define RESERVE_ID_MAXLEN	63		/* longer key IDs are not kept (the KME's UUIDs are 36) */
 #define RESERVE_IDLE_MS		(10 * 60 * 1000)	/* no refill for a link idle this long */
 #define RESERVE_RETRY_MS	(30 * 1000) /* after a failed refill */
+#define ANNOUNCE_TIMEOUT_MS	5000		/* the worker waits this long for the peer's copies */
+#define ANNOUNCE_RETRY_MS	(60 * 1000) /* no announcement to a peer that failed one */
+#define DROP_EVERY_MS		(10 * 1000) /* a reserve is dropped at most this often */
 
 typedef struct ReserveEntry
 {
@@ -47,6 +51,9 @@ typedef struct ReserveEntry
 	int			count;			/* the most time to fetch its copy), count of them */
 	TimestampTz last_asked;		/* a reply was sealed for the peer (or tried to) */
 	TimestampTz retry_at;		/* after a failed refill */
+	TimestampTz announce_at;	/* refills are announced again from then on (after a failure) */
+	TimestampTz dropped_at;		/* the peer asked for fresh keys */
+	uint64		generation;		/* new with the entry and each drop: announced with the IDs */
 	char		ids[RESERVE_KEYS][RESERVE_ID_MAXLEN + 1];
 } ReserveEntry;
 
@@ -97,9 +104,13 @@ material_init(void *p)
 	key_pages_protect((void *) TYPEALIGN(MATERIAL_PAGE, p), sizeof(ReserveMaterial), "reply key reserve");
 }
 
-/* the entry of peer (created if room), under the mutex; NULL if no room */
+/*
+ * The entry of peer (created if room), under the mutex; NULL if no room.  A new
+ * entry, or one whose peer has another SAE now, starts generation (drawn before
+ * the mutex was taken).
+ */
 static ReserveEntry *
-entry_of(const Shareholder *peer)
+entry_of(const Shareholder *peer, uint64 generation)
 {
 	ReserveEntry *e;
 
@@ -114,6 +125,7 @@ entry_of(const Shareholder *peer)
 			sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
 			e->count = 0;
 			e->unusable = false;
+			e->generation = generation;
 			strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
 		}
 		return e;
@@ -122,6 +134,7 @@ entry_of(const Shareholder *peer)
 		return NULL;
 	e = &reserve->entries[reserve->nentries++];
 	memset(e, 0, sizeof(*e));
+	e->generation = generation;
 	strlcpy(e->peer, peer->name, sizeof(e->peer));
 	strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
 	return e;
@@ -133,6 +146,7 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 	int			n = (int) ((need_bytes + RESERVE_KEY_BYTES - 1) / RESERVE_KEY_BYTES);
 	KmeKeyBatch *b;
 	ReserveEntry *e;
+	uint64		generation;
 	bool		wake;
 	bool		taken = false;
 	TimestampTz now;
@@ -145,8 +159,9 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 		b->keys[i].key_id = palloc(RESERVE_ID_MAXLEN + 1);
 
 	now = GetCurrentTimestamp();
+	randombytes_buf(&generation, sizeof(generation));
 	SpinLockAcquire(&reserve->mutex);
-	e = entry_of(peer);
+	e = entry_of(peer, generation);
 	if (e)
 	{
 		e->last_asked = now;
@@ -181,16 +196,27 @@ key_reserve_take(const Shareholder *peer, size_t need_bytes)
 void
 key_reserve_drop(const Shareholder *peer)
 {
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		generation;
+
 	if (reserve == NULL)
 		return;
+	randombytes_buf(&generation, sizeof(generation));
 	SpinLockAcquire(&reserve->mutex);
 	for (int i = 0; i < reserve->nentries; i++)
-		if (strcmp(reserve->entries[i].peer, peer->name) == 0)
-		{
-			/* on the record as spent already */
-			sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
-			reserve->entries[i].count = 0;
-		}
+	{
+		ReserveEntry *e = &reserve->entries[i];
+
+		/* (a peer that asks again and again cannot make this node refill in a loop) */
+		if (strcmp(e->peer, peer->name) != 0 ||
+			!TimestampDifferenceExceeds(e->dropped_at, now, DROP_EVERY_MS))
+			continue;
+		/* on the record as spent already */
+		sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
+		e->count = 0;
+		e->dropped_at = now;
+		e->generation = generation;
+	}
 	SpinLockRelease(&reserve->mutex);
 }
 
@@ -201,6 +227,8 @@ typedef struct Refill
 	char		peer[SSN_NAME_MAXLEN + 1];
 	char		sae[SSN_SAE_ID_MAXLEN + 1];
 	int			want;
+	TimestampTz announce_at;
+	uint64		generation;
 } Refill;
 
 /*
@@ -212,9 +240,11 @@ typedef struct Refill
  */
 typedef struct Announcement
 {
+	uint64		generation;
 	const char *peer_name;
 	const char *const *ids;
 	int			n;
+	bool		burnt;			/* the peer recorded them and could not fetch them */
 } Announcement;
 
 static void
@@ -225,6 +255,7 @@ announce(void *arg)
 	const Shareholder *to = NULL;
 	uint8	   *list;
 	size_t		len;
+	char	   *status;
 	char	   *error;
 
 	for (int i = 0; i < cat->count; i++)
@@ -233,15 +264,18 @@ announce(void *arg)
 	if (to == NULL || cat->self < 0)
 		return;					/* gone meanwhile */
 	list = palloc(key_id_list_size(a->ids, a->n) + 1);
-	len = key_id_list_write(list, KEY_RESERVE_KEY_BITS, a->ids, a->n);
+	len = key_id_list_write(list, KEY_RESERVE_KEY_BITS, a->generation, a->ids, a->n);
 	if (len == 0)
 		return;					/* (IDs the KME sent twice in one answer) */
-	if (channel_send_now(cat->items[cat->self].name, to, MSG_KIND_REPLY_KEYS, list, len, "deliver",
-						 &error) == NULL)
-		ereport(LOG,
-				(errmsg("ssn: peer \"%s\" was not told of the keys set aside for its replies: %s",
-						to->name, error),
-				 errdetail("Its retrievals fetch those keys when the replies come.")));
+	status = channel_send_now_within(cat->items[cat->self].name, to, MSG_KIND_REPLY_KEYS, list, len,
+									 "deliver", Min(ssn_peer_timeout_ms, ANNOUNCE_TIMEOUT_MS), &error);
+	if (status == NULL)
+		elog(ERROR, "%s", error);
+	if (strncmp(status, REPLY_KEYS_BURNT, strlen(REPLY_KEYS_BURNT)) == 0)
+	{
+		a->burnt = true;
+		elog(ERROR, "%s", status);
+	}
 }
 
 /* fetch, record as spent (committed), announce, then offer: in a transaction of the worker */
@@ -280,24 +314,44 @@ refill_one(void *arg)
 	le.key_ids = ids;
 	ledger_record_settled(&le, 1, "used");
 
-	a.peer_name = r->peer;
-	a.ids = ids;
-	a.n = b->nkeys;
-	ed = try_in_subxact(announce, &a);
-	if (ed)
+	/*
+	 * A peer that does not answer in time (or lies) holds up this worker once a
+	 * minute at most: its refills go unannounced meanwhile.
+	 */
+	if (GetCurrentTimestamp() >= r->announce_at)
 	{
-		ereport(LOG,
-				(errmsg("ssn: peer \"%s\" was not told of the keys set aside for its replies: %s",
-						r->peer, ed->message ? ed->message : "error")));
-		FreeErrorData(ed);
+		a.peer_name = r->peer;
+		a.ids = ids;
+		a.n = b->nkeys;
+		a.burnt = false;
+		a.generation = r->generation;
+		ed = try_in_subxact(announce, &a);
+		if (ed)
+		{
+			ereport(LOG,
+					(errmsg("ssn: peer \"%s\" was not told of the keys set aside for its replies: %s",
+							r->peer, ed->message ? ed->message : "error"),
+					 errdetail("Its retrievals fetch these keys when the replies come; the next minute's refills are not announced.")));
+			FreeErrorData(ed);
+			SpinLockAcquire(&reserve->mutex);
+			reserve->entries[r->entry].announce_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ANNOUNCE_RETRY_MS);
+			SpinLockRelease(&reserve->mutex);
+			if (a.burnt)
+			{
+				/* spent on both records; the next refill goes unannounced, the slow way */
+				kme_batch_free(b);
+				return;
+			}
+		}
 	}
 
 	SpinLockAcquire(&reserve->mutex);
 	{
 		ReserveEntry *e = &reserve->entries[r->entry];
 
-		/* (a peer whose SAE changed meanwhile gets none: spent all the same) */
-		for (int k = 0; k < b->nkeys && e->count < RESERVE_KEYS && strcmp(e->sae, r->sae) == 0; k++)
+		/* (a peer whose SAE changed, or that asked for fresh keys meanwhile, gets none: spent all the same) */
+		for (int k = 0; k < b->nkeys && e->count < RESERVE_KEYS && strcmp(e->sae, r->sae) == 0 &&
+			 e->generation == r->generation; k++)
 		{
 			int			last = (e->head + e->count) % RESERVE_KEYS;
 
@@ -341,6 +395,8 @@ refill_pass(void)
 		strlcpy(todo[ntodo].peer, e->peer, sizeof(todo[ntodo].peer));
 		strlcpy(todo[ntodo].sae, e->sae, sizeof(todo[ntodo].sae));
 		todo[ntodo].want = RESERVE_KEYS - e->count;
+		todo[ntodo].announce_at = e->announce_at;
+		todo[ntodo].generation = e->generation;
 		ntodo++;
 	}
 	SpinLockRelease(&reserve->mutex);

@@ -1,11 +1,13 @@
 /*
  * reply_key_copies.c - see reply_key_copies.h.
  *
- * One entry per peer in shared memory: a ring of KEY_RESERVE_KEYS slots, as many
- * as the peer keeps for this node.  A peer never holds more unused keys for us
- * than that, so a copy pushed out of the ring by a newer one is of a key the
- * peer no longer holds (it restarted, or dropped its reserve); the copy is
- * settled 'discarded'.
+ * One entry per peer (and database) in shared memory: twice as many slots as the
+ * peer keeps keys for this node, room for its whole reserve and the keys of
+ * replies still on their way.  Only when a peer announces more than that (it
+ * restarted, or dropped its reserve, and its old keys will never come) are the
+ * oldest copies pushed out, settled 'discarded'.  A copy whose ledger row stays
+ * 'fetched' while no slot holds it (an error between taking and settling it) is
+ * settled 'lost' by the node worker's pass (reconcile_pass).
  */
 #include "postgres.h"
 
@@ -13,6 +15,7 @@
 
 #include "base/guc.h"
 #include "base/preload.h"
+#include "base/spi_run.h"
 #include "base/subxact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -30,22 +33,28 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
-#define COPY_SLOTS	KEY_RESERVE_KEYS
+#define COPY_SLOTS	(2 * KEY_RESERVE_KEYS)
+#define RECONCILE_MS	(60 * 1000)
+#define RECONCILE_AGE	"2 min"		/* older than any fetch still under way */
 #define COPY_BYTES	(KEY_RESERVE_KEY_BITS / 8)
 
 typedef struct CopySlot
 {
 	bool		held;
 	uint64		hash;			/* of id: the scan under the spinlock compares these first */
+	uint64		seq;			/* order of arrival: the oldest is pushed out first */
 	KeyIdText	id;
 } CopySlot;
 
 typedef struct CopyEntry
 {
+	Oid			dboid;			/* the ledger the copies are on */
 	char		peer[SSN_NAME_MAXLEN + 1];
 	char		sae[SSN_SAE_ID_MAXLEN + 1];
-	int			next;			/* the slot the next copy goes to */
+	uint64		next_seq;
+	uint64		generation;		/* of the peer's reserve the copies are of */
 	CopySlot	slots[COPY_SLOTS];
 } CopyEntry;
 
@@ -96,7 +105,7 @@ entry_of(const Shareholder *peer, char **out, int *nout)
 	for (int i = 0; i < copies->nentries; i++)
 	{
 		e = &copies->entries[i];
-		if (strcmp(e->peer, peer->name) != 0)
+		if (e->dboid != MyDatabaseId || strcmp(e->peer, peer->name) != 0)
 			continue;
 		if (strcmp(e->sae, peer->sae_id) == 0)
 			return e;
@@ -116,9 +125,24 @@ entry_of(const Shareholder *peer, char **out, int *nout)
 		return NULL;
 	e = &copies->entries[copies->nentries++];
 	memset(e, 0, sizeof(*e));
+	e->dboid = MyDatabaseId;
 	strlcpy(e->peer, peer->name, sizeof(e->peer));
 	strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
 	return e;
+}
+
+/* copies of this peer's keys can be kept: it has an entry, or there is room for one */
+static bool
+has_room(const Shareholder *peer)
+{
+	bool		room;
+
+	SpinLockAcquire(&copies->mutex);
+	room = copies->nentries < SSN_MAX_PEERS;
+	for (int i = 0; i < copies->nentries && !room; i++)
+		room = copies->entries[i].dboid == MyDatabaseId && strcmp(copies->entries[i].peer, peer->name) == 0;
+	SpinLockRelease(&copies->mutex);
+	return room;
 }
 
 KmeKeyBatch *
@@ -224,43 +248,64 @@ fetch_fn(void *arg)
  * out in out (room for COPY_SLOTS + the batch's keys)
  */
 static int
-keep(const Shareholder *sender, KmeKeyBatch *b, char **out, int *nout)
+keep(const Shareholder *sender, uint64 generation, KmeKeyBatch *b, char **out, int *nout)
 {
 	CopyEntry  *e;
 	int			kept = 0;
 	uint64	   *h = palloc(sizeof(uint64) * Max(b->nkeys, 1));
+	int		   *freeslot = palloc(sizeof(int) * Max(b->nkeys, 1));
 
 	for (int k = 0; k < b->nkeys; k++)
 		h[k] = id_hash(b->keys[k].key_id);
 	*nout = 0;
 	SpinLockAcquire(&copies->mutex);
 	e = entry_of(sender, out, nout);
-	for (int k = 0; e != NULL && k < b->nkeys; k++)
+	if (e != NULL && e->generation != generation)
+	{
+		/* the peer started again, or dropped its reserve: it will use none of these */
+		for (int j = 0; j < COPY_SLOTS; j++)
+			if (e->slots[j].held)
+			{
+				memcpy(out[(*nout)++], e->slots[j].id, sizeof(KeyIdText));
+				e->slots[j].held = false;
+			}
+		sodium_memzero(KEY_AT(e - copies->entries, 0), sizeof((*material())[0]));
+		e->generation = generation;
+	}
+	if (e != NULL)
 	{
 		int			ei = e - copies->entries;
-		int			at = e->next;
-		CopySlot   *s;
+		int			nfree = 0;
 
-		/* a free slot; else the next in turn, a copy of a key the peer no longer holds */
-		for (int j = 0; j < COPY_SLOTS; j++)
-			if (!e->slots[(e->next + j) % COPY_SLOTS].held)
-			{
-				at = (e->next + j) % COPY_SLOTS;
-				break;
-			}
-		s = &e->slots[at];
-		if (s->held)
+		/* the free slots in one pass; only beyond them the oldest copies go */
+		for (int j = 0; j < COPY_SLOTS && nfree < b->nkeys; j++)
+			if (!e->slots[j].held)
+				freeslot[nfree++] = j;
+		for (int k = 0; k < b->nkeys; k++)
 		{
-			/* (the buffer was allocated before: nothing may fail here) */
-			memcpy(out[(*nout)++], s->id, sizeof(KeyIdText));
-			sodium_memzero(KEY_AT(ei, at), COPY_BYTES);
+			int			at;
+			CopySlot   *s;
+
+			if (k < nfree)
+				at = freeslot[k];
+			else
+			{
+				at = 0;
+				for (int j = 1; j < COPY_SLOTS; j++)
+					if (e->slots[j].seq < e->slots[at].seq)
+						at = j;
+				/* (the buffer was allocated before: nothing may fail here) */
+				memcpy(out[(*nout)++], e->slots[at].id, sizeof(KeyIdText));
+				sodium_memzero(KEY_AT(ei, at), COPY_BYTES);
+			}
+			s = &e->slots[at];
+			strlcpy(s->id, b->keys[k].key_id, sizeof(s->id));
+			s->hash = h[k];
+			s->seq = ++e->next_seq;
+			memcpy(KEY_AT(ei, at), b->keys[k].key, COPY_BYTES);
+			s->held = true;
+			kept++;
 		}
-		strlcpy(s->id, b->keys[k].key_id, sizeof(s->id));
-		s->hash = h[k];
-		memcpy(KEY_AT(ei, at), b->keys[k].key, COPY_BYTES);
-		s->held = true;
-		e->next = (at + 1) % COPY_SLOTS;
-		kept++;
 	}
 	SpinLockRelease(&copies->mutex);
 	return kept;
@@ -300,8 +345,12 @@ unrecorded(KeyIdText *ids, int n, const char **out)
 /*
  * A peer announces keys of its own link only: dec_keys asks for them from its
  * SAE, and the KME refuses an ID of another link (settled 'lost' here, no key
- * spent).  An ID the ledger has already, of any link, is left out first; a
- * link's IDs are unknown until they are used, so a peer cannot spoil another's.
+ * spent).  An ID the ledger has already, of any link, is left out first.  A
+ * lying peer that saw another peer's announcement on its way here and names
+ * its IDs first gets them settled 'lost' under its own name: that peer's
+ * announcement then keeps nothing, and its replies under those keys are asked
+ * for again under fresh keys (they are never taken for a replay, nor blamed).
+ * Announcements beyond the room for copies are not recorded at all.
  */
 static bool
 reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
@@ -312,6 +361,7 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 	LedgerEntries e;
 	char	   *refused;
 	uint32		bits;
+	uint64		generation;
 	int			n,
 				nok = 0,
 				npushed,
@@ -321,7 +371,7 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 	int			holder_pid;
 	TimestampTz holder_start;
 
-	if (!key_id_list_parse(m->pt, m->len, &bits, &n, ids, why, whylen))
+	if (!key_id_list_parse(m->pt, m->len, &bits, &generation, &n, ids, why, whylen))
 		return false;
 	if (bits != KEY_RESERVE_KEY_BITS)
 	{
@@ -331,7 +381,12 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 	}
 	if (copies == NULL || !ledger_server_holder(&holder_pid, &holder_start))
 	{
-		out->reply = pstrdup("none kept: ssn is not in shared_preload_libraries here");
+		out->reply = psprintf("kept 0 of %d reply keys: ssn is not in shared_preload_libraries here", n);
+		return true;
+	}
+	if (!has_room(m->sender))
+	{
+		out->reply = psprintf("kept 0 of %d reply keys: copies of %d peers are kept already", n, SSN_MAX_PEERS);
 		return true;
 	}
 
@@ -344,7 +399,7 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 	nok = unrecorded(ids, n, ok);
 	if (nok == 0)
 	{
-		out->reply = psprintf("none of %d keys kept: the key ledger has every ID already", n);
+		out->reply = psprintf("kept 0 of %d reply keys: the key ledger has every ID already", n);
 		return true;
 	}
 	e.direction = LEDGER_RECEIVE;
@@ -358,7 +413,7 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 	ledger_record_server_held(&e, 1, &refused);
 	if (refused)
 	{
-		out->reply = psprintf("none of %d keys kept: %s", n, refused);
+		out->reply = psprintf("kept 0 of %d reply keys: %s", n, refused);
 		return true;
 	}
 
@@ -371,22 +426,106 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 	{
 		/* the KME may have handed them out all the same: burnt */
 		ledger_finish_server_held(ok, nok, "lost");
-		out->reply = psprintf("none of %d keys kept: %s", n, ed->message ? ed->message : "KME error");
+		out->reply = psprintf("%s %d reply keys: %s", REPLY_KEYS_BURNT, nok, ed->message ? ed->message : "KME error");
 		FreeErrorData(ed);
 		return true;
 	}
 	pushed = palloc(sizeof(char *) * (COPY_SLOTS + a.batch->nkeys));
 	for (int i = 0; i < COPY_SLOTS + a.batch->nkeys; i++)
 		pushed[i] = palloc(sizeof(KeyIdText));
-	kept = keep(m->sender, a.batch, pushed, &npushed);
+	kept = keep(m->sender, generation, a.batch, pushed, &npushed);
 	kme_batch_free(a.batch);
 	if (kept < nok)
 		ledger_finish_server_held(ok + kept, nok - kept, "discarded");	/* no room for the peer */
 	if (npushed > 0)
 		ledger_finish_server_held((const char *const *) pushed, npushed, "discarded");
 	out->items = kept;
-	out->reply = psprintf("%d of %d keys kept", kept, n);
+	out->reply = psprintf("kept %d of %d reply keys", kept, n);
 	return true;
+}
+
+/* ---- the node worker's pass: rows of copies no slot holds any more ---- */
+static int
+cmp_uint64(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a,
+				y = *(const uint64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* the row's ID is held (its hash among the sorted held ones; a hash match counts) */
+static bool
+held_hash(const uint64 *held, int nheld, const char *id)
+{
+	uint64		h = id_hash(id);
+
+	return bsearch(&h, held, nheld, sizeof(uint64), cmp_uint64) != NULL;
+}
+
+static void
+reconcile(void *arg)
+{
+	int			pid;
+	TimestampTz start;
+	uint64	   *held = palloc(sizeof(uint64) * SSN_MAX_PEERS * COPY_SLOTS);
+	int			nheld = 0;
+	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
+	Datum		values[2];
+	const char **lost;
+	int			nlost = 0;
+
+	if (!ledger_server_holder(&pid, &start) || !ssn_table_exists("key_ledger"))
+		return;
+	SpinLockAcquire(&copies->mutex);
+	for (int i = 0; i < copies->nentries; i++)
+		if (copies->entries[i].dboid == MyDatabaseId)
+			for (int j = 0; j < COPY_SLOTS; j++)
+				if (copies->entries[i].slots[j].held)
+					held[nheld++] = copies->entries[i].slots[j].hash;
+	SpinLockRelease(&copies->mutex);
+	qsort(held, nheld, sizeof(uint64), cmp_uint64);
+
+	values[0] = Int32GetDatum(pid);
+	values[1] = TimestampTzGetDatum(start);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT key_id FROM ssn.key_ledger WHERE state = 'fetched' AND purpose = '"
+							  REPLY_KEYS_AHEAD_PURPOSE "' AND holder_pid = $1 AND holder_start = $2"
+							  " AND fetched_at < now() - interval '" RECONCILE_AGE "'",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.key_ledger");
+	lost = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+
+		if (!held_hash(held, nheld, id))
+			lost[nlost++] = id;
+	}
+	if (nlost > 0)
+	{
+		ereport(LOG,
+				(errmsg("ssn: %d copies of reply keys on the record are held no more: settled as lost", nlost)));
+		ledger_finish_server_held(lost, nlost, "lost");
+	}
+	SPI_finish();
+}
+
+static long
+reconcile_pass(void)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	char		err[256];
+
+	if (copies == NULL)
+		return -1;
+	if (last != 0 && !TimestampDifferenceExceeds(last, now, RECONCILE_MS))
+		return TimestampDifferenceMilliseconds(now, TimestampTzPlusMilliseconds(last, RECONCILE_MS));
+	last = now;
+	(void) worker_guarded(reconcile, NULL, err, sizeof(err), NULL);
+	return RECONCILE_MS;
 }
 
 /* ssn.reply_key_copies(): the copies held per peer, for the DBA and the tests */
@@ -408,6 +547,8 @@ ssn_reply_key_copies(PG_FUNCTION_ARGS)
 	SpinLockAcquire(&copies->mutex);
 	for (int i = 0; i < copies->nentries; i++)
 	{
+		if (copies->entries[i].dboid != MyDatabaseId)
+			continue;
 		memcpy(names[n], copies->entries[i].peer, sizeof(names[n]));
 		for (int j = 0; j < COPY_SLOTS; j++)
 			held[n] += copies->entries[i].slots[j].held ? 1 : 0;
@@ -447,4 +588,5 @@ reply_key_copies_init(void)
 							 &material_raw, material_init);
 	}
 	message_kind_register(&reply_keys);
+	worker_pass_register("reply key copies", reconcile_pass, WORKER_PASS_EVERY_LOOP);
 }

@@ -21,6 +21,13 @@
 
 #define REPLY_KEYS_AHEAD_PURPOSE "reply keys ahead"
 
+/*
+ * How the answer to an announcement begins when the keys are on this node's
+ * record but it could not fetch them (its KME refused): the announcing peer must
+ * not use them, every reply under them would be asked for again.
+ */
+#define REPLY_KEYS_BURNT "burnt"
+
 /* shared memory and the message kind (_PG_init) */
 extern void reply_key_copies_init(void);
 

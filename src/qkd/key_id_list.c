@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HEAD 10
+#define HEAD 18
 
 static bool
 id_ok(const uint8_t *p, size_t len)
@@ -41,7 +41,7 @@ key_id_list_size(const char *const *ids, int n)
 }
 
 size_t
-key_id_list_write(uint8_t *out, uint32_t key_bits, const char *const *ids, int n)
+key_id_list_write(uint8_t *out, uint32_t key_bits, uint64_t generation, const char *const *ids, int n)
 {
 	size_t		size = key_id_list_size(ids, n);
 	size_t		off = HEAD;
@@ -51,8 +51,10 @@ key_id_list_write(uint8_t *out, uint32_t key_bits, const char *const *ids, int n
 	memcpy(out, "SSNK", 4);
 	for (int b = 0; b < 4; b++)
 		out[4 + b] = (uint8_t) (key_bits >> (8 * b));
-	out[8] = (uint8_t) n;
-	out[9] = (uint8_t) (n >> 8);
+	for (int b = 0; b < 8; b++)
+		out[8 + b] = (uint8_t) (generation >> (8 * b));
+	out[16] = (uint8_t) n;
+	out[17] = (uint8_t) (n >> 8);
 	for (int i = 0; i < n; i++)
 	{
 		size_t		len = strlen(ids[i]);
@@ -65,8 +67,8 @@ key_id_list_write(uint8_t *out, uint32_t key_bits, const char *const *ids, int n
 }
 
 bool
-key_id_list_parse(const uint8_t *buf, size_t len, uint32_t *key_bits, int *n,
-				  KeyIdText *ids, char *err, size_t errlen)
+key_id_list_parse(const uint8_t *buf, size_t len, uint32_t *key_bits, uint64_t *generation,
+				  int *n, KeyIdText *ids, char *err, size_t errlen)
 {
 	size_t		off = HEAD;
 	uint32_t	bits = 0;
@@ -85,7 +87,7 @@ key_id_list_parse(const uint8_t *buf, size_t len, uint32_t *key_bits, int *n,
 				 bits, KEY_ID_LIST_MAX_BITS);
 		return false;
 	}
-	count = buf[8] | (buf[9] << 8);
+	count = buf[16] | (buf[17] << 8);
 	if (count < 1 || count > KEY_ID_LIST_MAX)
 	{
 		snprintf(err, errlen, "%d key IDs, not 1 to %d", count, KEY_ID_LIST_MAX);
@@ -122,6 +124,9 @@ key_id_list_parse(const uint8_t *buf, size_t len, uint32_t *key_bits, int *n,
 		return false;
 	}
 	*key_bits = bits;
+	*generation = 0;
+	for (int b = 0; b < 8; b++)
+		*generation |= (uint64_t) buf[8 + b] << (8 * b);
 	*n = count;
 	return true;
 }

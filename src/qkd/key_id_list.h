@@ -8,8 +8,10 @@
  *   off len
  *     0   4 magic "SSNK"
  *     4   4 size of every key in bits, 8..KEY_ID_LIST_MAX_BITS, a multiple of 8
- *     8   2 n, the number of IDs, 1..KEY_ID_LIST_MAX
- *    10   - n IDs: a 1-byte length (1..KEY_ID_LIST_ID_MAXLEN), then that many
+ *     8   8 generation: the sender's reserve for this link as of its last start
+ *           or drop (a receiver discards its copies of an older generation)
+ *    16   2 n, the number of IDs, 1..KEY_ID_LIST_MAX
+ *    18   - n IDs: a 1-byte length (1..KEY_ID_LIST_ID_MAXLEN), then that many
  *           printable ASCII bytes
  *
  * Nothing follows the last ID; no ID appears twice.
@@ -31,13 +33,14 @@ typedef char KeyIdText[KEY_ID_LIST_ID_MAXLEN + 1];
 extern size_t key_id_list_size(const char *const *ids, int n);
 
 /* Write the list (key_id_list_size bytes); returns that size, or 0 as key_id_list_size. */
-extern size_t key_id_list_write(uint8_t *out, uint32_t key_bits, const char *const *ids, int n);
+extern size_t key_id_list_write(uint8_t *out, uint32_t key_bits, uint64_t generation,
+								const char *const *ids, int n);
 
 /*
  * Parse a list into ids (KEY_ID_LIST_MAX slots, NUL-terminated).  false with a
  * reason in err if anything is out of place.
  */
-extern bool key_id_list_parse(const uint8_t *buf, size_t len, uint32_t *key_bits, int *n,
-							  KeyIdText *ids, char *err, size_t errlen);
+extern bool key_id_list_parse(const uint8_t *buf, size_t len, uint32_t *key_bits,
+							  uint64_t *generation, int *n, KeyIdText *ids, char *err, size_t errlen);
 
 #endif							/* SSN_KEY_ID_LIST_H */

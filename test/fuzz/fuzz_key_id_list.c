@@ -23,12 +23,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t    *out;
 	const char *ptrs[KEY_ID_LIST_MAX];
 	uint32_t	bits;
+	uint64_t	gen;
 	int			n;
 	char		err[256];
 
 	memcpy(copy, data, size);
 	err[0] = 0;
-	if (!key_id_list_parse(copy, size, &bits, &n, ids, err, sizeof(err)))
+	if (!key_id_list_parse(copy, size, &bits, &gen, &n, ids, err, sizeof(err)))
 	{
 		if (err[0] == 0)
 			abort();
@@ -40,7 +41,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (key_id_list_size(ptrs, n) != size)
 		abort();
 	out = malloc(size);
-	if (key_id_list_write(out, bits, ptrs, n) != size || memcmp(out, data, size) != 0)
+	if (key_id_list_write(out, bits, gen, ptrs, n) != size || memcmp(out, data, size) != 0)
 		abort();
 	free(out);
 	free(copy);

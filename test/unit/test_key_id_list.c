@@ -21,6 +21,7 @@ main(void)
 	uint8_t		buf[KEY_ID_LIST_MAX * 64 + 16];
 	size_t		len;
 	uint32_t	bits;
+	uint64_t	gen;
 	int			n;
 	char		err[256];
 
@@ -31,56 +32,57 @@ main(void)
 	}
 
 	/* round trips */
-	len = key_id_list_write(buf, 256, ids, 1);
-	CHECK(len == 10 + 1 + 36 && len == key_id_list_size(ids, 1), "size of one ID: %zu", len);
-	CHECK(key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)), "one ID: %s", err);
+	len = key_id_list_write(buf, 256, 0x1122334455667788ULL, ids, 1);
+	CHECK(len == 18 + 1 + 36 && len == key_id_list_size(ids, 1), "size of one ID: %zu", len);
+	CHECK(key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)), "one ID: %s", err);
 	CHECK(bits == 256 && n == 1 && strcmp(parsed[0], ids[0]) == 0, "one ID back");
-	len = key_id_list_write(buf, 8192, ids, KEY_ID_LIST_MAX);
-	CHECK(len == 10 + KEY_ID_LIST_MAX * 37, "size of %d IDs: %zu", KEY_ID_LIST_MAX, len);
-	CHECK(key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)), "%d IDs: %s", KEY_ID_LIST_MAX, err);
+	CHECK(gen == 0x1122334455667788ULL, "generation back");
+	len = key_id_list_write(buf, 8192, 7, ids, KEY_ID_LIST_MAX);
+	CHECK(len == 18 + KEY_ID_LIST_MAX * 37, "size of %d IDs: %zu", KEY_ID_LIST_MAX, len);
+	CHECK(key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)), "%d IDs: %s", KEY_ID_LIST_MAX, err);
 	CHECK(bits == 8192 && n == KEY_ID_LIST_MAX, "%d IDs of 8192 bits back", KEY_ID_LIST_MAX);
 	for (int i = 0; i < KEY_ID_LIST_MAX; i++)
 		CHECK(strcmp(parsed[i], ids[i]) == 0, "ID %d back", i);
 
 	/* every truncation and any trailing byte */
-	len = key_id_list_write(buf, 256, ids, 3);
+	len = key_id_list_write(buf, 256, 7, ids, 3);
 	for (size_t cut = 0; cut < len; cut++)
-		CHECK(!key_id_list_parse(buf, cut, &bits, &n, parsed, err, sizeof(err)) && err[0],
+		CHECK(!key_id_list_parse(buf, cut, &bits, &gen, &n, parsed, err, sizeof(err)) && err[0],
 			  "cut at %zu refused", cut);
 	buf[len] = 'x';
-	CHECK(!key_id_list_parse(buf, len + 1, &bits, &n, parsed, err, sizeof(err)) && strstr(err, "follow"),
+	CHECK(!key_id_list_parse(buf, len + 1, &bits, &gen, &n, parsed, err, sizeof(err)) && strstr(err, "follow"),
 		  "trailing byte refused: %s", err);
 
 	/* the header */
 	buf[0] = 'X';
-	CHECK(!key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)) && strstr(err, "magic"),
+	CHECK(!key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)) && strstr(err, "magic"),
 		  "bad magic refused");
 	buf[0] = 'S';
 	buf[4] = 7;
-	CHECK(!key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)) && strstr(err, "bits"),
+	CHECK(!key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)) && strstr(err, "bits"),
 		  "key size not in bytes refused");
 	buf[4] = 0;
 	buf[5] = 1;
-	buf[8] = 0;
-	CHECK(!key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)) && strstr(err, "key IDs"),
+	buf[16] = 0;
+	CHECK(!key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)) && strstr(err, "key IDs"),
 		  "zero IDs refused");
-	buf[8] = (KEY_ID_LIST_MAX + 1) & 0xff;
-	buf[9] = (KEY_ID_LIST_MAX + 1) >> 8;
-	CHECK(!key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)), "%d IDs refused", KEY_ID_LIST_MAX + 1);
-	buf[8] = 3;
-	buf[9] = 0;
-	CHECK(key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)), "restored: %s", err);
+	buf[16] = (KEY_ID_LIST_MAX + 1) & 0xff;
+	buf[17] = (KEY_ID_LIST_MAX + 1) >> 8;
+	CHECK(!key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)), "%d IDs refused", KEY_ID_LIST_MAX + 1);
+	buf[16] = 3;
+	buf[17] = 0;
+	CHECK(key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)), "restored: %s", err);
 
 	/* an ID: empty, not printable, repeated */
-	buf[10] = 0;
-	CHECK(!key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)), "empty ID refused");
-	buf[10] = 36;
-	buf[12] = ' ';
-	CHECK(!key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)) && strstr(err, "printable"),
+	buf[18] = 0;
+	CHECK(!key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)), "empty ID refused");
+	buf[18] = 36;
+	buf[20] = ' ';
+	CHECK(!key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)) && strstr(err, "printable"),
 		  "space in an ID refused");
-	buf[12] = 'f';
-	memcpy(buf + 10 + 37 + 1, ids[0], 36);
-	CHECK(!key_id_list_parse(buf, len, &bits, &n, parsed, err, sizeof(err)) && strstr(err, "twice"),
+	buf[20] = 'f';
+	memcpy(buf + 18 + 37 + 1, ids[0], 36);
+	CHECK(!key_id_list_parse(buf, len, &bits, &gen, &n, parsed, err, sizeof(err)) && strstr(err, "twice"),
 		  "repeated ID refused");
 
 	/* the writer refuses what the parser would */
@@ -94,7 +96,7 @@ main(void)
 		CHECK(key_id_list_size(empty, 1) == 0, "writer refuses an empty ID");
 		CHECK(key_id_list_size(ids, 0) == 0 && key_id_list_size(ids, KEY_ID_LIST_MAX + 1) == 0,
 			  "writer refuses 0 and %d IDs", KEY_ID_LIST_MAX + 1);
-		CHECK(key_id_list_write(buf, 12, ids, 1) == 0, "writer refuses 12-bit keys");
+		CHECK(key_id_list_write(buf, 12, 7, ids, 1) == 0, "writer refuses 12-bit keys");
 	}
 	return unit_finish("test_key_id_list");
 }
