@@ -104,6 +104,15 @@ material_init(void *p)
 	key_pages_protect((void *) TYPEALIGN(MATERIAL_PAGE, p), sizeof(ReserveMaterial), "reply key reserve");
 }
 
+/* wipe entry i's keys (on the record as spent already), under the mutex: a new generation */
+static void
+entry_empty(int i, uint64 generation)
+{
+	sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
+	reserve->entries[i].count = 0;
+	reserve->entries[i].generation = generation;
+}
+
 /*
  * The entry of peer (created if room), under the mutex; NULL if no room.  A new
  * entry, or one whose peer has another SAE now, starts generation (drawn before
@@ -122,10 +131,8 @@ entry_of(const Shareholder *peer, uint64 generation)
 		if (strcmp(e->sae, peer->sae_id) != 0)
 		{
 			/* the peer has another SAE now: its old keys are for nobody */
-			sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
-			e->count = 0;
+			entry_empty(i, generation);
 			e->unusable = false;
-			e->generation = generation;
 			strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
 		}
 		return e;
@@ -211,11 +218,8 @@ key_reserve_drop(const Shareholder *peer)
 		if (strcmp(e->peer, peer->name) != 0 ||
 			!TimestampDifferenceExceeds(e->dropped_at, now, DROP_EVERY_MS))
 			continue;
-		/* on the record as spent already */
-		sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
-		e->count = 0;
+		entry_empty(i, generation);
 		e->dropped_at = now;
-		e->generation = generation;
 	}
 	SpinLockRelease(&reserve->mutex);
 }
@@ -263,7 +267,7 @@ announce(void *arg)
 			to = &cat->items[i];
 	if (to == NULL || cat->self < 0)
 		return;					/* gone meanwhile */
-	list = palloc(key_id_list_size(a->ids, a->n) + 1);
+	list = palloc(KEY_ID_LIST_BOUND(a->n));
 	len = key_id_list_write(list, KEY_RESERVE_KEY_BITS, a->generation, a->ids, a->n);
 	if (len == 0)
 		return;					/* (IDs the KME sent twice in one answer) */

@@ -17,9 +17,7 @@
 #include "base/preload.h"
 #include "base/spi_run.h"
 #include "base/subxact.h"
-#include "catalog/pg_type.h"
 #include "common/hashfn.h"
-#include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "net/channel.h"
@@ -30,14 +28,12 @@
 #include "qkd/key_id_list.h"
 #include "qkd/key_ledger.h"
 #include "storage/spin.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #define COPY_SLOTS	(2 * KEY_RESERVE_KEYS)
 #define RECONCILE_MS	(60 * 1000)
-#define RECONCILE_AGE	"2 min"		/* older than any fetch still under way */
+#define RECONCILE_AGE_S	120			/* older than any fetch still under way */
 #define COPY_BYTES	(KEY_RESERVE_KEY_BITS / 8)
 
 typedef struct CopySlot
@@ -92,13 +88,26 @@ id_hash(const char *id)
 	return hash_bytes_extended((const unsigned char *) id, (int) strlen(id), 0);
 }
 
+/* wipe every copy of entry e (under the mutex), their IDs appended to out */
+static void
+drop_copies(CopyEntry *e, KeyIdText *out, int *nout)
+{
+	for (int j = 0; j < COPY_SLOTS; j++)
+		if (e->slots[j].held)
+		{
+			memcpy(out[(*nout)++], e->slots[j].id, sizeof(KeyIdText));
+			e->slots[j].held = false;
+		}
+	sodium_memzero(KEY_AT(e - copies->entries, 0), sizeof((*material())[0]));
+}
+
 /*
  * The entry of the peer under the mutex, or NULL.  To create (if there is room),
  * out gets the IDs of copies wiped because the peer has another SAE now (its old
  * keys are of no link it has): room for COPY_SLOTS.
  */
 static CopyEntry *
-entry_of(const Shareholder *peer, char **out, int *nout)
+entry_of(const Shareholder *peer, KeyIdText *out, int *nout)
 {
 	CopyEntry  *e;
 
@@ -111,13 +120,7 @@ entry_of(const Shareholder *peer, char **out, int *nout)
 			return e;
 		if (out == NULL)
 			return NULL;
-		for (int j = 0; j < COPY_SLOTS; j++)
-			if (e->slots[j].held)
-			{
-				memcpy(out[(*nout)++], e->slots[j].id, sizeof(KeyIdText));
-				e->slots[j].held = false;
-			}
-		sodium_memzero(KEY_AT(i, 0), sizeof((*material())[i]));
+		drop_copies(e, out, nout);
 		strlcpy(e->sae, peer->sae_id, sizeof(e->sae));
 		return e;
 	}
@@ -197,33 +200,8 @@ reply_key_copies_take(const Shareholder *sender, const EnvelopeView *v, char **i
 bool
 reply_key_copies_lost(char **ids, int n)
 {
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	Oid			types[2] = {TEXTARRAYOID, TEXTOID};
-	Datum		values[2];
-	bool		lost;
-
-	for (int i = 0; i < n; i++)
-		d[i] = CStringGetTextDatum(ids[i]);
-	values[0] = PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
-	values[1] = CStringGetTextDatum(REPLY_KEYS_AHEAD_PURPOSE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* as the ledger writer sees them now, not as of the caller's snapshot */
-	PushActiveSnapshot(GetLatestSnapshot());
 	/* fetched ahead and not used here: the copies went with a restart, or never came */
-	if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE direction = 'receive' AND purpose = $2"
-							  " AND state IN ('fetched', 'lost', 'discarded')) > 0"
-							  " FROM ssn.key_ledger WHERE key_id = ANY($1)",
-							  2, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read ssn.key_ledger");
-	{
-		bool		isnull;
-
-		lost = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	PopActiveSnapshot();
-	SPI_finish();
-	return lost;
+	return ledger_received_unused((const char *const *) ids, n, REPLY_KEYS_AHEAD_PURPOSE);
 }
 
 /* ---- a peer's announcement ---- */
@@ -248,7 +226,7 @@ fetch_fn(void *arg)
  * out in out (room for COPY_SLOTS + the batch's keys)
  */
 static int
-keep(const Shareholder *sender, uint64 generation, KmeKeyBatch *b, char **out, int *nout)
+keep(const Shareholder *sender, uint64 generation, KmeKeyBatch *b, KeyIdText *out, int *nout)
 {
 	CopyEntry  *e;
 	int			kept = 0;
@@ -263,13 +241,7 @@ keep(const Shareholder *sender, uint64 generation, KmeKeyBatch *b, char **out, i
 	if (e != NULL && e->generation != generation)
 	{
 		/* the peer started again, or dropped its reserve: it will use none of these */
-		for (int j = 0; j < COPY_SLOTS; j++)
-			if (e->slots[j].held)
-			{
-				memcpy(out[(*nout)++], e->slots[j].id, sizeof(KeyIdText));
-				e->slots[j].held = false;
-			}
-		sodium_memzero(KEY_AT(e - copies->entries, 0), sizeof((*material())[0]));
+		drop_copies(e, out, nout);
 		e->generation = generation;
 	}
 	if (e != NULL)
@@ -311,37 +283,6 @@ keep(const Shareholder *sender, uint64 generation, KmeKeyBatch *b, char **out, i
 	return kept;
 }
 
-/* the IDs the key ledger does not have, in their order, into out; how many */
-static int
-unrecorded(KeyIdText *ids, int n, const char **out)
-{
-	Datum	   *d = palloc(sizeof(Datum) * n);
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	int			m = 0;
-
-	for (int i = 0; i < n; i++)
-		d[i] = CStringGetTextDatum(ids[i]);
-	values[0] = PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetLatestSnapshot());
-	if (SPI_execute_with_args("SELECT o FROM unnest($1) WITH ORDINALITY AS u(id, o)"
-							  " WHERE NOT EXISTS (SELECT FROM ssn.key_ledger l WHERE l.key_id = u.id) ORDER BY o",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read ssn.key_ledger");
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		bool		isnull;
-		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-
-		out[m++] = ids[o - 1];
-	}
-	PopActiveSnapshot();
-	SPI_finish();
-	return m;
-}
-
 /*
  * A peer announces keys of its own link only: dec_keys asks for them from its
  * SAE, and the KME refuses an ID of another link (settled 'lost' here, no key
@@ -356,8 +297,9 @@ static bool
 reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, size_t whylen)
 {
 	KeyIdText  *ids = palloc(sizeof(KeyIdText) * KEY_ID_LIST_MAX);
+	const char **idp;
 	const char **ok;
-	char	  **pushed;
+	KeyIdText  *pushed;
 	LedgerEntries e;
 	char	   *refused;
 	uint32		bits;
@@ -395,8 +337,11 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 	 * before this announcement) is left out; one recorded meanwhile refuses the
 	 * lot, which then comes the slow way.
 	 */
+	idp = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
+		idp[i] = ids[i];
 	ok = palloc(sizeof(char *) * n);
-	nok = unrecorded(ids, n, ok);
+	nok = ledger_unrecorded(idp, n, ok);
 	if (nok == 0)
 	{
 		out->reply = psprintf("kept 0 of %d reply keys: the key ledger has every ID already", n);
@@ -430,15 +375,19 @@ reply_keys_receive(const ReceivedMessage *m, MessageOutcome *out, char *why, siz
 		FreeErrorData(ed);
 		return true;
 	}
-	pushed = palloc(sizeof(char *) * (COPY_SLOTS + a.batch->nkeys));
-	for (int i = 0; i < COPY_SLOTS + a.batch->nkeys; i++)
-		pushed[i] = palloc(sizeof(KeyIdText));
+	pushed = palloc(sizeof(KeyIdText) * (COPY_SLOTS + a.batch->nkeys));
 	kept = keep(m->sender, generation, a.batch, pushed, &npushed);
 	kme_batch_free(a.batch);
 	if (kept < nok)
 		ledger_finish_server_held(ok + kept, nok - kept, "discarded");	/* no room for the peer */
 	if (npushed > 0)
-		ledger_finish_server_held((const char *const *) pushed, npushed, "discarded");
+	{
+		const char **pp = palloc(sizeof(char *) * npushed);
+
+		for (int i = 0; i < npushed; i++)
+			pp[i] = pushed[i];
+		ledger_finish_server_held(pp, npushed, "discarded");
+	}
 	out->items = kept;
 	out->reply = psprintf("kept %d of %d reply keys", kept, n);
 	return true;
@@ -466,16 +415,14 @@ held_hash(const uint64 *held, int nheld, const char *id)
 static void
 reconcile(void *arg)
 {
-	int			pid;
-	TimestampTz start;
 	uint64	   *held = palloc(sizeof(uint64) * SSN_MAX_PEERS * COPY_SLOTS);
 	int			nheld = 0;
-	Oid			types[2] = {INT4OID, TIMESTAMPTZOID};
-	Datum		values[2];
+	char	  **ids;
 	const char **lost;
-	int			nlost = 0;
+	int			n,
+				nlost = 0;
 
-	if (!ledger_server_holder(&pid, &start) || !ssn_table_exists("key_ledger"))
+	if (!ssn_table_exists("key_ledger"))
 		return;
 	SpinLockAcquire(&copies->mutex);
 	for (int i = 0; i < copies->nentries; i++)
@@ -486,30 +433,18 @@ reconcile(void *arg)
 	SpinLockRelease(&copies->mutex);
 	qsort(held, nheld, sizeof(uint64), cmp_uint64);
 
-	values[0] = Int32GetDatum(pid);
-	values[1] = TimestampTzGetDatum(start);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT key_id FROM ssn.key_ledger WHERE state = 'fetched' AND purpose = '"
-							  REPLY_KEYS_AHEAD_PURPOSE "' AND holder_pid = $1 AND holder_start = $2"
-							  " AND fetched_at < now() - interval '" RECONCILE_AGE "'",
-							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read ssn.key_ledger");
-	lost = palloc(sizeof(char *) * Max(SPI_processed, 1));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-
-		if (!held_hash(held, nheld, id))
-			lost[nlost++] = id;
-	}
+	/* rows recorded after the copies were listed are young: left to the next pass */
+	ids = ledger_server_held(REPLY_KEYS_AHEAD_PURPOSE, RECONCILE_AGE_S, &n);
+	lost = palloc(sizeof(char *) * Max(n, 1));
+	for (int r = 0; r < n; r++)
+		if (!held_hash(held, nheld, ids[r]))
+			lost[nlost++] = ids[r];
 	if (nlost > 0)
 	{
 		ereport(LOG,
 				(errmsg("ssn: %d copies of reply keys on the record are held no more: settled as lost", nlost)));
 		ledger_finish_server_held(lost, nlost, "lost");
 	}
-	SPI_finish();
 }
 
 static long

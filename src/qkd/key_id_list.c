@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HEAD 18
+#define HEAD 18						/* (KEY_ID_LIST_BOUND counts it) */
 
 static bool
 id_ok(const uint8_t *p, size_t len)

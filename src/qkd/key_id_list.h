@@ -29,6 +29,9 @@
 
 typedef char KeyIdText[KEY_ID_LIST_ID_MAXLEN + 1];
 
+/* bytes enough for a list of n IDs, whatever their lengths */
+#define KEY_ID_LIST_BOUND(n)	(18 + (size_t) (n) * (1 + KEY_ID_LIST_ID_MAXLEN))
+
 /* Bytes the list of these n IDs takes; 0 if it cannot be written (n, an ID's length or bytes). */
 extern size_t key_id_list_size(const char *const *ids, int n);
 

@@ -510,6 +510,93 @@ ledger_resent(const char *sender_name, const char *const *key_ids, int nids)
 	return r;
 }
 
+/*
+ * The reads below see the ledger as its writer left it (the latest snapshot), not
+ * as of the caller's statement: the rows they look for were committed by the
+ * writer a moment ago.
+ */
+int
+ledger_unrecorded(const char *const *key_ids, int nids, const char **out)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1];
+	int			m = 0;
+
+	args[0] = PointerGetDatum(text_array(key_ids, nids));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (SPI_execute_with_args("SELECT o FROM unnest($1) WITH ORDINALITY AS u(id, o)"
+							  " WHERE NOT EXISTS (SELECT FROM ssn.key_ledger l WHERE l.key_id = u.id) ORDER BY o",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.key_ledger");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+		out[m++] = key_ids[o - 1];
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	return m;
+}
+
+bool
+ledger_received_unused(const char *const *key_ids, int nids, const char *purpose)
+{
+	Oid			argtypes[2] = {TEXTARRAYOID, TEXTOID};
+	Datum		args[2];
+	bool		isnull;
+	bool		found;
+
+	args[0] = PointerGetDatum(text_array(key_ids, nids));
+	args[1] = CStringGetTextDatum(purpose);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (SPI_execute_with_args("SELECT count(*) FILTER (WHERE direction = 'receive' AND purpose = $2"
+							  " AND state IN ('fetched', 'lost', 'discarded')) > 0"
+							  " FROM ssn.key_ledger WHERE key_id = ANY($1)",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read ssn.key_ledger");
+	found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	PopActiveSnapshot();
+	SPI_finish();
+	return found;
+}
+
+char	  **
+ledger_server_held(const char *purpose, int older_than_s, int *n)
+{
+	Oid			argtypes[4] = {TEXTOID, INT4OID, TIMESTAMPTZOID, INT4OID};
+	Datum		args[4];
+	int			pid;
+	TimestampTz start;
+	char	  **ids;
+	MemoryContext caller = CurrentMemoryContext;
+
+	*n = 0;
+	if (!ledger_server_holder(&pid, &start))
+		return NULL;
+	args[0] = CStringGetTextDatum(purpose);
+	args[1] = Int32GetDatum(pid);
+	args[2] = TimestampTzGetDatum(start);
+	args[3] = Int32GetDatum(older_than_s);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT key_id FROM ssn.key_ledger WHERE state = 'fetched' AND purpose = $1"
+							  " AND holder_pid = $2 AND holder_start = $3"
+							  " AND fetched_at < now() - make_interval(secs => $4)",
+							  4, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ssn.key_ledger");
+	ids = MemoryContextAlloc(caller, sizeof(char *) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+		ids[(*n)++] = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return ids;
+}
+
 /* ---------------------------------------------------------------------------
  * autonomous writes: a dynamic background worker
  * ------------------------------------------------------------------------- */
@@ -812,9 +899,10 @@ record_many_submit(const LedgerEntries *e, int n, bool autonomous, const char *s
 }
 
 static void
-record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused)
+record_many(const LedgerEntries *e, int n, bool autonomous, const char *settled, char **refused,
+			bool server_held)
 {
-	LedgerRecording *rec = record_many_submit(e, n, autonomous, settled, refused, false);
+	LedgerRecording *rec = record_many_submit(e, n, autonomous, settled, refused, server_held);
 
 	if (rec)
 		record_many_complete(rec);
@@ -829,10 +917,7 @@ ledger_record_many_start(const LedgerEntries *e, int n, char **refused)
 void
 ledger_record_server_held(const LedgerEntries *e, int n, char **refused)
 {
-	LedgerRecording *rec = record_many_submit(e, n, true, NULL, refused, true);
-
-	if (rec)
-		record_many_complete(rec);
+	record_many(e, n, true, NULL, refused, true);
 }
 
 void
@@ -845,13 +930,13 @@ ledger_record_many_wait(LedgerRecording *rec)
 void
 ledger_record_many(const LedgerEntries *e, int n, bool autonomous, char **refused)
 {
-	record_many(e, n, autonomous, NULL, refused);
+	record_many(e, n, autonomous, NULL, refused, false);
 }
 
 void
 ledger_record_settled(const LedgerEntries *e, int n, const char *state)
 {
-	record_many(e, n, true, state, NULL);
+	record_many(e, n, true, state, NULL, false);
 }
 
 static void

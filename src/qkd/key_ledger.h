@@ -86,6 +86,15 @@ extern void ledger_record_server_held(const LedgerEntries *e, int n, char **refu
 /* settle IDs the server holds, unwaited (as ledger_finish_unwaited) */
 extern void ledger_finish_server_held(const char *const *key_ids, int nids, const char *state);
 
+/* the IDs the ledger does not have, in their order, into out (nids slots); how many */
+extern int	ledger_unrecorded(const char *const *key_ids, int nids, const char **out);
+
+/* any of the IDs is a received key of this purpose that was not used ('fetched', 'lost', 'discarded') */
+extern bool ledger_received_unused(const char *const *key_ids, int nids, const char *purpose);
+
+/* the IDs of this purpose the server holds, fetched over older_than_s seconds ago (palloc'd) */
+extern char **ledger_server_held(const char *purpose, int older_than_s, int *n);
+
 /* Move this backend's 'fetched' IDs to state ('used', 'discarded' or 'lost'). */
 extern void ledger_finish(const char *const *key_ids, int nids, const char *state,
 						  bool autonomous);

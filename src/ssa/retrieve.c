@@ -278,6 +278,23 @@ key_ids_repeat(char ***ids, int i, const EnvelopeView *views)
 	return false;
 }
 
+/* key IDs to settle in one ledger request */
+typedef struct KeyIds
+{
+	char	  **ids;
+	int			n;
+} KeyIds;
+
+#define SETTLE_USED			0
+#define SETTLE_DISCARDED	1
+
+static void
+key_ids_add(KeyIds *k, char **ids, int n)
+{
+	memcpy(k->ids + k->n, ids, sizeof(char *) * n);
+	k->n += n;
+}
+
 /* the reply's keys were ours, fetched ahead, and are gone (a restart): reply_key_copies_lost */
 static bool
 copies_lost(char **ids, int n)
@@ -320,16 +337,9 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 	char	 ***ids;
 	LedgerEntries *entries;
 	int			nentries = 0,
-				nused = 0,
-				ndiscarded = 0,
 				total_keys = 0;
-	char	  **used,
-			  **discarded;
 	bool	   *ahead;			/* its keys are our copies (net/reply_key_copies) */
-	int			nused_ahead = 0,
-				ndiscarded_ahead = 0;
-	char	  **used_ahead,
-			  **discarded_ahead;
+	KeyIds		settle[2][2];	/* [ahead][SETTLE_USED or SETTLE_DISCARDED] */
 	char	  **refused;
 	LedgerRecording *recording;
 	KmeKeyBatch **batches;
@@ -495,10 +505,12 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 			bad_reply(p, "its reply reuses QKD key IDs (a replay?): %s", refused[i]);
 		ids[entry_of[i]] = NULL;
 	}
-	used = palloc(sizeof(char *) * Max(total_keys, 1));
-	discarded = palloc(sizeof(char *) * Max(total_keys, 1));
-	used_ahead = palloc(sizeof(char *) * Max(total_keys, 1));
-	discarded_ahead = palloc(sizeof(char *) * Max(total_keys, 1));
+	for (int a = 0; a < 2; a++)
+		for (int st = 0; st < 2; st++)
+		{
+			settle[a][st].ids = palloc(sizeof(char *) * Max(total_keys, 1));
+			settle[a][st].n = 0;
+		}
 
 	for (i = 0; i < npick; i++)
 	{
@@ -523,30 +535,17 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		if (failure)
 		{
 			/* the KME refused its keys: this peer failed, not the retrieval */
-			for (int j = 0; j < v->nkeys; j++)
-				discarded[ndiscarded++] = ids[i][j];
+			key_ids_add(&settle[ahead[i]][SETTLE_DISCARDED], ids[i], v->nkeys);
 			bad_reply(p, "keys of its reply unavailable: %s", failure);
 			continue;
 		}
 		if (pt == NULL)
 		{
-			for (int j = 0; j < v->nkeys; j++)
-			{
-				if (ahead[i])
-					discarded_ahead[ndiscarded_ahead++] = ids[i][j];
-				else
-					discarded[ndiscarded++] = ids[i][j];
-			}
+			key_ids_add(&settle[ahead[i]][SETTLE_DISCARDED], ids[i], v->nkeys);
 			bad_reply(p, "its reply failed authentication (tampered or wrong keys)");
 			continue;
 		}
-		for (int j = 0; j < v->nkeys; j++)
-		{
-			if (ahead[i])
-				used_ahead[nused_ahead++] = ids[i][j];
-			else
-				used[nused++] = ids[i][j];
-		}
+		key_ids_add(&settle[ahead[i]][SETTLE_USED], ids[i], v->nkeys);
 		pt = channel_plaintext(v, pt, &ptlen, why, sizeof(why));
 		if (pt == NULL)
 		{
@@ -601,10 +600,13 @@ fetch_round(Wanted *w, int nw, PeerState *ps, int *pick, int npick, const char *
 		pfree(pt);
 	}
 	/* on the record (committed) before any was used: settling them need not hold up the caller */
-	ledger_finish_unwaited((const char *const *) used, nused, "used");
-	ledger_finish_unwaited((const char *const *) discarded, ndiscarded, "discarded");
-	ledger_finish_server_held((const char *const *) used_ahead, nused_ahead, "used");
-	ledger_finish_server_held((const char *const *) discarded_ahead, ndiscarded_ahead, "discarded");
+	for (int st = 0; st < 2; st++)
+	{
+		const char *state = st == SETTLE_USED ? "used" : "discarded";
+
+		ledger_finish_unwaited((const char *const *) settle[0][st].ids, settle[0][st].n, state);
+		ledger_finish_server_held((const char *const *) settle[1][st].ids, settle[1][st].n, state);
+	}
 	peer_call_reset(serve, npick);
 	peer_call_reset(take, npick);
 	alarm_bad_replies(ps, pick, npick);
