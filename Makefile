@@ -8,7 +8,7 @@ PGFILEDESC = "ssn - secure storage network (ITU-T Y.3808)"
 
 # plain C core: no PostgreSQL headers, shared with unit tests, fuzzers, benchmark
 CORE_SRCS = src/math/gf256.c src/math/field_p.c src/math/random.c src/math/crc32c.c src/math/shamir.c \
-	src/crypto/envelope.c src/crypto/pedersen.c src/crypto/commitment.c src/crypto/check_record.c src/crypto/ristretto_msm.c src/crypto/ristretto_base.c src/crypto/commit_pool.c \
+	src/crypto/base64_ct.c src/crypto/envelope.c src/crypto/pedersen.c src/crypto/commitment.c src/crypto/check_record.c src/crypto/ristretto_msm.c src/crypto/ristretto_base.c src/crypto/commit_pool.c \
 	src/share/share_format.c src/share/share_batch.c src/share/secret_expr.c src/share/id_set.c src/share/secret_record.c src/share/value_list.c \
 	src/lifecycle/reshare_format.c src/lifecycle/catalog_change.c src/qkd/key_id_list.c
 # the backend, plane by plane from the bottom (ARCHITECTURE.md)

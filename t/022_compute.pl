@@ -593,6 +593,48 @@ ok($net->poll(1, q{SELECT count(*) FROM ssn.peer_health WHERE NOT reachable}, '0
 agg_check('node4, node5 back: ssn_sum(sx * sy) works again', q{ssn_sum(sx * sy)}, q{sum(x::numeric * y)}, 'FROM t');
 step('two down');
 
+# ---- 3b. a confirmation meeting a share already held: the same share is no error,
+# another one is refused and alarmed, and the held share stays
+{
+	my $sid = $net->query(2, q{SELECT secret_id FROM ssn.held_share
+		WHERE origin = 'node1' AND ssn_share_field(share) = 'prime' ORDER BY secret_id LIMIT 1});
+	my $held = q{SELECT share::text FROM ssn.held_share WHERE origin = 'node1' AND secret_id = '} . $sid . q{'};
+	my $before = $net->query(2, $held);
+	# one staged share under its id: a share batch of one (its length as a base-128
+	# varint, then the share)
+	my $stage = sub {
+		my ($share_sql) = @_;
+		$net->query(2, qq{DELETE FROM ssn.held_part_batch WHERE batch_id = '$sid';
+			INSERT INTO ssn.held_part_batch (origin, batch_id, contributor, contributors, parts)
+			SELECT 'node1', '$sid', 0, 0, CASE WHEN length(b) < 128 THEN set_byte('\\x00'::bytea, 0, length(b))
+				ELSE set_byte(set_byte('\\x0000'::bytea, 0, (length(b) & 127) | 128), 1, length(b) >> 7) END || b
+			FROM (SELECT ssn_share_send($share_sql) AS b FROM ssn.held_share
+				  WHERE origin = 'node1' AND secret_id = '$sid') s});
+	};
+	my $confirm = sub {
+		my ($out, $err) = ('', '');
+		IPC::Run::run([ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $net->conninfo(1, 2),
+				'-c', "SELECT ssn.channel_confirm('node1', ARRAY['$sid']::uuid[])" ],
+			'>', \$out, '2>', \$err, IPC::Run::timeout(120));
+		chomp $out;
+		return ($out, $err);
+	};
+	my $mark = $net->query(2, q{SELECT coalesce(max(id), 0) FROM ssn.alarm});
+	$stage->('share');
+	my ($out, $err) = $confirm->();
+	is($out, 'confirmed 0', 'confirming a share node2 already holds, the very same: no error, none added') or diag $err;
+	# three times the share, under the same id (the id of a sum is the XOR of its terms')
+	$stage->('ssn_share_add(share, ssn_share_add(share, share))');
+	($out, $err) = $confirm->();
+	like($err, qr/23505.*1 shares to confirm differ from the shares held under their ids/s,
+		'confirming another share under a held id: refused (23505)');
+	is($net->query(2, $held), $before, '... the held share stays');
+	is($net->query(2, qq{SELECT count(*) FROM ssn.alarm WHERE id > $mark AND object = 'node1'
+		AND problem = 'different share for a held slot'}), '1', '... and node2 raises an alarm naming node1');
+	$net->query(2, qq{DELETE FROM ssn.held_part_batch WHERE batch_id = '$sid'});
+	$net->query(2, qq{UPDATE ssn.alarm SET cleared_at = now() WHERE id > $mark AND cleared_at IS NULL});
+}
+
 # ---- in the end: every held share belongs to a secret of node1; no key used twice
 my %known = map { $_ => 1 } split /\n/, q1(q{SELECT id FROM ssn.secret});
 my %lost = map { s/'//gr => 1 } split /,/, $lost;

@@ -259,16 +259,23 @@ compute_confirm_local(const char *origin, Datum idarr)
 	{
 		values[1] = PointerGetDatum(construct_array(asked.ids, asked.n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 		values[2] = PointerGetDatum(construct_array(asked.shares, asked.n, share_oid, -1, false, TYPALIGN_INT));
-		if (SPI_execute_with_args("WITH s AS (SELECT * FROM unnest($2, $3) AS u(result_id, share)),"
-								  " i AS (INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
-								  "       SELECT result_id, 0, $1, share FROM s ON CONFLICT DO NOTHING RETURNING 1)"
-								  " SELECT (SELECT count(*) FROM i),"
-								  "  (SELECT count(*) FROM s JOIN ssn.held_share h ON h.origin = $1"
-								  "   AND h.secret_id = s.result_id AND h.epoch = 0 WHERE h.share::text <> s.share::text)",
-								  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		/* unnest in the target list: streamed, not materialized (and spilled) first */
+		if (SPI_execute_with_args("INSERT INTO ssn.held_share (secret_id, epoch, origin, share)"
+								  " SELECT unnest($2), 0, $1, unnest($3)"
+								  " ON CONFLICT DO NOTHING",
+								  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not confirm shares into ssn.held_share");
-		n = (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		n = (int) SPI_processed;
+		/* only a slot held before can hold a different share: compare when some were */
+		if (n < asked.n)
+		{
+			if (SPI_execute_with_args("SELECT count(*) FROM unnest($2, $3) AS s(result_id, share)"
+									  " JOIN ssn.held_share h ON h.origin = $1 AND h.secret_id = s.result_id"
+									  " AND h.epoch = 0 WHERE h.share::text <> s.share::text",
+									  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "could not compare shares with ssn.held_share");
+			conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
 		sodium_memzero(VARDATA(DatumGetPointer(values[2])), VARSIZE(DatumGetPointer(values[2])) - VARHDRSZ);
 	}
 	SPI_finish();
@@ -388,7 +395,7 @@ parts_header(uint8 *out, const char *origin, const uint8 *contrib, int ncontrib)
 void
 compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 					  ShareholderList *cat, Shareholder *self,
-					  const uint8 *contrib, int ncontrib, const uint8 *recv, int nrecv)
+					  const uint8 *contrib, int ncontrib, const uint8 *recv, int nrecv, List **own)
 {
 	EvalGroup  *g;
 	int			ng,
@@ -398,8 +405,7 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 	StringInfoData *msg;
 	size_t		hdr_len;
 	uint8		hdr[2 + SSN_NAME_MAXLEN + SHARE_MAX_N];
-	List	   *mine = NIL,		/* this node's own messages of parts, kept for the end */
-			   *mine_len = NIL;
+	List	   *mine = NIL;		/* this node's own messages of parts, kept for the end */
 
 	for (int i = 0; i < ncontrib; i++)
 		if (contrib[i] == self->share_index)
@@ -448,11 +454,11 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 				continue;
 			if (recv[j] == self->share_index)
 			{
-				char	   *copy = palloc(msg[j].len);
+				bytea	   *copy = palloc(VARHDRSZ + msg[j].len);
 
-				memcpy(copy, msg[j].data, msg[j].len);
+				SET_VARSIZE(copy, VARHDRSZ + msg[j].len);
+				memcpy(VARDATA(copy), msg[j].data, msg[j].len);
 				mine = lappend(mine, copy);
-				mine_len = lappend_int(mine_len, msg[j].len);
 			}
 			else
 			{
@@ -471,18 +477,10 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 		}
 		if (last)
 		{
-			ListCell   *lc,
-					   *ll;
-
-			forboth(lc, mine, ll, mine_len)
-			{
-				char		why[256] = "";
-				char	   *m = lfirst(lc);
-
-				if (compute_receive_parts((uint8 *) m, lfirst_int(ll), self, self, why, sizeof(why)) < 0)
-					elog(ERROR, "ssn: own re-sharing parts refused: %s", why);
-				sodium_memzero(m, lfirst_int(ll));
-			}
+			if (own)
+				*own = mine;
+			else
+				compute_reshare_keep_own(mine, self);
 			break;
 		}
 		if (g[i].degree > g[i].n - 1 || 2 * (g[i].k - 1) < g[i].degree || ncontrib < g[i].degree + 1)
@@ -522,6 +520,27 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
 	compute_wipe(g, ng);
 }
 
+/*
+ * This node's own parts: keeping them takes this node's parts lock until the
+ * transaction ends, so the SSA keeps its own only once every other contributor
+ * has delivered here.
+ */
+void
+compute_reshare_keep_own(List *own, Shareholder *self)
+{
+	ListCell   *lc;
+
+	foreach(lc, own)
+	{
+		char		why[256] = "";
+		bytea	   *m = lfirst(lc);
+
+		if (compute_receive_parts((uint8 *) VARDATA(m), VARSIZE(m) - VARHDRSZ, self, self, why, sizeof(why)) < 0)
+			elog(ERROR, "ssn: own re-sharing parts refused: %s", why);
+		sodium_memzero(VARDATA(m), VARSIZE(m) - VARHDRSZ);
+	}
+}
+
 Datum
 ssn_channel_reshare(PG_FUNCTION_ARGS)
 {
@@ -536,7 +555,7 @@ ssn_channel_reshare(PG_FUNCTION_ARGS)
 	Shareholder *self = catalog_require_self(cat);
 
 	(void) peer_identity_require(cat, requester, "ssn.channel_reshare");
-	compute_reshare_local(prog, plen, requester, cat, self, contrib, nc, recv, nr);
+	compute_reshare_local(prog, plen, requester, cat, self, contrib, nc, recv, nr, NULL);
 	PG_RETURN_TEXT_P(cstring_to_text("re-shared"));
 }
 

@@ -31,7 +31,7 @@
 /* about 110 bytes of memory per reference while evaluating: at most ~1.8 GB */
 #define COMPUTE_MAX_REFS (16 * 1024 * 1024)
 #define SCAN_MIN_INPUTS 1000	/* from here on one pass over the table may beat index probes, */
-#define SCAN_MAX_RATIO 10		/* if the inputs are a tenth of the shares held or more */
+#define SCAN_MAX_RATIO 20		/* if the inputs are a twentieth of the shares held or more */
 #define SCAN_ROWS_PER_PAGE 40	/* (a share row is about 150 to 200 bytes) */
 
 typedef struct Input
@@ -236,17 +236,24 @@ query_inputs(InputTable *t, const char *origin, int x)
 	pfree(uu);
 }
 
-/* about how many shares this node holds: the larger of the statistics and the pages */
+/*
+ * About how many shares this node holds: its pages now, at the density of rows
+ * the statistics last saw (as the planner estimates a table's size), or at
+ * SCAN_ROWS_PER_PAGE before the first statistics.
+ */
 static double
 held_share_rows(void)
 {
 	Oid			relid = get_relname_relid("held_share", get_namespace_oid("ssn", false));
 	Relation	rel = table_open(relid, AccessShareLock);
-	double		rows = rel->rd_rel->reltuples;
+	double		tuples = rel->rd_rel->reltuples;
+	BlockNumber pages = rel->rd_rel->relpages;
 	BlockNumber blocks = RelationGetNumberOfBlocks(rel);
 
 	table_close(rel, AccessShareLock);
-	return Max(rows, (double) blocks * SCAN_ROWS_PER_PAGE);
+	if (tuples > 0 && pages > 0)
+		return tuples / pages * blocks;
+	return (double) blocks * SCAN_ROWS_PER_PAGE;
 }
 
 /* read this node's shares of the inputs (the newest epoch of each) */

@@ -20,11 +20,13 @@
 typedef struct PeerConn
 {
 	char	   *peer;
+	int			lane;
 	char	   *conninfo;
 	PGconn	   *conn;
 } PeerConn;
 
 static PeerConn cache[PEER_CACHE_SIZE];
+static int	current_lane = 0;
 
 typedef enum
 {
@@ -49,7 +51,7 @@ cache_lookup(const char *peer, const char *conninfo, bool create)
 				free_slot = i;
 			continue;
 		}
-		if (strcmp(cache[i].peer, peer) == 0)
+		if (cache[i].lane == current_lane && strcmp(cache[i].peer, peer) == 0)
 		{
 			if (conninfo && strcmp(cache[i].conninfo, conninfo) != 0)
 			{
@@ -70,6 +72,7 @@ cache_lookup(const char *peer, const char *conninfo, bool create)
 				(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
 				 errmsg("too many peer connections in one process (at most %d)", PEER_CACHE_SIZE)));
 	cache[free_slot].peer = MemoryContextStrdup(TopMemoryContext, peer);
+	cache[free_slot].lane = current_lane;
 	cache[free_slot].conninfo = MemoryContextStrdup(TopMemoryContext, conninfo);
 	cache[free_slot].conn = NULL;
 	return &cache[free_slot];
@@ -88,7 +91,18 @@ close_conn(PeerConn *pc)
 void
 peer_forget(const char *peer)
 {
-	close_conn(cache_lookup(peer, NULL, false));
+	for (int i = 0; i < PEER_CACHE_SIZE; i++)
+		if (cache[i].peer && strcmp(cache[i].peer, peer) == 0)
+			close_conn(&cache[i]);
+}
+
+int
+peer_conn_use_lane(int lane)
+{
+	int			old = current_lane;
+
+	current_lane = lane;
+	return old;
 }
 
 /* The first line of libpq's message, without the trailing newline. */
@@ -393,6 +407,12 @@ abandon_unfinished(PeerCall *calls, int n)
 }
 
 void
+peer_call_abandon(PeerCall *calls, int n)
+{
+	abandon_unfinished(calls, n);
+}
+
+void
 peer_call_poll(PeerCall *calls, int n)
 {
 	PG_TRY();
@@ -407,8 +427,9 @@ peer_call_poll(PeerCall *calls, int n)
 	PG_END_TRY();
 }
 
-void
-peer_call_end(PeerCall *calls, int n, int timeout_ms)
+/* wait until every call is past state "until" (ST_FLUSH: its request sent; ST_READ: answered) */
+static void
+wait_past(PeerCall *calls, int n, int timeout_ms, CallState until)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 
@@ -420,16 +441,20 @@ peer_call_end(PeerCall *calls, int n, int timeout_ms)
 			bool		active = false;
 
 			for (int i = 0; i < n; i++)
-				active |= calls[i].state != ST_DONE;
+				active |= calls[i].state <= (int) until;
 			if (!active)
 				break;
 			left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 			if (left <= 0)
 			{
 				for (int i = 0; i < n; i++)
-					if (calls[i].state != ST_DONE)
+					if (calls[i].state <= (int) until)
 						snprintf(calls[i].error, sizeof(calls[i].error),
-								 "no answer within %d ms", timeout_ms);
+								 until == ST_READ ? "no answer within %d ms" : "request not sent within %d ms",
+								 timeout_ms);
+					else if (calls[i].state != ST_DONE)
+						snprintf(calls[i].error, sizeof(calls[i].error),
+								 "abandoned: another peer's request was not sent within %d ms", timeout_ms);
 				abandon_unfinished(calls, n);
 				break;
 			}
@@ -442,6 +467,18 @@ peer_call_end(PeerCall *calls, int n, int timeout_ms)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
+
+void
+peer_call_sent(PeerCall *calls, int n, int timeout_ms)
+{
+	wait_past(calls, n, timeout_ms, ST_FLUSH);
+}
+
+void
+peer_call_end(PeerCall *calls, int n, int timeout_ms)
+{
+	wait_past(calls, n, timeout_ms, ST_READ);
 }
 
 void

@@ -55,6 +55,23 @@ extern void peer_call_begin(PeerCall *calls, int n);
 extern void peer_call_poll(PeerCall *calls, int n);
 extern void peer_call_end(PeerCall *calls, int n, int timeout_ms);
 
+/*
+ * Wait until every call's request has left this node (or the call ended), so
+ * that the peers work while this process does something else before
+ * peer_call_end; on a timeout the calls not sent are abandoned with their error.
+ */
+extern void peer_call_sent(PeerCall *calls, int n, int timeout_ms);
+
+/* give up the calls still running (their connections closed), e.g. on an error */
+extern void peer_call_abandon(PeerCall *calls, int n);
+
+/*
+ * Calls made from now on use the connections of this lane (0 by default):
+ * lane 1 reaches the same peers while lane 0's calls are still running.
+ * Returns the lane in use before.
+ */
+extern int	peer_conn_use_lane(int lane);
+
 /* the result value of a finished call (row 0, column 0), NULL if none */
 extern const char *peer_call_value(PeerCall *c, int *len);
 

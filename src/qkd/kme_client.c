@@ -54,6 +54,7 @@
 
 #include "base/guc.h"
 #include "common/jsonapi.h"
+#include "crypto/base64_ct.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -1167,8 +1168,6 @@ kw_key(KeysWalk *w, int k)
 	const char *raw;
 	size_t		len;
 	char	   *tmp = NULL;
-	size_t		bin_len = 0;
-	int			rc;
 
 	if (kw_peek(w) != '"')
 		kme_protocol_error(rq, "\"key\" of key %d is not a string.", k + 1);
@@ -1179,9 +1178,7 @@ kw_key(KeysWalk *w, int k)
 		len = kw_unescape(w, raw, len, tmp);
 		raw = tmp;
 	}
-	rc = sodium_base642bin(dst, w->key_bytes, raw, len, NULL, &bin_len, NULL,
-						   sodium_base64_VARIANT_ORIGINAL);
-	if (rc == 0 && bin_len == w->key_bytes)
+	if (base64_ct_decode(dst, w->key_bytes, raw, len) == 0)
 	{
 		if (tmp)
 		{
@@ -1193,11 +1190,11 @@ kw_key(KeysWalk *w, int k)
 	/* rejected: classify (the key is never used), then wipe */
 	sodium_memzero(dst, w->key_bytes);
 	{
-		const char *problem = NULL;
-		size_t		dlen = bin_len;
+		size_t		dlen = 0;
+		const char *problem = base64_problem(raw, len, &dlen);
 
-		if (rc != 0)
-			problem = base64_problem(raw, len, &dlen);
+		if (problem == NULL && dlen == w->key_bytes)
+			problem = "has bits set after its last byte (not canonical base64)";
 		if (tmp)
 		{
 			sodium_memzero(tmp, len);

@@ -63,11 +63,34 @@ forget_jobs(void)
 	njobs = jobs_cap = 0;
 }
 
-/* run calls on peers; raise naming the first that failed */
+#define COMPUTE_CALL_TIMEOUT_MS Max(ssn_peer_timeout_ms, 600000)
+
+/*
+ * Start calls on peers, do this node's own part (local) while they do theirs,
+ * then wait for their answers; if the own part fails, the calls are abandoned.
+ */
 static void
-call_peers(PeerCall *calls, int n, const char *what)
+beside_peers(PeerCall *calls, int n, void (*local) (void *), void *arg)
 {
-	peer_call_all(calls, n, Max(ssn_peer_timeout_ms, 600000));
+	PG_TRY();
+	{
+		peer_call_begin(calls, n);
+		peer_call_sent(calls, n, COMPUTE_CALL_TIMEOUT_MS);
+		local(arg);
+	}
+	PG_CATCH();
+	{
+		peer_call_abandon(calls, n);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	peer_call_end(calls, n, COMPUTE_CALL_TIMEOUT_MS);
+}
+
+/* raise naming the first of the calls that failed */
+static void
+check_peers(PeerCall *calls, int n, const char *what)
+{
 	for (int i = 0; i < n; i++)
 	{
 		if (calls[i].skip)
@@ -127,6 +150,23 @@ holder_of(ShareholderList *cat, int share_index)
  * Every shareholder made its share of the new secrets (staged): now they may
  * keep them.  Until this point a failure leaves nothing any node would serve.
  */
+/* this node's confirmation, done beside the peers' */
+typedef struct OwnConfirm
+{
+	const char *origin;			/* NULL: this node holds no share */
+	Datum		ids;
+	int			confirmed;
+} OwnConfirm;
+
+static void
+confirm_own(void *arg)
+{
+	OwnConfirm *o = arg;
+
+	if (o->origin)
+		o->confirmed = compute_confirm_local(o->origin, o->ids);
+}
+
 static void
 confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 {
@@ -136,8 +176,12 @@ confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 	PeerCall   *calls = palloc0(sizeof(PeerCall) * Max(h->n, 1));
 	int			ncalls = 0;
 	bool		self_in = false;
+	OwnConfirm	own;
 	static Oid	types[2] = {TEXTOID, UUIDARRAYOID};
+	static const int formats[2] = {0, 1};
 	const char **vals = palloc(sizeof(char *) * 2);
+	int		   *lengths = palloc0(sizeof(int) * 2);
+	bytea	   *idsbin;
 
 	for (int i = 0; i < m; i++)
 	{
@@ -147,8 +191,11 @@ confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 		d[i] = UUIDPGetDatum(u);
 	}
 	arr = PointerGetDatum(construct_array(d, m, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	/* in binary: the text of 100,000 uuids costs more than confirming them */
+	idsbin = OidSendFunctionCall(F_ARRAY_SEND, arr);
 	vals[0] = self->name;
-	vals[1] = OidOutputFunctionCall(F_ARRAY_OUT, arr);
+	vals[1] = VARDATA(idsbin);
+	lengths[1] = VARSIZE(idsbin) - VARHDRSZ;
 	for (int i = 0; i < h->n; i++)
 	{
 		Shareholder *s = holder_of(cat, h->holders[i]);
@@ -160,13 +207,18 @@ confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 		}
 		calls[ncalls].peer = s->name;
 		calls[ncalls].conninfo = s->conninfo;
-		calls[ncalls].sql = "SELECT ssn.channel_confirm($1, $2::uuid[])";
+		calls[ncalls].sql = "SELECT ssn.channel_confirm($1, $2)";
 		calls[ncalls].nparams = 2;
 		calls[ncalls].types = types;
 		calls[ncalls].values = vals;
+		calls[ncalls].lengths = lengths;
+		calls[ncalls].formats = formats;
 		ncalls++;
 	}
-	peer_call_all(calls, ncalls, Max(ssn_peer_timeout_ms, 600000));
+	own.origin = self_in ? self->name : NULL;
+	own.ids = arr;
+	own.confirmed = 0;
+	beside_peers(calls, ncalls, confirm_own, &own);
 	for (int i = 0; i < ncalls; i++)
 	{
 		const char *v = peer_call_value(&calls[i], NULL);
@@ -180,10 +232,53 @@ confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 							   psprintf("It confirmed %d of %d.", got, m))));
 	}
 	peer_call_reset(calls, ncalls);
-	if (self_in && compute_confirm_local(self->name, arr) != m)
+	if (self_in && own.confirmed != m)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("this node could not confirm its shares of the computed secrets")));
+}
+
+/* this node's part of a class's program, done beside the peers' */
+typedef struct OwnPart
+{
+	bool		linear;
+	StringInfo	prog;
+	ShareholderList *cat;
+	Shareholder *self;			/* NULL: this node holds no share */
+	const uint8 *contrib;
+	int			nc;
+	const SecretHandle *h;
+	List	   *parts;			/* re-sharing: this node's parts for itself, kept later */
+} OwnPart;
+
+/*
+ * Its parts for the peers go on connections of their own (lane 1): lane 0's are
+ * busy with the peers' calls.
+ */
+static void
+own_part(void *arg)
+{
+	OwnPart    *o = arg;
+	int			lane;
+
+	if (o->self == NULL)
+		return;
+	if (o->linear)
+	{
+		compute_materialize_local((uint8 *) o->prog->data, o->prog->len, o->self->name, o->self->share_index);
+		return;
+	}
+	lane = peer_conn_use_lane(1);
+	PG_TRY();
+	{
+		compute_reshare_local((uint8 *) o->prog->data, o->prog->len, o->self->name, o->cat, o->self,
+							  o->contrib, o->nc, o->h->holders, o->h->n, &o->parts);
+	}
+	PG_FINALLY();
+	{
+		peer_conn_use_lane(lane);
+	}
+	PG_END_TRY();
 }
 
 /* The jobs j[0..m) share k, holders and linearity: one program, one round. */
@@ -198,6 +293,7 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 	PeerCall   *calls;
 	int			ncalls = 0;
 	bool		self_in = false;
+	OwnPart		own;
 	static Oid	mtypes[2] = {TEXTOID, BYTEAOID};
 	static Oid	rtypes[4] = {TEXTOID, BYTEAOID, INT4ARRAYOID, INT4ARRAYOID};
 	static const int formats[4] = {0, 1, 0, 0};
@@ -298,15 +394,18 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 		calls[ncalls].formats = formats;
 		ncalls++;
 	}
-	call_peers(calls, ncalls, linear ? "store computed secrets" : "re-share products");
-	if (self_in)
-	{
-		if (linear)
-			compute_materialize_local((uint8 *) prog.data, prog.len, self->name, self->share_index);
-		else
-			compute_reshare_local((uint8 *) prog.data, prog.len, self->name, cat, self,
-								  contrib, nc, h->holders, h->n);
-	}
+	/*
+	 * This node's part while the peers do theirs; it keeps its own parts only
+	 * once every peer has answered (no contributor still delivering here):
+	 * keeping them locks them until commit.
+	 */
+	own = (OwnPart) {
+		.linear = linear,.prog = &prog,.cat = cat,.self = self_in ? self : NULL,
+		.contrib = contrib,.nc = nc,.h = h,.parts = NIL
+	};
+	beside_peers(calls, ncalls, own_part, &own);
+	check_peers(calls, ncalls, linear ? "store computed secrets" : "re-share products");
+	compute_reshare_keep_own(own.parts, self);
 	pfree(prog.data);
 	confirm_class(j, m, cat, self);
 }

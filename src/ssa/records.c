@@ -113,11 +113,13 @@ records_queue(Datum ids, bool all, bool deleted, int only_x, int64 *max_outbox_i
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* not read-only: the rows and grants this statement just wrote are read */
+	/* the grants aggregated once, not a subquery per secret */
 	if (SPI_execute_with_args("SELECT s.id, o.rolname::text, pg_catalog.format_type(s.value_type, NULL), s.k, s.n,"
-							  "   s.holders, s.check_record,"
-							  "   ARRAY(SELECT r.rolname::text FROM ssn.secret_grant g JOIN pg_catalog.pg_roles r"
-							  "         ON r.oid = g.grantee WHERE g.secret_id = s.id ORDER BY 1)"
+							  "   s.holders, s.check_record, coalesce(gr.names, '{}')"
 							  " FROM ssn.secret s JOIN pg_catalog.pg_roles o ON o.oid = s.owner"
+							  " LEFT JOIN (SELECT g.secret_id, pg_catalog.array_agg(r.rolname::text ORDER BY r.rolname::text) AS names"
+							  "            FROM ssn.secret_grant g JOIN pg_catalog.pg_roles r ON r.oid = g.grantee"
+							  "            WHERE $2 OR g.secret_id = ANY($1) GROUP BY g.secret_id) gr ON gr.secret_id = s.id"
 							  " WHERE ($2 OR s.id = ANY($1)) AND ($3 = 0 OR $3 = ANY(s.holders))",
 							  3, types, values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.secret");

@@ -60,7 +60,7 @@ PG_FUNCTION_INFO_V1(ssn_store_check_committed);
 
 #define BLOB_TARGET		(64 * 1024)		/* sealed outbox message: fits a small key pool */
 #define RECORDS_MAX		(192 * 1024)	/* records with it: clear, they spend no pad */
-#define FLUSH_SECRETS	2000
+#define FLUSH_SECRETS	10000	/* catalog rows and records written per statement */
 #define FLUSH_BYTES		(8 * 1024 * 1024)
 #define MAX_BLOBS		4096	/* flushed before a value could overflow it */
 

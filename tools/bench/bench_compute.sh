@@ -17,6 +17,11 @@
 # Run as root.  SSN_BENCH_AGG_ROWS (1000000) rows of two int8 secrets each,
 # SSN_BENCH_PRODUCTS (100000) products stored, SSN_BENCH_CHUNK (100000) rows per
 # INSERT while storing the secrets.
+# Two builds side by side: SSN_BENCH_BUILDS="NAME=DIR NAME=DIR ..." (each DIR a
+# PostgreSQL copy with that build of ssn installed, as `make install DESTDIR=DIR`
+# makes it; see SSN_PG_PREFIX in tools/lib/common.sh) measures only the degree
+# reduction of SSN_BENCH_PRODUCTS products, on a fresh local SSN per build holding
+# that many pairs, the builds taking turns SSN_BENCH_ROUNDS times (default 2).
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -92,6 +97,46 @@ replies_of() {	# replies_of SQL: replies node1 received during one statement
 }
 kfmt() { local a b c; read -r a b c <<<"$1"; printf '%18s %14s %16s' "$a" "$b" "$c"; }
 field() { cut -d' ' -f"$1" <<<"$2"; }
+
+# a fresh local SSN with $1 pairs of int8 secrets in s (and in clear in p)
+pairs_up() {
+	"$sl" up --dir "$dir" >"$scratch/up.log" 2>&1 || { cat "$scratch/up.log"; exit 1; }
+	q "CREATE TABLE p (id int, a int8, b int8); CREATE TABLE s (id int, a ssn_secret, b ssn_secret)"
+	q "INSERT INTO p SELECT g, (g::int8 * 7919) % 100000 - 50000, g % 1000 FROM generate_series(1, $1) g"
+	q "VACUUM ANALYZE p"
+	for ((lo = 1; lo <= $1; lo += chunk)); do
+		q "INSERT INTO s SELECT id, ssn_store(a), ssn_store(b) FROM p WHERE id BETWEEN $lo AND $((lo + chunk - 1))"
+	done
+	delivered
+	for i in 1 2 3 4 5; do qn "$i" "VACUUM ANALYZE"; qn "$i" "CHECKPOINT"; done
+}
+
+if [ -n "${SSN_BENCH_BUILDS:-}" ]; then
+	declare -A dr_t
+	for round in $(seq "${SSN_BENCH_ROUNDS:-2}"); do
+		for b in $SSN_BENCH_BUILDS; do
+			name=${b%%=*}
+			export SSN_PG_PREFIX=${b#*=} SSN_NO_INSTALL=1
+			PG_BIN=$SSN_PG_PREFIX/usr/lib/postgresql/$PG_MAJOR/bin
+			say "$name (round $round): $prods pairs, then their products"
+			pairs_up "$prods"
+			t0=$(now)
+			q "CREATE TABLE prod AS SELECT id, ssn_store(a * b) AS v FROM s" >/dev/null
+			t=$(since "$t0")
+			[ "$(q "SELECT ssn_sum(v) = (SELECT sum(a * b) FROM p) FROM prod")" = t ] ||
+				{ echo "$name: the products' sum is wrong" >&2; exit 1; }
+			dr_t[$name]+=" $(printf '%.0f' "$(echo "$prods / $t" | bc -l)")"
+			"$sl" down --dir "$dir" >/dev/null 2>&1
+		done
+	done
+	echo
+	echo "degree reduction, $prods products in one transaction, committed (products/s, each round):"
+	for b in $SSN_BENCH_BUILDS; do
+		name=${b%%=*}
+		printf '  %-8s %s\n' "$name" "${dr_t[$name]}"
+	done
+	exit 0
+fi
 
 say "local SSN, unlimited key rate"
 "$sl" up --dir "$dir" >"$scratch/up.log" 2>&1 || { cat "$scratch/up.log"; exit 1; }

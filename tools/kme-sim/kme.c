@@ -8,6 +8,7 @@
  * returns each key once and then wipes it. */
 #include "kme.h"
 #include "http.h"
+#include "crypto/base64_ct.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -463,14 +464,13 @@ static void rb_key_entry(struct kme_resp *r, const char *id, const unsigned char
         randombytes_buf(tmp, len);
         key = tmp;
     }
-    size_t b64len = sodium_base64_ENCODED_LEN(elen, sodium_base64_VARIANT_ORIGINAL);
-    if (rb_reserve(r, b64len + 96) == 0) {
+    size_t n = BASE64_CT_LEN(elen);
+    if (rb_reserve(r, n + 96) == 0) {
         rb_puts(r, first ? "{\"key_ID\":\"" : ",{\"key_ID\":\"");
         rb_puts(r, id);
         rb_puts(r, "\",\"key\":\"");
         char *dst = r->body + r->len;
-        sodium_bin2base64(dst, b64len, key, elen, sodium_base64_VARIANT_ORIGINAL);
-        size_t n = strlen(dst);
+        base64_ct_encode(dst, key, elen);
         if (fault == FAULT_BAD_BASE64 && n >= 2) {
             dst[0] = '*';
             dst[n / 2] = '!';
@@ -490,7 +490,7 @@ static void rb_container_begin(struct kme_resp *r, size_t n, size_t keylen)
     r->secret = 1;
     r->status = 200;
     r->content_type = "application/json";
-    size_t per = sodium_base64_ENCODED_LEN(keylen, sodium_base64_VARIANT_ORIGINAL) + 96;
+    size_t per = BASE64_CT_LEN(keylen) + 96;
     rb_reserve(r, 64 + n * per);
     rb_puts(r, "{\"keys\":[");
 }
