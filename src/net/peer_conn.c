@@ -15,7 +15,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#define PEER_CACHE_SIZE 64
+#define PEER_CACHE_SIZE 128		/* 64 peers on each of the two lanes */
 
 typedef struct PeerConn
 {
