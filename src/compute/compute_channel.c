@@ -525,8 +525,8 @@ compute_reshare_local(const uint8 *prog, size_t plen, const char *origin,
  * transaction ends, so the SSA keeps its own only once every other contributor
  * has delivered here.
  */
-void
-compute_reshare_keep_own(List *own, Shareholder *self)
+static void
+keep_own_parts(List *own, Shareholder *self)
 {
 	ListCell   *lc;
 
@@ -537,6 +537,34 @@ compute_reshare_keep_own(List *own, Shareholder *self)
 
 		if (compute_receive_parts((uint8 *) VARDATA(m), VARSIZE(m) - VARHDRSZ, self, self, why, sizeof(why)) < 0)
 			elog(ERROR, "ssn: own re-sharing parts refused: %s", why);
+	}
+}
+
+void
+compute_reshare_keep_own(List *own, Shareholder *self)
+{
+	PG_TRY();
+	{
+		keep_own_parts(own, self);
+	}
+	PG_CATCH();
+	{
+		compute_reshare_wipe_own(own);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	compute_reshare_wipe_own(own);
+}
+
+void
+compute_reshare_wipe_own(List *own)
+{
+	ListCell   *lc;
+
+	foreach(lc, own)
+	{
+		bytea	   *m = lfirst(lc);
+
 		sodium_memzero(VARDATA(m), VARSIZE(m) - VARHDRSZ);
 	}
 }

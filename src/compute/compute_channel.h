@@ -27,6 +27,8 @@ extern void compute_reshare_local(const uint8 *prog, size_t plen, const char *or
 								  const uint8 *contrib, int ncontrib,
 								  const uint8 *recv, int nrecv, List **own);
 extern void compute_reshare_keep_own(List *own, Shareholder *self);
+/* wipe this node's own parts unkept (keep_own wipes them too) */
+extern void compute_reshare_wipe_own(List *own);
 
 /* registers the message kind 'parts' */
 extern void compute_channel_init(void);

@@ -32,7 +32,7 @@
 #define COMPUTE_MAX_REFS (16 * 1024 * 1024)
 #define SCAN_MIN_INPUTS 1000	/* from here on one pass over the table may beat index probes, */
 #define SCAN_MAX_RATIO 20		/* if the inputs are a twentieth of the shares held or more */
-#define SCAN_ROWS_PER_PAGE 40	/* (a share row is about 150 to 200 bytes) */
+#define SCAN_ROWS_PER_PAGE 20	/* (a page holds 20 verifiable shares, 40 others) */
 
 typedef struct Input
 {
@@ -237,9 +237,9 @@ query_inputs(InputTable *t, const char *origin, int x)
 }
 
 /*
- * About how many shares this node holds: its pages now, at the density of rows
- * the statistics last saw (as the planner estimates a table's size), or at
- * SCAN_ROWS_PER_PAGE before the first statistics.
+ * What a pass over this node's shares costs, in rows: its pages now, at the
+ * density of rows the statistics last saw (as the planner estimates a table's
+ * size), but at least SCAN_ROWS_PER_PAGE, since a page of dead rows is read too.
  */
 static double
 held_share_rows(void)
@@ -249,11 +249,10 @@ held_share_rows(void)
 	double		tuples = rel->rd_rel->reltuples;
 	BlockNumber pages = rel->rd_rel->relpages;
 	BlockNumber blocks = RelationGetNumberOfBlocks(rel);
+	double		density = tuples > 0 && pages > 0 ? tuples / pages : 0;
 
 	table_close(rel, AccessShareLock);
-	if (tuples > 0 && pages > 0)
-		return tuples / pages * blocks;
-	return (double) blocks * SCAN_ROWS_PER_PAGE;
+	return (double) blocks * Max(density, SCAN_ROWS_PER_PAGE);
 }
 
 /* read this node's shares of the inputs (the newest epoch of each) */

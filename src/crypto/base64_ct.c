@@ -9,6 +9,7 @@
  */
 #include "crypto/base64_ct.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #define LANES(b)	((uint64_t) (b) * 0x0101010101010101ULL)
@@ -120,8 +121,8 @@ base64_ct_encode(char *dst, const uint8_t *src, size_t n)
 		memcpy(dst, out, data);
 		memset(dst + data, '=', chars - data);
 	}
-	memset(tail, 0, sizeof(tail));
-	memset(out, 0, sizeof(out));
+	sodium_memzero(tail, sizeof(tail));
+	sodium_memzero(out, sizeof(out));
 }
 
 /* characters (lanes) to sextets; the lanes of *bad are non-zero where one is not base64 */
@@ -171,8 +172,8 @@ base64_ct_decode(uint8_t *dst, size_t n, const char *src, size_t len)
 		/* the bits after the last byte must be zero (canonical) */
 		for (size_t b = n - o; b < sizeof(out); b++)
 			bad |= out[b];
-		memset(tail, 0, sizeof(tail));
-		memset(out, 0, sizeof(out));
+		sodium_memzero(tail, sizeof(tail));
+		sodium_memzero(out, sizeof(out));
 	}
 	/* -1 when any bit of bad is set, without a branch on which */
 	bad |= bad >> 32;

@@ -1145,8 +1145,9 @@ base64_problem(const char *tok, size_t len, size_t *decoded_len)
 	{
 		char		c = tok[i];
 
+		/* '=' only as the last character or the last two */
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  c == '+' || c == '/' || (c == '=' && i >= len - 2)))
+			  c == '+' || c == '/' || (c == '=' && (i + 1 == len || (i + 2 == len && tok[len - 1] == '=')))))
 			return "is not valid base64";
 	}
 	if (len % 4 != 0)

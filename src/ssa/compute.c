@@ -68,15 +68,22 @@ forget_jobs(void)
 /*
  * Start calls on peers, do this node's own part (local) while they do theirs,
  * then wait for their answers; if the own part fails, the calls are abandoned.
+ * A peer that failed already (unreachable, refused) leaves the own part undone:
+ * the caller raises for it without spending key on the rest.
  */
 static void
 beside_peers(PeerCall *calls, int n, void (*local) (void *), void *arg)
 {
 	PG_TRY();
 	{
+		bool		failed = false;
+
 		peer_call_begin(calls, n);
 		peer_call_sent(calls, n, COMPUTE_CALL_TIMEOUT_MS);
-		local(arg);
+		for (int i = 0; i < n; i++)
+			failed |= !calls[i].skip && calls[i].res == NULL && calls[i].error[0] != '\0';
+		if (!failed)
+			local(arg);
 	}
 	PG_CATCH();
 	{
@@ -281,6 +288,22 @@ own_part(void *arg)
 	PG_END_TRY();
 }
 
+/* check_peers; this node's own parts (unkept) wiped if one failed */
+static void
+check_peers_or_wipe(PeerCall *calls, int n, const char *what, List *own_parts)
+{
+	PG_TRY();
+	{
+		check_peers(calls, n, what);
+	}
+	PG_CATCH();
+	{
+		compute_reshare_wipe_own(own_parts);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 /* The jobs j[0..m) share k, holders and linearity: one program, one round. */
 static void
 run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
@@ -404,7 +427,7 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 		.contrib = contrib,.nc = nc,.h = h,.parts = NIL
 	};
 	beside_peers(calls, ncalls, own_part, &own);
-	check_peers(calls, ncalls, linear ? "store computed secrets" : "re-share products");
+	check_peers_or_wipe(calls, ncalls, linear ? "store computed secrets" : "re-share products", own.parts);
 	compute_reshare_keep_own(own.parts, self);
 	pfree(prog.data);
 	confirm_class(j, m, cat, self);
