@@ -38,7 +38,7 @@ typedef enum
 } CallState;
 
 static PeerConn *
-cache_lookup(const char *peer, const char *conninfo, bool create)
+cache_lookup(const char *peer, const char *conninfo)
 {
 	int			i,
 				free_slot = -1;
@@ -53,7 +53,7 @@ cache_lookup(const char *peer, const char *conninfo, bool create)
 		}
 		if (cache[i].lane == current_lane && strcmp(cache[i].peer, peer) == 0)
 		{
-			if (conninfo && strcmp(cache[i].conninfo, conninfo) != 0)
+			if (strcmp(cache[i].conninfo, conninfo) != 0)
 			{
 				/* the catalog changed: reconnect with the new conninfo */
 				if (cache[i].conn)
@@ -65,8 +65,6 @@ cache_lookup(const char *peer, const char *conninfo, bool create)
 			return &cache[i];
 		}
 	}
-	if (!create)
-		return NULL;
 	if (free_slot < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
@@ -317,7 +315,7 @@ peer_call_begin(PeerCall *calls, int n)
 			set_error(c, "no conninfo is registered for this shareholder", NULL);
 			continue;
 		}
-		pc = cache_lookup(c->peer, c->conninfo, true);
+		pc = cache_lookup(c->peer, c->conninfo);
 		c->conn_slot = pc;
 		if (pc->conn && PQstatus(pc->conn) != CONNECTION_OK)
 			close_conn(pc);

@@ -94,20 +94,23 @@ beside_peers(PeerCall *calls, int n, void (*local) (void *), void *arg)
 	peer_call_end(calls, n, COMPUTE_CALL_TIMEOUT_MS);
 }
 
-/* raise naming the first of the calls that failed */
+/* raise naming the first of the calls that failed, this node's own parts wiped */
 static void
-check_peers(PeerCall *calls, int n, const char *what)
+check_peers(PeerCall *calls, int n, const char *what, List *own_parts)
 {
 	for (int i = 0; i < n; i++)
 	{
 		if (calls[i].skip)
 			continue;
 		if (calls[i].res == NULL)
+		{
+			compute_reshare_wipe_own(own_parts);
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not %s at shareholder \"%s\"", what, calls[i].peer),
 					 errdetail("%s", calls[i].error),
 					 errhint("Every shareholder of the new secrets must be reachable at commit; see ssn.channels.")));
+		}
 	}
 	peer_call_reset(calls, n);
 }
@@ -153,10 +156,6 @@ holder_of(ShareholderList *cat, int share_index)
 	return s;
 }
 
-/*
- * Every shareholder made its share of the new secrets (staged): now they may
- * keep them.  Until this point a failure leaves nothing any node would serve.
- */
 /* this node's confirmation, done beside the peers' */
 typedef struct OwnConfirm
 {
@@ -174,6 +173,10 @@ confirm_own(void *arg)
 		o->confirmed = compute_confirm_local(o->origin, o->ids);
 }
 
+/*
+ * Every shareholder made its share of the new secrets (staged): now they may
+ * keep them.  Until this point a failure leaves nothing any node would serve.
+ */
 static void
 confirm_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 {
@@ -284,22 +287,6 @@ own_part(void *arg)
 	PG_FINALLY();
 	{
 		peer_conn_use_lane(lane);
-	}
-	PG_END_TRY();
-}
-
-/* check_peers; this node's own parts (unkept) wiped if one failed */
-static void
-check_peers_or_wipe(PeerCall *calls, int n, const char *what, List *own_parts)
-{
-	PG_TRY();
-	{
-		check_peers(calls, n, what);
-	}
-	PG_CATCH();
-	{
-		compute_reshare_wipe_own(own_parts);
-		PG_RE_THROW();
 	}
 	PG_END_TRY();
 }
@@ -427,7 +414,7 @@ run_class(MatJob *j, int m, ShareholderList *cat, Shareholder *self)
 		.contrib = contrib,.nc = nc,.h = h,.parts = NIL
 	};
 	beside_peers(calls, ncalls, own_part, &own);
-	check_peers_or_wipe(calls, ncalls, linear ? "store computed secrets" : "re-share products", own.parts);
+	check_peers(calls, ncalls, linear ? "store computed secrets" : "re-share products", own.parts);
 	compute_reshare_keep_own(own.parts, self);
 	pfree(prog.data);
 	confirm_class(j, m, cat, self);
