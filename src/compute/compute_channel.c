@@ -29,6 +29,7 @@
 
 #include "access/xact.h"
 #include "base/guc.h"
+#include "base/spi_run.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "compute/compute_channel.h"
@@ -120,6 +121,17 @@ uuid_datum(const uint8 *id)
 }
 
 /*
+ * Parts arrive in messages of thousands, each message a few statements: their
+ * plans are kept for the session (generic: a one-off plan would copy each
+ * message's megabyte of parts into the plan as a constant).
+ */
+static SPIPlanPtr plan_stage = NULL,
+			plan_lock = NULL,
+			plan_keep = NULL,
+			plan_batch = NULL,
+			plan_done = NULL;
+
+/*
  * Shares of new secrets wait in ssn.held_part_batch (contributor 0: complete
  * shares, one row per batch, named by its first result) until the SSA confirms
  * them, once every shareholder has made its share; a store that fails half way
@@ -150,9 +162,11 @@ stage_held(Datum *ids, Datum *shares, int n, const char *origin)
 	values[2] = PointerGetDatum(b.data);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("INSERT INTO ssn.held_part_batch (origin, batch_id, contributor, contributors, parts)"
-							  " VALUES ($1, $2, 0, 0, $3) ON CONFLICT DO NOTHING",
-							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(spi_saved_plan(&plan_stage, "INSERT INTO ssn.held_part_batch"
+										" (origin, batch_id, contributor, contributors, parts)"
+										" VALUES ($1, $2, 0, 0, $3) ON CONFLICT DO NOTHING",
+										3, types, CURSOR_OPT_GENERIC_PLAN),
+						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store into ssn.held_part_batch");
 	SPI_finish();
 	sodium_memzero(b.data, b.maxlen);
@@ -733,21 +747,26 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	{
-		uint32		lock = hash_bytes(batch_id, SHARE_ID_SIZE);
+		Oid			lock_types[2] = {INT4OID, INT4OID};
+		Datum		lock_key[2] = {Int32GetDatum(PARTS_LOCK_CLASS),
+		Int32GetDatum((int32) hash_bytes(batch_id, SHARE_ID_SIZE))};
 
-		if (SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_xact_lock(%d, %d)",
-								 PARTS_LOCK_CLASS, (int32) lock),
-						false, 0) != SPI_OK_SELECT)
+		if (SPI_execute_plan(spi_saved_plan(&plan_lock, "SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
+											2, lock_types, CURSOR_OPT_GENERIC_PLAN),
+							 lock_key, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not lock the parts");
 	}
-	if (SPI_execute_with_args("INSERT INTO ssn.held_part_batch (origin, batch_id, contributor, contributors, parts)"
-							  " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-							  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(spi_saved_plan(&plan_keep, "INSERT INTO ssn.held_part_batch"
+										" (origin, batch_id, contributor, contributors, parts)"
+										" VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+										5, types, CURSOR_OPT_GENERIC_PLAN),
+						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store into ssn.held_part_batch");
 	sodium_memzero(VARDATA(kept), len - start);
-	if (SPI_execute_with_args("SELECT contributors, parts FROM ssn.held_part_batch"
-							  " WHERE origin = $1 AND batch_id = $2 AND contributor > 0 ORDER BY contributor",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(spi_saved_plan(&plan_batch, "SELECT contributors, parts FROM ssn.held_part_batch"
+										" WHERE origin = $1 AND batch_id = $2 AND contributor > 0"
+										" ORDER BY contributor", 2, types, CURSOR_OPT_GENERIC_PLAN),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read ssn.held_part_batch");
 	if (SPI_processed >= (uint64) ncontrib)
 	{
@@ -773,8 +792,10 @@ compute_receive_parts(const uint8 *pt, size_t len, Shareholder *self, Shareholde
 			SPI_finish();
 			return -1;
 		}
-		if (SPI_execute_with_args("DELETE FROM ssn.held_part_batch WHERE origin = $1 AND batch_id = $2 AND contributor > 0",
-								  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		if (SPI_execute_plan(spi_saved_plan(&plan_done, "DELETE FROM ssn.held_part_batch"
+											" WHERE origin = $1 AND batch_id = $2 AND contributor > 0",
+											2, types, CURSOR_OPT_GENERIC_PLAN),
+							 values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete from ssn.held_part_batch");
 	}
 	SPI_finish();

@@ -4,7 +4,9 @@
 #include "math/random.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,7 +16,38 @@
 
 static unsigned char pool[POOL_SIZE];
 static size_t pool_left;		/* unread bytes at the end of pool */
-static pid_t pool_pid;			/* a forked child must never reuse its parent's pool */
+
+/*
+ * Bumped in a child at every fork() (and the pool wiped there), so that a child
+ * never reuses its parent's pool or stream.  Asking getpid() instead costs a
+ * system call per request: millions of them in a degree reduction.
+ */
+static volatile unsigned long fork_generation = 1;
+static bool forks_watched;
+static pthread_once_t fork_watch = PTHREAD_ONCE_INIT;
+static unsigned long pool_generation;	/* of the bytes in pool */
+
+static void
+forked_child(void)
+{
+	fork_generation++;
+	sodium_memzero(pool, sizeof(pool));
+	pool_left = 0;
+}
+
+static void
+watch_forks(void)
+{
+	forks_watched = pthread_atfork(NULL, NULL, forked_child) == 0;
+}
+
+static unsigned long
+generation(void)
+{
+	(void) pthread_once(&fork_watch, watch_forks);
+	/* no memory to register the handler: the process id tells a child then */
+	return forks_watched ? fork_generation : (unsigned long) getpid();
+}
 
 void
 ssn_random_stream_init(ssn_random_stream *s)
@@ -22,7 +55,7 @@ ssn_random_stream_init(ssn_random_stream *s)
 	unsigned char key[32 + 16];
 	EVP_CIPHER_CTX *ctx;
 
-	s->pid = (long) getpid();
+	s->generation = generation();
 	randombytes_buf(key, sizeof(key));
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx != NULL &&
@@ -51,7 +84,7 @@ ssn_random_stream_next(ssn_random_stream *s, void *buf, size_t len)
 	int			outl;
 
 	/* a forked child must not produce the keystream its parent produces */
-	if (s->pid != (long) getpid())
+	if (s->generation != generation())
 	{
 		ssn_random_stream_free(s);
 		ssn_random_stream_init(s);
@@ -92,18 +125,16 @@ random_stream(void *buf, size_t len)
 void
 ssn_random_bytes(void *buf, size_t len)
 {
-	pid_t		pid = getpid();
-
 	if (len > POOL_SIZE / 4)
 	{
 		random_stream(buf, len);
 		return;
 	}
-	if (pool_pid != pid)
+	if (pool_generation != generation())
 	{
 		sodium_memzero(pool, sizeof(pool));
 		pool_left = 0;
-		pool_pid = pid;
+		pool_generation = generation();
 	}
 	if (pool_left < len)
 	{

@@ -24,7 +24,7 @@ extern void ssn_random_bytes(void *buf, size_t len);
 typedef struct ssn_random_stream
 {
 	void	   *ctx;			/* EVP_CIPHER_CTX; NULL if keying failed */
-	long		pid;			/* the process that keyed it */
+	unsigned long generation;	/* the forks of this process when it was keyed */
 } ssn_random_stream;
 
 /* key a stream under a fresh random key and nonce */

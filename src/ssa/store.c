@@ -31,6 +31,7 @@
 #include "lifecycle/check.h"
 #include "lifecycle/signing_key.h"
 #include "lifecycle/verify.h"
+#include "math/random.h"
 #include "miscadmin.h"
 #include "net/alarm_queue.h"
 #include "net/audit.h"
@@ -636,14 +637,15 @@ store_new_secret_id(uint8 *id)
 	else
 	{
 		last_ms = ms;
-		randombytes_buf(&seq, sizeof(seq));
+		ssn_random_bytes(&seq, sizeof(seq));
 		seq &= 0x7fff;			/* room to count up before the next millisecond */
 	}
 	for (int i = 0; i < 6; i++)
 		id[i] = (uint8) (ms >> (8 * (5 - i)));
 	id[6] = (uint8) (seq >> 8);
 	id[7] = (uint8) seq;
-	randombytes_buf(id + 8, SHARE_ID_SIZE - 8);
+	/* pooled: randombytes_buf() is a system call per id */
+	ssn_random_bytes(id + 8, SHARE_ID_SIZE - 8);
 }
 
 /* whether one more share of a secret may go to s: no organization gets k */

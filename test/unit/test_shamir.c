@@ -378,6 +378,49 @@ test_random_stream(void)
 	ssn_random_stream_free(&s);
 }
 
+/*
+ * The pool of small requests, read on in a forked child, must not give the bytes
+ * the parent gets next: the child's pool is wiped at fork(), not when it asks
+ * getpid().
+ */
+static void
+test_random_pool(void)
+{
+	uint8_t		a[32],
+				b[32];
+	int			fd[2];
+	pid_t		pid;
+	int			status;
+
+	ssn_random_bytes(a, sizeof(a));		/* the pool holds bytes now */
+	if (pipe(fd) != 0)
+	{
+		CHECK(0, "pipe failed");
+		return;
+	}
+	pid = fork();
+	if (pid == 0)
+	{
+		ssize_t		w;
+
+		ssn_random_bytes(a, sizeof(a));
+		w = write(fd[1], a, sizeof(a));
+		_exit(w == (ssize_t) sizeof(a) ? 0 : 1);
+	}
+	CHECK(pid > 0, "fork failed");
+	ssn_random_bytes(b, sizeof(b));
+	if (pid > 0)
+	{
+		CHECK(read(fd[0], a, sizeof(a)) == (ssize_t) sizeof(a), "no bytes from the child");
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+			  WEXITSTATUS(status) == 0, "child failed");
+		CHECK(memcmp(a, b, sizeof(a)) != 0,
+			  "a forked child got the pooled bytes its parent got");
+	}
+	close(fd[0]);
+	close(fd[1]);
+}
+
 int
 main(void)
 {
@@ -387,6 +430,7 @@ main(void)
 		return 1;
 	}
 	test_random_stream();
+	test_random_pool();
 	test_split_fp();
 	test_split_gf256();
 	return unit_finish("shamir");
