@@ -126,8 +126,10 @@ $net->sql(1, q{UPDATE ssn.audit_log SET at = at - interval '2 days' WHERE chain_
 ok($net->poll(1, q{SELECT min(chain_seq) > 3 AND EXISTS (SELECT FROM ssn.audit_head WHERE pruned AND chain_seq = 3)
 	FROM ssn.audit_log}, 't'), 'the retention removed the three old rows behind an anchor');
 is($net->sql(1, q{SELECT count(*) FROM ssn.audit_verify()}), '0', 'and the chain still verifies');
-is(verify_after(q{DELETE FROM ssn.audit_log WHERE chain_seq = 4}), 'rows missing 4',
-	'a row removed after the anchor: found');
+# a head the worker happened to sign at row 4 names the removal too
+my $head4 = $net->sql(1, q{SELECT count(*) FROM ssn.audit_head WHERE NOT pruned AND chain_seq = 4});
+is(verify_after(q{DELETE FROM ssn.audit_log WHERE chain_seq = 4}),
+	($head4 ? 'chain rewritten 4, ' : '') . 'rows missing 4', 'a row removed after the anchor: found');
 
 # ---- rows appended later join the chain
 $as_alice->(q{SELECT ssn_retrieve(h) FROM vault WHERE id = 1});

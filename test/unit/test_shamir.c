@@ -322,6 +322,61 @@ test_split_fp(void)
 	printf("shamir: prime field: %d splits checked\n", cases);
 }
 
+typedef void (*draw_fn) (void *arg, uint8_t *buf, size_t len);
+
+/*
+ * Fork; the child draws len bytes, the parent then draws as many: do they
+ * differ?  Each side goes on from the state the fork left.
+ */
+static void
+check_child_differs(draw_fn draw, void *arg, size_t len, const char *what)
+{
+	uint8_t		a[64],
+				b[64];
+	int			fd[2];
+	pid_t		pid;
+	int			status;
+
+	if (pipe(fd) != 0)
+	{
+		CHECK(0, "pipe failed");
+		return;
+	}
+	pid = fork();
+	if (pid == 0)
+	{
+		ssize_t		w;
+
+		draw(arg, a, len);
+		w = write(fd[1], a, len);
+		_exit(w == (ssize_t) len ? 0 : 1);
+	}
+	CHECK(pid > 0, "fork failed");
+	draw(arg, b, len);
+	if (pid > 0)
+	{
+		CHECK(read(fd[0], a, len) == (ssize_t) len, "no bytes from the child");
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+			  WEXITSTATUS(status) == 0, "child failed");
+		CHECK(memcmp(a, b, len) != 0, what);
+	}
+	close(fd[0]);
+	close(fd[1]);
+}
+
+static void
+draw_stream(void *arg, uint8_t *buf, size_t len)
+{
+	ssn_random_stream_next((ssn_random_stream *) arg, buf, len);
+}
+
+static void
+draw_pool(void *arg, uint8_t *buf, size_t len)
+{
+	(void) arg;
+	ssn_random_bytes(buf, len);
+}
+
 /*
  * A stream read on in a forked child must not give the bytes the parent gets, and
  * two streams, or two pieces of one, differ.
@@ -334,9 +389,6 @@ test_random_stream(void)
 	uint8_t		a[64],
 				b[64],
 				zero[64];
-	int			fd[2];
-	pid_t		pid;
-	int			status;
 
 	memset(zero, 0, sizeof(zero));
 	ssn_random_stream_init(&s);
@@ -348,33 +400,7 @@ test_random_stream(void)
 	ssn_random_stream_next(&s, b, sizeof(b));
 	CHECK(memcmp(a, b, sizeof(a)) != 0, "a stream repeated itself");
 	ssn_random_stream_free(&t);
-
-	if (pipe(fd) != 0)
-	{
-		CHECK(0, "pipe failed");
-		return;
-	}
-	pid = fork();
-	if (pid == 0)
-	{
-		ssize_t		w;
-
-		ssn_random_stream_next(&s, a, sizeof(a));
-		w = write(fd[1], a, sizeof(a));
-		_exit(w == (ssize_t) sizeof(a) ? 0 : 1);
-	}
-	CHECK(pid > 0, "fork failed");
-	ssn_random_stream_next(&s, b, sizeof(b));
-	if (pid > 0)
-	{
-		CHECK(read(fd[0], a, sizeof(a)) == (ssize_t) sizeof(a), "no bytes from the child");
-		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-			  WEXITSTATUS(status) == 0, "child failed");
-		CHECK(memcmp(a, b, sizeof(a)) != 0,
-			  "a forked child got the keystream its parent got");
-	}
-	close(fd[0]);
-	close(fd[1]);
+	check_child_differs(draw_stream, &s, 64, "a forked child got the keystream its parent got");
 	ssn_random_stream_free(&s);
 }
 
@@ -386,39 +412,10 @@ test_random_stream(void)
 static void
 test_random_pool(void)
 {
-	uint8_t		a[32],
-				b[32];
-	int			fd[2];
-	pid_t		pid;
-	int			status;
+	uint8_t		a[32];
 
 	ssn_random_bytes(a, sizeof(a));		/* the pool holds bytes now */
-	if (pipe(fd) != 0)
-	{
-		CHECK(0, "pipe failed");
-		return;
-	}
-	pid = fork();
-	if (pid == 0)
-	{
-		ssize_t		w;
-
-		ssn_random_bytes(a, sizeof(a));
-		w = write(fd[1], a, sizeof(a));
-		_exit(w == (ssize_t) sizeof(a) ? 0 : 1);
-	}
-	CHECK(pid > 0, "fork failed");
-	ssn_random_bytes(b, sizeof(b));
-	if (pid > 0)
-	{
-		CHECK(read(fd[0], a, sizeof(a)) == (ssize_t) sizeof(a), "no bytes from the child");
-		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-			  WEXITSTATUS(status) == 0, "child failed");
-		CHECK(memcmp(a, b, sizeof(a)) != 0,
-			  "a forked child got the pooled bytes its parent got");
-	}
-	close(fd[0]);
-	close(fd[1]);
+	check_child_differs(draw_pool, NULL, 32, "a forked child got the pooled bytes its parent got");
 }
 
 int
