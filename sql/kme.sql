@@ -92,6 +92,17 @@ EXCEPTION WHEN unique_violation THEN
 	RAISE NOTICE 'hint: %', h;
 END $$;
 SELECT count(*) FROM ssn.key_ledger WHERE key_id = 'id-3';
+-- ... and so is a key ID named twice in one request (nothing of it recorded)
+DO $$
+DECLARE m text; h text;
+BEGIN
+	PERFORM * FROM ssn.kme_dec_keys('p1', ARRAY['id-4', 'id-5', 'id-4'], 256);
+EXCEPTION WHEN unique_violation THEN
+	GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, h = PG_EXCEPTION_HINT;
+	RAISE NOTICE '%', m;
+	RAISE NOTICE 'hint: %', h;
+END $$;
+SELECT count(*) FROM ssn.key_ledger WHERE key_id IN ('id-4', 'id-5');
 
 -- the ledger: a key ID is never recorded twice; its states are checked
 INSERT INTO ssn.key_ledger (key_id, direction, peer, peer_sae_id, purpose, size_bits, state, settled_at)

@@ -172,7 +172,6 @@ text_array(const char *const *s, int n)
  * entries of the holder's rows settled earlier in the same transaction (dead, not
  * yet prunable), and walking them made each batch slower than the last.
  * ------------------------------------------------------------------------- */
-static SPIPlanPtr plan_seen = NULL;
 static SPIPlanPtr plan_insert = NULL;
 static SPIPlanPtr plan_finish = NULL;
 static SPIPlanPtr plan_sweep_own = NULL;
@@ -293,29 +292,20 @@ check_settled_state(const char *state)
 }
 
 /*
- * Insert the entry's IDs as 'fetched' by the holder, or (settled) already in
- * that state: one row version, not an insert and an update.
+ * Why an insert of the entry's IDs skipped some: the first ID the ledger had
+ * before it, or one the KME's answer repeats.  Always raises.  Read under the
+ * request's snapshot (read_only), which does not see the rows just inserted.
  */
 static void
-record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start, const char *settled)
+refuse_seen(const LedgerEntries *e, Datum ids)
 {
-	Oid			argtypes[9] = {TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	INT4OID, TIMESTAMPTZOID, TEXTOID};
-	Datum		args[9];
-	const char *dir = e->direction == LEDGER_SEND ? "send" : "receive";
-	int			rc;
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1] = {ids};
 
-	args[0] = PointerGetDatum(text_array(e->key_ids, e->nids));
-	SPI_connect();
-
-	/* a clear refusal for an ID we have seen (the primary key backs it up) */
-	rc = SPI_execute_plan(spi_saved_plan(&plan_seen,
-									 "SELECT key_id, direction, peer, state, coalesce(settled_at, fetched_at)::text "
-									 "FROM ssn.key_ledger WHERE key_id IN (SELECT unnest($1)) LIMIT 1",
-									 1, argtypes, CURSOR_OPT_GENERIC_PLAN),
-						  args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	if (SPI_execute_with_args("SELECT key_id, direction, peer, state, coalesce(settled_at, fetched_at)::text "
+							  "FROM ssn.key_ledger WHERE key_id = ANY($1) LIMIT 1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the key ledger");
 	if (SPI_processed > 0)
 	{
 		TupleDesc	td = SPI_tuptable->tupdesc;
@@ -342,7 +332,32 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start, con
 							   odir, opeer, ostate, oat),
 					 errhint("None of the keys of this answer was used.")));
 	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("the key IDs of one %s (peer \"%s\") name a key twice",
+					e->direction == LEDGER_RECEIVE ? "message" : "KME answer", e->peer),
+			 errdetail("A QKD key is used at most once."),
+			 errhint(e->direction == LEDGER_RECEIVE ? "The sender must resend under fresh keys." :
+					 "None of the keys of this answer was used.")));
+}
 
+/*
+ * Insert the entry's IDs as 'fetched' by the holder, or (settled) already in
+ * that state: one row version, not an insert and an update.  An ID seen before
+ * is skipped by the primary key and refused afterwards (the error undoes the
+ * insert): no query of the ledger runs on the way, whose plan a fast-growing
+ * ledger could make a scan of the whole table.
+ */
+static void
+record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start, const char *settled)
+{
+	Oid			argtypes[9] = {TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	INT4OID, TIMESTAMPTZOID, TEXTOID};
+	Datum		args[9];
+	const char *dir = e->direction == LEDGER_SEND ? "send" : "receive";
+	int			rc;
+
+	args[0] = PointerGetDatum(text_array(e->key_ids, e->nids));
 	args[1] = CStringGetTextDatum(dir);
 	args[2] = CStringGetTextDatum(e->peer);
 	args[3] = CStringGetTextDatum(e->peer_sae);
@@ -353,15 +368,19 @@ record_spi(const LedgerEntries *e, int holder_pid, TimestampTz holder_start, con
 	if (settled)
 		check_settled_state(settled);
 	args[8] = CStringGetTextDatum(settled ? settled : "fetched");
+	SPI_connect();
 	rc = SPI_execute_plan(spi_saved_plan(&plan_insert,
 									 "INSERT INTO ssn.key_ledger (key_id, direction, peer, peer_sae_id, purpose, size_bits,"
 									 " state, settled_at, holder_pid, holder_start) "
 									 "SELECT id, $2, $3, $4, $5, $6, $9,"
-									 " CASE WHEN $9 <> 'fetched' THEN clock_timestamp() END, $7, $8 FROM unnest($1) AS id",
+									 " CASE WHEN $9 <> 'fetched' THEN clock_timestamp() END, $7, $8 FROM unnest($1) AS id"
+									 " ON CONFLICT (key_id) DO NOTHING",
 									 9, argtypes, CURSOR_OPT_GENERIC_PLAN),
 						  args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != (uint64) e->nids)
+		refuse_seen(e, args[0]);
 	SPI_finish();
 }
 
