@@ -192,6 +192,22 @@ $net->kme_start;
 ($rc, $out, $err) = store_values(501, 510);
 is($rc, 0, 'KME back: the store works again') or diag $err;
 ok($net->wait_delivered(1, 180), '...and is delivered');
+
+# ---- 5. a message nobody announced, its receipt rolled back: its keys are on the record
+# (dec_keys hands a key out once; the ledger row must commit before, not with the receipt)
+$net->stop(5);
+($rc, $out, $err) = store_values(511, 520);
+is($rc, 0, 'node5 down: 10 more values stored') or diag $err;
+$env = q1(q{SELECT encode(blob, 'hex') FROM ssn.outbox WHERE peer = 'node5' ORDER BY id LIMIT 1});
+q1(q{DELETE FROM ssn.outbox WHERE peer = 'node5'});    # delivered by hand below
+($ids, $bits) = envelope_keys(pack('H*', $env));
+my $nkeys = () = $ids =~ /,/g;
+$nkeys++;
+$net->start(5);
+like(qn(5, qq{BEGIN; SELECT ssn.channel_receive('\\x$env'); ROLLBACK}), qr/stored 10 shares \(10 new\)/,
+	'node5: a message received without an announcement, in a transaction that rolls back');
+is(qn(5, qq{SELECT count(*) FROM ssn.key_ledger WHERE key_id = ANY('$ids') AND direction = 'receive'}), $nkeys,
+	"node5: its $nkeys key IDs are in the key ledger all the same (recorded and committed before dec_keys)");
 $net->check_key_ledger('end of 027');
 
 $net->teardown;

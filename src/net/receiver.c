@@ -107,8 +107,13 @@ ledger_state_of(char **ids, int n)
 	return (known == n && mine == n) ? 1 : -1;
 }
 
+/*
+ * In this transaction (an announcement commits with its statement), or, for a
+ * message nobody announced, committed now: its keys are on the record before
+ * dec_keys hands them out, whatever becomes of the receipt's transaction.
+ */
 static void
-record_receive(Shareholder *peer, char **ids, int n, int size_bits)
+record_receive(Shareholder *peer, char **ids, int n, int size_bits, bool autonomous)
 {
 	LedgerEntries e;
 
@@ -119,7 +124,7 @@ record_receive(Shareholder *peer, char **ids, int n, int size_bits)
 	e.size_bits = size_bits;
 	e.nids = n;
 	e.key_ids = (const char *const *) ids;
-	ledger_record(&e, false);
+	ledger_record(&e, autonomous);
 }
 
 Datum
@@ -160,7 +165,7 @@ ssn_channel_announce(PG_FUNCTION_ARGS)
 		}
 		PG_RETURN_TEXT_P(refuse(sender, "replayed key IDs", "a key ID of the message was seen before"));
 	}
-	record_receive(peer, ids, n, size_bits);
+	record_receive(peer, ids, n, size_bits, false);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("announced %d keys", n)));
 }
 
@@ -303,7 +308,7 @@ ssn_channel_receive(PG_FUNCTION_ARGS)
 			PG_RETURN_TEXT_P(refuse(sender, "replayed key IDs", "a key ID of the message was seen before"));
 	}
 	if (st == 0)
-		record_receive(peer, ids, v.nkeys, channel_received_key_bits(&v, peer->sae_id));
+		record_receive(peer, ids, v.nkeys, channel_received_key_bits(&v, peer->sae_id), true);
 
 	pt = channel_open_guarded(&v, peer->sae_id, ids, &key_bytes, &failure);
 	if (failure)
