@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "math/random.h"
 #include "math/shamir.h"
 
 #define PT PEDERSEN_POINT_BYTES
@@ -269,7 +270,7 @@ random_weight(fp_t *rho)
 {
 	uint8_t		b[FP_BYTES] = {0};
 
-	randombytes_buf(b, 16);
+	ssn_random_bytes(b, 16);	/* pooled: one per share checked */
 	(void) fp_from_bytes(rho, b);	/* < 2^128 < l: always canonical */
 	sodium_memzero(b, sizeof(b));
 }
@@ -432,7 +433,7 @@ pedersen_verify_openings(int m, const uint8_t *const *c0, const fp_t *s, const f
 			if (j == 0)
 				b[0] = 1;
 			else
-				randombytes_buf(b, RISTRETTO_MSM_SCALAR_BYTES);
+				ssn_random_bytes(b, RISTRETTO_MSM_SCALAR_BYTES);
 			memcpy(w[j], b, RISTRETTO_MSM_SCALAR_BYTES);
 			(void) fp_from_bytes(&rho, b);
 			fp_mul(&tmp, &rho, &s[j]);

@@ -9,6 +9,7 @@
 #include "lifecycle/check.h"
 #include "lifecycle/signing_key.h"
 #include "math/field_p.h"
+#include "math/random.h"
 #include "math/shamir.h"
 #include "miscadmin.h"
 #include "share/secret_handle.h"
@@ -68,7 +69,7 @@ check_split(ShareValue *v, int k, int n, const uint8 *xs, const uint8 *id,
 
 		if (v->len > 0)
 			memcpy(salted, v->bytes, v->len);
-		randombytes_buf(salted + v->len, SHARE_CHECK_SALT);
+		ssn_random_bytes(salted + v->len, SHARE_CHECK_SALT);
 		for (int i = 0; i < n; i++)
 			ys[i] = SHARE_PAYLOAD(shares[i]);
 		shamir_split_gf256(salted, len, k - 1, n, xs, ys);

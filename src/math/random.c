@@ -13,6 +13,7 @@
 
 /* Requests up to this size are served from a per-process buffer. */
 #define POOL_SIZE 4096
+#define STREAM_KEY_BYTES (32 + 16)	/* AES-256 key and CTR nonce */
 
 static unsigned char pool[POOL_SIZE];
 static size_t pool_left;		/* unread bytes at the end of pool */
@@ -49,14 +50,13 @@ generation(void)
 	return forks_watched ? fork_generation : (unsigned long) getpid();
 }
 
-void
-ssn_random_stream_init(ssn_random_stream *s)
+/* key a stream under key (32 bytes) and nonce (16 more); the caller wipes them */
+static void
+stream_keyed(ssn_random_stream *s, const unsigned char *key)
 {
-	unsigned char key[32 + 16];
 	EVP_CIPHER_CTX *ctx;
 
 	s->generation = generation();
-	randombytes_buf(key, sizeof(key));
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx != NULL &&
 		EVP_EncryptInit_ex(ctx, EVP_aes_256_ctr(), NULL, key, key + 32) != 1)
@@ -65,8 +65,18 @@ ssn_random_stream_init(ssn_random_stream *s)
 		ctx = NULL;
 	}
 	/* the context holds the expanded key now; it wipes it when freed */
-	sodium_memzero(key, sizeof(key));
 	s->ctx = ctx;
+}
+
+void
+ssn_random_stream_init(ssn_random_stream *s)
+{
+	unsigned char key[STREAM_KEY_BYTES];
+
+	/* from the pool: a system call per 4 KiB of it, not per stream */
+	ssn_random_bytes(key, sizeof(key));
+	stream_keyed(s, key);
+	sodium_memzero(key, sizeof(key));
 }
 
 void
@@ -111,13 +121,22 @@ ssn_random_stream_next(ssn_random_stream *s, void *buf, size_t len)
 		randombytes_buf(out, len);
 }
 
-/* len bytes of AES-256-CTR keystream under a fresh random key and nonce */
+/* len bytes of AES-256-CTR keystream under a fresh key and nonce, from the kernel if fresh_key */
 static void
-random_stream(void *buf, size_t len)
+random_stream(void *buf, size_t len, bool fresh_key)
 {
 	ssn_random_stream s;
 
-	ssn_random_stream_init(&s);
+	if (fresh_key)
+	{
+		unsigned char key[STREAM_KEY_BYTES];
+
+		randombytes_buf(key, sizeof(key));
+		stream_keyed(&s, key);
+		sodium_memzero(key, sizeof(key));
+	}
+	else
+		ssn_random_stream_init(&s);
 	ssn_random_stream_next(&s, buf, len);
 	ssn_random_stream_free(&s);
 }
@@ -127,7 +146,7 @@ ssn_random_bytes(void *buf, size_t len)
 {
 	if (len > POOL_SIZE / 4)
 	{
-		random_stream(buf, len);
+		random_stream(buf, len, false);
 		return;
 	}
 	if (pool_generation != generation())
@@ -138,7 +157,7 @@ ssn_random_bytes(void *buf, size_t len)
 	}
 	if (pool_left < len)
 	{
-		random_stream(pool, POOL_SIZE);
+		random_stream(pool, POOL_SIZE, true);
 		pool_left = POOL_SIZE;
 	}
 	/* hand out bytes from the end and wipe them: no byte is given twice */

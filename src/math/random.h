@@ -1,18 +1,23 @@
 /*
  * random.h - the one source of randomness in ssn.
  *
- * All randomness is an AES-256-CTR keystream under a key and nonce drawn from
- * libsodium's randombytes_buf() (the kernel's CSPRNG): kernel randomness alone runs
- * at ~180 MB/s and costs a system call (~0.4 us) per request, far below the split
- * rate.  A large request gets a keystream under its own fresh key; small requests
- * are served from a 4 KiB buffer of keystream, refilled under a fresh key, whose
- * bytes are wiped as they are handed out and which a forked child never inherits.
+ * All randomness is an AES-256-CTR keystream.  Small requests are served from a
+ * 4 KiB buffer of keystream under a key and nonce drawn from libsodium's
+ * randombytes_buf() (the kernel's CSPRNG) at each refill; its bytes are wiped as
+ * they are handed out, and a forked child never inherits them.  Kernel randomness
+ * alone runs at ~180 MB/s and costs a system call per request (256 bytes at most
+ * in libsodium 1.0.18), far below the split rate and, in a virtual machine, a
+ * large part of a store's time.
  *
- * A caller that needs much randomness in pieces (a split draws its coefficients
- * block by block) opens a stream: one fresh key for the whole stream, so the cipher
- * is set up once (~2.4 us) rather than once per piece.  A stream belongs to one
+ * A large request, and a caller that needs much randomness in pieces (a split
+ * draws its coefficients block by block), gets a stream under its own fresh key
+ * and nonce taken from that buffer: the cipher is set up once (~2.4 us) per
+ * stream, and the kernel is asked once per 85 streams.  A stream belongs to one
  * value; a forked child that goes on reading its parent's stream gets a freshly
  * keyed one, never the bytes its parent gets.
+ *
+ * Not thread-safe: the backend's own thread only (helper threads call
+ * randombytes_buf()).
  */
 #ifndef SSN_RANDOM_H
 #define SSN_RANDOM_H
@@ -27,7 +32,7 @@ typedef struct ssn_random_stream
 	unsigned long generation;	/* the forks of this process when it was keyed */
 } ssn_random_stream;
 
-/* key a stream under a fresh random key and nonce */
+/* key a stream under a fresh random key and nonce (from the buffer) */
 extern void ssn_random_stream_init(ssn_random_stream *s);
 /* the next len bytes of the stream's keystream */
 extern void ssn_random_stream_next(ssn_random_stream *s, void *buf, size_t len);
