@@ -55,6 +55,49 @@ check_sum(size_t m, int zero_scalars)
 	free(sc);
 }
 
+/*
+ * 32-byte scalars (top bit clear, as libsodium's scalarmult reads them) against
+ * libsodium: all ones (every signed digit carries), random, and ones in a low
+ * byte only (the windows above are skipped)
+ */
+static void
+check_wide(size_t m, int kind)
+{
+	uint8_t    *store = malloc(32 * m + 1);
+	const uint8_t **pts = malloc(sizeof(uint8_t *) * m + 1);
+	uint8_t    *sc = malloc(32 * m + 1);
+	uint8_t		got[32],
+				want[32] = {0};
+
+	for (size_t i = 0; i < m; i++)
+	{
+		uint8_t		t[32];
+
+		crypto_core_ristretto255_random(store + 32 * i);
+		pts[i] = store + 32 * i;
+		if (kind == 0)
+			memset(sc + 32 * i, 0xff, 32);
+		else if (kind == 1)
+			randombytes_buf(sc + 32 * i, 32);
+		else
+		{
+			memset(sc + 32 * i, 0, 32);
+			sc[32 * i + 2] = (uint8_t) (i * 37 % 255 + 1);
+		}
+		sc[32 * i + 31] &= 0x7f;
+		CHECK(crypto_scalarmult_ristretto255(t, sc + 32 * i, pts[i]) == 0, "libsodium s * P (kind %d, m %zu, i %zu)", kind, m, i);
+		if (i == 0)
+			memcpy(want, t, 32);
+		else
+			crypto_core_ristretto255_add(want, want, t);
+	}
+	CHECK(ristretto_msm(got, pts, sc, 32, m), "ristretto_msm of %zu points, 32-byte scalars", m);
+	CHECK(memcmp(got, want, 32) == 0, "the sum of %zu products with 32-byte scalars (kind %d) is libsodium's", m, kind);
+	free(store);
+	free(pts);
+	free(sc);
+}
+
 int
 main(void)
 {
@@ -114,6 +157,9 @@ main(void)
 	check_sum(300, 1);
 	check_sum(3000, 0);
 	check_sum(20000, 0);
+	for (int kind = 0; kind < 3; kind++)
+		for (size_t m = 1; m <= 600; m = m * 5 + 1)
+			check_wide(m, kind);
 	/* non-canonical encodings are refused: top bit, s >= p, negative s, random bytes */
 	crypto_core_ristretto255_random(p);
 	pp[0] = p;
