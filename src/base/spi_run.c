@@ -4,8 +4,10 @@
 #include "postgres.h"
 
 #include "base/spi_run.h"
+
 #include "catalog/namespace.h"
 #include "executor/spi.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 void
@@ -31,6 +33,21 @@ spi_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes, int
 		*cache = p;
 	}
 	return *cache;
+}
+
+int
+spi_execute_plan_indexed(SPIPlanPtr plan, Datum *values, const char *nulls,
+						 bool read_only, long count)
+{
+	int			nest = NewGUCNestLevel();
+	int			rc;
+
+	/* an error ends the nesting level with the (sub)transaction */
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+	AtEOXact_GUC(true, nest);
+	return rc;
 }
 
 /* syscache lookups only: cheap enough for every pass of a worker */

@@ -20,6 +20,15 @@ extern void spi_run(const char *sql, int nargs, Oid *types, Datum *values, const
 extern SPIPlanPtr spi_saved_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *argtypes,
 								 int cursor_options);
 
+/*
+ * SPI_execute_plan with sequential scans disabled while it runs (and plans): for
+ * kept generic plans that must find rows by index whatever the table's size was
+ * when they were planned (a plan made while a table was nearly empty would scan
+ * it whole until the next ANALYZE).
+ */
+extern int	spi_execute_plan_indexed(SPIPlanPtr plan, Datum *values, const char *nulls,
+									 bool read_only, long count);
+
 /* ssn.<name> exists: the extension is installed here, at a version that has it */
 extern bool ssn_table_exists(const char *name);
 

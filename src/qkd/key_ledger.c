@@ -165,8 +165,11 @@ text_array(const char *const *s, int n)
  * the batch's IDs.  The statements of the hot path are prepared once per process
  * and kept (SPI_keepplan), so a batch does not pay for parsing them (the plan
  * cache re-plans them if the table changes), nor for planning them: their plans
- * are generic, and find the rows through the primary key, one index probe per ID,
- * whatever the batch size and the ledger's history.  The UPDATE tests 'fetched'
+ * are generic.  The INSERT reads nothing (the primary key skips an ID seen
+ * before); the UPDATEs run with sequential scans disabled, so that they find the
+ * rows through an index, one probe per ID, whatever the batch size and however
+ * small the ledger was when the process planned them (a plan made on a fresh
+ * node scanned the whole ledger for every batch until the next ANALYZE).  The UPDATE tests 'fetched'
  * as "settled_at IS NULL", which the table's CHECK makes the same, so that the
  * planner does not pick the partial index on holder_pid: that index still has the
  * entries of the holder's rows settled earlier in the same transaction (dead, not
@@ -266,7 +269,7 @@ sweep_own_spi(int holder_pid, TimestampTz holder_start)
 	args[0] = Int32GetDatum(holder_pid);
 	args[1] = TimestampTzGetDatum(holder_start);
 	SPI_connect();
-	rc = SPI_execute_plan(spi_saved_plan(&plan_sweep_own,
+	rc = spi_execute_plan_indexed(spi_saved_plan(&plan_sweep_own,
 									 "UPDATE ssn.key_ledger l SET state = 'lost', settled_at = clock_timestamp() "
 									 "WHERE l.key_id IN (SELECT f.key_id FROM ssn.key_ledger f WHERE f.state = 'fetched'"
 									 " AND f.holder_pid = $1 AND f.holder_start = $2 FOR UPDATE OF f SKIP LOCKED)",
@@ -398,7 +401,7 @@ finish_spi(const char *const *ids, int n, const char *state, int holder_pid, Tim
 	args[2] = Int32GetDatum(holder_pid);
 	args[3] = TimestampTzGetDatum(holder_start);
 	SPI_connect();
-	rc = SPI_execute_plan(spi_saved_plan(&plan_finish,
+	rc = spi_execute_plan_indexed(spi_saved_plan(&plan_finish,
 									 "UPDATE ssn.key_ledger SET state = $2, settled_at = clock_timestamp() "
 									 "WHERE key_id IN (SELECT unnest($1)) AND settled_at IS NULL"	/* = 'fetched' */
 									 " AND holder_pid = $3 AND holder_start = $4",
