@@ -10,6 +10,7 @@
  * Units are made outside the lock, in batches that share one field inversion.
  */
 #include "crypto/commit_pool.h"
+#include "math/random.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -41,10 +42,26 @@ typedef struct UnitStack
 
 static UnitStack stacks[COMMIT_UNIT_KINDS];
 
+/*
+ * A batch's randomness, drawn at once under a key fresh from the kernel (one
+ * system call, not one per 64 bytes) and wiped as it is used; the rare candidate
+ * rejection sampling needs beyond it comes from the kernel directly.
+ */
+#define FILL_BYTES	(MAKE_BATCH * 2 * 2 * 2 * FP_BYTES)	/* two fills per coefficient */
+static __thread uint8_t *fill_buf;
+static __thread size_t fill_left;
+
 static void
 random_fill(void *buf, size_t len)
 {
-	randombytes_buf(buf, len);
+	if (fill_buf != NULL && fill_left >= len)
+	{
+		memcpy(buf, fill_buf + fill_left - len, len);
+		sodium_memzero(fill_buf + fill_left - len, len);
+		fill_left -= len;
+	}
+	else
+		randombytes_buf(buf, len);
 }
 
 void
@@ -55,11 +72,15 @@ commit_units_make(CommitUnit *u, int m, CommitUnitKind kind, const RistrettoBase
 				b[MAKE_BATCH * FP_BYTES],
 				points[MAKE_BATCH * 32];
 	RistrettoAddend sum[MAKE_BATCH];
+	uint8_t		rnd[FILL_BYTES];
 
 	for (int off = 0; off < m; off += MAKE_BATCH)
 	{
 		int			c = m - off < MAKE_BATCH ? m - off : MAKE_BATCH;
 
+		ssn_random_bytes_fresh(rnd, sizeof(rnd));
+		fill_buf = rnd;
+		fill_left = sizeof(rnd);
 		for (int j = 0; j < c; j++)
 		{
 			if (kind == COMMIT_UNIT_PAIR)
@@ -84,6 +105,9 @@ commit_units_make(CommitUnit *u, int m, CommitUnitKind kind, const RistrettoBase
 			u[off + j].sum = sum[j];
 		}
 	}
+	fill_buf = NULL;
+	fill_left = 0;
+	sodium_memzero(rnd, sizeof(rnd));
 	sodium_memzero(a, sizeof(a));
 	sodium_memzero(b, sizeof(b));
 	sodium_memzero(points, sizeof(points));

@@ -12,9 +12,10 @@
  *
  * A unit is handed out once and wiped from the ring as it is taken.  The ring only
  * ever holds randomness not yet tied to any secret.  The threads call nothing of
- * PostgreSQL (no palloc, no ereport), block every signal, and draw their
- * randomness from randombytes_buf (thread-safe); a process forked from one with
- * a pool never uses its parent's.
+ * PostgreSQL (no palloc, no ereport), block every signal, and draw each batch's
+ * randomness at once under a key fresh from the kernel (ssn_random_bytes_fresh,
+ * thread-safe), wiped as it is used; a process forked from one with a pool never
+ * uses its parent's.
  *
  * Plain C (no PostgreSQL headers): unit tests and the benchmark link it.
  */
@@ -47,7 +48,7 @@ typedef enum CommitUnitKind
 #define COMMIT_POOL_MAX_UNITS 2048
 #define COMMIT_POOL_MAX_THREADS 16
 
-/* m units of a kind made here and now, with randombytes_buf (what the threads run) */
+/* m units of a kind made here and now (what the threads run) */
 extern void commit_units_make(CommitUnit *u, int m, CommitUnitKind kind,
 							  const RistrettoBaseTable *tg, const RistrettoBaseTable *th);
 

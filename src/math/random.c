@@ -96,8 +96,13 @@ ssn_random_stream_next(ssn_random_stream *s, void *buf, size_t len)
 	/* a forked child must not produce the keystream its parent produces */
 	if (s->generation != generation())
 	{
+		unsigned char key[STREAM_KEY_BYTES];
+
+		/* from the kernel, not the pool: a helper thread may be the reader */
 		ssn_random_stream_free(s);
-		ssn_random_stream_init(s);
+		randombytes_buf(key, sizeof(key));
+		stream_keyed(s, key);
+		sodium_memzero(key, sizeof(key));
 	}
 
 	/* the keystream is the encryption of zeros: zero the buffer, encrypt in place */
@@ -164,4 +169,10 @@ ssn_random_bytes(void *buf, size_t len)
 	memcpy(buf, pool + pool_left - len, len);
 	sodium_memzero(pool + pool_left - len, len);
 	pool_left -= len;
+}
+
+void
+ssn_random_bytes_fresh(void *buf, size_t len)
+{
+	random_stream(buf, len, true);
 }

@@ -16,8 +16,9 @@
  * value; a forked child that goes on reading its parent's stream gets a freshly
  * keyed one, never the bytes its parent gets.
  *
- * Not thread-safe: the backend's own thread only (helper threads call
- * randombytes_buf()).
+ * ssn_random_bytes() and ssn_random_stream_init() are for the backend's own
+ * thread only (the pool is the process's); helper threads take
+ * ssn_random_bytes_fresh().
  */
 #ifndef SSN_RANDOM_H
 #define SSN_RANDOM_H
@@ -25,6 +26,9 @@
 #include <stddef.h>
 
 extern void ssn_random_bytes(void *buf, size_t len);
+
+/* len bytes under a key fresh from the kernel, no pool: safe in any thread */
+extern void ssn_random_bytes_fresh(void *buf, size_t len);
 
 typedef struct ssn_random_stream
 {

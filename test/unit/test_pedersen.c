@@ -530,6 +530,56 @@ test_share_poly(void)
 	CHECK(pooled > 0, "units left to take at the end (%d)", pooled);
 }
 
+/*
+ * Units made in batches: each point is a G + b H of its own coefficients, and no
+ * coefficient or point repeats (the batch's randomness is consumed, not reused)
+ */
+static void
+test_units_distinct(void)
+{
+	enum
+	{
+		N = 40
+	};
+	static const uint8_t one[FP_BYTES] = {1};
+	CommitUnit *u = malloc(sizeof(CommitUnit) * N);
+	uint8_t		g[PT];
+	RistrettoBaseTable *tg,
+			   *th;
+	int			same = 0,
+				wrong = 0;
+
+	if (crypto_scalarmult_ristretto255_base(g, one) != 0)
+		abort();
+	tg = ristretto_base_table(g);
+	th = ristretto_base_table(pedersen_generator_h());
+	commit_units_make(u, N, COMMIT_UNIT_PAIR, tg, th);
+	for (int i = 0; i < N; i++)
+	{
+		uint8_t		a[FP_BYTES],
+					b[FP_BYTES],
+					ag[PT],
+					bh[PT],
+					want[PT];
+
+		fp_to_bytes(a, &u[i].a);
+		fp_to_bytes(b, &u[i].b);
+		if (crypto_scalarmult_ristretto255(ag, a, g) != 0 ||
+			crypto_scalarmult_ristretto255(bh, b, pedersen_generator_h()) != 0)
+			wrong++;
+		crypto_core_ristretto255_add(want, ag, bh);
+		wrong += memcmp(want, u[i].point, PT) != 0;
+		for (int j = 0; j < i; j++)
+			same += fp_equal(&u[i].a, &u[j].a) || fp_equal(&u[i].b, &u[j].b) ||
+				fp_equal(&u[i].a, &u[j].b) || memcmp(u[i].point, u[j].point, PT) == 0;
+	}
+	CHECK(wrong == 0, "%d units of %d are not a G + b H", wrong, N);
+	CHECK(same == 0, "%d repeated coefficients or points among %d units", same, N);
+	free(u);
+	free(tg);
+	free(th);
+}
+
 int
 main(void)
 {
@@ -538,6 +588,7 @@ main(void)
 		fprintf(stderr, "sodium_init failed\n");
 		return 1;
 	}
+	test_units_distinct();
 	test_generator();
 	test_eval();
 	test_commit();
