@@ -296,8 +296,9 @@ check_settled_state(const char *state)
 
 /*
  * Why an insert of the entry's IDs skipped some: the first ID the ledger had
- * before it, or one the KME's answer repeats.  Always raises.  Read under the
- * request's snapshot (read_only), which does not see the rows just inserted.
+ * before it, else one the list repeats (or another session committed while this
+ * one waited for it).  Always raises.  Read under the request's snapshot
+ * (read_only), which does not see the rows just inserted.
  */
 static void
 refuse_seen(const LedgerEntries *e, Datum ids)
@@ -337,7 +338,7 @@ refuse_seen(const LedgerEntries *e, Datum ids)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_UNIQUE_VIOLATION),
-			 errmsg("the key IDs of one %s (peer \"%s\") name a key twice",
+			 errmsg("the key IDs of one %s (peer \"%s\") name a key twice, or one another session has just recorded",
 					e->direction == LEDGER_RECEIVE ? "message" : "KME answer", e->peer),
 			 errdetail("A QKD key is used at most once."),
 			 errhint(e->direction == LEDGER_RECEIVE ? "The sender must resend under fresh keys." :
