@@ -50,12 +50,20 @@ generation(void)
 	return forks_watched ? fork_generation : (unsigned long) getpid();
 }
 
-/* key a stream under key (32 bytes) and nonce (16 more); the caller wipes them */
+/*
+ * Key a stream under a fresh key and nonce: from the pool (a system call per
+ * 4 KiB of it, the backend's own thread only) or from the kernel (any thread).
+ */
 static void
-stream_keyed(ssn_random_stream *s, const unsigned char *key)
+stream_key(ssn_random_stream *s, bool from_pool)
 {
+	unsigned char key[STREAM_KEY_BYTES];
 	EVP_CIPHER_CTX *ctx;
 
+	if (from_pool)
+		ssn_random_bytes(key, sizeof(key));
+	else
+		randombytes_buf(key, sizeof(key));
 	s->generation = generation();
 	ctx = EVP_CIPHER_CTX_new();
 	if (ctx != NULL &&
@@ -65,18 +73,14 @@ stream_keyed(ssn_random_stream *s, const unsigned char *key)
 		ctx = NULL;
 	}
 	/* the context holds the expanded key now; it wipes it when freed */
+	sodium_memzero(key, sizeof(key));
 	s->ctx = ctx;
 }
 
 void
 ssn_random_stream_init(ssn_random_stream *s)
 {
-	unsigned char key[STREAM_KEY_BYTES];
-
-	/* from the pool: a system call per 4 KiB of it, not per stream */
-	ssn_random_bytes(key, sizeof(key));
-	stream_keyed(s, key);
-	sodium_memzero(key, sizeof(key));
+	stream_key(s, true);
 }
 
 void
@@ -96,13 +100,9 @@ ssn_random_stream_next(ssn_random_stream *s, void *buf, size_t len)
 	/* a forked child must not produce the keystream its parent produces */
 	if (s->generation != generation())
 	{
-		unsigned char key[STREAM_KEY_BYTES];
-
 		/* from the kernel, not the pool: a helper thread may be the reader */
 		ssn_random_stream_free(s);
-		randombytes_buf(key, sizeof(key));
-		stream_keyed(s, key);
-		sodium_memzero(key, sizeof(key));
+		stream_key(s, false);
 	}
 
 	/* the keystream is the encryption of zeros: zero the buffer, encrypt in place */
@@ -126,22 +126,13 @@ ssn_random_stream_next(ssn_random_stream *s, void *buf, size_t len)
 		randombytes_buf(out, len);
 }
 
-/* len bytes of AES-256-CTR keystream under a fresh key and nonce, from the kernel if fresh_key */
+/* len bytes of AES-256-CTR keystream under a fresh key and nonce (see stream_key) */
 static void
-random_stream(void *buf, size_t len, bool fresh_key)
+random_stream(void *buf, size_t len, bool key_from_pool)
 {
 	ssn_random_stream s;
 
-	if (fresh_key)
-	{
-		unsigned char key[STREAM_KEY_BYTES];
-
-		randombytes_buf(key, sizeof(key));
-		stream_keyed(&s, key);
-		sodium_memzero(key, sizeof(key));
-	}
-	else
-		ssn_random_stream_init(&s);
+	stream_key(&s, key_from_pool);
 	ssn_random_stream_next(&s, buf, len);
 	ssn_random_stream_free(&s);
 }
@@ -151,7 +142,7 @@ ssn_random_bytes(void *buf, size_t len)
 {
 	if (len > POOL_SIZE / 4)
 	{
-		random_stream(buf, len, false);
+		random_stream(buf, len, true);
 		return;
 	}
 	if (pool_generation != generation())
@@ -162,7 +153,7 @@ ssn_random_bytes(void *buf, size_t len)
 	}
 	if (pool_left < len)
 	{
-		random_stream(pool, POOL_SIZE, true);
+		random_stream(pool, POOL_SIZE, false);
 		pool_left = POOL_SIZE;
 	}
 	/* hand out bytes from the end and wipe them: no byte is given twice */
@@ -174,5 +165,5 @@ ssn_random_bytes(void *buf, size_t len)
 void
 ssn_random_bytes_fresh(void *buf, size_t len)
 {
-	random_stream(buf, len, true);
+	random_stream(buf, len, false);
 }
